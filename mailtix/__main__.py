@@ -1,0 +1,5 @@
+"""Entry point for ``python -m mailtix``."""
+
+from mailtix.cli import main
+
+raise SystemExit(main())
