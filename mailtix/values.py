@@ -78,7 +78,8 @@ class ParsedMail:
 class Automation:
     """Whether a message was sent by a machine (RFC 3834 and friends), and why.
 
-    ``kind`` is "human", "auto-reply", "bounce", "list", "bulk" or "system".
+    ``kind`` is "human", "auto-reply", "bounce", "list", "bulk", "system" or "own" (sent from
+    one of mailtix's own addresses, i.e. a loop).
     """
 
     kind: str

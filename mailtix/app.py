@@ -1,0 +1,97 @@
+"""Wiring: load the config, open the store, build the pipeline; open a mailbox's source; run one
+poll cycle over every mailbox. Shared by the CLI, the daemon and the demo.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from peewee import Database
+
+from mailtix import outbox
+from mailtix.clock import utcnow
+from mailtix.config import Config, MailboxConfig, load_config
+from mailtix.errors import MailSourceError, UsageError
+from mailtix.imap_source import ImapSource
+from mailtix.maildir_source import MaildirSource
+from mailtix.pipeline import Outcome, Pipeline, Source
+from mailtix.poller import PollResult, poll_mailbox
+from mailtix.store import open_store
+
+log = logging.getLogger(__name__)
+
+
+def find_config(path: str | None) -> Path:
+    """--config, else $MAILTIX_CONFIG, else ./mailtix.toml."""
+    chosen = path or os.environ.get("MAILTIX_CONFIG") or "mailtix.toml"
+    resolved = Path(chosen)
+    if not resolved.is_file():
+        raise UsageError(
+            f"{chosen}: config file not found (use --config, $MAILTIX_CONFIG, or copy "
+            "mailtix.toml.example to mailtix.toml)"
+        )
+    return resolved
+
+
+@dataclass
+class App:
+    config: Config
+    db: Database
+    clock: Callable[[], datetime] = utcnow
+    pipeline: Pipeline = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.pipeline = Pipeline(self.config, clock=self.clock)
+
+    @classmethod
+    def open(cls, config_path: Path, clock: Callable[[], datetime] = utcnow) -> App:
+        config = load_config(config_path)
+        return cls(config, open_store(config.store.url), clock)
+
+    def mailbox(self, name: str) -> MailboxConfig:
+        found = self.config.mailbox(name)
+        if found is None:
+            names = ", ".join(m.name for m in self.config.mailboxes)
+            raise UsageError(f"no mailbox named {name!r} (configured: {names})")
+        return found
+
+
+def open_source(mailbox: MailboxConfig) -> Any:
+    return MaildirSource(mailbox) if mailbox.maildir is not None else ImapSource(mailbox)
+
+
+@dataclass
+class CycleResult:
+    polls: list[PollResult] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    sent: dict[str, int] = field(default_factory=dict)
+
+
+def poll_cycle(app: App, *, send: bool = True) -> CycleResult:
+    """One poll of every mailbox (a failing one does not stop the others), then the outbox."""
+    result = CycleResult()
+    for mailbox in app.config.mailboxes:
+        try:
+            with open_source(mailbox) as source:
+                result.polls.append(poll_mailbox(mailbox, source, app.pipeline))
+        except MailSourceError as exc:
+            log.error("%s", exc)
+            result.errors.append(str(exc))
+        except Exception as exc:  # a dropped connection mid-poll: the next cycle resumes
+            log.exception("polling %s failed", mailbox.name)
+            result.errors.append(f"{mailbox.name}: {type(exc).__name__}: {exc}")
+    if send:
+        result.sent = dict(outbox.drain(app.config.smtp, app.clock))
+    return result
+
+
+def ingest(app: App, mailbox_name: str, raw: bytes) -> Outcome:
+    """One message from an MTA pipe or a file, through the same pipeline as polling."""
+    app.mailbox(mailbox_name)
+    return app.pipeline.process(raw, Source(mailbox_name))

@@ -1,0 +1,123 @@
+"""The command line: parse arguments, call the library, print, map errors to exit codes.
+
+0 ok · 1 runtime failure · 2 bad usage or invalid config (one line per problem, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from mailtix import __version__
+from mailtix.errors import ConfigError, MailtixError, UsageError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mailtix", description="A help desk that lives in a mailbox."
+    )
+    parser.add_argument("--config", help="config file (default: $MAILTIX_CONFIG, ./mailtix.toml)")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    parser.add_argument("--version", action="version", version=f"mailtix {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="run the whole pipeline on embedded defaults, no server")
+    demo.add_argument("--dir", help="where to put the demo files (default: a new temp directory)")
+    sub.add_parser("run", help="the daemon: poll every mailbox, drain the outbox, until stopped")
+    poll = sub.add_parser("poll", help="one cycle over every mailbox, then drain the outbox")
+    poll.add_argument("--once", action="store_true", help="one cycle (the only mode)")
+    ingest = sub.add_parser("ingest", help="process one raw message from FILE or stdin")
+    ingest.add_argument("--mailbox", required=True, help="the mailbox it was delivered to")
+    ingest.add_argument("file", nargs="?", help="the message (default: stdin)")
+    check = sub.add_parser("check", help="validate config, rules and templates")
+    check.add_argument("--connect", action="store_true", help="also log in to every server")
+
+    tickets = sub.add_parser("tickets", help="list and show tickets").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    tlist = tickets.add_parser("list", help="tickets, newest first")
+    tlist.add_argument("--status")
+    tlist.add_argument("--department")
+    tlist.add_argument("--limit", type=int, default=100)
+    tlist.add_argument("--json", action="store_true")
+    tshow = tickets.add_parser("show", help="one ticket with its messages and events")
+    tshow.add_argument("ref", help="SUP-42 or 42")
+    tshow.add_argument("--json", action="store_true")
+
+    rules = sub.add_parser("rules", help="routing rules").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    rtest = rules.add_parser("test", help="which rules match a message and why; changes nothing")
+    rtest.add_argument("file")
+    rtest.add_argument("--mailbox", help="as if delivered to this mailbox (default: the first)")
+    rtest.add_argument("--json", action="store_true")
+
+    box = sub.add_parser("outbox", help="outgoing mail").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    olist = box.add_parser("list", help="pending and failed mail with the last error")
+    olist.add_argument("--all", action="store_true", help="include sent mail")
+    olist.add_argument("--json", action="store_true")
+    oretry = box.add_parser("retry", help="make a row (or --all) due now")
+    oretry.add_argument("id", nargs="?", type=int)
+    oretry.add_argument("--all", action="store_true")
+
+    quar = sub.add_parser("quarantine", help="messages that could not be processed").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    qlist = quar.add_parser("list", help="held messages with the reason")
+    qlist.add_argument("--json", action="store_true")
+    qretry = quar.add_parser("retry", help="run a held message through the pipeline again")
+    qretry.add_argument("id", type=int)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+    from mailtix import commands  # imported late: --help stays fast
+
+    handler: Handler = commands.HANDLERS[_command_key(args)]
+    try:
+        return handler(args)
+    except ConfigError as exc:
+        for line in exc.problems:
+            print(line, file=sys.stderr)
+        return 2
+    except UsageError as exc:
+        print(f"mailtix: {exc}", file=sys.stderr)
+        return 2
+    except MailtixError as exc:
+        print(f"mailtix: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _command_key(args: argparse.Namespace) -> str:
+    action = getattr(args, "action", None)
+    return f"{args.command} {action}" if action else args.command
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("mailparser", "apscheduler", "imapclient", "aiosmtplib"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def print_json(data: object) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def config_path(args: argparse.Namespace) -> Path:
+    from mailtix.app import find_config
+
+    return find_config(args.config)

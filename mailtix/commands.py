@@ -1,0 +1,274 @@
+"""Handlers for each CLI command: thin calls into the library, printing the results."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+from mailtix import outbox, routing
+from mailtix.app import App, ingest, poll_cycle
+from mailtix.cli import Handler, config_path, print_json
+from mailtix.clock import iso, utcnow
+from mailtix.config import load_config
+from mailtix.correlate import format_ref, parse_ref
+from mailtix.errors import MailtixError, UsageError
+from mailtix.parse import parse_message
+from mailtix.pipeline import Source
+from mailtix.present import outbox_dict, table, ticket_detail, ticket_summary
+from mailtix.store.models import OutboxItem, QuarantineItem, Ticket, database_proxy
+
+
+def _app(args: argparse.Namespace) -> App:
+    return App.open(config_path(args))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from mailtix.demo import run_demo
+
+    return run_demo(Path(args.dir) if args.dir else None)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from mailtix.daemon import Daemon
+
+    Daemon(_app(args)).run_forever()
+    return 0
+
+
+def cmd_poll(args: argparse.Namespace) -> int:
+    result = poll_cycle(_app(args))
+    for poll in result.polls:
+        print(poll.summary())
+    for error in result.errors:
+        print(f"error: {error}", file=sys.stderr)
+    sent = ", ".join(f"{n} {k}" for k, n in sorted(result.sent.items())) or "nothing to send"
+    print(f"outbox: {sent}")
+    return 1 if result.errors else 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    app = _app(args)
+    raw = Path(args.file).read_bytes() if args.file else sys.stdin.buffer.read()
+    outcome = ingest(app, args.mailbox, raw)
+    print(f"{outcome.kind} {outcome.ticket_ref or ''} {outcome.detail}".strip())
+    outbox.drain(app.config.smtp, app.clock)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from mailtix.render import check_templates
+
+    config = load_config(config_path(args))
+    kinds = ("acknowledgement",)
+    problems = check_templates(config.templates.dir, kinds, [d.name for d in config.departments])
+    if args.connect:
+        problems += _connection_problems(config)
+    for line in problems:
+        print(line, file=sys.stderr)
+    if problems:
+        return 2
+    print(
+        f"ok: {len(config.mailboxes)} mailbox(es), {len(config.departments)} department(s), "
+        f"{len(config.agents)} agent(s), {len(config.rules)} rule(s)"
+    )
+    return 0
+
+
+def _connection_problems(config: object) -> list[str]:
+    from mailtix.app import open_source
+    from mailtix.smtp_sender import check_connection
+
+    problems: list[str] = []
+    for mailbox in config.mailboxes:  # type: ignore[attr-defined]
+        try:
+            with open_source(mailbox):
+                pass
+        except MailtixError as exc:
+            problems.append(f"connect: mailbox {mailbox.name}: {exc}")
+    smtp = config.smtp  # type: ignore[attr-defined]
+    if smtp.maildir is None:
+        try:
+            asyncio.run(check_connection(smtp))
+        except MailtixError as exc:
+            problems.append(f"connect: smtp {smtp.host}:{smtp.port}: {exc}")
+    return problems
+
+
+def cmd_tickets_list(args: argparse.Namespace) -> int:
+    app = _app(args)
+    query = Ticket.select().order_by(Ticket.id.desc()).limit(args.limit)
+    if args.status:
+        query = query.where(Ticket.status == args.status)
+    if args.department:
+        query = query.where(Ticket.department == args.department)
+    prefix = app.config.tickets.prefix
+    items = [ticket_summary(t, prefix) for t in query]
+    if args.json:
+        print_json(items)
+        return 0
+    rows = [
+        [i["ref"], i["status"], i["priority"], i["department"], i["customer"], i["subject"]]
+        for i in items
+    ]
+    print(table(rows, ["REF", "STATUS", "PRIORITY", "DEPARTMENT", "CUSTOMER", "SUBJECT"]))
+    return 0
+
+
+def cmd_tickets_show(args: argparse.Namespace) -> int:
+    app = _app(args)
+    prefix = app.config.tickets.prefix
+    number = parse_ref(prefix, args.ref)
+    ticket = Ticket.get_or_none(Ticket.id == number) if number is not None else None
+    if ticket is None:
+        raise UsageError(f"no ticket {args.ref}")
+    data = ticket_detail(ticket, prefix)
+    if args.json:
+        print_json(data)
+        return 0
+    print(f"[{data['ref']}] {data['subject']}")
+    for key in ("status", "priority", "department", "assignee", "customer", "created_at"):
+        print(f"  {key:<11} {data[key] or '-'}")
+    print(f"  {'participants':<11} {', '.join(data['participants'])}")
+    for m in data["messages"]:
+        print(f"\n--- {m['created_at']} {m['direction']} {m['kind']} from {m['from']}")
+        print(f"    subject: {m['subject']}")
+        for line in m["text"].strip().splitlines()[:40]:
+            print(f"    {line}")
+        for a in m["attachments"]:
+            print(f"    [attachment] {a['filename']} ({a['content_type']}, {a['size']} bytes)")
+    print("\nevents:")
+    for e in data["events"]:
+        print(f"  {e['at']} {e['type']}: {e['detail']}")
+    return 0
+
+
+def cmd_rules_test(args: argparse.Namespace) -> int:
+    config = load_config(config_path(args))
+    mailbox = config.mailbox(args.mailbox) if args.mailbox else config.mailboxes[0]
+    if mailbox is None:
+        raise UsageError(f"no mailbox named {args.mailbox!r}")
+    mail = parse_message(Path(args.file).read_bytes())
+    decision = routing.route(mail, mailbox, config)
+    decision_view: dict[str, object] = {
+        "department": decision.department,
+        "priority": decision.priority,
+        "assign": decision.assign,
+        "tags": list(decision.tags),
+        "acknowledge": decision.acknowledge,
+        "ignore": decision.ignore,
+        "matched_rules": list(decision.matched_rules),
+    }
+    traces = [
+        {"rule": t.rule, "matched": t.matched, "reasons": list(t.reasons)} for t in decision.trace
+    ]
+    result = {"rules": traces, "decision": decision_view}
+    if args.json:
+        print_json(result)
+        return 0
+    for trace in decision.trace:
+        print(f"{'MATCH' if trace.matched else 'no   '}  {trace.rule}")
+        for reason in trace.reasons:
+            print(f"         {reason}")
+    print("decision:")
+    for key, value in decision_view.items():
+        print(f"  {key:<13} {value}")
+    return 0
+
+
+def cmd_outbox_list(args: argparse.Namespace) -> int:
+    app = _app(args)
+    query = OutboxItem.select().order_by(OutboxItem.id)
+    if not args.all:
+        query = query.where(OutboxItem.status != "sent")
+    items = [outbox_dict(i, app.config.tickets.prefix) for i in query]
+    if args.json:
+        print_json(items)
+        return 0
+    rows = [
+        [
+            str(i["id"]),
+            i["status"],
+            i["ticket"] or "-",
+            i["kind"],
+            ", ".join(i["recipients"]),
+            str(i["attempts"]),
+            i["last_error"] or "-",
+        ]
+        for i in items
+    ]
+    print(table(rows, ["ID", "STATUS", "TICKET", "KIND", "TO", "TRIES", "LAST ERROR"]))
+    return 0
+
+
+def cmd_outbox_retry(args: argparse.Namespace) -> int:
+    if args.id is None and not args.all:
+        raise UsageError("outbox retry needs an ID or --all")
+    _app(args)
+    count = outbox.retry(None if args.all else args.id, utcnow())
+    if count == 0 and not args.all:
+        raise UsageError(f"no outbox row {args.id}")
+    print(f"{count} row(s) due now; they go out with the next poll or `mailtix run`")
+    return 0
+
+
+def cmd_quarantine_list(args: argparse.Namespace) -> int:
+    _app(args)
+    query = QuarantineItem.select().order_by(QuarantineItem.id)
+    items: list[dict[str, Any]] = [
+        {
+            "id": q.id,
+            "mailbox": q.mailbox,
+            "uid": q.uid,
+            "status": q.status,
+            "size": q.size,
+            "reason": q.reason,
+            "created_at": iso(q.created_at),
+        }
+        for q in query
+    ]
+    if args.json:
+        print_json(items)
+        return 0
+    rows = [
+        [str(i["id"]), i["status"], i["mailbox"], str(i["uid"] or "-"), i["reason"]] for i in items
+    ]
+    print(table(rows, ["ID", "STATUS", "MAILBOX", "UID", "REASON"]))
+    return 0
+
+
+def cmd_quarantine_retry(args: argparse.Namespace) -> int:
+    app = _app(args)
+    item = QuarantineItem.get_or_none(QuarantineItem.id == args.id)
+    if item is None:
+        raise UsageError(f"no quarantined message {args.id}")
+    if item.rfc822 is None:
+        raise UsageError(f"message {args.id} was never downloaded ({item.reason})")
+    outcome = app.pipeline.process(bytes(item.rfc822), Source(item.mailbox))
+    if outcome.kind != "quarantined":
+        with database_proxy.atomic():
+            item.status = "released"
+            item.save()
+    print(f"{outcome.kind} {outcome.ticket_ref or ''} {outcome.detail}".strip())
+    outbox.drain(app.config.smtp, app.clock)
+    return 0 if outcome.kind != "quarantined" else 1
+
+
+HANDLERS: dict[str, Handler] = {
+    "demo": cmd_demo,
+    "run": cmd_run,
+    "poll": cmd_poll,
+    "ingest": cmd_ingest,
+    "check": cmd_check,
+    "tickets list": cmd_tickets_list,
+    "tickets show": cmd_tickets_show,
+    "rules test": cmd_rules_test,
+    "outbox list": cmd_outbox_list,
+    "outbox retry": cmd_outbox_retry,
+    "quarantine list": cmd_quarantine_list,
+    "quarantine retry": cmd_quarantine_retry,
+}
+
+__all__ = ["HANDLERS", "format_ref"]

@@ -1,0 +1,111 @@
+"""``mailtix run``: APScheduler 3.x runs one job per mailbox and one for the outbox until
+SIGTERM/SIGINT. Where the server has IMAP IDLE, a mailbox job stays in IDLE between polls and
+polls again as soon as the server reports new mail.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from datetime import UTC, datetime
+from types import FrameType
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from mailtix import outbox
+from mailtix.app import App, open_source
+from mailtix.config import MailboxConfig
+from mailtix.poller import poll_mailbox
+
+log = logging.getLogger(__name__)
+
+OUTBOX_INTERVAL = 10  # seconds
+
+
+class Daemon:
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.stopping = threading.Event()
+        self.scheduler = BackgroundScheduler(timezone=UTC)
+
+    def run_forever(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        self.start()
+        log.warning(
+            "mailtix running: %d mailbox(es); stop with SIGTERM or Ctrl-C",
+            len(self.app.config.mailboxes),
+        )
+        while not self.stopping.wait(1.0):
+            pass
+        self.stop()
+
+    def start(self) -> None:
+        now = datetime.now(UTC)
+        for mailbox in self.app.config.mailboxes:
+            self.scheduler.add_job(
+                self.watch_mailbox,
+                "interval",
+                seconds=mailbox.poll_interval,
+                args=[mailbox],
+                id=f"mailbox:{mailbox.name}",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=None,
+                next_run_time=now,
+            )
+        self.scheduler.add_job(
+            self.drain_outbox,
+            "interval",
+            seconds=OUTBOX_INTERVAL,
+            id="outbox",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            next_run_time=now,
+        )
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.scheduler.shutdown(wait=True)
+        log.warning("mailtix stopped")
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        log.warning("signal %d: stopping after the current message", signum)
+        self.stopping.set()
+
+    def watch_mailbox(self, mailbox: MailboxConfig) -> None:
+        """Poll now; with IDLE, keep watching until the next scheduled poll is due."""
+        deadline = time.monotonic() + max(1.0, mailbox.poll_interval - 1.0)
+        try:
+            with open_source(mailbox) as source:
+                self._poll(mailbox, source)
+                if not getattr(source, "supports_idle", False):
+                    return
+                while not self.stopping.is_set() and time.monotonic() < deadline:
+                    remaining = deadline - time.monotonic()
+                    if source.wait_for_news(remaining, self.stopping.is_set):
+                        self._poll(mailbox, source)
+        except Exception:
+            log.exception("mailbox %s: poll failed; retrying on schedule", mailbox.name)
+
+    def _poll(self, mailbox: MailboxConfig, source: object) -> None:
+        result = poll_mailbox(mailbox, source, self.app.pipeline)  # type: ignore[arg-type]
+        if result.handled:
+            self.kick_outbox()
+
+    def kick_outbox(self) -> None:
+        job = self.scheduler.get_job("outbox")
+        if job is not None:
+            job.modify(next_run_time=datetime.now(UTC))
+
+    def drain_outbox(self) -> None:
+        try:
+            counts = outbox.drain(self.app.config.smtp, self.app.clock)
+            if counts:
+                log.info("outbox: %s", dict(counts))
+        except Exception:
+            log.exception("outbox drain failed; retrying on schedule")

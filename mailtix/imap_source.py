@@ -1,0 +1,148 @@
+"""The IMAP side of a mailbox (the only module that imports imapclient).
+
+Fetches with BODY.PEEK[] (never sets \\Seen), decides size from RFC822.SIZE before downloading,
+moves with MOVE, or COPY + \\Deleted + UID EXPUNGE where the server lacks MOVE. TLS is never
+downgraded: "starttls" fails when the server does not offer it.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import time
+from collections.abc import Iterator, Sequence
+from types import TracebackType
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
+
+from mailtix.config import MailboxConfig
+from mailtix.errors import MailSourceError
+
+log = logging.getLogger(__name__)
+
+
+class ImapSource:
+    """One logged-in connection to one mailbox's folder."""
+
+    def __init__(self, config: MailboxConfig) -> None:
+        self.config = config
+        self.client: IMAPClient | None = None
+        self.uidvalidity = 0
+
+    def __enter__(self) -> ImapSource:
+        self.open()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def open(self) -> None:
+        cfg = self.config
+        where = f"{cfg.host}:{cfg.port} ({cfg.name})"
+        try:
+            context = ssl.create_default_context()
+            client = IMAPClient(
+                cfg.host,
+                port=cfg.port,
+                ssl=cfg.security == "tls",
+                ssl_context=context,
+                timeout=cfg.timeout,
+            )
+            if cfg.security == "starttls":
+                client.starttls(context)  # raises when not offered: no silent plain text
+            client.login(cfg.username, cfg.password or "")
+            self.client = client
+            self.uidvalidity = self._select(cfg.folder)
+        except (IMAPClientError, OSError, ssl.SSLError) as exc:
+            raise MailSourceError(f"IMAP {where}: {exc}") from exc
+        for folder in (cfg.processed_folder, cfg.quarantine_folder):
+            self.ensure_folder(folder)
+
+    def close(self) -> None:
+        if self.client is None:
+            return
+        try:
+            self.client.logout()
+        except Exception:  # a dead connection needs no goodbye
+            log.debug("logout failed", exc_info=True)
+        self.client = None
+
+    @property
+    def imap(self) -> IMAPClient:
+        if self.client is None:
+            raise MailSourceError(f"IMAP {self.config.name}: not connected")
+        return self.client
+
+    def _select(self, folder: str) -> int:
+        info = self.imap.select_folder(folder)
+        return int(info[b"UIDVALIDITY"])
+
+    def ensure_folder(self, folder: str) -> None:
+        if not self.imap.folder_exists(folder):
+            self.imap.create_folder(folder)
+            log.info("created IMAP folder %s in %s", folder, self.config.name)
+
+    def list_keys(self) -> list[int]:
+        return sorted(int(uid) for uid in self.imap.search(["ALL"]))
+
+    def sizes(self, uids: Sequence[int]) -> dict[int, int]:
+        if not uids:
+            return {}
+        found = self.imap.fetch(list(uids), ["RFC822.SIZE"])
+        return {int(uid): int(data[b"RFC822.SIZE"]) for uid, data in found.items()}
+
+    def fetch(self, uids: Sequence[int]) -> Iterator[tuple[int, bytes]]:
+        """Raw bytes for ``uids`` (those expunged meanwhile are simply missing)."""
+        if not uids:
+            return
+        found = self.imap.fetch(list(uids), ["BODY.PEEK[]"])
+        for uid in uids:
+            data = found.get(uid)
+            if data is not None and b"BODY[]" in data:
+                yield uid, bytes(data[b"BODY[]"])
+
+    def move(self, uids: Sequence[int], folder: str) -> None:
+        if not uids:
+            return
+        if self.imap.has_capability("MOVE"):
+            self.imap.move(list(uids), folder)
+            return
+        self.imap.copy(list(uids), folder)
+        self.imap.add_flags(list(uids), [b"\\Deleted"], silent=True)
+        if self.imap.has_capability("UIDPLUS"):
+            self.imap.uid_expunge(list(uids))
+        else:
+            self.imap.expunge()
+
+    @property
+    def supports_idle(self) -> bool:
+        return bool(self.imap.has_capability("IDLE"))
+
+    def wait_for_news(self, seconds: float, should_stop: object = None) -> bool:
+        """IDLE up to ``seconds``; True as soon as the server reports a change.
+
+        ``should_stop`` is an optional callable checked every second so a daemon stops promptly.
+        """
+        deadline = time.monotonic() + seconds
+        self.imap.idle()
+        try:
+            while time.monotonic() < deadline:
+                if callable(should_stop) and should_stop():
+                    return False
+                responses = self.imap.idle_check(
+                    timeout=min(1.0, max(0.1, deadline - time.monotonic()))
+                )
+                if any(_is_news(r) for r in responses):
+                    return True
+            return False
+        finally:
+            self.imap.idle_done()
+
+
+def _is_news(response: object) -> bool:
+    return (
+        isinstance(response, tuple) and len(response) >= 2 and response[1] in (b"EXISTS", b"RECENT")
+    )

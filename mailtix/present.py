@@ -1,0 +1,98 @@
+"""Tickets, outbox rows and quarantine items as the JSON shapes of CONTRACT.md and as text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mailtix.clock import iso
+from mailtix.correlate import format_ref
+from mailtix.store.models import Attachment, Event, Message, OutboxItem, Participant, Ticket
+
+
+def ticket_summary(ticket: Ticket, prefix: str) -> dict[str, Any]:
+    participants = (
+        Participant.select(Participant.email)
+        .where(Participant.ticket == ticket)
+        .order_by(Participant.id)
+    )
+    return {
+        "ref": format_ref(prefix, ticket.id),
+        "id": ticket.id,
+        "subject": ticket.subject,
+        "status": ticket.status,
+        "priority": ticket.priority,
+        "department": ticket.department,
+        "assignee": ticket.assignee,
+        "customer": ticket.customer,
+        "participants": [p.email for p in participants],
+        "tags": list(ticket.tags),
+        "created_at": iso(ticket.created_at),
+        "updated_at": iso(ticket.updated_at),
+        "satisfaction": ticket.satisfaction,
+    }
+
+
+def ticket_detail(ticket: Ticket, prefix: str) -> dict[str, Any]:
+    data = ticket_summary(ticket, prefix)
+    messages = Message.select().where(Message.ticket == ticket).order_by(Message.id)
+    events = Event.select().where(Event.ticket == ticket).order_by(Event.id)
+    data["messages"] = [message_dict(m) for m in messages]
+    data["events"] = [
+        {"type": e.type, "detail": e.detail, "actor": e.actor, "at": iso(e.at)} for e in events
+    ]
+    return data
+
+
+def message_dict(message: Message) -> dict[str, Any]:
+    attachments = Attachment.select(
+        Attachment.filename, Attachment.content_type, Attachment.size
+    ).where(Attachment.message == message)
+    return {
+        "direction": message.direction,
+        "kind": message.kind,
+        "from": message.from_addr,
+        "to": list(message.to_addrs),
+        "cc": list(message.cc_addrs),
+        "subject": message.subject,
+        "text": message.text,
+        "message_id": message.message_id,
+        "created_at": iso(message.created_at),
+        "automation": message.automation,
+        "thread_reason": message.thread_reason,
+        "attachments": [
+            {"filename": a.filename, "content_type": a.content_type, "size": a.size}
+            for a in attachments
+        ],
+    }
+
+
+def outbox_dict(item: OutboxItem, prefix: str) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "ticket": format_ref(prefix, item.ticket_id) if item.ticket_id else None,
+        "kind": item.kind,
+        "recipients": list(item.recipients),
+        "message_id": item.message_id,
+        "status": item.status,
+        "attempts": item.attempts,
+        "next_attempt_at": iso(item.next_attempt_at),
+        "last_error": item.last_error,
+        "created_at": iso(item.created_at),
+        "sent_at": iso(item.sent_at),
+    }
+
+
+def table(rows: list[list[str]], headers: list[str]) -> str:
+    """Aligned plain-text columns; long cells are cut with an ellipsis."""
+    cells = [[_cut(c) for c in row] for row in [headers, *rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _cut(value: str, width: int = 48) -> str:
+    value = " ".join(value.split())
+    return value if len(value) <= width else value[: width - 1] + "…"

@@ -1,0 +1,33 @@
+"""Choose where outgoing mail goes: a local Maildir when ``[smtp] maildir`` is set, else SMTP."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Protocol
+
+from mailtix.config import SmtpConfig
+from mailtix.maildir_sink import MaildirSink
+from mailtix.smtp_sender import SmtpSender
+
+
+class Sender(Protocol):
+    """What the outbox needs: an async context manager with ``send``."""
+
+    async def __aenter__(self) -> Sender: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...
+
+    async def send(self, envelope_from: str, recipients: Sequence[str], raw: bytes) -> None: ...
+
+
+def open_sender(config: SmtpConfig) -> Sender:
+    """A MaildirSink for ``config.maildir``, else an SmtpSender (not connected until entered)."""
+    if config.maildir is not None:
+        return MaildirSink(config.maildir)
+    return SmtpSender(config)

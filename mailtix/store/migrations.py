@@ -1,0 +1,50 @@
+"""Schema versions. A new database gets the current schema at once; an older one is upgraded
+step by step, each step in its own transaction, so later releases never lose data.
+
+To change the schema: edit the models, append a step to ``STEPS`` that brings a database of the
+previous version to the new one (``playhouse.migrate`` operations), and nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from peewee import Database
+
+from mailtix.store.models import ALL_MODELS, SchemaVersion
+
+log = logging.getLogger(__name__)
+
+# STEPS[i] upgrades a database from version i + 1 to version i + 2.
+STEPS: list[Callable[[Database], None]] = []
+CURRENT_VERSION = 1 + len(STEPS)
+
+
+def schema_version(db: Database) -> int | None:
+    """The schema version of ``db``, or None for an empty database."""
+    if not db.table_exists(SchemaVersion._meta.table_name):
+        return None
+    row = SchemaVersion.select().order_by(SchemaVersion.version.desc()).first()
+    return row.version if row else None
+
+
+def migrate(db: Database) -> int:
+    """Bring ``db`` to CURRENT_VERSION; return the version it had before (0 for a new one)."""
+    with db.atomic():
+        found = schema_version(db)
+        if found is None:
+            db.create_tables([*ALL_MODELS, SchemaVersion])
+            SchemaVersion.create(version=CURRENT_VERSION)
+            log.info("created schema version %d", CURRENT_VERSION)
+            return 0
+    if found > CURRENT_VERSION:
+        raise RuntimeError(
+            f"database schema version {found} is newer than this mailtix ({CURRENT_VERSION})"
+        )
+    for version in range(found, CURRENT_VERSION):
+        with db.atomic():
+            STEPS[version - 1](db)
+            SchemaVersion.update(version=version + 1).execute()
+        log.info("upgraded schema to version %d", version + 1)
+    return found

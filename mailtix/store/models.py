@@ -1,0 +1,208 @@
+"""Peewee models for tickets, messages, attachments, participants, events, outbox, IMAP state,
+the ingest ledger (receipts) and the quarantine. Bound to a proxy; ``db.open_store`` binds it.
+
+Timestamps are naive UTC datetimes (``clock.utcnow``); presentation adds the offset.
+"""
+
+from __future__ import annotations
+
+import json
+
+from peewee import (
+    AutoField,
+    BigIntegerField,
+    BlobField,
+    BooleanField,
+    CharField,
+    DatabaseProxy,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
+
+database_proxy = DatabaseProxy()
+
+
+class BaseModel(Model):
+    id = AutoField()
+
+    class Meta:
+        database = database_proxy
+
+
+class JsonListField(TextField):
+    """A list stored as JSON text (portable across SQLite and PostgreSQL)."""
+
+    def db_value(self, value: object) -> str:
+        return json.dumps(list(value or []), ensure_ascii=False)  # type: ignore[call-overload]
+
+    def python_value(self, value: object) -> list[str]:
+        return list(json.loads(value)) if value else []  # type: ignore[arg-type]
+
+
+class Ticket(BaseModel):
+    subject = TextField()
+    status = CharField(max_length=16, default="new", index=True)
+    priority = CharField(max_length=16, default="normal")
+    department = CharField(max_length=100, index=True)
+    assignee = CharField(max_length=320, null=True, index=True)
+    customer = CharField(max_length=320, index=True)
+    customer_name = TextField(default="")
+    mailbox = CharField(max_length=100)
+    tags = JsonListField(default=list)
+    satisfaction = IntegerField(null=True)
+    created_at = DateTimeField(index=True)
+    updated_at = DateTimeField()
+    closed_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "ticket"
+
+
+class Participant(BaseModel):
+    ticket = ForeignKeyField(Ticket, backref="participants", on_delete="CASCADE")
+    email = CharField(max_length=320)
+    name = TextField(default="")
+    role = CharField(max_length=16)  # customer | cc | agent
+    added_at = DateTimeField()
+
+    class Meta:
+        table_name = "participant"
+        indexes = ((("ticket", "email"), True),)
+
+
+class Message(BaseModel):
+    ticket = ForeignKeyField(Ticket, backref="messages", on_delete="CASCADE")
+    ticket_id: int
+    direction = CharField(max_length=3)  # in | out
+    kind = CharField(max_length=16)  # customer | agent | note | auto
+    from_addr = CharField(max_length=320, default="")
+    from_name = TextField(default="")
+    to_addrs = JsonListField(default=list)
+    cc_addrs = JsonListField(default=list)
+    subject = TextField(default="")
+    text = TextField(default="")
+    html = TextField(null=True)
+    message_id = CharField(max_length=998, null=True, index=True)
+    in_reply_to = TextField(default="")
+    references = TextField(default="")
+    automation = CharField(max_length=32, default="human")
+    thread_reason = TextField(default="")
+    rfc822 = BlobField(null=True)
+    raw_sha256 = CharField(max_length=64, null=True, index=True)
+    created_at = DateTimeField(index=True)
+
+    class Meta:
+        table_name = "message"
+
+
+class Attachment(BaseModel):
+    message = ForeignKeyField(Message, backref="attachments", on_delete="CASCADE")
+    storage_name = CharField(max_length=64, unique=True)  # generated; the sender's name is metadata
+    filename = TextField()
+    content_type = CharField(max_length=255)
+    size = IntegerField()
+    content = BlobField()
+
+    class Meta:
+        table_name = "attachment"
+
+
+class Event(BaseModel):
+    ticket = ForeignKeyField(Ticket, backref="events", on_delete="CASCADE")
+    type = CharField(max_length=32, index=True)
+    detail = TextField(default="")
+    actor = CharField(max_length=320, default="mailtix")
+    at = DateTimeField(index=True)
+
+    class Meta:
+        table_name = "event"
+
+
+class OutboxItem(BaseModel):
+    ticket = ForeignKeyField(Ticket, backref="outbox", null=True, on_delete="SET NULL")
+    ticket_id: int | None
+    kind = CharField(max_length=32)  # acknowledgement | ...
+    automatic = BooleanField(default=True)
+    envelope_from = CharField(max_length=320)
+    recipients = JsonListField()
+    recipient_key = CharField(max_length=320, index=True)  # first recipient, for rate limits
+    message_id = CharField(max_length=998)
+    rfc822 = BlobField()
+    status = CharField(max_length=16, default="pending", index=True)  # pending|sent|failed
+    attempts = IntegerField(default=0)
+    next_attempt_at = DateTimeField(index=True)
+    last_error = TextField(default="")
+    created_at = DateTimeField()
+    sent_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "outbox"
+
+
+class MailboxState(BaseModel):
+    mailbox = CharField(max_length=100, unique=True)
+    uidvalidity = BigIntegerField(null=True)
+    last_uid = BigIntegerField(default=0)
+    updated_at = DateTimeField()
+
+    class Meta:
+        table_name = "mailbox_state"
+
+
+class Receipt(BaseModel):
+    """One row per message a mailbox delivered to mailtix, whatever became of it."""
+
+    mailbox = CharField(max_length=100)
+    uidvalidity = BigIntegerField(default=0)
+    uid = BigIntegerField(null=True)
+    sha256 = CharField(max_length=64)
+    outcome = CharField(max_length=16)  # ticket | followup | ignored | duplicate | quarantined
+    detail = TextField(default="")
+    ticket = ForeignKeyField(Ticket, null=True, on_delete="SET NULL")
+    ticket_id: int | None
+    created_at = DateTimeField()
+
+    class Meta:
+        table_name = "receipt"
+        indexes = (
+            (("mailbox", "uidvalidity", "uid"), True),
+            (("mailbox", "sha256"), False),
+        )
+
+
+class QuarantineItem(BaseModel):
+    mailbox = CharField(max_length=100)
+    uidvalidity = BigIntegerField(default=0)
+    uid = BigIntegerField(null=True)
+    sha256 = CharField(max_length=64, index=True)
+    rfc822 = BlobField(null=True)  # None when the message was too large to download
+    size = BigIntegerField(default=0)
+    reason = TextField()
+    status = CharField(max_length=16, default="held", index=True)  # held | released
+    created_at = DateTimeField()
+
+    class Meta:
+        table_name = "quarantine"
+
+
+class SchemaVersion(BaseModel):
+    version = IntegerField()
+
+    class Meta:
+        table_name = "schema_version"
+
+
+ALL_MODELS = (
+    Ticket,
+    Participant,
+    Message,
+    Attachment,
+    Event,
+    OutboxItem,
+    MailboxState,
+    Receipt,
+    QuarantineItem,
+)

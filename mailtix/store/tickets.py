@@ -1,0 +1,190 @@
+"""Reads and writes of tickets, messages, participants and events (callers own the transaction)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from datetime import datetime
+
+from mailtix.store.models import Attachment, Event, Message, Participant, Ticket
+from mailtix.values import ParsedMail
+
+
+class StoreLookup:
+    """The store side of ``correlate.ThreadLookup``."""
+
+    def ticket_for_message_ids(self, ids: Sequence[str]) -> tuple[int, str] | None:
+        if not ids:
+            return None
+        rows = (
+            Message.select(Message.message_id, Message.ticket)
+            .where(Message.message_id.in_(list(ids)))
+            .order_by(Message.id.desc())
+            .tuples()
+            .iterator()
+        )
+        owner: dict[str, int] = {}
+        for row in rows:
+            owner.setdefault(str(row[0]), int(row[1]))
+        for wanted in ids:
+            if wanted in owner:
+                return owner[wanted], wanted
+        return None
+
+    def ticket_participants(self, ticket_id: int) -> frozenset[str] | None:
+        if not Ticket.select().where(Ticket.id == ticket_id).exists():
+            return None
+        rows = Participant.select(Participant.email).where(Participant.ticket == ticket_id)
+        return frozenset(p.email for p in rows)
+
+
+def create_ticket(
+    *,
+    subject: str,
+    customer: str,
+    customer_name: str,
+    mailbox: str,
+    department: str,
+    priority: str,
+    tags: Sequence[str],
+    now: datetime,
+) -> Ticket:
+    ticket = Ticket.create(
+        subject=subject,
+        customer=customer,
+        customer_name=customer_name,
+        mailbox=mailbox,
+        department=department,
+        priority=priority,
+        tags=list(tags),
+        status="new",
+        created_at=now,
+        updated_at=now,
+    )
+    add_participant(ticket, customer, customer_name, "customer", now)
+    return ticket
+
+
+def add_participant(ticket: Ticket, email: str, name: str, role: str, now: datetime) -> bool:
+    """Add ``email`` to the ticket unless it is already there; True when added."""
+    exists = (
+        Participant.select()
+        .where((Participant.ticket == ticket) & (Participant.email == email))
+        .exists()
+    )
+    if exists:
+        return False
+    Participant.create(ticket=ticket, email=email, name=name, role=role, added_at=now)
+    return True
+
+
+def add_event(
+    ticket: Ticket, type_: str, detail: str, now: datetime, actor: str = "mailtix"
+) -> None:
+    Event.create(ticket=ticket, type=type_, detail=detail[:2000], actor=actor, at=now)
+
+
+def store_incoming(
+    ticket: Ticket,
+    mail: ParsedMail,
+    raw: bytes,
+    sha256: str,
+    *,
+    kind: str,
+    automation: str,
+    thread_reason: str,
+    now: datetime,
+) -> Message:
+    sender = mail.sender
+    message = Message.create(
+        ticket=ticket,
+        direction="in",
+        kind=kind,
+        from_addr=sender.email if sender else "",
+        from_name=sender.name if sender else "",
+        to_addrs=[a.email for a in mail.to],
+        cc_addrs=[a.email for a in mail.cc],
+        subject=mail.subject,
+        text=mail.text,
+        html=mail.html,
+        message_id=mail.message_id,
+        in_reply_to=" ".join(mail.in_reply_to),
+        references=" ".join(mail.references),
+        automation=automation,
+        thread_reason=thread_reason,
+        rfc822=raw,
+        raw_sha256=sha256,
+        created_at=now,
+    )
+    for item in mail.attachments:
+        Attachment.create(
+            message=message,
+            storage_name=f"att-{secrets.token_hex(16)}",
+            filename=item.filename,
+            content_type=item.content_type,
+            size=item.size,
+            content=item.content,
+        )
+    return message
+
+
+def store_outgoing(
+    ticket: Ticket,
+    *,
+    kind: str,
+    sender: str,
+    sender_name: str,
+    to: Sequence[str],
+    subject: str,
+    text: str,
+    html: str,
+    message_id: str,
+    in_reply_to: str,
+    references: Sequence[str],
+    now: datetime,
+) -> Message:
+    return Message.create(
+        ticket=ticket,
+        direction="out",
+        kind=kind,
+        from_addr=sender,
+        from_name=sender_name,
+        to_addrs=list(to),
+        subject=subject,
+        text=text,
+        html=html,
+        message_id=message_id,
+        in_reply_to=in_reply_to,
+        references=" ".join(references),
+        created_at=now,
+    )
+
+
+def touch(ticket: Ticket, now: datetime) -> None:
+    ticket.updated_at = now
+    ticket.save()
+
+
+def set_status(ticket: Ticket, status: str, now: datetime, *, why: str, actor: str) -> None:
+    old = ticket.status
+    if old == status:
+        return
+    ticket.status = status
+    ticket.closed_at = now if status == "closed" else None
+    ticket.updated_at = now
+    ticket.save()
+    add_event(ticket, "status", f"{old} -> {status}: {why}", now, actor)
+
+
+def thread_ids(ticket: Ticket) -> list[str]:
+    """Every Message-ID of the ticket, oldest first (for References of new outgoing mail)."""
+    rows = (
+        Message.select(Message.message_id)
+        .where((Message.ticket == ticket) & Message.message_id.is_null(False))
+        .order_by(Message.id)
+    )
+    return [str(m.message_id) for m in rows]
+
+
+def get_ticket(ticket_id: int) -> Ticket | None:
+    return Ticket.get_or_none(Ticket.id == ticket_id)

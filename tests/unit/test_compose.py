@@ -1,0 +1,227 @@
+"""Composing outgoing mail (pure): no header injection, CRLF, folding, both alternatives."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+from datetime import UTC, datetime
+from email.message import EmailMessage
+
+import pytest
+
+from mailtix.compose import compose, envelope_recipients, make_message_id
+from mailtix.values import Address, OutgoingMail
+
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+def outgoing(**changes: object) -> OutgoingMail:
+    fields: dict[str, object] = {
+        "sender": Address("support@example.com", "Example Support"),
+        "to": (Address("carol@example.org", "Carol"),),
+        "subject": "[SUP-42] Printer on fire",
+        "text": "Hello Carol,\nthanks.\n",
+        "html": "<p>Hello Carol,</p>\n",
+        "message_id": "<ack-1@example.com>",
+        "in_reply_to": "<cust-1@example.org>",
+        "references": ("<cust-1@example.org>",),
+        "auto_submitted": "auto-replied",
+    }
+    fields.update(changes)
+    return OutgoingMail(**fields)  # type: ignore[arg-type]
+
+
+def parse(raw: bytes) -> EmailMessage:
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+def header_names(raw: bytes) -> list[str]:
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("utf-8")
+    return [line.split(":", 1)[0].lower() for line in head.split("\r\n") if line[:1] not in " \t"]
+
+
+def test_headers_of_an_acknowledgement() -> None:
+    message = parse(compose(outgoing(), now=NOW))
+    assert message["From"] == "Example Support <support@example.com>"
+    assert message["To"] == "Carol <carol@example.org>"
+    assert message["Subject"] == "[SUP-42] Printer on fire"
+    assert message["Date"] == "Mon, 23 Nov 2026 10:00:00 +0000"
+    assert message["Message-ID"] == "<ack-1@example.com>"
+    assert message["In-Reply-To"] == "<cust-1@example.org>"
+    assert message["References"] == "<cust-1@example.org>"
+    assert message["Auto-Submitted"] == "auto-replied"
+    assert message["X-Auto-Response-Suppress"] == "All"
+    assert message["X-Mailtix-Loop"] == "support@example.com"
+    for absent in ("Bcc", "Cc", "Reply-To", "Precedence"):
+        assert message[absent] is None
+
+
+def test_multipart_alternative_text_then_html() -> None:
+    message = parse(compose(outgoing(text="Grüße\n", html="<p>Grüße</p>\n"), now=NOW))
+    assert message.get_content_type() == "multipart/alternative"
+    text, html = message.iter_parts()
+    assert (text.get_content_type(), html.get_content_type()) == ("text/plain", "text/html")
+    assert text.get_content_charset() == html.get_content_charset() == "utf-8"
+    assert text.get_content().replace("\r\n", "\n") == "Grüße\n"  # canonical CRLF inside
+    assert html.get_content().replace("\r\n", "\n") == "<p>Grüße</p>\n"
+
+
+def test_human_mail_has_no_auto_headers_and_keeps_reply_to_and_cc() -> None:
+    mail = outgoing(
+        auto_submitted=None,
+        reply_to=Address("support@example.com"),
+        cc=(Address("dave@example.org", "Dave"),),
+    )
+    message = parse(compose(mail, now=NOW))
+    assert message["Auto-Submitted"] is None
+    assert message["X-Auto-Response-Suppress"] is None
+    assert message["Reply-To"] == "support@example.com"
+    assert message["Cc"] == "Dave <dave@example.org>"
+
+
+def test_subject_injection_yields_one_subject_and_no_bcc() -> None:
+    raw = compose(outgoing(subject="Hello\r\nBcc: evil@example.org\r\n\r\nbody"), now=NOW)
+    names = header_names(raw)
+    assert names.count("subject") == 1
+    assert "bcc" not in names
+    message = parse(raw)
+    assert message["Subject"] == "Hello Bcc: evil@example.org body"
+    assert message.get_all("Bcc") is None
+
+
+@pytest.mark.parametrize("bad", ["\r\n", "\n", "\r", "\x00", "\u2028"])
+def test_control_characters_in_every_header_input_are_cleaned(bad: str) -> None:
+    mail = outgoing(
+        sender=Address("support@example.com", f"Support{bad}Bcc: evil@example.org"),
+        to=(Address(f"carol@example.org{bad}", f"Carol{bad}To: evil@example.org"),),
+        subject=f"Hi{bad}X-Evil: 1",
+        in_reply_to=f"<a@b>{bad}Bcc: evil@example.org",
+        references=(f"<x@y>{bad}Bcc: evil@example.org", "<ok@example.org>"),
+        extra_headers=(("X-Mailtix-Token", f"t{bad}Bcc: evil@example.org"),),
+    )
+    raw = compose(mail, now=NOW)
+    names = header_names(raw)
+    assert "bcc" not in names and "x-evil" not in names
+    assert names.count("to") == 1 and names.count("from") == 1
+    message = parse(raw)
+    assert message["To"].addresses[0].addr_spec == "carol@example.org"
+    assert message["In-Reply-To"] is None  # not a message id once cleaned: dropped
+    assert message["References"] == "<ok@example.org>"
+    assert message["X-Mailtix-Token"] == "t Bcc: evil@example.org"
+    assert b"\x00" not in raw
+
+
+def test_crlf_everywhere_and_no_line_over_998() -> None:
+    mail = outgoing(
+        subject="word " * 300,
+        text="x" * 5000 + "\nbare\rcr\r\nlines\n.\n",
+        html="<p>" + "y" * 5000 + "</p>",
+        references=tuple(f"<{i}.{'r' * 200}@example.org>" for i in range(30)),
+    )
+    raw = compose(mail, now=NOW)
+    assert re.search(rb"[^\r]\n", raw) is None
+    assert re.search(rb"\r[^\n]", raw) is None
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert max(len(line) for line in head.split(b"\r\n")) <= 998
+    assert parse(raw).get_body(("plain",)).get_content().startswith("x" * 5000)  # type: ignore[union-attr]
+
+
+def test_references_are_valid_unique_capped_and_never_encoded() -> None:
+    ids = [f"<{i}.{'r' * 60}@example.org>" for i in range(30)]
+    mail = outgoing(
+        references=(*ids, "not-an-id", "<no-at-sign>", "<two@at@x>", ids[3]),
+        in_reply_to=ids[5],
+    )
+    raw = compose(mail, now=NOW)
+    assert b"=?" not in raw.split(b"\r\n\r\n", 1)[0]
+    references = parse(raw)["References"].split()
+    assert len(references) == 20
+    assert references[0] == ids[0]  # the thread's root is kept
+    assert references[-1] == ids[5]  # the parent comes last
+    assert len(set(references)) == 20
+    assert "<two@at@x>" not in references
+
+
+def test_long_message_id_in_reply_to_is_not_encoded() -> None:
+    parent = f"<{'p' * 200}@example.org>"
+    message = parse(compose(outgoing(in_reply_to=parent, references=()), now=NOW))
+    assert message["In-Reply-To"] == parent
+    assert message["References"] == parent
+
+
+def test_non_ascii_names_and_subject_round_trip() -> None:
+    mail = outgoing(
+        sender=Address("support@example.com", 'Süpport "Team", Ünïcode'),
+        to=(Address("carol@bücher.example", "Jörg Müller 山田"),),
+        subject="Grüße – 日本語 " + "lang " * 30,
+    )
+    raw = compose(mail, now=NOW)
+    assert raw.isascii()
+    message = parse(raw)
+    assert message["From"].addresses[0].display_name == 'Süpport "Team", Ünïcode'
+    assert message["From"].addresses[0].addr_spec == "support@example.com"
+    assert message["To"].addresses[0].display_name == "Jörg Müller 山田"
+    assert message["To"].addresses[0].domain == "xn--bcher-kva.example"
+    assert message["Subject"] == ("Grüße – 日本語 " + "lang " * 30).strip()
+
+
+def test_display_name_that_looks_like_an_address_stays_a_name() -> None:
+    mail = outgoing(to=(Address("carol@example.org", "evil@example.net, <x@example.net>"),))
+    message = parse(compose(mail, now=NOW))
+    [address] = message["To"].addresses
+    assert address.addr_spec == "carol@example.org"
+    assert envelope_recipients(mail) == ["carol@example.org"]
+
+
+def test_non_ascii_local_part_uses_smtputf8() -> None:
+    mail = outgoing(to=(Address("jörg@example.org", "Jörg"),))
+    raw = compose(mail, now=NOW)
+    assert "jörg@example.org".encode() in raw
+    message = email.message_from_string(raw.decode("utf-8"), policy=email.policy.default)
+    assert message["To"].addresses[0].addr_spec == "jörg@example.org"
+    assert message["Subject"] == "[SUP-42] Printer on fire"
+
+
+def test_reserved_extra_headers_are_ignored() -> None:
+    mail = outgoing(
+        extra_headers=(("Bcc", "evil@example.org"), ("To", "x@y"), ("Bad Name", "v"), ("X-A", "1"))
+    )
+    names = header_names(compose(mail, now=NOW))
+    assert "bcc" not in names and names.count("to") == 1 and "bad name" not in names
+    assert "x-a" in names
+
+
+def test_invalid_own_message_id_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="invalid Message-ID"):
+        compose(outgoing(message_id="no-brackets@example.com"))
+
+
+def test_make_message_id() -> None:
+    first, second = make_message_id("example.com"), make_message_id("example.com")
+    assert re.fullmatch(r"<[0-9a-f]{32}@example\.com>", first)
+    assert first != second
+    assert make_message_id("Bücher.Example").endswith("@xn--bcher-kva.example>")
+    assert make_message_id("bad domain\r\n").endswith("@baddomain>")
+    assert make_message_id("").endswith("@mailtix.invalid>")
+
+
+def test_envelope_recipients_are_to_and_cc_once() -> None:
+    mail = outgoing(
+        to=(Address("carol@example.org"), Address("dave@example.org")),
+        cc=(Address("carol@example.org"), Address("erin@example.org\r\n")),
+    )
+    assert envelope_recipients(mail) == [
+        "carol@example.org",
+        "dave@example.org",
+        "erin@example.org",
+    ]
+
+
+def test_date_defaults_to_now_in_utc() -> None:
+    message = parse(compose(outgoing()))
+    assert message["Date"].endswith("+0000")
+    assert abs((message["Date"].datetime - datetime.now(UTC)).total_seconds()) < 60
