@@ -107,7 +107,7 @@ class ImapSource:
     def move(self, uids: Sequence[int], folder: str) -> None:
         if not uids:
             return
-        if self.imap.has_capability("MOVE"):
+        if self.has_move:
             self.imap.move(list(uids), folder)
             return
         self.imap.copy(list(uids), folder)
@@ -116,6 +116,11 @@ class ImapSource:
             self.imap.uid_expunge(list(uids))
         else:
             self.imap.expunge()
+
+    @property
+    def has_move(self) -> bool:
+        """Whether the server offers MOVE (RFC 6851); else COPY + \\Deleted + UID EXPUNGE."""
+        return bool(self.imap.has_capability("MOVE"))
 
     @property
     def supports_idle(self) -> bool:
