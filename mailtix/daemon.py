@@ -18,10 +18,12 @@ from mailtix import outbox
 from mailtix.app import App, open_source
 from mailtix.config import MailboxConfig
 from mailtix.poller import poll_mailbox
+from mailtix.reload import ConfigWatcher
 
 log = logging.getLogger(__name__)
 
 OUTBOX_INTERVAL = 10  # seconds
+RELOAD_INTERVAL = 2  # seconds between looks at the rule files
 
 
 class Daemon:
@@ -29,6 +31,7 @@ class Daemon:
         self.app = app
         self.stopping = threading.Event()
         self.scheduler = BackgroundScheduler(timezone=UTC)
+        self.watcher = ConfigWatcher(app.config)
 
     def run_forever(self) -> None:
         signal.signal(signal.SIGTERM, self._on_signal)
@@ -66,7 +69,21 @@ class Daemon:
             misfire_grace_time=None,
             next_run_time=now,
         )
+        self.scheduler.add_job(
+            self.reload_rules,
+            "interval",
+            seconds=RELOAD_INTERVAL,
+            id="reload",
+            max_instances=1,
+            coalesce=True,
+        )
         self.scheduler.start()
+
+    def reload_rules(self) -> None:
+        fresh = self.watcher.check()
+        if fresh is not None:
+            self.app.config = fresh
+            self.app.pipeline.config = fresh
 
     def stop(self) -> None:
         self.stopping.set()
