@@ -1,7 +1,10 @@
-"""Who gets a new ticket: a named agent, or round-robin over the department's agents not away.
+"""Who gets a new ticket: a named agent, or a strategy over the department's agents not away.
 
-Round-robin picks the agent whose last assignment in the department is the oldest (never
-assigned first), so it persists across restarts without extra state.
+- ``round-robin``: the agent whose last assignment in the department is the oldest (never
+  assigned first). It is derived from the tickets themselves, so it persists across restarts
+  and across several workers without extra state.
+- ``least-open``: the agent with the fewest tickets in status new/open/pending (any
+  department); ties go to the round-robin order.
 """
 
 from __future__ import annotations
@@ -11,18 +14,33 @@ from peewee import fn
 from mailtix.config import Config
 from mailtix.store.models import Ticket
 
+ACTIVE = ("new", "open", "pending")
+
 
 def pick_assignee(config: Config, department: str, assign: str | None) -> str | None:
     if assign is None:
         return None
-    if assign != "round-robin":
+    if assign not in ("round-robin", "least-open"):
         return assign
-    dept = config.department(department)
-    if dept is None:
-        return None
-    candidates = [a for a in dept.agents if not _away(config, a)]
+    candidates = available_agents(config, department)
     if not candidates:
         return None
+    last = _last_assigned(department, candidates)
+    order = {agent: (last.get(agent, 0), i) for i, agent in enumerate(candidates)}
+    if assign == "least-open":
+        open_counts = _open_counts(candidates)
+        return min(candidates, key=lambda agent: (open_counts.get(agent, 0), order[agent]))
+    return min(candidates, key=lambda agent: order[agent])
+
+
+def available_agents(config: Config, department: str) -> list[str]:
+    dept = config.department(department)
+    if dept is None:
+        return []
+    return [email for email in dept.agents if not _away(config, email)]
+
+
+def _last_assigned(department: str, candidates: list[str]) -> dict[str, int]:
     rows = (
         Ticket.select(Ticket.assignee, fn.MAX(Ticket.id))
         .where((Ticket.department == department) & Ticket.assignee.in_(candidates))
@@ -30,8 +48,18 @@ def pick_assignee(config: Config, department: str, assign: str | None) -> str | 
         .tuples()
         .iterator()
     )
-    last: dict[str, int] = {str(row[0]): int(row[1]) for row in rows}
-    return min(candidates, key=lambda agent: (last.get(agent, 0), candidates.index(agent)))
+    return {str(row[0]): int(row[1]) for row in rows}
+
+
+def _open_counts(candidates: list[str]) -> dict[str, int]:
+    rows = (
+        Ticket.select(Ticket.assignee, fn.COUNT(Ticket.id))
+        .where(Ticket.assignee.in_(candidates) & Ticket.status.in_(ACTIVE))
+        .group_by(Ticket.assignee)
+        .tuples()
+        .iterator()
+    )
+    return {str(row[0]): int(row[1]) for row in rows}
 
 
 def _away(config: Config, email: str) -> bool:

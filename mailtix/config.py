@@ -109,7 +109,7 @@ class Condition:
 class Action:
     department: str | None = None
     priority: str | None = None
-    assign: str | None = None  # agent email or "round-robin"
+    assign: str | None = None  # agent email, "round-robin" or "least-open"
     tags: tuple[str, ...] = ()
     acknowledge: bool | None = None
     ignore: bool = False

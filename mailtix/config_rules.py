@@ -42,6 +42,9 @@ class Known:
     directory: bool = True
 
 
+STRATEGIES = ("round-robin", "least-open")
+
+
 def file_label(path: Path, base: Path) -> str:
     try:
         return path.relative_to(base).as_posix()
@@ -127,18 +130,30 @@ def load_routing(
     if data is None:
         return ()
     top = Reader(problems, label, "", data, ("rule",))
+    lines = table_lines(path, "rule")
     rules: list[Rule] = []
     for index, table in enumerate(top.tables("rule")):
         name = table.get("name") if isinstance(table, dict) else None
         prefix = (
             f'rule "{name}" (rule[{index}])' if isinstance(name, str) and name else f"rule[{index}]"
         )
-        reader = Reader(problems, label, prefix, table, RULE_KEYS)
+        where = f"{label}:{lines[index]}" if index < len(lines) else label
+        reader = Reader(problems, where, prefix, table, RULE_KEYS)
         rule = _rule(reader, known)
         if rule.name and any(r.name == rule.name for r in rules):
             reader.problem("name", f'duplicate rule name "{rule.name}"')
         rules.append(rule)
     return tuple(rules)
+
+
+def table_lines(path: Path, name: str) -> list[int]:
+    """Line numbers of every ``[[name]]`` header in the file, in order (TOML gives none)."""
+    pattern = re.compile(r"^\s*\[\[\s*" + re.escape(name) + r"\s*\]\]")
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    return [n for n, line in enumerate(text.splitlines(), start=1) if pattern.match(line)]
 
 
 def _rule(reader: Reader, known: Known) -> Rule:
@@ -235,10 +250,9 @@ def _then(reader: Reader, known: Known) -> Action:
             f'unknown department "{department}" (defined: {", ".join(sorted(known.departments))})',
         )
     assign = reader.text("assign").strip().lower() or None
-    if assign and assign != "round-robin" and known.directory and assign not in known.agents:
-        reader.problem(
-            "assign", f'"{assign}" is not an agent in departments.toml (or use "round-robin")'
-        )
+    if assign and assign not in STRATEGIES and known.directory and assign not in known.agents:
+        hint = '(or use "round-robin" or "least-open")'
+        reader.problem("assign", f'"{assign}" is not an agent in departments.toml {hint}')
     tags = reader.strings("tags") if reader.raw("tags") not in (MISSING, []) else ()
     if tags and not all(t.strip() for t in tags):
         reader.problem("tags", "tags must not be empty")

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from peewee import Database
 
+from mailtix.errors import MailtixError
 from mailtix.store.models import ALL_MODELS, SchemaVersion
 
 log = logging.getLogger(__name__)
@@ -39,8 +40,9 @@ def migrate(db: Database) -> int:
             log.info("created schema version %d", CURRENT_VERSION)
             return 0
     if found > CURRENT_VERSION:
-        raise RuntimeError(
-            f"database schema version {found} is newer than this mailtix ({CURRENT_VERSION})"
+        raise MailtixError(
+            f"database schema version {found} is newer than this mailtix ({CURRENT_VERSION}); "
+            "upgrade mailtix or use another database"
         )
     for version in range(found, CURRENT_VERSION):
         with db.atomic():

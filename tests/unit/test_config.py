@@ -262,7 +262,7 @@ when = { header = { "list-id" = "(" }, has_attachment = "yes" }
 
 def test_routing_problems(tmp_path: Path) -> None:
     found = problems(write(tmp_path, MINIMAL, DEPARTMENTS, ROUTING))
-    where = 'config/routing.toml: rule "Invoices" (rule[0])'
+    where = 'config/routing.toml:1: rule "Invoices" (rule[0])'
     assert found == [
         f"{where}.when.colour: unknown key",
         f"{where}.when.subject: invalid regex: unterminated character set at position 7",
@@ -270,13 +270,13 @@ def test_routing_problems(tmp_path: Path) -> None:
         f'{where}.when.from_domain: must be a domain name like example.com, got "not a domain"',
         f'{where}.then.department: unknown department "sales" (defined: billing, general)',
         f'{where}.then.assign: "zed@example.com" is not an agent in departments.toml '
-        '(or use "round-robin")',
+        '(or use "round-robin" or "least-open")',
         f'{where}.then.priority: must be one of low | normal | high | urgent, got "asap"',
-        'config/routing.toml: rule "Invoices" (rule[1]).when.header.list-id: invalid regex: '
+        'config/routing.toml:6: rule "Invoices" (rule[1]).when.header.list-id: invalid regex: '
         "missing ), unterminated subpattern at position 0",
-        'config/routing.toml: rule "Invoices" (rule[1]).when.has_attachment: must be true or '
+        'config/routing.toml:6: rule "Invoices" (rule[1]).when.has_attachment: must be true or '
         'false, got "yes"',
-        'config/routing.toml: rule "Invoices" (rule[1]).name: duplicate rule name "Invoices"',
+        'config/routing.toml:6: rule "Invoices" (rule[1]).name: duplicate rule name "Invoices"',
     ]
 
 
