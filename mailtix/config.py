@@ -52,6 +52,15 @@ class TicketsConfig:
 
 
 @dataclass(frozen=True)
+class AgentsConfig:
+    secret: str | None = field(default=None, repr=False)  # None: a secret kept in the store
+    notify: str = "department"  # department | assignee
+    trusted_authserv_ids: tuple[str, ...] = ()
+    cc_policy: str = "participants"  # participants | ignore
+    relay_name: str = "{agent} via {mailbox}"
+
+
+@dataclass(frozen=True)
 class SmtpConfig:
     host: str = ""
     port: int = 587
@@ -143,6 +152,7 @@ class Config:
     routing_path: Path | None = None
     # optional sections ([lifecycle], [sla], [survey], [report]) as parsed, for their own modules
     sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    agents_policy: AgentsConfig = field(default_factory=AgentsConfig)
 
     def mailbox(self, name: str) -> MailboxConfig | None:
         return next((m for m in self.mailboxes if m.name == name), None)
@@ -159,7 +169,7 @@ class Config:
         return frozenset(m.address for m in self.mailboxes)
 
 
-MAIN_KEYS = ("store", "tickets", "smtp", "mailbox", "rules", "templates")
+MAIN_KEYS = ("store", "tickets", "smtp", "mailbox", "rules", "templates", "agents")
 OPTIONAL_SECTIONS = ("lifecycle", "sla", "survey", "report")
 STORE_KEYS = ("url",)
 TICKETS_KEYS = ("prefix", "acknowledge_followups", "message_id_domain", "auto_reply_limit_per_hour")
@@ -202,6 +212,7 @@ def check_problems(path: Path, env: Mapping[str, str] | None = None) -> list[str
 
 
 def _build(path: Path, problems: Problems, env: dict[str, str]) -> Config | None:
+    from mailtix.config_agents import AGENTS_KEYS, load_agents_policy
     from mailtix.config_rules import Known, load_departments, load_routing
 
     label, base = path.name, path.absolute().parent
@@ -247,6 +258,7 @@ def _build(path: Path, problems: Problems, env: dict[str, str]) -> Config | None
         departments_path=departments_path,
         routing_path=routing_path,
         sections=optional_sections(top, OPTIONAL_SECTIONS),
+        agents_policy=load_agents_policy(section("agents", AGENTS_KEYS), base, env),
     )
 
 

@@ -188,9 +188,12 @@ def suggest(name: str, known: Iterable[str]) -> str:
     return f' (did you mean "{close[0]}"?)' if close else ""
 
 
-def check_secret(reader: Reader, base: Path, env: dict[str, str]) -> str | None:
-    """The password of a section: ``password``, ``password_env`` or ``password_file``."""
-    given = [k for k in ("password", "password_env", "password_file") if reader.has(k)]
+def check_secret(
+    reader: Reader, base: Path, env: dict[str, str], key: str = "password"
+) -> str | None:
+    """A secret of a section: ``KEY``, ``KEY_env`` (environment) or ``KEY_file`` (a file)."""
+    names = (key, f"{key}_env", f"{key}_file")
+    given = [k for k in names if reader.has(k)]
     if len(given) > 1:
         reader.problem(given[1], f"give only one of {', '.join(given)}")
         return None
@@ -200,18 +203,18 @@ def check_secret(reader: Reader, base: Path, env: dict[str, str]) -> str | None:
     if not isinstance(value, str):
         reader.problem(given[0], f"must be a string, got {kind(value)}")
         return None
-    if given[0] == "password":
+    if given[0] == key:
         return value
-    if given[0] == "password_env":
+    if given[0] == f"{key}_env":
         if value not in env:
-            reader.problem("password_env", f"environment variable {value} is not set")
+            reader.problem(given[0], f"environment variable {value} is not set")
             return None
         return env[value]
     try:
         return (base / value).read_text(encoding="utf-8").rstrip("\r\n")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        reader.problem("password_file", f"cannot read {base / value}: {reason}")
+        reader.problem(given[0], f"cannot read {base / value}: {reason}")
         return None
 
 
