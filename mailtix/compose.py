@@ -19,7 +19,7 @@ from email.policy import SMTP, SMTPUTF8, EmailPolicy
 from email.utils import format_datetime
 from typing import Any
 
-from mailtix.values import Address, OutgoingMail
+from mailtix.values import Address, Attachment, OutgoingMail
 
 MAX_REFERENCES = 20
 MAX_MESSAGE_ID = 250
@@ -53,6 +53,9 @@ class _MessageIdListHeader(UnstructuredHeader):
                 lines.append("")
             lines[-1] += " " + message_id
         return policy.linesep.join(lines) + policy.linesep
+
+
+_TOKEN = re.compile(r"^[A-Za-z0-9!#$&^_.+-]{1,64}$")
 
 
 def _policy(base: EmailPolicy[EmailMessage]) -> EmailPolicy[EmailMessage]:
@@ -179,4 +182,15 @@ def compose(mail: OutgoingMail, *, now: datetime | None = None) -> bytes:
     _set_headers(message, mail, now or datetime.now(UTC))
     message.set_content(_body(mail.text), subtype="plain", charset="utf-8")
     message.add_alternative(_body(mail.html), subtype="html", charset="utf-8")
+    for item in mail.attachments:
+        _attach(message, item)
     return message.as_bytes(policy=policy)
+
+
+def _attach(message: EmailMessage, item: Attachment) -> None:
+    """Add ``item`` as a download (the message becomes multipart/mixed around the text)."""
+    maintype, _, subtype = item.content_type.partition("/")
+    if not (_TOKEN.match(maintype) and _TOKEN.match(subtype)):
+        maintype, subtype = "application", "octet-stream"
+    filename = clean_text(item.filename, 255) or "attachment"
+    message.add_attachment(item.content, maintype=maintype, subtype=subtype, filename=filename)

@@ -144,3 +144,4 @@ class OutgoingMail:
     reply_to: Address | None = None
     cc: tuple[Address, ...] = ()
     extra_headers: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    attachments: tuple[Attachment, ...] = ()

@@ -225,3 +225,22 @@ def test_date_defaults_to_now_in_utc() -> None:
     message = parse(compose(outgoing()))
     assert message["Date"].endswith("+0000")
     assert abs((message["Date"].datetime - datetime.now(UTC)).total_seconds()) < 60
+
+
+def test_attachments_are_relayed_as_downloads() -> None:
+    from mailtix.values import Attachment
+
+    mail = outgoing(
+        attachments=(
+            Attachment("report.pdf", "application/pdf", b"%PDF-1.4 fake"),
+            Attachment("../../etc/passwd\r\nX-Evil: 1", "text/x-evil;\r\nbad", b"root:x"),
+        ),
+    )
+    raw = compose(mail, now=NOW)
+    parsed = parse(raw)
+    assert parsed.get_content_type() == "multipart/mixed"
+    files = list(parsed.iter_attachments())
+    assert [f.get_content_type() for f in files] == ["application/pdf", "application/octet-stream"]
+    assert files[0].get_content() == b"%PDF-1.4 fake"
+    assert "\n" not in (files[1].get_filename() or "") and b"X-Evil: 1\r\n" not in raw
+    assert parsed.get_body(("plain",)) is not None
