@@ -59,11 +59,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from mailtix.render import check_templates
+    from mailtix.render import KINDS, check_templates
 
     config = load_config(config_path(args))
-    kinds = ("acknowledgement",)
-    problems = check_templates(config.templates.dir, kinds, [d.name for d in config.departments])
+    problems = check_templates(config.templates.dir, KINDS, [d.name for d in config.departments])
     if args.connect:
         problems += _connection_problems(config)
     for line in problems:

@@ -45,10 +45,22 @@ SAMPLE_CONTEXT: Mapping[str, object] = {
         "priority": "normal",
         "department": "general",
         "customer": "carol@example.org",
+        "assignee": "alice@example.com",
+        "tags": ["printer"],
     },
     "customer": {"email": "carol@example.org", "name": "Carol Customer"},
     "mailbox": {"name": "support", "address": "support@example.com", "display_name": "Support"},
+    "agent": {"email": "alice@example.com", "name": "Alice Agent"},
+    "event": {"kind": "reply", "title": "Customer reply", "detail": ""},
+    "message": {
+        "from": "carol@example.org",
+        "from_name": "Carol Customer",
+        "text": "The printer is on fire again.",
+        "attachments": ["photo.jpg"],
+    },
+    "errors": ['#status done: "done" is not one of new | open | pending | resolved | closed'],
 }
+KINDS = ("acknowledgement", "notification", "relay", "command_error", "unverified")
 
 
 @dataclass(frozen=True)
