@@ -17,8 +17,16 @@ from mailtix.store.models import ALL_MODELS, SchemaVersion
 
 log = logging.getLogger(__name__)
 
+
+def _index_outbox_message_id(db: Database) -> None:
+    """Version 2: the pipeline looks up outbox.message_id for every incoming mail (own-mail
+    check); without an index that is a full scan of an ever-growing table. Same name as the
+    index create_tables makes for a new database."""
+    db.execute_sql("CREATE INDEX IF NOT EXISTS outboxitem_message_id ON outbox (message_id)")
+
+
 # STEPS[i] upgrades a database from version i + 1 to version i + 2.
-STEPS: list[Callable[[Database], None]] = []
+STEPS: list[Callable[[Database], None]] = [_index_outbox_message_id]
 CURRENT_VERSION = 1 + len(STEPS)
 
 

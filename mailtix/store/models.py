@@ -129,7 +129,7 @@ class OutboxItem(BaseModel):
     envelope_from = CharField(max_length=320)
     recipients = JsonListField()
     recipient_key = CharField(max_length=320, index=True)  # first recipient, for rate limits
-    message_id = CharField(max_length=998)
+    message_id = CharField(max_length=998, index=True)  # "is this our own mail?" per message
     rfc822 = BlobField()
     status = CharField(max_length=16, default="pending", index=True)  # pending|sent|failed
     attempts = IntegerField(default=0)
