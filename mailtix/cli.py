@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,34 +27,49 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     parser.add_argument("--version", action="version", version=f"mailtix {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # --config is also accepted after the command (`mailtix tickets list --config FILE`)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=argparse.SUPPRESS, help="config file")
 
     demo = sub.add_parser("demo", help="run the whole pipeline on embedded defaults, no server")
     demo.add_argument("--dir", help="where to put the demo files (default: a new temp directory)")
-    sub.add_parser("run", help="the daemon: poll every mailbox, drain the outbox, until stopped")
-    poll = sub.add_parser("poll", help="one cycle over every mailbox, then drain the outbox")
+    sub.add_parser(
+        "run",
+        parents=[common],
+        help="the daemon: poll every mailbox, drain the outbox, until stopped",
+    )
+    poll = sub.add_parser(
+        "poll", parents=[common], help="one cycle over every mailbox, then drain the outbox"
+    )
     poll.add_argument("--once", action="store_true", help="one cycle (the only mode)")
-    ingest = sub.add_parser("ingest", help="process one raw message from FILE or stdin")
+    ingest = sub.add_parser(
+        "ingest", parents=[common], help="process one raw message from FILE or stdin"
+    )
     ingest.add_argument("--mailbox", required=True, help="the mailbox it was delivered to")
     ingest.add_argument("file", nargs="?", help="the message (default: stdin)")
-    check = sub.add_parser("check", help="validate config, rules and templates")
+    check = sub.add_parser("check", parents=[common], help="validate config, rules and templates")
     check.add_argument("--connect", action="store_true", help="also log in to every server")
 
     tickets = sub.add_parser("tickets", help="list and show tickets").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )
-    tlist = tickets.add_parser("list", help="tickets, newest first")
+    tlist = tickets.add_parser("list", parents=[common], help="tickets, newest first")
     tlist.add_argument("--status")
     tlist.add_argument("--department")
     tlist.add_argument("--limit", type=int, default=100)
     tlist.add_argument("--json", action="store_true")
-    tshow = tickets.add_parser("show", help="one ticket with its messages and events")
+    tshow = tickets.add_parser(
+        "show", parents=[common], help="one ticket with its messages and events"
+    )
     tshow.add_argument("ref", help="SUP-42 or 42")
     tshow.add_argument("--json", action="store_true")
 
     rules = sub.add_parser("rules", help="routing rules").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )
-    rtest = rules.add_parser("test", help="which rules match a message and why; changes nothing")
+    rtest = rules.add_parser(
+        "test", parents=[common], help="which rules match a message and why; changes nothing"
+    )
     rtest.add_argument("file")
     rtest.add_argument("--mailbox", help="as if delivered to this mailbox (default: the first)")
     rtest.add_argument("--json", action="store_true")
@@ -61,19 +77,23 @@ def build_parser() -> argparse.ArgumentParser:
     box = sub.add_parser("outbox", help="outgoing mail").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )
-    olist = box.add_parser("list", help="pending and failed mail with the last error")
+    olist = box.add_parser(
+        "list", parents=[common], help="pending and failed mail with the last error"
+    )
     olist.add_argument("--all", action="store_true", help="include sent mail")
     olist.add_argument("--json", action="store_true")
-    oretry = box.add_parser("retry", help="make a row (or --all) due now")
+    oretry = box.add_parser("retry", parents=[common], help="make a row (or --all) due now")
     oretry.add_argument("id", nargs="?", type=int)
     oretry.add_argument("--all", action="store_true")
 
     quar = sub.add_parser("quarantine", help="messages that could not be processed").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )
-    qlist = quar.add_parser("list", help="held messages with the reason")
+    qlist = quar.add_parser("list", parents=[common], help="held messages with the reason")
     qlist.add_argument("--json", action="store_true")
-    qretry = quar.add_parser("retry", help="run a held message through the pipeline again")
+    qretry = quar.add_parser(
+        "retry", parents=[common], help="run a held message through the pipeline again"
+    )
     qretry.add_argument("id", type=int)
     return parser
 
@@ -86,7 +106,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     handler: Handler = commands.HANDLERS[_command_key(args)]
     try:
-        return handler(args)
+        code = handler(args)
+        sys.stdout.flush()  # a closed pipe (`mailtix tickets list | head`) shows up here
+        return code
+    except BrokenPipeError:  # the reader went away: stop quietly, as other CLI tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except ConfigError as exc:
         for line in exc.problems:
             print(line, file=sys.stderr)

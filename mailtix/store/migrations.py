@@ -25,8 +25,15 @@ def _index_outbox_message_id(db: Database) -> None:
     db.execute_sql("CREATE INDEX IF NOT EXISTS outboxitem_message_id ON outbox (message_id)")
 
 
+def _settings_table(db: Database) -> None:
+    """Version 3: installation-wide settings (the generated reply-token secret)."""
+    from mailtix.store.models import Setting
+
+    db.create_tables([Setting])
+
+
 # STEPS[i] upgrades a database from version i + 1 to version i + 2.
-STEPS: list[Callable[[Database], None]] = [_index_outbox_message_id]
+STEPS: list[Callable[[Database], None]] = [_index_outbox_message_id, _settings_table]
 CURRENT_VERSION = 1 + len(STEPS)
 
 

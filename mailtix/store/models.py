@@ -188,6 +188,16 @@ class QuarantineItem(BaseModel):
         table_name = "quarantine"
 
 
+class Setting(BaseModel):
+    """Installation-wide values mailtix generates itself (e.g. the reply-token secret)."""
+
+    key = CharField(max_length=100, unique=True)
+    value = TextField()
+
+    class Meta:
+        table_name = "setting"
+
+
 class SchemaVersion(BaseModel):
     version = IntegerField()
 
@@ -205,4 +215,5 @@ ALL_MODELS = (
     MailboxState,
     Receipt,
     QuarantineItem,
+    Setting,
 )

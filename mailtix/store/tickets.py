@@ -186,5 +186,19 @@ def thread_ids(ticket: Ticket) -> list[str]:
     return [str(m.message_id) for m in rows]
 
 
+def visible_thread_ids(ticket: Ticket) -> list[str]:
+    """Message-IDs the customer has seen (no internal notes), oldest first."""
+    rows = (
+        Message.select(Message.message_id)
+        .where(
+            (Message.ticket == ticket)
+            & Message.message_id.is_null(False)
+            & Message.kind.in_(["customer", "agent", "auto"])
+        )
+        .order_by(Message.id)
+    )
+    return [str(m.message_id) for m in rows]
+
+
 def get_ticket(ticket_id: int) -> Ticket | None:
     return Ticket.get_or_none(Ticket.id == ticket_id)

@@ -1,0 +1,524 @@
+"""The pipeline end to end on a throwaway SQLite store and Maildir SMTP sink (no servers).
+
+Each test writes a small mailtix.toml into tmp_path, opens an App and feeds raw bytes to
+``app.pipeline.process``; assertions are on the returned Outcome and the store rows.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import itertools
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mailtix.app import App
+from mailtix.pipeline import Outcome, Source
+from mailtix.store.models import (
+    Attachment,
+    Event,
+    Message,
+    OutboxItem,
+    QuarantineItem,
+    Receipt,
+    Ticket,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+MAILS = REPO / "tests" / "data" / "mails"
+SUPPORT = "support@acme.example"
+START = datetime(2026, 11, 23, 10, 0, 0)
+
+CONFIG = """\
+[store]
+url = "sqlite:///mailtix.db"
+
+[tickets]
+prefix = "SUP"
+
+[smtp]
+maildir = "outgoing"
+
+[[mailbox]]
+name = "support"
+address = "{support}"
+display_name = "ACME Support"
+maildir = "inbox"
+department = "general"
+
+[[mailbox]]
+name = "sales"
+address = "sales@acme.example"
+maildir = "sales-inbox"
+department = "general"
+
+[rules]
+departments = "departments.toml"
+routing = "routing.toml"
+
+[templates]
+dir = "{templates}"
+"""
+
+DEPARTMENTS = """\
+[[department]]
+name = "general"
+agents = ["alice@acme.example"]
+
+[[department]]
+name = "billing"
+agents = ["bob@acme.example", "carla@acme.example", "dora@acme.example"]
+
+[[agent]]
+email = "dora@acme.example"
+name = "Dora Away"
+away = true
+"""
+
+ROUTING = """\
+[[rule]]
+name = "Spam is dropped"
+when = { subject = "^spam" }
+then = { ignore = true }
+
+[[rule]]
+name = "Quiet"
+when = { subject = "^quiet" }
+then = { acknowledge = false }
+
+[[rule]]
+name = "Billing round-robin"
+when = { subject = "invoice" }
+then = { department = "billing", assign = "round-robin" }
+"""
+
+_ids = itertools.count(1)
+
+
+class Clock:
+    """An injectable clock the test moves by hand."""
+
+    def __init__(self, now: datetime = START) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def make_app(tmp_path: Path, clock: Clock) -> Callable[..., App]:
+    def make(routing: str = ROUTING) -> App:
+        (tmp_path / "mailtix.toml").write_text(
+            CONFIG.format(support=SUPPORT, templates=REPO / "templates")
+        )
+        (tmp_path / "departments.toml").write_text(DEPARTMENTS)
+        (tmp_path / "routing.toml").write_text(routing)
+        return App.open(tmp_path / "mailtix.toml", clock=clock)
+
+    return make
+
+
+@pytest.fixture
+def app(make_app: Callable[..., App]) -> App:
+    return make_app()
+
+
+def mail(
+    sender: str = "Carol <carol@example.org>",
+    subject: str = "Printer on floor 3 eats paper",
+    body: str = "The printer jams on every second page.\n",
+    **headers: str,
+) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = f"ACME Support <{SUPPORT}>"
+    msg["Subject"] = subject
+    msg["Date"] = "Mon, 23 Nov 2026 10:00:00 +0000"
+    msg["Message-ID"] = f"<m{next(_ids)}@example.org>"
+    for name, value in headers.items():
+        msg[name.replace("_", "-")] = value
+    msg.set_content(body)
+    return msg.as_bytes()
+
+
+def message_id(raw: bytes) -> str:
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    return str(parsed["Message-ID"])
+
+
+class Feeder:
+    """Feeds messages with increasing UIDs into the support mailbox."""
+
+    def __init__(self, app: App, uidvalidity: int = 7) -> None:
+        self.app = app
+        self.uidvalidity = uidvalidity
+        self.uids = itertools.count(1)
+
+    def __call__(self, raw: bytes, mailbox: str = "support") -> Outcome:
+        return self.app.pipeline.process(raw, Source(mailbox, self.uidvalidity, next(self.uids)))
+
+
+@pytest.fixture
+def feed(app: App) -> Feeder:
+    return Feeder(app)
+
+
+def counts() -> dict[str, int]:
+    return {
+        "tickets": Ticket.select().count(),
+        "messages": Message.select().count(),
+        "outbox": OutboxItem.select().count(),
+        "receipts": Receipt.select().count(),
+        "events": Event.select().count(),
+        "quarantine": QuarantineItem.select().count(),
+    }
+
+
+def events(ticket_id: int, type_: str | None = None) -> list[Event]:
+    query = Event.select().where(Event.ticket == ticket_id).order_by(Event.id)
+    if type_ is not None:
+        query = query.where(Event.type == type_)
+    return list(query)
+
+
+def ticket_id(ref: str | None) -> int:
+    assert ref is not None and ref.startswith("SUP-")
+    return int(ref.partition("-")[2])
+
+
+def ack_of(tid: int) -> OutboxItem:
+    return OutboxItem.get(OutboxItem.ticket == tid)
+
+
+# --- new tickets, duplicates, threading -----------------------------------------------------
+
+
+def test_new_ticket_queues_one_acknowledgement(feed: Feeder) -> None:
+    raw = mail()
+    outcome = feed(raw)
+    assert outcome.kind == "ticket"
+    assert outcome.ticket_ref == "SUP-1"
+    ticket = Ticket.get_by_id(1)
+    assert ticket.subject == "Printer on floor 3 eats paper"
+    assert ticket.customer == "carol@example.org"
+    assert ticket.status == "new"
+    assert [e.type for e in events(1)] == ["created"]
+    (item,) = OutboxItem.select()
+    assert item.kind == "acknowledgement" and item.automatic
+    assert item.recipients == ["carol@example.org"]
+    ack = email.message_from_bytes(bytes(item.rfc822), policy=email.policy.default)
+    assert ack["Auto-Submitted"] == "auto-replied"
+    assert ack["In-Reply-To"] == message_id(raw)
+    assert "[SUP-1]" in ack["Subject"] and "Printer on floor 3" in ack["Subject"]
+    assert ack["Message-ID"].endswith("@acme.example>")
+    incoming, outgoing = Message.select().order_by(Message.id)
+    assert incoming.direction == "in" and bytes(incoming.rfc822) == raw
+    assert outgoing.direction == "out" and outgoing.message_id == item.message_id
+
+
+def test_same_uid_again_is_a_duplicate(app: App) -> None:
+    raw = mail()
+    assert app.pipeline.process(raw, Source("support", 7, 1)).kind == "ticket"
+    before = counts()
+    again = app.pipeline.process(raw, Source("support", 7, 1))
+    assert again.kind == "duplicate"
+    assert again.ticket_ref == "SUP-1"
+    assert counts() == before
+
+
+def test_same_bytes_under_new_uidvalidity_is_a_duplicate(app: App) -> None:
+    raw = mail()
+    assert app.pipeline.process(raw, Source("support", 7, 1)).kind == "ticket"
+    again = app.pipeline.process(raw, Source("support", 8, 1))
+    assert again.kind == "duplicate"
+    assert again.ticket_ref == "SUP-1"
+    assert Ticket.select().count() == 1
+    assert OutboxItem.select().count() == 1
+    assert Message.select().where(Message.direction == "in").count() == 1
+
+
+def test_reply_to_the_acknowledgement_joins_by_in_reply_to(feed: Feeder) -> None:
+    first = feed(mail())
+    ack = ack_of(ticket_id(first.ticket_ref))
+    reply = mail(subject="Re: whatever", In_Reply_To=ack.message_id)
+    outcome = feed(reply)
+    assert outcome.kind == "followup"
+    assert outcome.ticket_ref == "SUP-1"
+    assert "In-Reply-To" in outcome.detail
+    assert Ticket.select().count() == 1
+    assert OutboxItem.select().count() == 1  # follow-ups get no acknowledgement by default
+    assert [e.type for e in events(1)] == ["created", "message"]
+
+
+def test_tag_from_a_non_participant_opens_a_new_ticket(feed: Feeder) -> None:
+    feed(mail())
+    stranger = mail("Eve <eve@elsewhere.example>", subject="Re: [SUP-1] Printer on floor 3")
+    outcome = feed(stranger)
+    assert outcome.kind == "ticket"
+    assert outcome.ticket_ref == "SUP-2"
+    new = Ticket.get_by_id(2)
+    assert new.subject == "Re: Printer on floor 3"
+    assert "SUP-1" not in new.subject
+    assert new.customer == "eve@elsewhere.example"
+    assert Message.select().where(Message.ticket == 1).count() == 2  # in + ack, nothing more
+    ack = email.message_from_bytes(bytes(ack_of(2).rfc822), policy=email.policy.default)
+    assert "[SUP-2]" in ack["Subject"] and "SUP-1" not in ack["Subject"]
+
+
+def test_tag_from_the_customer_joins(feed: Feeder) -> None:
+    feed(mail())
+    outcome = feed(mail(subject="Re: [SUP-1] Printer"))
+    assert outcome.kind == "followup"
+    assert outcome.ticket_ref == "SUP-1"
+
+
+def test_reply_to_a_closed_ticket_reopens_it(feed: Feeder) -> None:
+    first = feed(mail())
+    tid = ticket_id(first.ticket_ref)
+    Ticket.update(status="closed", closed_at=START).where(Ticket.id == tid).execute()
+    outcome = feed(mail(subject="Re: again", In_Reply_To=ack_of(tid).message_id))
+    assert outcome.kind == "followup"
+    ticket = Ticket.get_by_id(tid)
+    assert ticket.status == "open"
+    assert ticket.closed_at is None
+    assert len(events(tid, "reopened")) == 1
+    assert "closed -> open" in events(tid, "status")[0].detail
+
+
+# --- automated mail, bounces, loops -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Auto_Submitted": "auto-replied"},
+        {"Precedence": "bulk"},
+        {"List_Id": "<news.vendor.example>"},
+    ],
+    ids=["auto-submitted", "precedence-bulk", "list-id"],
+)
+def test_automated_mail_gets_no_acknowledgement(feed: Feeder, headers: dict[str, str]) -> None:
+    outcome = feed(mail(**headers))
+    assert outcome.kind == "ticket"
+    tid = ticket_id(outcome.ticket_ref)
+    assert OutboxItem.select().count() == 0
+    (no_ack,) = events(tid, "no-ack")
+    assert "automated" in no_ack.detail
+    assert Message.get(Message.ticket == tid).kind == "auto"
+
+
+def test_dsn_that_does_not_thread_is_ignored(feed: Feeder) -> None:
+    outcome = feed((MAILS / "dsn-bounce.eml").read_bytes())
+    assert outcome.kind == "ignored"
+    assert "bounce" in outcome.detail
+    assert Ticket.select().count() == 0
+    assert OutboxItem.select().count() == 0
+    (receipt,) = Receipt.select()
+    assert receipt.outcome == "ignored"
+
+
+def test_bounce_for_our_acknowledgement_is_attached(feed: Feeder) -> None:
+    first = feed(mail())
+    tid = ticket_id(first.ticket_ref)
+    Ticket.update(status="open").where(Ticket.id == tid).execute()
+    ack_id = ack_of(tid).message_id
+    dsn = (MAILS / "dsn-bounce.eml").read_bytes()
+    dsn = dsn.replace(
+        b"Message-ID: <dsn-1@mx.example.org>\n",
+        b"Message-ID: <dsn-1@mx.example.org>\nIn-Reply-To: " + ack_id.encode() + b"\n",
+    )
+    assert ack_id.encode() in dsn
+    outcome = feed(dsn)
+    assert outcome.kind == "followup"
+    assert outcome.ticket_ref == first.ticket_ref
+    assert len(events(tid, "bounce")) == 1
+    assert Ticket.get_by_id(tid).status == "open"
+    assert events(tid, "status") == []
+    assert OutboxItem.select().count() == 1
+    bounce = Message.select().where(Message.ticket == tid).order_by(Message.id.desc()).first()
+    assert bounce.automation == "bounce" and bounce.kind == "auto"
+
+
+def test_our_own_acknowledgement_fed_back_is_ignored(feed: Feeder) -> None:
+    feed(mail())
+    ack = bytes(OutboxItem.get().rfc822)
+    before = counts()
+    outcome = feed(ack)
+    assert outcome.kind == "ignored"
+    assert "own" in outcome.detail
+    after = counts()
+    assert after["tickets"] == before["tickets"]
+    assert after["outbox"] == before["outbox"]
+    assert after["messages"] == before["messages"]
+
+
+def test_our_own_message_id_is_recognised_even_from_another_sender(feed: Feeder) -> None:
+    """A forwarder that rewrote From still carries our Message-ID: still a loop, not a ticket."""
+    feed(mail())
+    ack = bytes(OutboxItem.get().rfc822)
+    forwarded = re.sub(rb"(?m)^From: .*$", b"From: relay@forwarder.example", ack, count=1)
+    assert b"relay@forwarder.example" in forwarded
+    outcome = feed(forwarded)
+    assert outcome.kind == "ignored"
+    assert Ticket.select().count() == 1
+    assert OutboxItem.select().count() == 1
+
+
+@pytest.mark.parametrize("sender", [SUPPORT, "sales@acme.example", "SUPPORT@ACME.EXAMPLE"])
+def test_mail_from_our_own_mailbox_address_is_ignored(feed: Feeder, sender: str) -> None:
+    outcome = feed(mail(f"Loop <{sender}>", subject="Hello"))
+    assert outcome.kind == "ignored"
+    assert Ticket.select().count() == 0
+    assert OutboxItem.select().count() == 0
+
+
+def test_automatic_mail_to_one_address_is_rate_limited(feed: Feeder, clock: Clock) -> None:
+    outcomes = []
+    for n in range(6):
+        outcomes.append(feed(mail(subject=f"Problem {n}")))
+        clock.advance(minutes=5)
+    assert [o.kind for o in outcomes] == ["ticket"] * 6
+    assert OutboxItem.select().count() == 5
+    last = ticket_id(outcomes[-1].ticket_ref)
+    (suppressed,) = Event.select().where(Event.type == "suppressed")
+    assert suppressed.ticket_id == last
+    assert "rate limit" in suppressed.detail
+    # an hour after the first acknowledgement, the window has room again
+    clock.advance(minutes=35)
+    feed(mail(subject="Problem 7"))
+    assert OutboxItem.select().count() == 6
+
+
+# --- routing, assignment ------------------------------------------------------------------------
+
+
+def test_rule_with_ignore_stores_nothing(feed: Feeder) -> None:
+    outcome = feed(mail(subject="SPAM: buy now"))
+    assert outcome.kind == "ignored"
+    assert "Spam is dropped" in outcome.detail
+    assert counts() == {
+        "tickets": 0,
+        "messages": 0,
+        "outbox": 0,
+        "receipts": 1,  # the ledger remembers it was seen
+        "events": 0,
+        "quarantine": 0,
+    }
+
+
+def test_rule_with_acknowledge_false_opens_a_silent_ticket(feed: Feeder) -> None:
+    outcome = feed(mail(subject="quiet please"))
+    assert outcome.kind == "ticket"
+    tid = ticket_id(outcome.ticket_ref)
+    assert OutboxItem.select().count() == 0
+    (no_ack,) = events(tid, "no-ack")
+    assert "acknowledge = false" in no_ack.detail
+
+
+def test_round_robin_alternates_and_skips_away_agents(feed: Feeder) -> None:
+    assignees = []
+    for n in range(4):
+        outcome = feed(mail(f"c{n}@example.org", subject=f"Invoice {n}"))
+        ticket = Ticket.get_by_id(ticket_id(outcome.ticket_ref))
+        assert ticket.department == "billing"
+        assignees.append(ticket.assignee)
+    assert assignees == [
+        "bob@acme.example",
+        "carla@acme.example",
+        "bob@acme.example",
+        "carla@acme.example",
+    ]
+    assert "dora@acme.example" not in assignees
+    assert len(Event.select().where(Event.type == "assigned")) == 4
+
+
+# --- quarantine ----------------------------------------------------------------------------------
+
+
+def test_internal_error_quarantines_and_the_next_message_goes_through(
+    feed: Feeder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mailtix.pipeline
+
+    real_route = mailtix.pipeline.routing.route
+    calls = itertools.count()
+
+    def broken_once(*args: Any, **kwargs: Any) -> Any:
+        if next(calls) == 0:
+            raise RuntimeError("simulated bug")
+        return real_route(*args, **kwargs)
+
+    monkeypatch.setattr("mailtix.pipeline.routing.route", broken_once)
+    raw = mail(subject="This one hits the bug")
+    outcome = feed(raw)
+    assert outcome.kind == "quarantined"
+    assert outcome.detail.startswith("internal error")
+    assert "simulated bug" in outcome.detail
+    (item,) = QuarantineItem.select()
+    assert bytes(item.rfc822) == raw
+    assert item.reason.startswith("internal error")
+    assert item.status == "held"
+    assert Ticket.select().count() == 0  # the failed transaction left nothing behind
+    assert Message.select().count() == 0
+
+    nxt = feed(mail(subject="The next one"))
+    assert nxt.kind == "ticket"
+    assert Ticket.select().count() == 1
+    assert OutboxItem.select().count() == 1
+
+
+@pytest.mark.parametrize("raw", [b"", b"not a mail"], ids=["empty", "garbage"])
+def test_unparseable_bytes_are_quarantined(feed: Feeder, raw: bytes) -> None:
+    outcome = feed(raw)
+    assert outcome.kind == "quarantined"
+    assert outcome.detail.startswith("unparseable")
+    (item,) = QuarantineItem.select()
+    assert bytes(item.rfc822 or b"") == raw
+    assert Ticket.select().count() == 0
+
+
+def test_message_without_a_usable_from_is_quarantined(feed: Feeder) -> None:
+    raw = (
+        b"To: support@acme.example\r\nSubject: who am I\r\n"
+        b"Message-ID: <nofrom@example.org>\r\n\r\nNo sender here.\r\n"
+    )
+    outcome = feed(raw)
+    assert outcome.kind == "quarantined"
+    assert "sender" in outcome.detail
+    (item,) = QuarantineItem.select()
+    assert "sender" in item.reason
+    assert bytes(item.rfc822) == raw
+    assert Ticket.select().count() == 0
+
+
+# --- attachments ---------------------------------------------------------------------------------
+
+
+def test_attachment_names_are_metadata_only(feed: Feeder) -> None:
+    outcome = feed((MAILS / "attachment-traversal.eml").read_bytes())
+    assert outcome.kind == "ticket"
+    rows = list(Attachment.select().order_by(Attachment.id))
+    assert len(rows) == 2
+    for row in rows:
+        assert row.storage_name.startswith("att-")
+        assert "/" not in row.storage_name and "\\" not in row.storage_name
+        assert ".." not in row.storage_name
+        assert "/" not in row.filename and "\\" not in row.filename
+    assert "passwd" in rows[0].filename
+    assert bytes(rows[0].content) == b"root:x:0:0:root:/root:/bin/bash\n"
+    assert rows[0].size == len(bytes(rows[0].content))
+    assert len({r.storage_name for r in rows}) == 2
