@@ -7,7 +7,9 @@ downgraded: "starttls" fails when the server does not offer it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import re
 import ssl
 import time
 from collections.abc import Iterator, Sequence
@@ -42,6 +44,7 @@ class ImapSource:
     def open(self) -> None:
         cfg = self.config
         where = f"{cfg.host}:{cfg.port} ({cfg.name})"
+        client: IMAPClient | None = None
         try:
             context = ssl.create_default_context()
             client = IMAPClient(
@@ -57,7 +60,11 @@ class ImapSource:
             self.client = client
             self.uidvalidity = self._select(cfg.folder)
         except (IMAPClientError, OSError, ssl.SSLError) as exc:
-            raise MailSourceError(f"IMAP {where}: {exc}") from exc
+            self.client = None
+            if client is not None:  # e.g. a refused login: do not leave the socket open
+                with contextlib.suppress(Exception):
+                    client.shutdown()
+            raise MailSourceError(f"IMAP {where}: {_server_text(exc)}") from exc
         for folder in (cfg.processed_folder, cfg.quarantine_folder):
             self.ensure_folder(folder)
 
@@ -151,3 +158,10 @@ def _is_news(response: object) -> bool:
     return (
         isinstance(response, tuple) and len(response) >= 2 and response[1] in (b"EXISTS", b"RECENT")
     )
+
+
+def _server_text(exc: BaseException) -> str:
+    """The server's words (imapclient gives them as a bytes repr: ``b'[AUTH…] …'``)."""
+    text = str(exc)
+    quoted = re.fullmatch(r"b(['\"])(.*)\1", text, re.DOTALL)
+    return quoted.group(2) if quoted else text

@@ -47,7 +47,11 @@ class Notifier:
         config = self.mailer.config
         if config.agents_policy.notify == "assignee" and ticket.assignee:
             return [ticket.assignee]
-        department = config.department(ticket.department)
+        return self.department_agents(ticket.department)
+
+    def department_agents(self, name: str) -> list[str]:
+        """The agents of department ``name`` who are not away."""
+        department = self.mailer.config.department(name)
         agents = list(department.agents) if department else []
         return [a for a in agents if not _away(self.mailer, a)]
 

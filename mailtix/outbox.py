@@ -48,29 +48,36 @@ def drain(smtp: SmtpConfig, clock: Callable[[], datetime] = utcnow) -> Counter[s
         if not batch:
             return counts
         sent_before = counts["sent"]
-        asyncio.run(_send_batch(smtp, batch, clock, counts))
-        if counts["sent"] == sent_before:  # nothing went out: leave the rest for later
+        hung_up = asyncio.run(_send_batch(smtp, batch, clock, counts))
+        if counts["sent"] == sent_before and not hung_up:  # nothing went out: rest for later
             return counts
 
 
 async def _send_batch(
     smtp: SmtpConfig, batch: list[OutboxItem], clock: Callable[[], datetime], counts: Counter[str]
-) -> None:
+) -> bool:
+    """Send ``batch`` over one connection; True when the server hung up part-way (the rest of
+    the batch is untouched and still due, for a new connection)."""
     try:
         async with open_sender(smtp) as sender:
             for index, item in enumerate(batch):
                 try:
                     await sender.send(item.envelope_from, item.recipients, bytes(item.rfc822))
                 except SendError as exc:
+                    if index > 0 and not exc.permanent and _connection_lost(exc):
+                        # e.g. Postfix drops a client after smtpd_hard_error_limit (20) refused
+                        # recipients: not this message's fault, so no attempt is counted
+                        return True
                     _record_failure(item, exc, clock(), counts)
                     if not exc.permanent and _connection_lost(exc):
                         _defer_all(batch[index + 1 :], exc, clock(), counts)
-                        return
+                        return False
                     continue
                 _mark_sent(item, clock())
                 counts["sent"] += 1
     except SendError as exc:  # could not even connect
         _defer_all([i for i in batch if i.status == "pending"], exc, clock(), counts)
+    return False
 
 
 def _connection_lost(exc: SendError) -> bool:

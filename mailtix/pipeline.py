@@ -12,25 +12,20 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from mailtix import automated, correlate, routing
-from mailtix.assign import pick_assignee
+from mailtix.agent_desk import AgentDesk
 from mailtix.clock import utcnow
 from mailtix.config import Config, MailboxConfig
+from mailtix.customer_desk import CustomerDesk, NoSender
 from mailtix.errors import ParseError
+from mailtix.intake import DeskResult, Incoming
+from mailtix.mailer import Mailer
+from mailtix.notify import Notifier
 from mailtix.parse import parse_message
 from mailtix.quarantine import quarantine
 from mailtix.render import TemplateRenderer
-from mailtix.replies import queue_automatic
-from mailtix.store.models import OutboxItem, Receipt, Ticket, database_proxy
-from mailtix.store.tickets import (
-    StoreLookup,
-    add_event,
-    create_ticket,
-    get_ticket,
-    set_status,
-    store_incoming,
-    touch,
-)
-from mailtix.values import Automation, ParsedMail, RouteDecision
+from mailtix.store.models import OutboxItem, Receipt, database_proxy
+from mailtix.store.tickets import StoreLookup, get_ticket
+from mailtix.values import ParsedMail
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +53,22 @@ class Pipeline:
         renderer: TemplateRenderer | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self.config = config
         self.renderer = renderer or TemplateRenderer(config.templates.dir)
+        self.mailer = Mailer(config, self.renderer)
+        self.notifier = Notifier(self.mailer)
+        self.customers = CustomerDesk(self.mailer, self.notifier)
+        self.agents = AgentDesk(self.mailer, self.notifier)
         self.clock = clock
         self.lookup = StoreLookup()
+
+    @property
+    def config(self) -> Config:
+        return self.mailer.config
+
+    @config.setter
+    def config(self, value: Config) -> None:
+        """A reloaded config (rules, departments, agents) takes effect with the next message."""
+        self.mailer.config = value
 
     def ref(self, ticket_id: int | None) -> str | None:
         return (
@@ -85,6 +92,8 @@ class Pipeline:
                 return self._apply(mail, raw, sha, source, mailbox)
         except ParseError as exc:
             return self._quarantine(raw, sha, source, f"unparseable: {exc}")
+        except NoSender as exc:
+            return self._quarantine(raw, sha, source, f"no ticket possible: {exc}")
         except Exception as exc:  # one bad message never stops the batch
             log.exception("message %s/%s failed", source.mailbox, source.uid)
             return self._quarantine(
@@ -150,141 +159,32 @@ class Pipeline:
             return Outcome("ignored", detail="mailtix's own mail")
         thread = correlate.decide(mail, self.config.tickets.prefix, self.lookup)
         ticket = get_ticket(thread.ticket_id) if thread.ticket_id is not None else None
+        item = Incoming(mail, raw, sha, mailbox, self.clock(), automation, thread.reason)
+        agent = self._agent_sender(mail)
+        if agent is not None and not automation.automated:
+            return self._done(source, sha, self.agents.handle(item, agent, ticket))
         if ticket is not None:
-            return self._follow_up(
-                ticket, mail, raw, sha, source, mailbox, automation, thread.reason
-            )
+            return self._done(source, sha, self.customers.follow_up(ticket, item))
         if automation.kind == "bounce":
-            self._receipt(
-                source, sha, "ignored", f"bounce for no known ticket ({automation.reason})", None
-            )
-            return Outcome("ignored", detail=f"bounce: {automation.reason}")
+            detail = f"bounce for no known ticket ({automation.reason})"
+            return self._done(source, sha, DeskResult("ignored", None, detail))
         decision = routing.route(mail, mailbox, self.config)
         if decision.ignore:
             detail = "ignored by rule " + ", ".join(decision.matched_rules)
-            self._receipt(source, sha, "ignored", detail, None)
-            return Outcome("ignored", detail=detail)
-        return self._new_ticket(
-            mail, raw, sha, source, mailbox, automation, decision, thread.reason
-        )
+            return self._done(source, sha, DeskResult("ignored", None, detail))
+        return self._done(source, sha, self.customers.open_ticket(item, decision))
+
+    def _done(self, source: Source, sha: str, result: DeskResult) -> Outcome:
+        ticket_id = result.ticket.id if result.ticket is not None else None
+        self._receipt(source, sha, result.kind, result.detail, ticket_id)
+        return Outcome(result.kind, self.ref(ticket_id), result.detail)
+
+    def _agent_sender(self, mail: ParsedMail) -> str | None:
+        """The sender's address when it is an agent's (verified or not: the desk decides)."""
+        sender = mail.sender.email if mail.sender else None
+        return sender if sender is not None and self.config.agent(sender) else None
 
     def _is_our_message(self, mail: ParsedMail) -> bool:
         if mail.message_id is None:
             return False
         return OutboxItem.select().where(OutboxItem.message_id == mail.message_id).exists()
-
-    def _new_ticket(
-        self,
-        mail: ParsedMail,
-        raw: bytes,
-        sha: str,
-        source: Source,
-        mailbox: MailboxConfig,
-        automation: Automation,
-        decision: RouteDecision,
-        thread_reason: str,
-    ) -> Outcome:
-        customer = mail.sender
-        if customer is None:
-            raise ParseError("no usable sender address")
-        now = self.clock()
-        ticket = create_ticket(
-            subject=correlate.clean_subject(mail.subject, self.config.tickets.prefix),
-            customer=customer.email,
-            customer_name=customer.name,
-            mailbox=mailbox.name,
-            department=decision.department,
-            priority=decision.priority,
-            tags=decision.tags,
-            now=now,
-        )
-        kind = "auto" if automation.automated else "customer"
-        store_incoming(
-            ticket,
-            mail,
-            raw,
-            sha,
-            kind=kind,
-            automation=automation.kind,
-            thread_reason=thread_reason,
-            now=now,
-        )
-        rules = ", ".join(decision.matched_rules) or "mailbox defaults"
-        add_event(
-            ticket, "created", f"from {customer.email} via {mailbox.name}; routing: {rules}", now
-        )
-        assignee = pick_assignee(self.config, decision.department, decision.assign)
-        if assignee:
-            ticket.assignee = assignee
-            ticket.save()
-            add_event(ticket, "assigned", f"{assignee} (rule: {decision.assign})", now)
-        self._acknowledge(ticket, mail, mailbox, automation, decision.acknowledge, now)
-        self._receipt(source, sha, "ticket", thread_reason, ticket.id)
-        return Outcome("ticket", self.ref(ticket.id), thread_reason)
-
-    def _follow_up(
-        self,
-        ticket: Ticket,
-        mail: ParsedMail,
-        raw: bytes,
-        sha: str,
-        source: Source,
-        mailbox: MailboxConfig,
-        automation: Automation,
-        thread_reason: str,
-    ) -> Outcome:
-        now = self.clock()
-        kind = "auto" if automation.automated else "customer"
-        store_incoming(
-            ticket,
-            mail,
-            raw,
-            sha,
-            kind=kind,
-            automation=automation.kind,
-            thread_reason=thread_reason,
-            now=now,
-        )
-        sender = mail.sender.email if mail.sender else "(unknown)"
-        if automation.kind == "bounce":
-            add_event(ticket, "bounce", f"{automation.reason}", now)
-        elif automation.automated:
-            add_event(ticket, "message", f"automated mail from {sender}: {automation.reason}", now)
-        else:
-            add_event(ticket, "message", f"reply from {sender} ({thread_reason})", now)
-            if ticket.status in ("resolved", "closed"):
-                set_status(ticket, "open", now, why=f"reply from {sender}", actor=sender)
-                add_event(ticket, "reopened", f"reply from {sender}", now, sender)
-            if self.config.tickets.acknowledge_followups:
-                self._acknowledge(ticket, mail, mailbox, automation, True, now)
-        touch(ticket, now)
-        self._receipt(source, sha, "followup", thread_reason, ticket.id)
-        return Outcome("followup", self.ref(ticket.id), thread_reason)
-
-    def _acknowledge(
-        self,
-        ticket: Ticket,
-        mail: ParsedMail,
-        mailbox: MailboxConfig,
-        automation: Automation,
-        wanted: bool,
-        now: datetime,
-    ) -> None:
-        if not wanted:
-            add_event(ticket, "no-ack", "routing rule says acknowledge = false", now)
-            return
-        if automation.automated:
-            add_event(ticket, "no-ack", f"automated mail ({automation.reason})", now)
-            return
-        if ticket.customer in self.config.own_addresses:
-            add_event(ticket, "no-ack", "customer address is one of our own", now)
-            return
-        queue_automatic(
-            self.config,
-            self.renderer,
-            kind="acknowledgement",
-            ticket=ticket,
-            mailbox=mailbox,
-            in_reply_to=mail.message_id,
-            now=now,
-        )

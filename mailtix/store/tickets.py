@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from mailtix.store.models import Attachment, Event, Message, Participant, Ticket
+from mailtix.values import Attachment as AttachmentValue
 from mailtix.values import ParsedMail
 
 
@@ -94,38 +95,31 @@ def store_incoming(
     automation: str,
     thread_reason: str,
     now: datetime,
+    text: str | None = None,
 ) -> Message:
+    """Keep an incoming mail on the ticket; ``text`` replaces the mail's text when given."""
     sender = mail.sender
     message = Message.create(
-        ticket=ticket,
-        direction="in",
-        kind=kind,
-        from_addr=sender.email if sender else "",
-        from_name=sender.name if sender else "",
-        to_addrs=[a.email for a in mail.to],
-        cc_addrs=[a.email for a in mail.cc],
-        subject=mail.subject,
-        text=mail.text,
-        html=mail.html,
-        message_id=mail.message_id,
-        in_reply_to=" ".join(mail.in_reply_to),
-        references=" ".join(mail.references),
-        automation=automation,
-        thread_reason=thread_reason,
-        rfc822=raw,
-        raw_sha256=sha256,
-        created_at=now,
-    )
-    for item in mail.attachments:
-        Attachment.create(
-            message=message,
-            storage_name=f"att-{secrets.token_hex(16)}",
-            filename=item.filename,
-            content_type=item.content_type,
-            size=item.size,
-            content=item.content,
-        )
+        ticket=ticket, direction="in", kind=kind,
+        from_addr=sender.email if sender else "", from_name=sender.name if sender else "",
+        to_addrs=[a.email for a in mail.to], cc_addrs=[a.email for a in mail.cc],
+        subject=mail.subject, text=mail.text if text is None else text, html=mail.html,
+        message_id=mail.message_id, in_reply_to=" ".join(mail.in_reply_to),
+        references=" ".join(mail.references), automation=automation,
+        thread_reason=thread_reason, rfc822=raw, raw_sha256=sha256, created_at=now,
+    )  # fmt: skip
+    store_attachments(message, mail.attachments)
     return message
+
+
+def store_attachments(message: Message, attachments: Sequence[AttachmentValue]) -> None:
+    """Attachments under generated storage names; the sender's filename is metadata only."""
+    for item in attachments:
+        Attachment.create(
+            message=message, storage_name=f"att-{secrets.token_hex(16)}",
+            filename=item.filename, content_type=item.content_type, size=item.size,
+            content=item.content,
+        )  # fmt: skip
 
 
 def store_outgoing(

@@ -7,6 +7,7 @@ import email
 import email.policy
 import itertools
 import json
+import re
 import subprocess
 import sys
 from email.message import EmailMessage
@@ -29,20 +30,18 @@ def write_config(
     extra: str = "",
     routing: str = "",
     departments: str = "",
+    smtp_maildir: str | None = None,
 ) -> Path:
-    """A mailtix.toml for ``stack``; each mailbox dict has name, user and optional overrides."""
+    """A mailtix.toml for ``stack``; each mailbox dict has name, user and optional overrides.
+
+    Outgoing mail goes to the stack's Postfix, or into the Maildir ``smtp_maildir`` if given."""
     for mb in mailboxes:
         stack.add_user(mb["user"])
-    lines = [
-        "[store]",
-        'url = "sqlite:///mailtix.db"',
-        "",
-        "[smtp]",
-        f'host = "{stack.host}"',
-        f"port = {stack.smtp_port}",
-        'security = "none"',
-        "",
-    ]
+    lines = ["[store]", 'url = "sqlite:///mailtix.db"', "", "[smtp]"]
+    if smtp_maildir is not None:
+        lines += [f"maildir = {json.dumps(smtp_maildir)}", ""]
+    else:
+        lines += [f'host = "{stack.host}"', f"port = {stack.smtp_port}", 'security = "none"', ""]
     for mb in mailboxes:
         lines += [
             "[[mailbox]]",
@@ -53,16 +52,20 @@ def write_config(
             f"port = {stack.imap_port}",
             'security = "none"',
             f'username = "{mb["user"]}"',
-            'password = "secret"',
-            "poll_interval = 2",
+            f"password = {json.dumps(mb.get('password', 'secret'))}",
+            f"poll_interval = {mb.get('poll_interval', 2)}",
         ]
-        lines += [f"{k} = {json.dumps(v)}" for k, v in mb.items() if k not in ("name", "user")]
+        own = ("name", "user", "password", "poll_interval")
+        lines += [f"{k} = {json.dumps(v)}" for k, v in mb.items() if k not in own]
         lines.append("")
     lines += ["[rules]", 'departments = "departments.toml"', 'routing = "routing.toml"', ""]
     lines += ["[templates]", f'dir = "{REPO / "templates"}"', "", extra]
-    (directory / "departments.toml").write_text(
-        departments or '[[department]]\nname = "general"\nagents = ["alice@example.test"]\n'
+    departments = departments or (
+        f'[[department]]\nname = "general"\nagents = ["{unique("alice")}@example.test"]\n'
     )
+    for agent in sorted(set(re.findall(r"([\w.+-]+)@example\.test", departments))):
+        stack.add_user(agent)  # notifications to agents must land somewhere real
+    (directory / "departments.toml").write_text(departments)
     (directory / "routing.toml").write_text(routing)
     path = directory / "mailtix.toml"
     path.write_text("\n".join(lines))
@@ -85,6 +88,11 @@ def mailtix(
             f"mailtix {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
         )
     return proc
+
+
+def outbox_items(config: Path, *, include_sent: bool = False) -> list[dict[str, Any]]:
+    args = ["outbox", "list", "--json"] + (["--all"] if include_sent else [])
+    return list(json.loads(mailtix(config, *args).stdout))
 
 
 def tickets(config: Path) -> list[dict[str, Any]]:

@@ -1,0 +1,307 @@
+"""Mail from an agent's address: verify it, then apply its commands and relay its answer.
+
+A mail counts as the agent's only when it carries a reply token mailtix put in a notification
+to that agent about that ticket, or (when configured) the topmost Authentication-Results from a
+trusted host says DMARC/DKIM pass for the From domain. An unverified mail changes nothing, is
+relayed to no one, is kept on the ticket as an internal note, and the real agent is told.
+A mail from an agent that belongs to no ticket opens one for the customer it was forwarded from
+(or named by ``#customer``); the customer gets the acknowledgement.
+"""
+
+from __future__ import annotations
+
+from mailtix import agent_commands, routing
+from mailtix.agent_auth import authenticated_sender, token_ticket, verify_token
+from mailtix.agent_commands import Command, CommandBlock, Directory
+from mailtix.config import Config
+from mailtix.correlate import clean_subject, header_ids, subject_tags
+from mailtix.forwarded import forwarded_sender, strip_forward_prefix
+from mailtix.intake import DeskResult, Incoming
+from mailtix.mailer import Letter, Mailer, last_customer_message_id
+from mailtix.notify import Notifier
+from mailtix.parse import parse_message
+from mailtix.reply_text import visible_reply
+from mailtix.store.models import Message, Participant, Ticket
+from mailtix.store.tickets import (
+    add_event,
+    add_participant,
+    create_ticket,
+    get_ticket,
+    set_status,
+    store_attachments,
+    store_incoming,
+    touch,
+    visible_thread_ids,
+)
+from mailtix.values import Address, ParsedMail
+
+
+class AgentDesk:
+    def __init__(self, mailer: Mailer, notifier: Notifier) -> None:
+        self.mailer = mailer
+        self.notifier = notifier
+
+    @property
+    def config(self) -> Config:
+        return self.mailer.config
+
+    def directory(self) -> Directory:
+        return Directory(
+            departments=[d.name for d in self.config.departments],
+            agents=[a.email for a in self.config.agents],
+        )
+
+    def handle(self, item: Incoming, agent: str, ticket: Ticket | None) -> DeskResult:
+        proven = verify_token(self.notifier.secret, header_ids(item.mail), agent)
+        if proven is not None:
+            ticket = get_ticket(proven) or ticket
+        if ticket is None:
+            ticket = self._named_ticket(item.mail)
+        auth = authenticated_sender(item.mail, self.config.agents_policy.trusted_authserv_ids)
+        by_token = ticket is not None and proven == ticket.id
+        if ticket is None:
+            return self._open_for_customer(item, agent, by_token or auth.verified)
+        if not (by_token or auth.verified):
+            why = "no reply token from a mailtix notification to you"
+            return self._unverified(item, agent, ticket, f"{why}; {auth.reason}")
+        return self._apply(item, agent, ticket, "reply token" if by_token else auth.method)
+
+    def _named_ticket(self, mail: ParsedMail) -> Ticket | None:
+        """The ticket a mail points at without proof (for filing an unverified note)."""
+        for message_id in header_ids(mail):
+            number = token_ticket(message_id)
+            found = get_ticket(number) if number is not None else None
+            if found is not None:
+                return found
+        for number in subject_tags(mail.subject, self.config.tickets.prefix):
+            found = get_ticket(number)
+            if found is not None:
+                return found
+        return None
+
+    def _unverified(self, item: Incoming, agent: str, ticket: Ticket, why: str) -> DeskResult:
+        store_incoming(
+            ticket, item.mail, item.raw, item.sha, kind="note", automation="human",
+            thread_reason=f"UNVERIFIED mail claiming to be {agent}", now=item.now,
+        )  # fmt: skip
+        add_event(ticket, "unverified", f"mail claiming to be {agent}: {why}", item.now)
+        letter = Letter(
+            template="unverified",
+            to=(Address(agent, self._name(agent)),),
+            extra={
+                "agent": {"email": agent, "name": self._name(agent)},
+                "event": {"kind": "unverified", "title": "Unverified mail", "detail": why},
+                "message": {"from": agent, "text": item.mail.text[:5000]},
+            },
+            auto_submitted="auto-generated",
+        )
+        self.mailer.queue(letter, ticket, item.mailbox, item.now)
+        return DeskResult("followup", ticket, f"unverified mail claiming {agent}: kept as a note")
+
+    def _apply(self, item: Incoming, agent: str, ticket: Ticket, how: str) -> DeskResult:
+        block = agent_commands.parse_commands(item.mail.text, agent, self.directory())
+        if block.errors:
+            return self._reject(item, agent, ticket, block)
+        self.run_commands(ticket, block.commands, agent, item)
+        reply = visible_reply(block.body).text.strip()
+        if block.internal:
+            notes = [c.argument for c in block.commands if c.name == "note" and c.argument]
+            text = "\n\n".join([*notes, reply]).strip()
+            self._keep(item, ticket, agent, f"note by {agent} ({how})", text)
+            add_event(ticket, "note", text[:200], item.now, actor=agent)
+            detail = "internal note"
+        elif reply or item.mail.attachments:
+            self._relay(item, agent, ticket, reply, how)
+            detail = f"agent reply relayed ({how})"
+        else:
+            self._keep(item, ticket, agent, f"commands by {agent} ({how})", "(commands only)")
+            detail = f"{len(block.commands)} command(s) applied ({how})"
+        touch(ticket, item.now)
+        return DeskResult("followup", ticket, detail)
+
+    def _keep(self, item: Incoming, ticket: Ticket, agent: str, why: str, text: str) -> None:
+        store_incoming(
+            ticket, item.mail, item.raw, item.sha, kind="note", automation="human",
+            thread_reason=why, now=item.now, text=text,
+        )  # fmt: skip
+
+    def _reject(
+        self, item: Incoming, agent: str, ticket: Ticket, block: CommandBlock
+    ) -> DeskResult:
+        self._keep(item, ticket, agent, f"commands rejected for {agent}", item.mail.text)
+        add_event(ticket, "rejected", "; ".join(block.errors), item.now, actor=agent)
+        letter = Letter(
+            template="command_error",
+            to=(Address(agent, self._name(agent)),),
+            extra={
+                "agent": {"email": agent, "name": self._name(agent)},
+                "errors": list(block.errors),
+                "event": {"kind": "rejected", "title": "Not applied", "detail": ""},
+            },
+            automatic=False,
+        )
+        self.mailer.queue(letter, ticket, item.mailbox, item.now)
+        return DeskResult("followup", ticket, "commands rejected: " + "; ".join(block.errors))
+
+    def _relay(self, item: Incoming, agent: str, ticket: Ticket, text: str, how: str) -> None:
+        name = self._name(agent) or agent.partition("@")[0]
+        sender_name = self.config.agents_policy.relay_name.format(
+            agent=name, mailbox=item.mailbox.display_name
+        )
+        copies = tuple(Address(p.email, p.name) for p in _participants(ticket, "cc"))
+        references = tuple(visible_thread_ids(ticket))
+        letter = Letter(
+            template="relay",
+            to=(Address(ticket.customer, ticket.customer_name),),
+            cc=copies,
+            extra={"agent": {"email": agent, "name": name}, "message": {"text": text}},
+            in_reply_to=last_customer_message_id(ticket),
+            references=references,
+            automatic=False,
+            auto_submitted=None,
+            sender_name=sender_name,
+            attachments=item.mail.attachments,
+            record_kind="agent",
+            record_from=agent,
+        )
+        queued = self.mailer.queue(letter, ticket, item.mailbox, item.now)
+        if queued is not None:
+            self._complete_record(queued.message_id, item, text, how)
+        if ticket.status == "new":
+            set_status(ticket, "open", item.now, why=f"first answer by {agent}", actor=agent)
+        if not ticket.assignee:
+            self._assign(ticket, agent, agent, item)
+        to = ", ".join([ticket.customer, *(a.email for a in copies)])
+        add_event(ticket, "replied", f"{agent} answered ({how}); sent to {to}", item.now, agent)
+
+    def _complete_record(self, message_id: str, item: Incoming, text: str, how: str) -> None:
+        """Keep the agent's own words and raw mail on the relayed message's record."""
+        record = Message.get_or_none(Message.message_id == message_id)
+        if record is None:
+            return
+        record.text, record.rfc822, record.raw_sha256 = text, item.raw, item.sha
+        record.thread_reason = f"verified by {how}"
+        record.save()
+        store_attachments(record, item.mail.attachments)
+
+    def run_commands(
+        self, ticket: Ticket, commands: tuple[Command, ...], agent: str, item: Incoming
+    ) -> None:
+        for command in commands:
+            handler = getattr(self, f"_cmd_{command.name}", None)
+            if handler is not None:
+                handler(ticket, command.argument, agent, item)
+
+    def _cmd_status(self, ticket: Ticket, value: str, agent: str, item: Incoming) -> None:
+        set_status(ticket, value, item.now, why=f"#status by {agent}", actor=agent)
+
+    def _cmd_assign(self, ticket: Ticket, value: str, agent: str, item: Incoming) -> None:
+        self._assign(ticket, value, agent, item)
+
+    def _assign(self, ticket: Ticket, value: str, agent: str, item: Incoming) -> None:
+        old = ticket.assignee
+        if old == value:
+            return
+        ticket.assignee = value
+        ticket.save()
+        add_event(ticket, "assigned", f"{old or 'nobody'} -> {value}", item.now, actor=agent)
+        if value != agent:
+            detail = f"{agent} assigned this ticket to you."
+            self.notifier.notify(
+                ticket, item.mailbox, "assigned", item.now, to=[value], detail=detail
+            )
+
+    def _cmd_priority(self, ticket: Ticket, value: str, agent: str, item: Incoming) -> None:
+        old, ticket.priority = ticket.priority, value
+        ticket.save()
+        add_event(ticket, "priority", f"{old} -> {value}", item.now, actor=agent)
+
+    def _cmd_department(self, ticket: Ticket, value: str, agent: str, item: Incoming) -> None:
+        old = ticket.department
+        if old == value:
+            return
+        ticket.department = value
+        ticket.save()
+        add_event(ticket, "department", f"{old} -> {value}", item.now, actor=agent)
+        detail = f"{agent} transferred this ticket from {old} to {value}."
+        self.notifier.notify(
+            ticket, item.mailbox, "transfer", item.now, detail=detail, exclude=agent,
+            to=self.notifier.department_agents(value),
+        )  # fmt: skip
+
+    def _cmd_tag(self, ticket: Ticket, value: str, agent: str, item: Incoming) -> None:
+        if value not in ticket.tags:
+            ticket.tags = [*ticket.tags, value]
+            ticket.save()
+            add_event(ticket, "tag", value, item.now, actor=agent)
+
+    def _cmd_participant(self, ticket: Ticket, value: str, agent: str, item: Incoming) -> None:
+        action, _, email = value.partition(" ")
+        if action == "add":
+            if add_participant(ticket, email, "", "cc", item.now):
+                add_event(ticket, "participant", f"added {email}", item.now, actor=agent)
+            return
+        removed = (
+            Participant.delete()
+            .where((Participant.ticket == ticket) & (Participant.email == email))
+            .execute()
+        )
+        if removed:
+            add_event(ticket, "participant", f"removed {email}", item.now, actor=agent)
+
+    def _cmd_customer(self, ticket: Ticket, value: str, agent: str, item: Incoming) -> None:
+        if ticket.customer == value:
+            return
+        old, ticket.customer, ticket.customer_name = ticket.customer, value, ""
+        ticket.save()
+        add_participant(ticket, value, "", "customer", item.now)
+        add_event(ticket, "customer", f"{old} -> {value}", item.now, actor=agent)
+
+    def _open_for_customer(self, item: Incoming, agent: str, verified: bool) -> DeskResult:
+        block = agent_commands.parse_commands(item.mail.text, agent, self.directory())
+        named = next((c.argument for c in block.commands if c.name == "customer"), None)
+        ignore = {*self.config.own_addresses, *(a.email for a in self.config.agents)}
+        found = forwarded_sender(item.mail, ignore, parse_message)
+        customer = Address(named) if named else found or Address(agent, self._name(agent))
+        decision = routing.route(item.mail, item.mailbox, self.config)
+        subject = strip_forward_prefix(clean_subject(item.mail.subject, self.config.tickets.prefix))
+        ticket = create_ticket(
+            subject=subject, customer=customer.email, customer_name=customer.name,
+            mailbox=item.mailbox.name, department=decision.department,
+            priority=decision.priority, tags=decision.tags, now=item.now,
+        )  # fmt: skip
+        add_participant(ticket, agent, self._name(agent), "agent", item.now)
+        self._keep(item, ticket, agent, f"opened by agent {agent}", block.body or item.mail.text)
+        add_event(ticket, "created", f"opened by {agent} for {customer.email}", item.now, agent)
+        self._opening_commands(ticket, block, agent, item, verified)
+        if decision.acknowledge and customer.email != agent:
+            self.mailer.acknowledge(ticket, item.mailbox, None, item.now)
+        detail = f"{agent} opened this ticket for {customer.email}."
+        self.notifier.notify(
+            ticket, item.mailbox, "opened", item.now, mail=item.mail, detail=detail
+        )
+        return DeskResult("ticket", ticket, f"opened by agent {agent} for {customer.email}")
+
+    def _opening_commands(
+        self, ticket: Ticket, block: CommandBlock, agent: str, item: Incoming, verified: bool
+    ) -> None:
+        commands = tuple(c for c in block.commands if c.name not in ("customer", "note"))
+        if block.errors:
+            add_event(ticket, "rejected", "; ".join(block.errors), item.now, actor=agent)
+        if commands and not verified:
+            listed = ", ".join(c.line for c in commands)
+            add_event(ticket, "unverified", f"commands not applied: {listed}", item.now, agent)
+        elif commands:
+            self.run_commands(ticket, commands, agent, item)
+
+    def _name(self, email: str) -> str:
+        agent = self.config.agent(email)
+        return agent.name if agent else ""
+
+
+def _participants(ticket: Ticket, role: str) -> list[Participant]:
+    return list(
+        Participant.select()
+        .where((Participant.ticket == ticket) & (Participant.role == role))
+        .order_by(Participant.id)
+    )

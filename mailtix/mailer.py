@@ -1,0 +1,155 @@
+"""Mail mailtix writes itself — acknowledgements, agent notifications, relayed agent answers,
+error replies: render the template, compose the bytes, queue them in the outbox (the caller's
+transaction commits them with the ticket change).
+
+Customer data goes into templates only as context. Automatic mail to outside addresses is
+rate-limited per recipient (``tickets.auto_reply_limit_per_hour``) so a broken autoresponder
+cannot start a loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from mailtix.compose import compose, make_message_id
+from mailtix.config import Config, MailboxConfig
+from mailtix.correlate import format_ref
+from mailtix.render import TemplateRenderer
+from mailtix.store.models import Message, OutboxItem, Ticket
+from mailtix.store.tickets import add_event, store_outgoing, visible_thread_ids
+from mailtix.values import Address, Attachment, OutgoingMail
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Letter:
+    """One mail to queue: which template, to whom, and how it threads."""
+
+    template: str
+    to: tuple[Address, ...]
+    cc: tuple[Address, ...] = ()
+    extra: Mapping[str, object] = field(default_factory=dict)
+    message_id: str | None = None
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+    automatic: bool = True  # counts against the per-recipient rate limit
+    auto_submitted: str | None = "auto-replied"
+    sender_name: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    record_kind: str | None = None  # store as a ticket message of this kind ("auto", "agent")
+    record_from: str | None = None
+
+
+class Mailer:
+    def __init__(self, config: Config, renderer: TemplateRenderer) -> None:
+        self.config = config
+        self.renderer = renderer
+
+    @property
+    def domain(self) -> str:
+        if self.config.tickets.message_id_domain:
+            return self.config.tickets.message_id_domain
+        first = self.config.mailboxes[0].address if self.config.mailboxes else "x@mailtix.invalid"
+        return first.rpartition("@")[2]
+
+    def context(self, ticket: Ticket, mailbox: MailboxConfig) -> dict[str, object]:
+        return {
+            "ticket": {
+                "ref": format_ref(self.config.tickets.prefix, ticket.id),
+                "subject": ticket.subject,
+                "status": ticket.status,
+                "priority": ticket.priority,
+                "department": ticket.department,
+                "customer": ticket.customer,
+                "assignee": ticket.assignee,
+                "tags": list(ticket.tags),
+            },
+            "customer": {"email": ticket.customer, "name": ticket.customer_name},
+            "mailbox": {
+                "name": mailbox.name,
+                "address": mailbox.address,
+                "display_name": mailbox.display_name,
+            },
+        }
+
+    def over_rate_limit(self, recipient: str, now: datetime) -> bool:
+        limit = self.config.tickets.auto_reply_limit_per_hour
+        sent = (
+            OutboxItem.select()
+            .where(
+                (OutboxItem.recipient_key == recipient)
+                & (OutboxItem.automatic == True)  # noqa: E712 (peewee expression)
+                & (OutboxItem.created_at > now - timedelta(hours=1))
+            )
+            .count()
+        )
+        return sent >= limit
+
+    def queue(
+        self, letter: Letter, ticket: Ticket, mailbox: MailboxConfig, now: datetime
+    ) -> OutboxItem | None:
+        """Render, compose and queue ``letter``; None when the rate limit holds it back."""
+        recipient = letter.to[0].email
+        if letter.automatic and self.over_rate_limit(recipient, now):
+            add_event(ticket, "suppressed", f"{letter.template} to {recipient}: rate limit", now)
+            log.warning("%s to %s suppressed: rate limit", letter.template, recipient)
+            return None
+        context = {**self.context(ticket, mailbox), **letter.extra}
+        rendered = self.renderer.render(letter.template, context, ticket.department)
+        outgoing = OutgoingMail(
+            sender=Address(mailbox.address, letter.sender_name or mailbox.display_name),
+            to=letter.to,
+            cc=letter.cc,
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            message_id=letter.message_id or make_message_id(self.domain),
+            in_reply_to=letter.in_reply_to,
+            references=letter.references,
+            auto_submitted=letter.auto_submitted,
+            reply_to=Address(mailbox.address, mailbox.display_name),
+            attachments=letter.attachments,
+        )
+        if letter.record_kind is not None:
+            self._record(letter, ticket, mailbox, outgoing, now)
+        recipients = [a.email for a in (*letter.to, *letter.cc)]
+        return OutboxItem.create(
+            ticket=ticket, kind=letter.template, automatic=letter.automatic,
+            envelope_from=mailbox.address, recipients=recipients, recipient_key=recipient,
+            message_id=outgoing.message_id, rfc822=compose(outgoing), status="pending",
+            next_attempt_at=now, created_at=now,
+        )  # fmt: skip
+
+    def _record(
+        self, letter: Letter, ticket: Ticket, mailbox: MailboxConfig, mail: OutgoingMail,
+        now: datetime,
+    ) -> Message:  # fmt: skip
+        return store_outgoing(
+            ticket, kind=letter.record_kind or "auto", sender=letter.record_from or mailbox.address,
+            sender_name=mail.sender.name, to=[a.email for a in (*mail.to, *mail.cc)],
+            subject=mail.subject, text=mail.text, html=mail.html, message_id=mail.message_id,
+            in_reply_to=mail.in_reply_to or "", references=mail.references, now=now,
+        )  # fmt: skip
+
+    def acknowledge(
+        self, ticket: Ticket, mailbox: MailboxConfig, in_reply_to: str | None, now: datetime
+    ) -> OutboxItem | None:
+        """The acknowledgement of a new ticket, to its customer."""
+        letter = Letter(
+            template="acknowledgement",
+            to=(Address(ticket.customer, ticket.customer_name),),
+            in_reply_to=in_reply_to,
+            references=tuple(visible_thread_ids(ticket)),
+            record_kind="auto",
+        )
+        return self.queue(letter, ticket, mailbox, now)
+
+
+def last_customer_message_id(ticket: Ticket) -> str | None:
+    """The Message-ID the next customer-facing mail should answer."""
+    ids: Sequence[str] = visible_thread_ids(ticket)
+    return ids[-1] if ids else None
