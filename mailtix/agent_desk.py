@@ -20,7 +20,7 @@ from mailtix.intake import DeskResult, Incoming
 from mailtix.mailer import Letter, Mailer, last_customer_message_id
 from mailtix.notify import Notifier
 from mailtix.parse import parse_message
-from mailtix.reply_text import visible_reply
+from mailtix.reply_text import authored_words
 from mailtix.store.models import Message, Participant, Ticket
 from mailtix.store.tickets import (
     add_event,
@@ -103,7 +103,7 @@ class AgentDesk:
         if block.errors:
             return self._reject(item, agent, ticket, block)
         self.run_commands(ticket, block.commands, agent, item)
-        reply = visible_reply(block.body).text.strip()
+        reply = authored_words(block.body)
         if block.internal:
             notes = [c.argument for c in block.commands if c.name == "note" and c.argument]
             text = "\n\n".join([*notes, reply]).strip()

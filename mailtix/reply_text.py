@@ -98,6 +98,31 @@ def visible_reply(text: str, languages: Sequence[str] = DEFAULT_LANGUAGES) -> Re
         return ReplyText(text.rstrip(), "", "none")
 
 
+def authored_words(text: str, languages: Sequence[str] = DEFAULT_LANGUAGES) -> str:
+    """What the sender wrote, or "" when nothing is left but quoted history and a signature.
+
+    Stricter than ``visible_reply`` (which keeps doubtful text): used to decide whether an
+    agent's mail has anything to relay at all, e.g. a commands-only reply under which the
+    mail client put a signature and the quoted notification.
+    """
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    first = next((i for i, line in enumerate(lines) if not _INVISIBLE.match(line)), None)
+    if first is None or _RFC3676_DELIMITER.match(lines[first]):
+        return ""
+    try:
+        cut = _find_history(lines, tuple(languages))
+    except Exception:  # a heuristic must never cost the agent's reply
+        log.exception("reply trimming failed")
+        cut = None
+    if cut is not None and cut.start <= first:
+        return ""
+    words = visible_reply(text, languages).text
+    kept, _ = _strip_signature(words.split("\n"), [])
+    if not _has_content(kept):  # only quoted lines are left
+        return ""
+    return _join(_trim_trailing(kept)).strip()
+
+
 def _visible_reply(text: str, languages: tuple[str, ...]) -> ReplyText:
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     methods: list[str] = []

@@ -159,3 +159,20 @@ def test_never_raises_and_is_fast() -> None:
     for _ in range(20):
         visible_reply(big[:10_000])
     assert (time.perf_counter() - started) / 20 < 0.005
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("\n\n-- \nAlice\n\nOn Mon, 23 Nov 2026 at 10:00, S <s@x> wrote:\n> hi\n", ""),
+        ("On Mon, 23 Nov 2026 at 10:00, S <s@x> wrote:\n> hi\n", ""),
+        ("> hi\n> there\n", ""),
+        ("   \n", ""),
+        ("Done.\n\n-- \nAlice\n\nOn Mon, 23 Nov 2026 at 10:00, S <s@x> wrote:\n> hi\n", "Done."),
+        ("> question?\n\nanswer below the quote\n", "> question?\n\nanswer below the quote"),
+    ],
+)
+def test_authored_words_is_empty_for_quote_and_signature_only(text: str, expected: str) -> None:
+    from mailtix.reply_text import authored_words
+
+    assert authored_words(text) == expected

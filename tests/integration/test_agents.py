@@ -1,0 +1,201 @@
+"""Agents work from their own mail client, against real Dovecot + Postfix: notification →
+reply as a real client writes it → relay to the customer from the support address."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.support import (
+    customer_mail,
+    mailtix,
+    parse,
+    ticket,
+    tickets,
+    unique,
+    write_config,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def desk(mailstack: Any, tmp_path: Path) -> dict[str, Any]:
+    names = {k: unique(k) for k in ("support", "carol", "alice", "bob", "bill", "dan")}
+    for key in ("carol", "dan"):
+        mailstack.add_user(names[key])
+    departments = (
+        f'[[department]]\nname = "general"\nagents = ["{names["alice"]}@example.test", '
+        f'"{names["bob"]}@example.test"]\n\n'
+        f'[[department]]\nname = "billing"\nagents = ["{names["bill"]}@example.test"]\n\n'
+        f'[[agent]]\nemail = "{names["alice"]}@example.test"\nname = "Alice Agent"\n'
+    )
+    config = write_config(
+        tmp_path, mailstack, [{"name": "support", "user": names["support"]}],
+        departments=departments, extra='[agents]\nsecret = "0123456789abcdef0123"\n',
+    )  # fmt: skip
+    addr = {k: f"{v}@{'customer' if k in ('carol', 'dan') else 'example'}.test"
+            for k, v in names.items()}  # fmt: skip
+    return {"config": config, "user": names, "addr": addr}
+
+
+def deliver(stack: Any, desk: dict[str, Any], msg: EmailMessage, sender: str) -> None:
+    before = len(stack.folder_uids(desk["user"]["support"], "Processed"))
+    stack.send(msg, sender, [desk["addr"]["support"]])
+    stack.wait_for_messages(desk["user"]["support"], count=1)
+    mailtix(desk["config"], "poll", "--once")
+    assert len(stack.folder_uids(desk["user"]["support"], "Processed")) == before + 1
+
+
+def newest(stack: Any, user: str, count: int) -> EmailMessage:
+    return parse(stack.wait_for_messages(user, count=count)[-1])
+
+
+def agent_reply(notification: EmailMessage, agent: str, support: str, top: str) -> EmailMessage:
+    """What Thunderbird/Gmail send when the agent hits Reply on a notification."""
+    quoted = "\n".join(
+        f"> {line}" for line in notification.get_body(("plain",)).get_content().splitlines()
+    )
+    msg = EmailMessage()
+    msg["From"] = f"Alice Agent <{agent}>"
+    msg["To"] = support
+    msg["Subject"] = f"Re: {notification['Subject']}"
+    msg["Message-ID"] = make_msgid(domain="example.test")
+    msg["In-Reply-To"] = notification["Message-ID"]
+    msg["References"] = f"{notification.get('References', '')} {notification['Message-ID']}".strip()
+    msg.set_content(
+        f"{top}\n\n-- \nAlice Agent\nACME Support team\n\n"
+        f"On Mon, 23 Nov 2026 at 10:00, ACME Support <{support}> wrote:\n{quoted}\n"
+    )
+    return msg
+
+
+def open_ticket(
+    stack: Any, desk: dict[str, Any], cc: str | None = None
+) -> tuple[str, EmailMessage]:
+    a = desk["addr"]
+    msg = customer_mail(f"Carol <{a['carol']}>", a["support"], "Printer jams", "It jams.\n")
+    if cc:
+        msg["Cc"] = cc
+    deliver(stack, desk, msg, a["carol"])
+    ref = tickets(desk["config"])[0]["ref"]
+    note = newest(stack, desk["user"]["alice"], 1)
+    return ref, note
+
+
+def test_notification_reply_relay_and_commands(mailstack: Any, desk: dict[str, Any]) -> None:
+    a, u = desk["addr"], desk["user"]
+    ref, notification = open_ticket(mailstack, desk, cc=f"Dan <{a['dan']}>")
+    assert notification["Subject"].startswith(f"[{ref}] New ticket")
+    assert notification["Reply-To"].addresses[0].addr_spec == a["support"]
+    assert "It jams." in notification.get_body(("plain",)).get_content()
+    assert a["alice"].split("@")[0] not in notification["Message-ID"]  # token, not address
+    assert len(mailstack.wait_for_messages(u["bob"], count=1)) == 1  # whole department
+
+    reply = agent_reply(
+        notification,
+        a["alice"],
+        a["support"],
+        "#status pending\n\nHi Carol,\nplease switch it off and on.",
+    )
+    deliver(mailstack, desk, reply, a["alice"])
+
+    relay_raw = mailstack.wait_for_messages(u["carol"], count=2)[-1]
+    relay = parse(relay_raw)
+    body = relay.get_body(("plain",)).get_content()
+    assert relay["From"].addresses[0].addr_spec == a["support"]
+    assert relay["From"].addresses[0].display_name == "Alice Agent via ACME Support"
+    assert relay["Subject"] == f"Re: [{ref}] Printer jams"
+    assert "please switch it off and on." in body
+    assert "#status" not in body and "wrote:" not in body and "> " not in body
+    assert "ACME Support team" not in body  # the agent's signature is stripped
+    assert a["alice"].encode() not in relay_raw  # the agent's address never reaches the customer
+    assert relay["In-Reply-To"] is not None
+    assert a["dan"] in str(relay["Cc"])  # Cc'd on the first mail → participant
+    assert len(mailstack.wait_for_messages(u["dan"], count=1)) == 1
+
+    shown = ticket(desk["config"], ref)
+    assert shown["status"] == "pending" and shown["assignee"] == a["alice"]
+    agent_messages = [m for m in shown["messages"] if m["kind"] == "agent"]
+    assert len(agent_messages) == 1 and agent_messages[0]["text"].startswith("Hi Carol")
+
+    note = agent_reply(notification, a["alice"], a["support"], "#note called her, waiting for logs")
+    deliver(mailstack, desk, note, a["alice"])
+    resolve = agent_reply(notification, a["alice"], a["support"], "#status resolved")
+    deliver(mailstack, desk, resolve, a["alice"])
+    assert ticket(desk["config"], ref)["status"] == "resolved"
+    assert len(mailstack.folder_uids(u["carol"], "INBOX")) == 2  # ack + one relay, no note
+
+    again = customer_mail(a["carol"], a["support"], f"Re: [{ref}] Printer jams", "Still broken!\n")
+    deliver(mailstack, desk, again, a["carol"])
+    shown = ticket(desk["config"], ref)
+    assert shown["status"] == "open"
+    assert any(m["kind"] == "note" and "waiting for logs" in m["text"] for m in shown["messages"])
+
+
+def test_assign_and_transfer_notify_the_new_people(mailstack: Any, desk: dict[str, Any]) -> None:
+    a, u = desk["addr"], desk["user"]
+    ref, notification = open_ticket(mailstack, desk)
+    mailstack.wait_for_messages(u["bob"], count=1)
+    command = agent_reply(
+        notification, a["alice"], a["support"], f"#assign {a['bob']}\n#department billing"
+    )
+    deliver(mailstack, desk, command, a["alice"])
+    assigned = newest(mailstack, u["bob"], 2)
+    assert "Assigned to you" in assigned["Subject"]
+    transferred = newest(mailstack, u["bill"], 1)
+    assert "Transferred" in transferred["Subject"]
+    shown = ticket(desk["config"], ref)
+    assert (shown["assignee"], shown["department"]) == (a["bob"], "billing")
+    assert len(mailstack.folder_uids(u["carol"], "INBOX")) == 1  # commands only: no relay
+
+
+def test_invalid_command_changes_nothing_and_answers_the_agent(
+    mailstack: Any, desk: dict[str, Any]
+) -> None:
+    a, u = desk["addr"], desk["user"]
+    ref, notification = open_ticket(mailstack, desk)
+    bad = agent_reply(notification, a["alice"], a["support"], "#status done\n\nHi Carol")
+    deliver(mailstack, desk, bad, a["alice"])
+    error = newest(mailstack, u["alice"], 2)
+    assert "Not applied" in error["Subject"]
+    assert '"done" is not one of' in error.get_body(("plain",)).get_content()
+    assert ticket(desk["config"], ref)["status"] == "new"
+    assert len(mailstack.folder_uids(u["carol"], "INBOX")) == 1  # only the ack
+
+
+def test_forged_agent_mail_changes_nothing(mailstack: Any, desk: dict[str, Any]) -> None:
+    a, u = desk["addr"], desk["user"]
+    ref, _ = open_ticket(mailstack, desk)
+    forged = customer_mail(
+        f"Alice Agent <{a['alice']}>", a["support"], f"Re: [{ref}] Printer jams",
+        "#status closed\n#assign me\n\nCarol, send your password to evil@example.org\n",
+    )  # fmt: skip
+    deliver(mailstack, desk, forged, a["alice"])
+    shown = ticket(desk["config"], ref)
+    assert shown["status"] == "new" and shown["assignee"] is None
+    assert any(e["type"] == "unverified" for e in shown["events"])
+    assert any(m["kind"] == "note" for m in shown["messages"])
+    warning = newest(mailstack, u["alice"], 2)
+    assert "Unverified mail in your name" in warning["Subject"]
+    assert len(mailstack.folder_uids(u["carol"], "INBOX")) == 1  # nothing relayed
+
+
+def test_agent_forward_opens_a_ticket_for_the_customer(
+    mailstack: Any, desk: dict[str, Any]
+) -> None:
+    a, u = desk["addr"], desk["user"]
+    forward = customer_mail(
+        f"Alice Agent <{a['alice']}>", a["support"], "Fwd: Cannot log in",
+        f"Please help her.\n\n---------- Forwarded message ---------\n"
+        f"From: Carol <{a['carol']}>\nSubject: Cannot log in\n\nMy login fails.\n",
+    )  # fmt: skip
+    deliver(mailstack, desk, forward, a["alice"])
+    [only] = tickets(desk["config"])
+    assert only["customer"] == a["carol"] and only["subject"] == "Cannot log in"
+    ack = newest(mailstack, u["carol"], 1)
+    assert ack["Subject"] == f"[{only['ref']}] Cannot log in"
