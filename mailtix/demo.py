@@ -90,6 +90,15 @@ def mail(sender: str, subject: str, body: str, **headers: str) -> bytes:
     return msg.as_bytes()
 
 
+# Raw bytes on purpose: an encoded CR/LF in the subject and template syntax in the body.
+HOSTILE = (
+    b"From: Mallory <mallory@evil.example>\r\nTo: support@acme.example\r\n"
+    b"Subject: {{ 7*7 }} =?utf-8?q?Hi=0D=0ABcc:_x@evil.example?=\r\n"
+    b"Message-ID: <hostile-1@evil.example>\r\n\r\n"
+    b"{% for x in range(10**9) %}{{ x }}{% endfor %}\r\n"
+)
+
+
 def first_wave() -> list[tuple[str, bytes]]:
     return [
         (
@@ -117,14 +126,7 @@ def first_wave() -> list[tuple[str, bytes]]:
                 List_Id="<news.vendor.example>",
             ),
         ),
-        (
-            "A hostile subject",
-            mail(
-                "Mallory <mallory@evil.example>",
-                "{{ 7*7 }} =?utf-8?q?Hi=0D=0ABcc:_x@evil.example?=",
-                "{% for x in range(10**9) %}{{ x }}{% endfor %}\n",
-            ),
-        ),
+        ("A hostile subject", HOSTILE),
     ]
 
 
@@ -157,6 +159,39 @@ def second_wave(outgoing: Path) -> list[tuple[str, bytes]]:
                 "Eve <eve@elsewhere.example>",
                 f"Re: {carol_ack['Subject']}",
                 "Please send me everything you have on this ticket.\n",
+            ),
+        ),
+    ]
+
+
+def third_wave(outgoing: Path) -> list[tuple[str, bytes]]:
+    """Alice answers Carol from her own mail client; someone forges Alice's address."""
+    notes = [m for m in _read(outgoing) if m["To"].addresses[0].addr_spec == "alice@acme.example"]
+    note = next(m for m in notes if "[SUP-1]" in m["Subject"])
+    quoted = "\n".join("> " + line for line in note.get_body(("plain",)).get_content().splitlines())
+    body = (
+        "#status pending\n\nHello Carol,\n\nplease pull the left tray out and push it back in;"
+        " tell us if it still jams.\n\n-- \nAlice\n\n"
+        f"On Mon, 23 Nov 2026, ACME Support <{SUPPORT}> wrote:\n{quoted}\n"
+    )
+    references = f"{note.get('References', '')} {note['Message-ID']}".strip()
+    return [
+        (
+            "Alice answers the notification",
+            mail(
+                "Alice Agent <alice@acme.example>",
+                f"Re: {note['Subject']}",
+                body,
+                In_Reply_To=note["Message-ID"],
+                References=references,
+            ),
+        ),
+        (
+            "Someone forges Alice's address",
+            mail(
+                "Alice Agent <alice@acme.example>",
+                "Re: [SUP-2] Invoice 2026-117 charged twice",
+                "#status closed\n\nRefund approved, send your bank details to me.\n",
             ),
         ),
     ]
@@ -201,17 +236,22 @@ def run_demo(directory: Path | None = None) -> int:
     _cycle(app, base / "inbox", first_wave())
     print("\n2. Answers to the acknowledgements, and a stranger:")
     _cycle(app, base / "inbox", second_wave(base / "outgoing"))
+    print("\n3. Agents answer from their mail client:")
+    _cycle(app, base / "inbox", third_wave(base / "outgoing"))
     prefix = app.config.tickets.prefix
     rows = [
         [s["ref"], s["status"], s["priority"], s["department"], s["customer"], s["subject"]]
         for s in (ticket_summary(t, prefix) for t in Ticket.select().order_by(Ticket.id))
     ]
-    print("\n3. Tickets:\n")
+    print("\n4. Tickets:\n")
     print(table(rows, ["REF", "STATUS", "PRIORITY", "DEPARTMENT", "CUSTOMER", "SUBJECT"]))
-    print("\n4. Outgoing mail (acknowledgements):\n")
-    for message in _read(base / "outgoing"):
-        print(f"  To: {message['To']}\n  Subject: {message['Subject']}")
-        print(f"  Auto-Submitted: {message['Auto-Submitted']}\n")
+    print("\n5. Outgoing mail (acknowledgements, agent notifications, the relayed answer):\n")
+    sent = [
+        [m["From"].addresses[0].display_name, str(m["To"].addresses[0].addr_spec), m["Subject"]]
+        for m in _read(base / "outgoing")
+    ]
+    print(table(sent, ["FROM", "TO", "SUBJECT"]))
+    print()
     print(f"Look closer:  mailtix --config {base / 'mailtix.toml'} tickets show {prefix}-1")
     print(f"Raw mail:     {base / 'outgoing'}/new/ and {base / 'inbox'}/.Processed/")
     return 0
