@@ -168,7 +168,9 @@ def third_wave(outgoing: Path) -> list[tuple[str, bytes]]:
     """Alice answers Carol from her own mail client; someone forges Alice's address."""
     notes = [m for m in _read(outgoing) if m["To"].addresses[0].addr_spec == "alice@acme.example"]
     note = next(m for m in notes if "[SUP-1]" in m["Subject"])
-    quoted = "\n".join("> " + line for line in note.get_body(("plain",)).get_content().splitlines())
+    plain = note.get_body(("plain",))
+    text = plain.get_content() if plain is not None else ""
+    quoted = "\n".join("> " + line for line in text.splitlines())
     body = (
         "#status pending\n\nHello Carol,\n\nplease pull the left tray out and push it back in;"
         " tell us if it still jams.\n\n-- \nAlice\n\n"

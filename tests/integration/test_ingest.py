@@ -1,0 +1,84 @@
+"""`mailtix ingest` as an MTA pipe (Postfix alias / procmail): one message on stdin or in a file
+goes through the same pipeline as polling; the acknowledgement goes out through Postfix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.support import (
+    customer_mail,
+    mailtix,
+    parse,
+    tickets,
+    unique,
+    write_config,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def desk(mailstack: Any, tmp_path: Path) -> dict[str, Any]:
+    support, carol = unique("support"), unique("carol")
+    mailstack.add_user(carol)
+    config = write_config(tmp_path, mailstack, [{"name": "support", "user": support}])
+    return {
+        "config": config,
+        "support_addr": f"{support}@example.test",
+        "carol": carol,
+        "carol_addr": f"{carol}@customer.test",
+        "tmp": tmp_path,
+    }
+
+
+def test_stdin_and_file_make_a_ticket_once_and_ack_goes_out(
+    mailstack: Any, desk: dict[str, Any]
+) -> None:
+    raw = customer_mail(desk["carol_addr"], desk["support_addr"], "Piped in").as_bytes()
+
+    first = mailtix(desk["config"], "ingest", "--mailbox", "support", stdin=raw)
+    [only] = tickets(desk["config"])
+    assert first.stdout.split()[:2] == ["ticket", only["ref"]]
+    [ack_raw] = mailstack.wait_for_messages(desk["carol"], count=1)
+    ack = parse(ack_raw)
+    assert ack["Subject"] == f"[{only['ref']}] Piped in"
+    assert ack["From"].addresses[0].addr_spec == desk["support_addr"]
+
+    # the MTA retries the same delivery: reported as a duplicate, nothing new
+    again = mailtix(desk["config"], "ingest", "--mailbox", "support", stdin=raw)
+    assert again.stdout.split()[:2] == ["duplicate", only["ref"]]
+    # the same bytes from a file: the same
+    eml = desk["tmp"] / "same.eml"
+    eml.write_bytes(raw)
+    from_file = mailtix(desk["config"], "ingest", "--mailbox", "support", str(eml))
+    assert from_file.stdout.split()[:2] == ["duplicate", only["ref"]]
+    assert len(tickets(desk["config"])) == 1
+
+    # a different message from a file: a second ticket with its own acknowledgement
+    other = desk["tmp"] / "other.eml"
+    other.write_bytes(
+        customer_mail(desk["carol_addr"], desk["support_addr"], "From a file").as_bytes()
+    )
+    second = mailtix(desk["config"], "ingest", "--mailbox", "support", str(other))
+    assert second.stdout.startswith("ticket ")
+    assert len(tickets(desk["config"])) == 2
+    acks = mailstack.wait_for_messages(desk["carol"], count=2)
+    mailstack.wait_queue_empty()
+    assert len(mailstack.folder_uids(desk["carol"])) == len(acks) == 2
+    assert sorted(str(parse(a)["Subject"]).split("] ", 1)[1] for a in acks) == [
+        "From a file",
+        "Piped in",
+    ]
+
+
+def test_unknown_mailbox_is_a_usage_error(desk: dict[str, Any]) -> None:
+    raw = customer_mail(desk["carol_addr"], desk["support_addr"], "Lost").as_bytes()
+    proc = mailtix(desk["config"], "ingest", "--mailbox", "nope", stdin=raw, check=False)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "nope" in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert tickets(desk["config"]) == []
