@@ -23,8 +23,8 @@ from mailtix.notify import Notifier
 from mailtix.parse import parse_message
 from mailtix.quarantine import quarantine
 from mailtix.render import TemplateRenderer
-from mailtix.store.models import OutboxItem, Receipt, database_proxy
-from mailtix.store.tickets import StoreLookup, get_ticket
+from mailtix.store.models import OutboxItem, Receipt, Ticket, database_proxy
+from mailtix.store.tickets import StoreLookup, add_event, earlier_copy, get_ticket
 from mailtix.values import ParsedMail
 
 log = logging.getLogger(__name__)
@@ -157,6 +157,9 @@ class Pipeline:
         if automation.kind == "own" or self._is_our_message(mail):
             self._receipt(source, sha, "ignored", "mailtix's own mail", None)
             return Outcome("ignored", detail="mailtix's own mail")
+        copy_of = earlier_copy(mail)
+        if copy_of is not None:
+            return self._second_copy(copy_of, source, sha, mailbox)
         thread = correlate.decide(mail, self.config.tickets.prefix, self.lookup)
         ticket = get_ticket(thread.ticket_id) if thread.ticket_id is not None else None
         item = Incoming(mail, raw, sha, mailbox, self.clock(), automation, thread.reason)
@@ -173,6 +176,14 @@ class Pipeline:
             detail = "ignored by rule " + ", ".join(decision.matched_rules)
             return self._done(source, sha, DeskResult("ignored", None, detail))
         return self._done(source, sha, self.customers.open_ticket(item, decision))
+
+    def _second_copy(
+        self, ticket: Ticket, source: Source, sha: str, mailbox: MailboxConfig
+    ) -> Outcome:
+        """The same mail through another address: one ticket, the copy noted on it."""
+        detail = f"same message also delivered to {mailbox.name} ({mailbox.address})"
+        add_event(ticket, "copy", detail, self.clock())
+        return self._done(source, sha, DeskResult("duplicate", ticket, detail))
 
     def _done(self, source: Source, sha: str, result: DeskResult) -> Outcome:
         ticket_id = result.ticket.id if result.ticket is not None else None

@@ -194,5 +194,24 @@ def visible_thread_ids(ticket: Ticket) -> list[str]:
     return [str(m.message_id) for m in rows]
 
 
+def earlier_copy(mail: ParsedMail) -> Ticket | None:
+    """The ticket that already holds this very message (same Message-ID, sender and subject),
+    e.g. when one mail was sent to two support addresses. Never Message-ID alone: two
+    different messages may share one."""
+    if mail.message_id is None or mail.sender is None:
+        return None
+    found = (
+        Message.select(Message.ticket)
+        .where(
+            (Message.message_id == mail.message_id)
+            & (Message.direction == "in")
+            & (Message.from_addr == mail.sender.email)
+            & (Message.subject == mail.subject)
+        )
+        .first()
+    )
+    return get_ticket(found.ticket_id) if found is not None else None
+
+
 def get_ticket(ticket_id: int) -> Ticket | None:
     return Ticket.get_or_none(Ticket.id == ticket_id)
