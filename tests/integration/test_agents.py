@@ -199,3 +199,19 @@ def test_agent_forward_opens_a_ticket_for_the_customer(
     assert only["customer"] == a["carol"] and only["subject"] == "Cannot log in"
     ack = newest(mailstack, u["carol"], 1)
     assert ack["Subject"] == f"[{only['ref']}] Cannot log in"
+
+
+def test_agent_attachments_are_relayed(mailstack: Any, desk: dict[str, Any]) -> None:
+    a, u = desk["addr"], desk["user"]
+    ref, notification = open_ticket(mailstack, desk)
+    reply = agent_reply(notification, a["alice"], a["support"], "Here is the manual.")
+    reply.add_attachment(b"%PDF-1.4 manual", maintype="application", subtype="pdf",
+                         filename="manual.pdf")  # fmt: skip
+    deliver(mailstack, desk, reply, a["alice"])
+    relay = newest(mailstack, u["carol"], 2)
+    [attached] = list(relay.iter_attachments())
+    assert attached.get_filename() == "manual.pdf"
+    assert attached.get_content() == b"%PDF-1.4 manual"
+    shown = ticket(desk["config"], ref)
+    [agent_message] = [m for m in shown["messages"] if m["kind"] == "agent"]
+    assert agent_message["attachments"][0]["filename"] == "manual.pdf"
