@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from mailtix.bounce_desk import is_suppressed
 from mailtix.compose import compose, make_message_id
 from mailtix.config import Config, MailboxConfig
 from mailtix.correlate import format_ref
@@ -94,6 +95,9 @@ class Mailer:
     ) -> OutboxItem | None:
         """Render, compose and queue ``letter``; None when the rate limit holds it back."""
         recipient = letter.to[0].email
+        if letter.automatic and is_suppressed(recipient):
+            add_event(ticket, "suppressed", f"{letter.template} to {recipient}: undeliverable", now)
+            return None
         if letter.automatic and self.over_rate_limit(recipient, now):
             add_event(ticket, "suppressed", f"{letter.template} to {recipient}: rate limit", now)
             log.warning("%s to %s suppressed: rate limit", letter.template, recipient)

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from mailtix import automated, correlate, routing
 from mailtix.agent_desk import AgentDesk
+from mailtix.bounce_desk import BounceDesk
 from mailtix.clock import utcnow
 from mailtix.config import Config, MailboxConfig
 from mailtix.customer_desk import CustomerDesk, NoSender
@@ -58,6 +59,7 @@ class Pipeline:
         self.notifier = Notifier(self.mailer)
         self.customers = CustomerDesk(self.mailer, self.notifier)
         self.agents = AgentDesk(self.mailer, self.notifier)
+        self.bounces = BounceDesk()
         self.clock = clock
         self.lookup = StoreLookup()
 
@@ -163,14 +165,13 @@ class Pipeline:
         thread = correlate.decide(mail, self.config.tickets.prefix, self.lookup)
         ticket = get_ticket(thread.ticket_id) if thread.ticket_id is not None else None
         item = Incoming(mail, raw, sha, mailbox, self.clock(), automation, thread.reason)
+        if automation.kind == "bounce":
+            return self._done(source, sha, self.bounces.handle(item, ticket))
         agent = self._agent_sender(mail)
         if agent is not None and not automation.automated:
             return self._done(source, sha, self.agents.handle(item, agent, ticket))
         if ticket is not None:
             return self._done(source, sha, self.customers.follow_up(ticket, item))
-        if automation.kind == "bounce":
-            detail = f"bounce for no known ticket ({automation.reason})"
-            return self._done(source, sha, DeskResult("ignored", None, detail))
         decision = routing.route(mail, mailbox, self.config)
         if decision.ignore:
             detail = "ignored by rule " + ", ".join(decision.matched_rules)

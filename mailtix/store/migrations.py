@@ -32,8 +32,19 @@ def _settings_table(db: Database) -> None:
     db.create_tables([Setting])
 
 
+def _suppression_table(db: Database) -> None:
+    """Addresses that bounced permanently (no more automatic mail to them)."""
+    from mailtix.store.models import Suppression
+
+    db.create_tables([Suppression])
+
+
 # STEPS[i] upgrades a database from version i + 1 to version i + 2.
-STEPS: list[Callable[[Database], None]] = [_index_outbox_message_id, _settings_table]
+STEPS: list[Callable[[Database], None]] = [
+    _index_outbox_message_id,
+    _settings_table,
+    _suppression_table,
+]
 CURRENT_VERSION = 1 + len(STEPS)
 
 

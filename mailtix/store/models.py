@@ -188,6 +188,18 @@ class QuarantineItem(BaseModel):
         table_name = "quarantine"
 
 
+class Suppression(BaseModel):
+    """An address that bounced permanently: no more automatic mail goes to it."""
+
+    address = CharField(max_length=320, unique=True)
+    reason = TextField(default="")
+    ticket = ForeignKeyField(Ticket, null=True, on_delete="SET NULL")
+    created_at = DateTimeField()
+
+    class Meta:
+        table_name = "suppression"
+
+
 class Setting(BaseModel):
     """Installation-wide values mailtix generates itself (e.g. the reply-token secret)."""
 
@@ -216,4 +228,5 @@ ALL_MODELS = (
     Receipt,
     QuarantineItem,
     Setting,
+    Suppression,
 )

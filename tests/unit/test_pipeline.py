@@ -206,7 +206,7 @@ def ticket_id(ref: str | None) -> int:
 
 
 def ack_of(tid: int) -> OutboxItem:
-    return OutboxItem.get(OutboxItem.ticket == tid)
+    return OutboxItem.get((OutboxItem.ticket == tid) & (OutboxItem.kind == "acknowledgement"))
 
 
 # --- new tickets, duplicates, threading -----------------------------------------------------
@@ -356,6 +356,39 @@ def test_bounce_for_our_acknowledgement_is_attached(feed: Feeder) -> None:
     assert acks().count() == 1
     bounce = Message.select().where(Message.ticket == tid).order_by(Message.id.desc()).first()
     assert bounce.automation == "bounce" and bounce.kind == "auto"
+
+
+def test_dsn_returning_our_ack_files_a_bounce_and_stops_automatic_mail(feed: Feeder) -> None:
+    first = feed(mail(sender="Nobody <nobody@example.com>"))
+    tid = ticket_id(first.ticket_ref)
+    ack_id = ack_of(tid).message_id
+    dsn = (
+        (MAILS / "dsn-bounce.eml")
+        .read_bytes()
+        .replace(b"<ack-42@helpdesk.example.org>", ack_id.encode())
+    )
+    outcome = feed(dsn)
+    assert (outcome.kind, outcome.ticket_ref) == ("followup", first.ticket_ref)
+    assert "permanent failure for nobody@example.com" in events(tid, "bounce")[0].detail
+    assert len(events(tid, "undeliverable")) == 1
+    again = feed(mail(sender="Nobody <nobody@example.com>", subject="Another question"))
+    assert again.kind == "ticket"
+    assert acks().count() == 1  # no acknowledgement to an undeliverable address
+    assert "undeliverable" in events(ticket_id(again.ticket_ref), "suppressed")[0].detail
+
+
+def test_forged_dsn_naming_an_address_we_never_mailed_suppresses_nothing(feed: Feeder) -> None:
+    first = feed(mail())
+    ack_id = ack_of(ticket_id(first.ticket_ref)).message_id
+    dsn = (
+        (MAILS / "dsn-bounce.eml")
+        .read_bytes()
+        .replace(b"<ack-42@helpdesk.example.org>", ack_id.encode())
+    )
+    feed(dsn)  # names nobody@example.com, but our ack went to carol@example.org
+    from mailtix.store.models import Suppression
+
+    assert Suppression.select().count() == 0
 
 
 def test_our_own_acknowledgement_fed_back_is_ignored(feed: Feeder) -> None:

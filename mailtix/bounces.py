@@ -1,0 +1,72 @@
+"""Delivery status notifications (RFC 3464 and the many non-standard kinds): which addresses
+failed, permanently or not (flufl.bounce does the parsing), and which of our messages bounced.
+
+A bounce is tied to a ticket only through the Message-ID of a message mailtix sent (found in
+the returned headers of the DSN). Those ids are random and unguessable, so a forged bounce
+cannot mark an address undeliverable unless its author saw our mail.
+"""
+
+from __future__ import annotations
+
+import email
+import logging
+import re
+from dataclasses import dataclass
+from email.message import Message
+
+from flufl.bounce import all_failures
+
+log = logging.getLogger(__name__)
+
+MESSAGE_ID_LINE = re.compile(rb"^\s*Message-ID\s*:\s*(<[^<>\s]{3,250}>)", re.I | re.M)
+MAX_SCAN = 2_000_000  # bytes of a DSN searched for returned headers
+
+
+@dataclass(frozen=True)
+class Bounce:
+    permanent: frozenset[str]
+    temporary: frozenset[str]
+    returned_ids: tuple[str, ...]  # Message-IDs of the returned (original) messages
+
+    @property
+    def addresses(self) -> frozenset[str]:
+        return self.permanent | self.temporary
+
+
+def read_bounce(raw: bytes) -> Bounce:
+    """What a bounce says; never raises (an unreadable DSN simply names nothing)."""
+    message = email.message_from_bytes(raw[:MAX_SCAN])
+    try:
+        temporary, permanent = all_failures(message)
+    except Exception:  # a detector bug must not cost the message
+        log.warning("bounce detectors failed", exc_info=True)
+        temporary, permanent = frozenset(), frozenset()
+    return Bounce(
+        permanent=_addresses(permanent),
+        temporary=_addresses(temporary) - _addresses(permanent),
+        returned_ids=returned_message_ids(message, raw[:MAX_SCAN]),
+    )
+
+
+def returned_message_ids(message: Message, raw: bytes) -> tuple[str, ...]:
+    """Message-IDs of the returned message: the message/rfc822 or text/rfc822-headers part
+    first, then any Message-ID line in the body (free-text bounces quote the headers)."""
+    ids: list[str] = []
+    for part in message.walk():
+        kind = part.get_content_type()
+        if kind == "message/rfc822" and part.is_multipart():
+            inner = part.get_payload(0)
+            if isinstance(inner, Message) and inner.get("Message-ID"):
+                ids.append(str(inner["Message-ID"]).strip())
+        elif kind == "text/rfc822-headers":
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes):
+                ids += [m.decode("ascii", "replace") for m in MESSAGE_ID_LINE.findall(payload)]
+    own_id = str(message.get("Message-ID", "")).strip()
+    body = raw.split(b"\n\n", 1)[-1]
+    ids += [m.decode("ascii", "replace") for m in MESSAGE_ID_LINE.findall(body)]
+    return tuple(i for i in dict.fromkeys(ids) if i and i != own_id)
+
+
+def _addresses(found: frozenset[bytes]) -> frozenset[str]:
+    return frozenset(a.decode("utf-8", "replace").strip().lower() for a in found if b"@" in a)
