@@ -21,6 +21,9 @@ from mailtix.present import outbox_dict, table, ticket_detail, ticket_summary
 from mailtix.store.models import OutboxItem, QuarantineItem, Ticket, database_proxy
 
 
+EX_TEMPFAIL = 75  # sysexits.h: the MTA keeps the message and delivers it again later
+
+
 def _app(args: argparse.Namespace) -> App:
     return App.open(config_path(args))
 
@@ -46,7 +49,8 @@ def cmd_poll(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
     sent = ", ".join(f"{n} {k}" for k, n in sorted(result.sent.items())) or "nothing to send"
     print(f"outbox: {sent}")
-    return 1 if result.errors else 0
+    deferred = sum(p.outcomes.get("deferred", 0) for p in result.polls)
+    return 1 if result.errors or deferred else 0
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -55,7 +59,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     outcome = ingest(app, args.mailbox, raw)
     print(f"{outcome.kind} {outcome.ticket_ref or ''} {outcome.detail}".strip())
     outbox.drain(app.config.smtp, app.clock)
-    return 0
+    return EX_TEMPFAIL if outcome.kind == "deferred" else 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -245,7 +249,7 @@ def cmd_quarantine_retry(args: argparse.Namespace) -> int:
         raise UsageError(f"no quarantined message {args.id}")
     if item.rfc822 is None:
         raise UsageError(f"message {args.id} was never downloaded ({item.reason})")
-    outcome = app.pipeline.process(bytes(item.rfc822), Source(item.mailbox))
+    outcome = app.pipeline.process(bytes(item.rfc822), Source(item.mailbox), retry=True)
     if outcome.kind != "quarantined":
         with database_proxy.atomic():
             item.status = "released"

@@ -18,17 +18,21 @@ from mailtix.clock import utcnow
 from mailtix.config import Config, MailboxConfig
 from mailtix.customer_desk import CustomerDesk, NoSender
 from mailtix.errors import ParseError
+from mailtix.faults import fault_point
 from mailtix.intake import DeskResult, Incoming
 from mailtix.mailer import Mailer
 from mailtix.notify import Notifier
 from mailtix.parse import parse_message
 from mailtix.quarantine import quarantine
 from mailtix.render import TemplateRenderer
+from mailtix.store.attempts import begin_attempt, record_failure, reset_attempts
 from mailtix.store.models import OutboxItem, Receipt, Ticket, database_proxy
 from mailtix.store.tickets import StoreLookup, add_event, earlier_copy, get_ticket
 from mailtix.values import ParsedMail
 
 log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3  # a message failing this often is quarantined instead of retried
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,7 @@ class Source:
 
 @dataclass(frozen=True)
 class Outcome:
-    kind: str  # ticket | followup | ignored | duplicate | quarantined
+    kind: str  # ticket | followup | ignored | duplicate | quarantined | deferred
     ticket_ref: str | None = None
     detail: str = ""
 
@@ -62,6 +66,7 @@ class Pipeline:
         self.bounces = BounceDesk()
         self.clock = clock
         self.lookup = StoreLookup()
+        self.max_attempts = MAX_ATTEMPTS
 
     @property
     def config(self) -> Config:
@@ -79,28 +84,42 @@ class Pipeline:
             else correlate.format_ref(self.config.tickets.prefix, ticket_id)
         )
 
-    def process(self, raw: bytes, source: Source) -> Outcome:
-        """Handle one raw message; never raises for a bad message (it is quarantined)."""
+    def process(self, raw: bytes, source: Source, *, retry: bool = False) -> Outcome:
+        """Handle one raw message; never raises for a bad message (it is quarantined).
+
+        ``retry`` (``mailtix quarantine retry``) runs a quarantined message again from scratch.
+        """
         mailbox = self.config.mailbox(source.mailbox)
         if mailbox is None:
             raise ValueError(f"unknown mailbox {source.mailbox!r}")
         sha = hashlib.sha256(raw).hexdigest()
-        seen = self._already_seen(source, sha)
+        seen = self._already_seen(source, sha, retry)
         if seen is not None:
             return seen
+        if retry:
+            reset_attempts(source.mailbox, sha)
+        attempt, last_error = begin_attempt(source.mailbox, sha, self.clock())
+        if attempt > self.max_attempts:  # it failed, or took the process down, every time
+            reason = f"gave up after {attempt - 1} attempts; last error: {last_error or 'crash'}"
+            return self._quarantine(raw, sha, source, reason)
+        fault_point("after-fetch")
         try:
             mail = parse_message(raw)
             with database_proxy.atomic():
-                return self._apply(mail, raw, sha, source, mailbox)
+                outcome = self._apply(mail, raw, sha, source, mailbox)
+            fault_point("after-commit")
+            return outcome
         except ParseError as exc:
             return self._quarantine(raw, sha, source, f"unparseable: {exc}")
         except NoSender as exc:
             return self._quarantine(raw, sha, source, f"no ticket possible: {exc}")
         except Exception as exc:  # one bad message never stops the batch
-            log.exception("message %s/%s failed", source.mailbox, source.uid)
-            return self._quarantine(
-                raw, sha, source, f"internal error: {type(exc).__name__}: {exc}"
-            )
+            log.exception("message %s/%s failed (attempt %d)", source.mailbox, source.uid, attempt)
+            error = f"{type(exc).__name__}: {exc}"
+            record_failure(source.mailbox, sha, error, self.clock())
+            if attempt >= self.max_attempts:
+                return self._quarantine(raw, sha, source, f"internal error: {error}")
+            return Outcome("deferred", detail=f"attempt {attempt} failed ({error}); will retry")
 
     def _quarantine(self, raw: bytes | None, sha: str, source: Source, reason: str) -> Outcome:
         with database_proxy.atomic():
@@ -112,7 +131,9 @@ class Pipeline:
         reason = f"too large: {size} bytes (max_message_bytes)"
         return self._quarantine(None, f"size:{source.uidvalidity}:{source.uid}", source, reason)
 
-    def _already_seen(self, source: Source, sha: str) -> Outcome | None:
+    def _already_seen(self, source: Source, sha: str, retry: bool = False) -> Outcome | None:
+        """The earlier outcome for this UID, or for the same bytes (a new UIDVALIDITY, a
+        redelivery); a quarantined message stays quarantined unless it is being retried."""
         if source.uid is not None:
             row = Receipt.get_or_none(
                 (Receipt.mailbox == source.mailbox)
@@ -121,22 +142,19 @@ class Pipeline:
             )
             if row is not None:
                 return Outcome("duplicate", self.ref(row.ticket_id), f"already {row.outcome}")
-        earlier = (
-            Receipt.select()
-            .where(
-                (Receipt.mailbox == source.mailbox)
-                & (Receipt.sha256 == sha)
-                & (Receipt.outcome != "quarantined")
-            )
-            .first()
+        query = Receipt.select().where(
+            (Receipt.mailbox == source.mailbox) & (Receipt.sha256 == sha)
         )
+        if retry:
+            query = query.where(Receipt.outcome != "quarantined")
+        earlier = query.first()
         if earlier is None:
             return None
+        kind = "quarantined" if earlier.outcome == "quarantined" else "duplicate"
         with database_proxy.atomic():
-            self._receipt(
-                source, sha, "duplicate", f"same bytes as receipt {earlier.id}", earlier.ticket_id
-            )
-        return Outcome("duplicate", self.ref(earlier.ticket_id), "same message seen before")
+            detail = f"same bytes as receipt {earlier.id} ({earlier.outcome})"
+            self._receipt(source, sha, kind, detail, earlier.ticket_id)
+        return Outcome(kind, self.ref(earlier.ticket_id), "same message seen before")
 
     def _receipt(
         self, source: Source, sha: str, outcome: str, detail: str, ticket: int | None

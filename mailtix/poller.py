@@ -115,10 +115,10 @@ def _move(
     source: MailSource, config: MailboxConfig, outcomes: dict[Any, str], result: PollResult
 ) -> None:
     bad = [k for k, kind in outcomes.items() if kind == "quarantined"]
-    good = [k for k, kind in outcomes.items() if kind != "quarantined"]
+    good = [k for k, kind in outcomes.items() if kind not in ("quarantined", "deferred")]
     source.move(good, config.processed_folder)
     source.move(bad, config.quarantine_folder)
-    result.moved += len(good) + len(bad)
+    result.moved += len(good) + len(bad)  # a deferred message stays for the next poll
 
 
 def _known_outcomes(mailbox: str, uidvalidity: int, keys: list[Any]) -> dict[Any, str]:

@@ -39,11 +39,19 @@ def _suppression_table(db: Database) -> None:
     db.create_tables([Suppression])
 
 
+def _attempts_table(db: Database) -> None:
+    """Attempt counters for incoming messages (poison-message quarantine)."""
+    from mailtix.store.models import IngestAttempt
+
+    db.create_tables([IngestAttempt])
+
+
 # STEPS[i] upgrades a database from version i + 1 to version i + 2.
 STEPS: list[Callable[[Database], None]] = [
     _index_outbox_message_id,
     _settings_table,
     _suppression_table,
+    _attempts_table,
 ]
 CURRENT_VERSION = 1 + len(STEPS)
 

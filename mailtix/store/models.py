@@ -188,6 +188,21 @@ class QuarantineItem(BaseModel):
         table_name = "quarantine"
 
 
+class IngestAttempt(BaseModel):
+    """How often processing a message was started; committed before each attempt, so a message
+    that crashes the process (or keeps failing) is quarantined after a few tries."""
+
+    mailbox = CharField(max_length=100)
+    sha256 = CharField(max_length=64)
+    attempts = IntegerField(default=0)
+    last_error = TextField(default="")
+    updated_at = DateTimeField()
+
+    class Meta:
+        table_name = "ingest_attempt"
+        indexes = ((("mailbox", "sha256"), True),)
+
+
 class Suppression(BaseModel):
     """An address that bounced permanently: no more automatic mail goes to it."""
 
@@ -229,4 +244,5 @@ ALL_MODELS = (
     QuarantineItem,
     Setting,
     Suppression,
+    IngestAttempt,
 )

@@ -487,22 +487,25 @@ def test_round_robin_alternates_and_skips_away_agents(feed: Feeder) -> None:
 # --- quarantine ----------------------------------------------------------------------------------
 
 
-def test_internal_error_quarantines_and_the_next_message_goes_through(
+def test_a_failing_message_is_retried_then_quarantined_and_the_queue_goes_on(
     feed: Feeder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import mailtix.pipeline
 
     real_route = mailtix.pipeline.routing.route
-    calls = itertools.count()
 
-    def broken_once(*args: Any, **kwargs: Any) -> Any:
-        if next(calls) == 0:
+    def broken_for_one(*args: Any, **kwargs: Any) -> Any:
+        if args[0].subject == "This one hits the bug":
             raise RuntimeError("simulated bug")
         return real_route(*args, **kwargs)
 
-    monkeypatch.setattr("mailtix.pipeline.routing.route", broken_once)
+    monkeypatch.setattr("mailtix.pipeline.routing.route", broken_for_one)
     raw = mail(subject="This one hits the bug")
-    outcome = feed(raw)
+    first, second = feed(raw), feed(raw)
+    assert (first.kind, second.kind) == ("deferred", "deferred")  # left in place, retried
+    assert "attempt 1 failed (RuntimeError: simulated bug)" in first.detail
+    assert feed(mail(subject="Meanwhile another")).kind == "ticket"  # never blocks the queue
+    outcome = feed(raw)  # third attempt: given up
     assert outcome.kind == "quarantined"
     assert outcome.detail.startswith("internal error")
     assert "simulated bug" in outcome.detail
@@ -510,9 +513,29 @@ def test_internal_error_quarantines_and_the_next_message_goes_through(
     assert bytes(item.rfc822) == raw
     assert item.reason.startswith("internal error")
     assert item.status == "held"
-    assert Ticket.select().count() == 0  # the failed transaction left nothing behind
-    assert Message.select().count() == 0
+    assert Ticket.select().count() == 1  # the failed transactions left nothing behind
+    again = feed(raw)  # the same bytes again: still quarantined, no second quarantine item
+    assert again.kind == "quarantined" and QuarantineItem.select().count() == 1
 
+
+def test_a_message_that_kills_the_process_is_quarantined_without_another_try(
+    feed: Feeder,
+) -> None:
+    from mailtix.store.attempts import begin_attempt
+
+    raw = mail(subject="Crashes the parser")
+    import hashlib
+
+    sha = hashlib.sha256(raw).hexdigest()
+    for _ in range(3):  # three runs that died while processing it (counter committed first)
+        begin_attempt("support", sha, datetime(2026, 11, 23))
+    outcome = feed(raw)
+    assert outcome.kind == "quarantined"
+    assert "gave up after 3 attempts" in outcome.detail
+
+
+def test_the_next_message_after_a_quarantined_one_goes_through(feed: Feeder) -> None:
+    assert feed(b"not a mail at all").kind == "quarantined"
     nxt = feed(mail(subject="The next one"))
     assert nxt.kind == "ticket"
     assert Ticket.select().count() == 1
