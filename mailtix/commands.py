@@ -20,7 +20,6 @@ from mailtix.pipeline import Source
 from mailtix.present import outbox_dict, table, ticket_detail, ticket_summary
 from mailtix.store.models import OutboxItem, QuarantineItem, Ticket, database_proxy
 
-
 EX_TEMPFAIL = 75  # sysexits.h: the MTA keeps the message and delivers it again later
 
 
