@@ -19,6 +19,7 @@ from mailtix.app import App, open_source
 from mailtix.config import MailboxConfig
 from mailtix.poller import poll_mailbox
 from mailtix.reload import ConfigWatcher
+from mailtix.store.locks import mailbox_lock
 
 log = logging.getLogger(__name__)
 
@@ -98,16 +99,23 @@ class Daemon:
         """Poll now; with IDLE, keep watching until the next scheduled poll is due."""
         deadline = time.monotonic() + max(1.0, mailbox.poll_interval - 1.0)
         try:
-            with open_source(mailbox) as source:
-                self._poll(mailbox, source)
-                if not getattr(source, "supports_idle", False):
+            with mailbox_lock(mailbox.name) as mine:
+                if not mine:
+                    log.debug("%s: another worker is polling it", mailbox.name)
                     return
-                while not self.stopping.is_set() and time.monotonic() < deadline:
-                    remaining = deadline - time.monotonic()
-                    if source.wait_for_news(remaining, self.stopping.is_set):
-                        self._poll(mailbox, source)
+                self._watch(mailbox, deadline)
         except Exception:
             log.exception("mailbox %s: poll failed; retrying on schedule", mailbox.name)
+
+    def _watch(self, mailbox: MailboxConfig, deadline: float) -> None:
+        with open_source(mailbox) as source:
+            self._poll(mailbox, source)
+            if not getattr(source, "supports_idle", False):
+                return
+            while not self.stopping.is_set() and time.monotonic() < deadline:
+                remaining = deadline - time.monotonic()
+                if source.wait_for_news(remaining, self.stopping.is_set):
+                    self._poll(mailbox, source)
 
     def _poll(self, mailbox: MailboxConfig, source: object) -> None:
         result = poll_mailbox(mailbox, source, self.app.pipeline)  # type: ignore[arg-type]

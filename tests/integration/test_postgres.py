@@ -152,6 +152,7 @@ def test_internal_error_rolls_back_and_quarantines_on_postgres(
 
         monkeypatch.setattr("mailtix.pipeline.routing.route", broken)
         raw = mail("Hits the bug", "<pg-bug@example.org>")
+        app.pipeline.max_attempts = 1  # quarantine at the first failure
         outcome = app.pipeline.process(raw, Source("support", 1, 1))
         assert outcome.kind == "quarantined"
         assert outcome.detail.startswith("internal error")
@@ -187,3 +188,26 @@ def test_cli_tickets_show_json_on_postgres(config_path: Path) -> None:
     assert [m["direction"] for m in data["messages"]] == ["in", "out"]
     assert data["messages"][0]["message_id"] == "<pg-cli@example.org>"
     assert data["events"][0]["type"] == "created"
+
+
+def test_advisory_lock_admits_one_poller_per_mailbox(postgres_url: str) -> None:
+    """Two connections (threads) of one store: the second cannot take the mailbox lock."""
+    import threading
+
+    from mailtix.store import open_store
+    from mailtix.store.locks import mailbox_lock
+
+    db = open_store(postgres_url)
+    seen: list[bool] = []
+    with mailbox_lock("support") as mine:
+        assert mine
+
+        def other_worker() -> None:
+            with mailbox_lock("support") as theirs:
+                seen.append(theirs)
+            db.close()
+
+        thread = threading.Thread(target=other_worker)
+        thread.start()
+        thread.join(10)
+    assert seen == [False]
