@@ -95,6 +95,14 @@ def build_parser() -> argparse.ArgumentParser:
         "retry", parents=[common], help="run a held message through the pipeline again"
     )
     qretry.add_argument("id", type=int)
+
+    report = sub.add_parser(
+        "report", parents=[common], help="volumes, response and resolution times, SLA, satisfaction"
+    )
+    report.add_argument("--since", help="start date or ISO time (default: 30 days before --until)")
+    report.add_argument("--until", help="end date or ISO time, exclusive (default: now)")
+    report.add_argument("--format", choices=("table", "json", "csv", "html"), default="table")
+    report.add_argument("--output", help="write the report to FILE instead of stdout")
     return parser
 
 

@@ -258,6 +258,19 @@ def cmd_quarantine_retry(args: argparse.Namespace) -> int:
     return 0 if outcome.kind != "quarantined" else 1
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from mailtix.report.command import run_report
+
+    app = _app(args)
+    text = run_report(app, args.since, args.until, args.format, utcnow())
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"report written to {args.output}")
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
 HANDLERS: dict[str, Handler] = {
     "demo": cmd_demo,
     "run": cmd_run,
@@ -271,6 +284,7 @@ HANDLERS: dict[str, Handler] = {
     "outbox retry": cmd_outbox_retry,
     "quarantine list": cmd_quarantine_list,
     "quarantine retry": cmd_quarantine_retry,
+    "report": cmd_report,
 }
 
 __all__ = ["HANDLERS", "format_ref"]

@@ -213,6 +213,7 @@ def check_problems(path: Path, env: Mapping[str, str] | None = None) -> list[str
 
 def _build(path: Path, problems: Problems, env: dict[str, str]) -> Config | None:
     from mailtix.config_agents import AGENTS_KEYS, load_agents_policy
+    from mailtix.config_report import check_report
     from mailtix.config_rules import Known, load_departments, load_routing
 
     label, base = path.name, path.absolute().parent
@@ -245,6 +246,8 @@ def _build(path: Path, problems: Problems, env: dict[str, str]) -> Config | None
         frozenset(a.email for a in agents),
         readable,
     )
+    sections = optional_sections(top, OPTIONAL_SECTIONS)
+    check_report(sections, label, problems)
     return Config(
         path=path,
         store=store,
@@ -257,7 +260,7 @@ def _build(path: Path, problems: Problems, env: dict[str, str]) -> Config | None
         templates=templates,
         departments_path=departments_path,
         routing_path=routing_path,
-        sections=optional_sections(top, OPTIONAL_SECTIONS),
+        sections=sections,
         agents_policy=load_agents_policy(section("agents", AGENTS_KEYS), base, env),
     )
 

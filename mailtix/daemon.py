@@ -78,7 +78,29 @@ class Daemon:
             max_instances=1,
             coalesce=True,
         )
+        self._schedule_digest()
         self.scheduler.start()
+
+    def _schedule_digest(self) -> None:
+        """The [report] digest on its cron schedule (run_digest checks the store again, so
+        several workers, or `mailtix jobs run`, never send one twice)."""
+        from mailtix.config_report import cron_trigger, report_config
+
+        report = report_config(self.app.config)
+        if report.digest_enabled and report.digest_schedule:
+            trigger = cron_trigger(report.digest_schedule, report.zone)
+            self.scheduler.add_job(
+                self.send_digest, trigger, id="digest", max_instances=1, coalesce=True
+            )
+
+    def send_digest(self) -> None:
+        from mailtix.report.digest import run_digest
+
+        try:
+            log.info("%s", run_digest(self.app, self.app.clock()))
+            self.kick_outbox()
+        except Exception:
+            log.exception("digest failed; trying again at the next scheduled time")
 
     def reload_rules(self) -> None:
         fresh = self.watcher.check()

@@ -14,7 +14,8 @@ die() { printf '\nERROR: %s\n' "$*" >&2; exit 1; }
 
 mail_packages_missing() {
     command -v dovecot >/dev/null && command -v postfix >/dev/null \
-        && [ -x /usr/lib/dovecot/imap ] && [ -x /usr/lib/dovecot/lmtp ] && return 1
+        && [ -x /usr/lib/dovecot/imap ] && [ -x /usr/lib/dovecot/lmtp ] \
+        && command -v chromium >/dev/null && return 1  # chromium: the HTML report screenshot
     return 0
 }
 
@@ -30,13 +31,13 @@ install_mail_packages() {
 dovecot (imapd + lmtpd) and postfix with your package manager"
     local log
     log="$(mktemp -t mailtix-apt.XXXXXX.log)"
-    echo "installing dovecot-imapd dovecot-lmtpd postfix with apt (log: $log)"
+    echo "installing dovecot-imapd dovecot-lmtpd postfix chromium with apt (log: $log)"
     if ! {
         echo "postfix postfix/main_mailer_type select No configuration" \
             | "${sudo[@]}" debconf-set-selections \
             && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update \
             && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y \
-                dovecot-imapd dovecot-lmtpd postfix
+                dovecot-imapd dovecot-lmtpd postfix chromium
     } >"$log" 2>&1 </dev/null; then
         tail -n 40 "$log" >&2
         die "apt-get install failed (full log: $log)"
@@ -44,10 +45,10 @@ dovecot (imapd + lmtpd) and postfix with your package manager"
     rm -f "$log"
 }
 
-step "system packages (dovecot, postfix)"
+step "system packages (dovecot, postfix, chromium)"
 if mail_packages_missing; then
     install_mail_packages
-    mail_packages_missing && die "dovecot/postfix still missing after apt-get install"
+    mail_packages_missing && die "dovecot/postfix/chromium still missing after apt-get install"
 fi
 echo "ok: $(dovecot --version 2>/dev/null | cut -d' ' -f1) / postfix $(postconf -dh mail_version 2>/dev/null)"
 

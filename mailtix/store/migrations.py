@@ -46,12 +46,29 @@ def _attempts_table(db: Database) -> None:
     db.create_tables([IngestAttempt])
 
 
+def _report_indexes(db: Database) -> None:
+    """Indexes for ``mailtix report``: first agent message and first resolution per ticket,
+    status changes in a period, the open backlog. Same names as create_tables makes."""
+    for statement in REPORT_INDEXES:
+        db.execute_sql(statement)
+
+
+REPORT_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS message_ticket_id_kind_created_at "
+    "ON message (ticket_id, kind, created_at)",
+    "CREATE INDEX IF NOT EXISTS event_ticket_id_type_at ON event (ticket_id, type, at)",
+    "CREATE INDEX IF NOT EXISTS event_type_at ON event (type, at)",
+    "CREATE INDEX IF NOT EXISTS ticket_status_created_at ON ticket (status, created_at)",
+)
+
+
 # STEPS[i] upgrades a database from version i + 1 to version i + 2.
 STEPS: list[Callable[[Database], None]] = [
     _index_outbox_message_id,
     _settings_table,
     _suppression_table,
     _attempts_table,
+    _report_indexes,
 ]
 CURRENT_VERSION = 1 + len(STEPS)
 

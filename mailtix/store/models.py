@@ -59,6 +59,7 @@ class Ticket(BaseModel):
 
     class Meta:
         table_name = "ticket"
+        indexes = ((("status", "created_at"), False),)  # report: backlog
 
 
 class Participant(BaseModel):
@@ -96,6 +97,7 @@ class Message(BaseModel):
 
     class Meta:
         table_name = "message"
+        indexes = ((("ticket", "kind", "created_at"), False),)  # report: first response
 
 
 class Attachment(BaseModel):
@@ -119,6 +121,10 @@ class Event(BaseModel):
 
     class Meta:
         table_name = "event"
+        indexes = (  # report: resolution per ticket, status changes per period
+            (("ticket", "type", "at"), False),
+            (("type", "at"), False),
+        )
 
 
 class OutboxItem(BaseModel):

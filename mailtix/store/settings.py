@@ -30,3 +30,23 @@ def agent_secret(configured: str | None) -> bytes:
     if configured:
         return configured.encode()
     return get_or_create(AGENT_SECRET, secrets.token_hex(32)).encode()
+
+
+def get(key: str) -> str | None:
+    """The stored value of ``key``, or None."""
+    found = Setting.get_or_none(Setting.key == key)
+    return None if found is None else str(found.value)
+
+
+def compare_and_set(key: str, expected: str | None, value: str) -> bool:
+    """Store ``value`` for ``key`` only if it still holds ``expected`` (None: not set yet);
+    True when this call changed it. Of two workers racing, exactly one wins."""
+    if expected is None:
+        try:
+            with database_proxy.atomic():
+                Setting.create(key=key, value=value)
+        except IntegrityError:
+            return False
+        return True
+    query = Setting.update(value=value).where((Setting.key == key) & (Setting.value == expected))
+    return int(query.execute()) == 1

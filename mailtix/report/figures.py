@@ -1,0 +1,143 @@
+"""Counts for a period, aggregated in the database and rolled up here: each query returns a
+handful of rows per (department, agent) pair, never one row per ticket.
+
+Departments and agents are the ticket's current ones; "" is an unassigned ticket.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from mailtix.report.durations import GroupKey, keys_of
+from mailtix.report.period import Period
+from mailtix.report.sql import Dialect
+
+OPEN_STATUSES = ("new", "open", "pending")
+AGE_BUCKETS = (("<1d", 1), ("1-3d", 3), ("3-7d", 7), ("7-30d", 30), (">30d", None))
+COUNTS = ("created", "resolved", "reopened", "backlog", "escalations")
+
+
+def _params(period: Period) -> dict[str, Any]:
+    return {
+        "since": period.since,
+        "until": period.until,
+        "resolved": "% -> resolved:%",
+        "closed": "% -> closed:%",
+        "from_resolved": "resolved -> %",
+        "from_closed": "closed -> %",
+    }
+
+
+def count_queries(d: Dialect) -> dict[str, str]:
+    """One query per count, each giving (department, agent, n) rows."""
+    p = d.p
+    in_period = f">= {p['since']} AND {{col}} < {p['until']}"
+    ticket_cols = "t.department, COALESCE(t.assignee, '')"
+    event_join = f"FROM event e JOIN ticket t ON t.id = e.ticket_id WHERE e.at {in_period}"
+    event_join = event_join.format(col="e.at")
+    return {
+        "created": f"SELECT {ticket_cols}, COUNT(*) FROM ticket t "
+        f"WHERE t.created_at {in_period.format(col='t.created_at')} GROUP BY 1, 2",
+        "resolved": f"SELECT {ticket_cols}, COUNT(DISTINCT e.ticket_id) {event_join} "
+        f"AND e.type = 'status' AND (e.detail LIKE {p['resolved']} OR e.detail LIKE "
+        f"{p['closed']}) AND e.detail NOT LIKE {p['from_resolved']} GROUP BY 1, 2",
+        "reopened": f"SELECT {ticket_cols}, COUNT(*) {event_join} AND e.type = 'status' "
+        f"AND (e.detail LIKE {p['from_resolved']} OR e.detail LIKE {p['from_closed']}) "
+        f"AND NOT (e.detail LIKE {p['resolved']} OR e.detail LIKE {p['closed']}) GROUP BY 1, 2",
+        "backlog": f"SELECT {ticket_cols}, COUNT(*) FROM ticket t WHERE t.status IN "
+        f"('new', 'open', 'pending') AND t.created_at < {p['until']} GROUP BY 1, 2",
+        "escalations": f"SELECT {ticket_cols}, COUNT(*) {event_join} AND e.type = 'sla' "
+        "GROUP BY 1, 2",
+    }
+
+
+def counts(d: Dialect, period: Period) -> dict[GroupKey, Counter[str]]:
+    """created, resolved, reopened, backlog and SLA escalations per group."""
+    found: dict[GroupKey, Counter[str]] = defaultdict(Counter)
+    params = _params(period)
+    for name, sql in count_queries(d).items():
+        for department, agent, n in d.run(sql, params):
+            for key in keys_of(department, agent):
+                found[key][name] += int(n)
+    return dict(found)
+
+
+def backlog_by_age(d: Dialect, period: Period) -> dict[str, int]:
+    """Tickets still new/open/pending, created before the period's end, by age at that end."""
+    age = d.seconds("t.created_at", d.p["until"])
+    whens = " ".join(
+        f"WHEN {age} < {days * 86400} THEN '{label}'" for label, days in AGE_BUCKETS if days
+    )
+    sql = (
+        f"SELECT CASE {whens} ELSE '{AGE_BUCKETS[-1][0]}' END, COUNT(*) FROM ticket t "
+        f"WHERE t.status IN ('new', 'open', 'pending') AND t.created_at < {d.p['until']} "
+        "GROUP BY 1"
+    )
+    found = dict.fromkeys((label for label, _ in AGE_BUCKETS), 0)
+    for bucket, n in d.run(sql, {"until": period.until}):
+        found[str(bucket)] = int(n)
+    return found
+
+
+def satisfaction(d: Dialect, period: Period) -> dict[GroupKey, Counter[int]]:
+    """Survey answers (1-5) of the tickets created in the period, per group."""
+    p = d.p
+    sql = (
+        "SELECT t.department, COALESCE(t.assignee, ''), t.satisfaction, COUNT(*) FROM ticket t "
+        f"WHERE t.created_at >= {p['since']} AND t.created_at < {p['until']} "
+        "AND t.satisfaction IS NOT NULL GROUP BY 1, 2, 3"
+    )
+    found: dict[GroupKey, Counter[int]] = defaultdict(Counter)
+    for department, agent, score, n in d.run(sql, _params(period)):
+        for key in keys_of(department, agent):
+            found[key][int(score)] += int(n)
+    return dict(found)
+
+
+def hourly(d: Dialect, period: Period) -> tuple[Counter[datetime], Counter[datetime]]:
+    """(created, resolved) per UTC hour of the period: at most 24 rows a day each."""
+    p = d.p
+    created = (
+        f"SELECT {d.hour_bucket('created_at')}, COUNT(*) FROM ticket "
+        f"WHERE created_at >= {p['since']} AND created_at < {p['until']} GROUP BY 1"
+    )
+    resolved = (
+        f"SELECT {d.hour_bucket('at')}, COUNT(*) FROM event WHERE type = 'status' "
+        f"AND at >= {p['since']} AND at < {p['until']} AND (detail LIKE {p['resolved']} "
+        f"OR detail LIKE {p['closed']}) AND detail NOT LIKE {p['from_resolved']} GROUP BY 1"
+    )
+    return _buckets(d.run(created, _params(period))), _buckets(d.run(resolved, _params(period)))
+
+
+def _buckets(rows: Iterable[tuple[Any, ...]]) -> Counter[datetime]:
+    return Counter({datetime.strptime(str(b), "%Y-%m-%d %H"): int(n) for b, n in rows})
+
+
+def by_day(
+    period: Period, created: Counter[datetime], resolved: Counter[datetime]
+) -> list[dict[str, Any]]:
+    """Every local day of the period (also the quiet ones) with created and resolved counts."""
+    days: dict[str, dict[str, Any]] = {}
+    day = period.local(period.since).date()
+    last = period.local(period.until - timedelta(microseconds=1)).date()
+    while day <= last:
+        days[day.isoformat()] = {"date": day.isoformat(), "created": 0, "resolved": 0}
+        day += timedelta(days=1)
+    for name, hours in (("created", created), ("resolved", resolved)):
+        for hour, n in hours.items():
+            local = period.local(hour).date().isoformat()
+            if local in days:
+                days[local][name] += n
+    return list(days.values())
+
+
+def by_hour_of_week(period: Period, created: Counter[datetime]) -> list[list[int]]:
+    """Tickets created per local weekday (Monday first) and hour: 7 lists of 24 counts."""
+    grid = [[0] * 24 for _ in range(7)]
+    for hour, n in created.items():
+        local = period.local(hour)
+        grid[local.weekday()][local.hour] += n
+    return grid
