@@ -69,6 +69,7 @@ class SmtpConfig:
     password: str | None = field(default=None, repr=False)
     timeout: float = 30.0
     maildir: Path | None = None  # deliver outgoing mail into this Maildir instead (demo, dev)
+    connections: int = 1  # parallel SMTP connections; a crash can repeat this many mails
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,9 @@ OPTIONAL_SECTIONS = ("lifecycle", "sla", "survey", "report")
 STORE_KEYS = ("url",)
 TICKETS_KEYS = ("prefix", "acknowledge_followups", "message_id_domain", "auto_reply_limit_per_hour")
 SECRET_KEYS = ("password", "password_env", "password_file")
-SMTP_KEYS = ("host", "port", "security", "username", "timeout", "maildir", *SECRET_KEYS)
+SMTP_KEYS = (
+    "host", "port", "security", "username", "timeout", "maildir", "connections", *SECRET_KEYS
+)  # fmt: skip
 MAILBOX_KEYS = (
     *("name", "address", "display_name", "host", "port", "security", "username", "folder"),
     *("processed_folder", "quarantine_folder", "department", "poll_interval"),
@@ -333,7 +336,8 @@ def _smtp(reader: Reader, base: Path, env: dict[str, str]) -> SmtpConfig:
         )
     if username is None and any(reader.has(k) for k in SECRET_KEYS):
         reader.problem("username", "required when a password is given")
-    return SmtpConfig(username=username, password=password, **common)
+    connections = reader.integer("connections", 1, 1, 16)
+    return SmtpConfig(username=username, password=password, connections=connections, **common)
 
 
 def _mailboxes(top: Reader, base: Path, env: dict[str, str]) -> tuple[MailboxConfig, ...]:

@@ -1,21 +1,36 @@
-"""Drain the outbox: send due rows over one SMTP connection; 4xx and connection trouble are
-retried with capped exponential backoff, 5xx (and TLS failures) mark the row failed and say so
-on the ticket. A row is marked sent right after the server accepted it, so a crash can repeat at
-most that one message.
+"""Drain the outbox: send due rows over ``[smtp] connections`` SMTP connections (default 1);
+4xx and connection trouble are retried with capped exponential backoff, 5xx (and TLS failures)
+mark the row failed and say so on the ticket.
+
+Several workers: rows are claimed (status "sending", with the worker and time) in a short
+transaction, on PostgreSQL with ``FOR UPDATE SKIP LOCKED``, so each row is sent by one worker.
+A claim left by a worker that died is taken over after ``CLAIM_LEASE``.
+
+Crash bound: a row is marked sent right after the server accepted it, and at most one row per
+connection is in flight, so a process crash repeats at most ``connections`` messages (one with
+the default). The "sent" mark is committed with SQLite ``synchronous=NORMAL``: in WAL mode it
+survives a process crash; only an OS crash or power loss could roll it back, which would resend
+the few acknowledgements accepted since the last full sync, never lose one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
+import os
+import socket
+from collections import Counter, deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from mailtix.clock import utcnow
 from mailtix.config import SmtpConfig
 from mailtix.errors import SendError
-from mailtix.senders import open_sender
+from mailtix.faults import fault_point
+from mailtix.senders import Sender, open_sender
+from mailtix.store.attempts import relaxed_transaction
+from mailtix.store.db import is_postgres
 from mailtix.store.models import OutboxItem, database_proxy
 from mailtix.store.tickets import add_event, get_ticket
 
@@ -24,6 +39,10 @@ log = logging.getLogger(__name__)
 FIRST_RETRY = timedelta(seconds=30)
 MAX_RETRY = timedelta(hours=1)
 GIVE_UP_AFTER = timedelta(days=3)
+CLAIM_LEASE = timedelta(minutes=10)  # a claim older than this belongs to a dead worker
+CLAIM_BATCH = 20  # rows claimed at a time: what a worker that dies leaves claimed
+HOST = socket.gethostname()
+WORKER = f"{HOST}:{os.getpid()}"
 
 
 def backoff(attempts: int) -> timedelta:
@@ -31,52 +50,152 @@ def backoff(attempts: int) -> timedelta:
     return min(FIRST_RETRY * (2 ** max(0, attempts - 1)), MAX_RETRY)
 
 
-def due(now: datetime, limit: int = 500) -> list[OutboxItem]:
-    return list(
-        OutboxItem.select()
-        .where((OutboxItem.status == "pending") & (OutboxItem.next_attempt_at <= now))
-        .order_by(OutboxItem.id)
-        .limit(limit)
+def claim(now: datetime, limit: int = CLAIM_BATCH) -> list[OutboxItem]:
+    """Take up to ``limit`` due rows for this worker (status "sending")."""
+    ready = (OutboxItem.status == "pending") & (OutboxItem.next_attempt_at <= now)
+    abandoned = (OutboxItem.status == "sending") & (
+        (OutboxItem.claimed_at < now - CLAIM_LEASE)
+        | OutboxItem.claimed_by.in_(dead_local_workers())
     )
+    query = OutboxItem.select().where(ready | abandoned).order_by(OutboxItem.id).limit(limit)
+    if is_postgres(database_proxy.obj):
+        query = query.for_update(skip_locked=True)
+    with database_proxy.atomic():
+        rows = list(query)
+        if rows:
+            OutboxItem.update(status="sending", claimed_by=WORKER, claimed_at=now).where(
+                OutboxItem.id.in_([r.id for r in rows])
+            ).execute()
+    for row in rows:
+        row.status, row.claimed_by, row.claimed_at = "sending", WORKER, now
+    return rows
 
 
-def drain(smtp: SmtpConfig, clock: Callable[[], datetime] = utcnow) -> Counter[str]:
-    """Send everything due now; returns counts of sent / deferred / failed."""
-    counts: Counter[str] = Counter()
-    while True:
-        batch = due(clock())
-        if not batch:
-            return counts
-        sent_before = counts["sent"]
-        hung_up = asyncio.run(_send_batch(smtp, batch, clock, counts))
-        if counts["sent"] == sent_before and not hung_up:  # nothing went out: rest for later
-            return counts
+def dead_local_workers() -> list[str]:
+    """Claims held by processes on this host that no longer run (they were killed): taken
+    over at once instead of after the lease."""
+    claimants = (
+        OutboxItem.select(OutboxItem.claimed_by)
+        .where((OutboxItem.status == "sending") & OutboxItem.claimed_by.startswith(f"{HOST}:"))
+        .distinct()
+    )
+    return [c.claimed_by for c in claimants if c.claimed_by != WORKER and not _alive(c.claimed_by)]
 
 
-async def _send_batch(
-    smtp: SmtpConfig, batch: list[OutboxItem], clock: Callable[[], datetime], counts: Counter[str]
-) -> bool:
-    """Send ``batch`` over one connection; True when the server hung up part-way (the rest of
-    the batch is untouched and still due, for a new connection)."""
+def _alive(worker: str) -> bool:
+    pid = worker.rpartition(":")[2]
+    if not pid.isdigit():
+        return False
     try:
-        async with open_sender(smtp) as sender:
-            for index, item in enumerate(batch):
-                try:
-                    await sender.send(item.envelope_from, item.recipients, bytes(item.rfc822))
-                except SendError as exc:
-                    if index > 0 and not exc.permanent and _connection_lost(exc):
-                        # e.g. Postfix drops a client after smtpd_hard_error_limit (20) refused
-                        # recipients: not this message's fault, so no attempt is counted
-                        return True
-                    _record_failure(item, exc, clock(), counts)
-                    if not exc.permanent and _connection_lost(exc):
-                        _defer_all(batch[index + 1 :], exc, clock(), counts)
-                        return False
-                    continue
-                _mark_sent(item, clock())
-                counts["sent"] += 1
-    except SendError as exc:  # could not even connect
-        _defer_all([i for i in batch if i.status == "pending"], exc, clock(), counts)
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def release(items: list[OutboxItem]) -> None:
+    """Hand claimed rows that were not tried back to the queue."""
+    ids = [i.id for i in items if i.status == "sending"]
+    if ids:
+        with database_proxy.atomic():
+            OutboxItem.update(status="pending", claimed_by="", claimed_at=None).where(
+                OutboxItem.id.in_(ids) & (OutboxItem.status == "sending")
+            ).execute()
+
+
+def drain(
+    smtp: SmtpConfig,
+    clock: Callable[[], datetime] = utcnow,
+    *,
+    connections: int | None = None,
+) -> Counter[str]:
+    """Send everything due now over up to ``connections`` (default ``smtp.connections``)
+    connections; returns counts of sent / deferred / failed."""
+    feed = _Feed(clock)
+    try:
+        asyncio.run(_drain(smtp, feed, max(1, connections or smtp.connections)))
+    finally:
+        release(list(feed.queue))
+    return feed.counts
+
+
+@dataclass
+class _Feed:
+    """The rows to send, shared by the connections; each row is handed to one of them."""
+
+    clock: Callable[[], datetime]
+    counts: Counter[str] = field(default_factory=Counter)
+    queue: deque[OutboxItem] = field(default_factory=deque)
+    claimed: set[int] = field(default_factory=set)
+    closed: bool = False  # the server refuses us: everything due was deferred
+
+    def refill(self) -> bool:
+        fresh = [i for i in claim(self.clock()) if i.id not in self.claimed]
+        self.claimed.update(i.id for i in fresh)
+        self.queue.extend(fresh)
+        return bool(fresh)
+
+    def next(self) -> OutboxItem | None:
+        if self.closed or not (self.queue or self.refill()):
+            return None
+        return self.queue.popleft()
+
+    def give_back(self, item: OutboxItem) -> None:
+        self.queue.appendleft(item)
+
+    def defer_rest(self, exc: SendError) -> None:
+        """The server will not take mail now: defer what is queued and due (not in flight)."""
+        self.closed = True
+        self.refill()
+        items, self.queue = list(self.queue), deque()
+        _defer_all(items, exc, self.clock(), self.counts)
+
+
+async def _drain(smtp: SmtpConfig, feed: _Feed, connections: int) -> None:
+    feed.refill()
+    connections = min(connections, len(feed.queue))  # no more connections than rows
+    await asyncio.gather(*(_connection(smtp, feed, n) for n in range(connections)))
+
+
+async def _connection(smtp: SmtpConfig, feed: _Feed, number: int) -> None:
+    """One connection taking rows from ``feed``; reconnects when the server hung up after
+    answering at least one row on it (e.g. Postfix's smtpd_hard_error_limit)."""
+    while not feed.closed:
+        try:
+            async with open_sender(smtp) as sender:
+                hung_up = await _send_from(sender, feed)
+        except SendError as exc:  # could not even connect
+            if number == 0:  # the others may be refused for their number; this one is not
+                feed.defer_rest(exc)
+            return
+        if not hung_up:
+            return
+
+
+async def _send_from(sender: Sender, feed: _Feed) -> bool:
+    """Send rows over one open connection; True when the server hung up part-way."""
+    answered = 0
+    while (item := feed.next()) is not None:
+        try:
+            await sender.send(item.envelope_from, item.recipients, bytes(item.rfc822))
+        except SendError as exc:
+            if answered > 0 and not exc.permanent and _connection_lost(exc):
+                # e.g. Postfix drops a client after smtpd_hard_error_limit (20) refused
+                # recipients: not this message's fault, so no attempt is counted
+                feed.give_back(item)
+                return True
+            _record_failure(item, exc, feed.clock(), feed.counts)
+            if not exc.permanent and _connection_lost(exc):
+                feed.defer_rest(exc)
+                return False
+            answered += 1
+            continue
+        fault_point("during-send")
+        _mark_sent(item, feed.clock())
+        feed.counts["sent"] += 1
+        answered += 1
     return False
 
 
@@ -86,8 +205,10 @@ def _connection_lost(exc: SendError) -> bool:
 
 
 def _mark_sent(item: OutboxItem, now: datetime) -> None:
-    with database_proxy.atomic():
+    """Committed with synchronous=NORMAL on SQLite (see the module docstring)."""
+    with relaxed_transaction():
         item.status, item.sent_at, item.attempts = "sent", now, item.attempts + 1
+        item.claimed_by, item.claimed_at = "", None
         item.last_error = ""
         item.save()
 
@@ -104,6 +225,7 @@ def _record_failure(item: OutboxItem, exc: SendError, now: datetime, counts: Cou
                 add_event(ticket, "mail-failed", f"{item.kind} to {item.recipient_key}: {exc}", now)
             log.error("outbox %d failed for good: %s", item.id, exc)
         else:
+            item.status, item.claimed_by, item.claimed_at = "pending", "", None
             item.next_attempt_at = now + backoff(item.attempts)
             counts["deferred"] += 1
             log.warning("outbox %d deferred: %s", item.id, exc)

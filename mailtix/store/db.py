@@ -1,4 +1,10 @@
-"""Open the store from a URL: SQLite (WAL, foreign keys, synchronous=FULL) or PostgreSQL."""
+"""Open the store from a URL: SQLite (WAL, foreign keys, synchronous=FULL) or PostgreSQL.
+
+SQLite transactions begin IMMEDIATE (they take the write lock up front, waiting up to
+``busy_timeout``): a transaction that reads before it writes can then never fail with "database
+is locked" because another connection (the daemon's outbox job, another worker, `mailtix
+ingest` from the MTA) committed meanwhile.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +22,8 @@ SQLITE_PRAGMAS = {
     "foreign_keys": 1,
     "synchronous": 2,  # FULL: a committed ticket survives a power loss, also in WAL mode
     "busy_timeout": 15000,
+    "cache_size": -32000,  # KiB: 32 MB of page cache instead of 2 MB
+    "temp_store": 2,  # MEMORY
 }
 
 
@@ -37,7 +45,7 @@ def _connect(url: str) -> Database:
         path = url[len("sqlite:///") :]
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return SqliteDatabase(path, pragmas=SQLITE_PRAGMAS)
+        return SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, lock_type="IMMEDIATE")
     if url.startswith(("postgresql://", "postgres://")):
         db = connect(url)
         if not isinstance(db, PostgresqlDatabase):

@@ -62,6 +62,18 @@ REPORT_INDEXES = (
 )
 
 
+def _outbox_claims(db: Database) -> None:
+    """Outbox rows are claimed by one worker before sending (several workers, one store)."""
+    from playhouse.migrate import SchemaMigrator, migrate
+
+    from mailtix.store.models import OutboxItem
+
+    migrator = SchemaMigrator.from_database(db)
+    present = {c.name for c in db.get_columns("outbox")}
+    wanted = [("claimed_by", OutboxItem.claimed_by), ("claimed_at", OutboxItem.claimed_at)]
+    migrate(*(migrator.add_column("outbox", n, f) for n, f in wanted if n not in present))
+
+
 # STEPS[i] upgrades a database from version i + 1 to version i + 2.
 STEPS: list[Callable[[Database], None]] = [
     _index_outbox_message_id,
@@ -69,6 +81,7 @@ STEPS: list[Callable[[Database], None]] = [
     _suppression_table,
     _attempts_table,
     _report_indexes,
+    _outbox_claims,
 ]
 CURRENT_VERSION = 1 + len(STEPS)
 

@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 
-from mailtix import outbox
 from tests.integration.support import (
     REPO,
     customer_mail,
@@ -38,7 +37,7 @@ NO_AGENTS = '[[department]]\nname = "general"\nagents = []\n'  # acknowledgement
 OUTBOX_SOURCE = (REPO / "mailtix" / "outbox.py").read_text()
 HAS_DURING_SEND = 'fault_point("during-send")' in OUTBOX_SOURCE
 # rows in flight at once: what a crash may send twice (outbox.py's documented bound)
-IN_FLIGHT = getattr(outbox, "CONNECTIONS", 1)
+IN_FLIGHT = 1  # [smtp] connections defaults to 1: a crash repeats at most one mail
 
 
 def crash_run(config: Path, fault: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -195,7 +194,7 @@ def test_kill_in_a_300_message_batch_loses_and_doubles_nothing(
 ) -> None:
     """Killed half-way through intake (the outbox drains meanwhile in its own thread), then
     restarted: every message one ticket and one ack row; an ack file is written twice only for
-    rows that were in flight at the kill (at most ``outbox.CONNECTIONS``)."""
+    rows that were in flight at the kill (at most one with the default single connection)."""
     support = unique("support")
     sent = tmp_path / "sent"
     config = write_config(
@@ -259,8 +258,8 @@ def test_kill_in_a_300_message_batch_loses_and_doubles_nothing(
 )
 def test_kill_during_smtp_send_repeats_only_acks_in_flight(mailstack: Any, tmp_path: Path) -> None:
     """Killed after Postfix accepted an ack but before its row was marked sent: the restart
-    sends the rest; only acks in flight at the kill (at most ``outbox.CONNECTIONS``) arrive
-    twice."""
+    sends the rest; only acks in flight at the kill (at most one with the default single
+    connection) arrive twice."""
     support = unique("support")
     support_addr = f"{support}@example.test"
     customers = [unique("erin") for _ in range(5)]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import email
 import email.policy
+import random
 import re
+import string
+from collections import Counter
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
@@ -244,3 +247,71 @@ def test_attachments_are_relayed_as_downloads() -> None:
     assert files[0].get_content() == b"%PDF-1.4 fake"
     assert "\n" not in (files[1].get_filename() or "") and b"X-Evil: 1\r\n" not in raw
     assert parsed.get_body(("plain",)) is not None
+
+
+_NASTY = [
+    *("\r", "\n", "\r\n", "\x00", "\u2028", "\x85", "\t", " ", ",", "<", ">", '"', "\\", "@"),
+    *(";", ":", "(", ")", ".", "=?utf-8?q?x?=", "Bcc: evil@example.org", "é", "日本", "😀"),
+]
+
+
+def _nasty(rng: random.Random, size: int = 12) -> str:
+    letters = string.ascii_letters + string.digits
+    pieces = (rng.choice(_NASTY if rng.random() < 0.3 else letters) for _ in range(size))
+    return "".join(pieces)[: rng.randint(0, size * 3)]
+
+
+def test_fuzzed_header_input_never_injects_or_duplicates_headers() -> None:
+    """Random names, addresses, subjects and extra headers full of CR, LF, NUL, specials and
+    non-ASCII: every header is written exactly once, each address stays one address, no line
+    is longer than 998 and the message parses back with the stdlib."""
+    rng = random.Random(6923)
+    for _ in range(2000):
+        cc = tuple(
+            Address(f"{_nasty(rng)}@{_nasty(rng)}.example", _nasty(rng, 40))
+            for _ in range(rng.randint(0, 3))
+        )
+        mail = outgoing(
+            sender=Address("support@example.com", _nasty(rng, 60)),
+            to=(Address(f"{_nasty(rng)}@example.org", _nasty(rng, 250)),),
+            cc=cc,
+            reply_to=Address("support@example.com", _nasty(rng)) if rng.random() < 0.5 else None,
+            subject=_nasty(rng, 400),
+            in_reply_to=f"<{_nasty(rng)}@x>",
+            references=tuple(f"<{_nasty(rng)}@y>" for _ in range(rng.randint(0, 4))),
+            extra_headers=(("X-Mailtix-Token", _nasty(rng, 80)),),
+            text=_nasty(rng, 200),
+        )
+        raw = compose(mail, now=NOW)
+        head = raw.split(b"\r\n\r\n", 1)[0]
+        assert re.search(rb"[^\r]\n|\r[^\n]|\x00", raw) is None
+        assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+        names = Counter(header_names(raw))
+        expected = {"from", "to", "subject", "date", "message-id", "x-mailtix-loop",
+                    "x-mailtix-token", "auto-submitted", "x-auto-response-suppress",
+                    "mime-version", "content-type"}  # fmt: skip
+        expected |= {"cc"} if cc else set()
+        expected |= {"reply-to"} if mail.reply_to else set()
+        optional = {"in-reply-to", "references"}
+        assert set(names) - optional == expected, head
+        assert all(count == 1 for count in names.values()), head
+        message = parse(raw)
+        assert not message.get_all("Bcc")
+        assert len(message["To"].addresses) == 1, head
+        assert len(message["From"].addresses) == 1, head
+        if cc:
+            assert len(message["Cc"].addresses) == len(cc), head
+        assert "\n" not in str(message["Subject"]) and "\r" not in str(message["Subject"])
+        assert message["Subject"] == " ".join(
+            "".join(" " if c in "\r\n\x00\u2028\x85\t" else c for c in mail.subject).split()
+        )
+
+
+def test_non_ascii_filenames_use_rfc2231_sections_and_round_trip() -> None:
+    from mailtix.values import Attachment
+
+    name = "Überweisung für März " * 8 + ".pdf"
+    raw = compose(outgoing(attachments=(Attachment(name, "application/pdf", b"x"),)), now=NOW)
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+    [file] = parse(raw).iter_attachments()
+    assert file.get_filename() == " ".join(name.split())
