@@ -35,6 +35,14 @@ _FAILURE_SUBJECT = re.compile(
     r"nicht zustellbar|unzustellbar",
     re.I,
 )
+# Measured on the shared corpus (tests/measure_detector.py): only for daemon or null senders.
+_DAEMON_NAME = re.compile(r"\b(mailer-daemon|postmaster)\b", re.I)
+_MORE_FAILURE_SUBJECTS = re.compile(
+    r"delivery (status|report|notification)|delayed mail|not (yet )?(been )?delivered|"
+    r"could not be delivered|(delivery|permanent|delivery status) failure|failure delivery|"
+    r"error sending|returned mail",
+    re.I,
+)
 _AUTO_REPLY_SUBJECT = re.compile(
     r"^\s*(out of (the )?office|automatic reply|auto(matic)?[- ]?reply|autoreply|auto:|"
     r"abwesenheitsnotiz|automatische antwort|r[ée]ponse automatique)",
@@ -65,13 +73,21 @@ def _bounce(mail: ParsedMail) -> Automation | None:
     content_type = mail.header("content-type") or ""
     if content_type.lower().startswith("multipart/report") and _REPORT_TYPE.search(content_type):
         return Automation("bounce", "Content-Type: multipart/report; report-type=delivery-status")
+    if any(a.content_type == "message/delivery-status" for a in mail.attachments):
+        return Automation("bounce", "a message/delivery-status part (RFC 3464)")
     local = _local_part(mail)
-    if mail.return_path == "" and local in BOUNCE_SENDERS:
-        return Automation("bounce", f"Return-Path: <> and From: {local}@")
-    if (local in BOUNCE_SENDERS or mail.return_path == "") and _FAILURE_SUBJECT.search(
-        mail.subject
+    daemon = local in BOUNCE_SENDERS
+    if mail.sender is None:  # "MAILER-DAEMON <>", "<MAILER-DAEMON>": no usable address
+        raw_from = mail.header("from") or ""
+        daemon = bool(_DAEMON_NAME.search(raw_from))
+        if daemon and (mail.return_path == "" or "<>" in raw_from):
+            return Automation("bounce", "From: MAILER-DAEMON without an address")
+    if mail.return_path == "" and daemon:
+        return Automation("bounce", f"Return-Path: <> and From: {local or 'MAILER-DAEMON'}")
+    if (daemon or mail.return_path == "") and (
+        _FAILURE_SUBJECT.search(mail.subject) or _MORE_FAILURE_SUBJECTS.search(mail.subject)
     ):
-        sender = f"From: {local}@" if local in BOUNCE_SENDERS else "Return-Path: <>"
+        sender = "From: mail daemon" if daemon else "Return-Path: <>"
         return Automation("bounce", f"{sender} and Subject: {mail.subject[:60]}")
     return None
 

@@ -28,6 +28,8 @@ from mailtix.store.tickets import (
 )
 from mailtix.values import RouteDecision
 
+MAX_COPIED = 20  # copied people taken on as participants; more only by #participant add
+
 
 class NoSender(MailtixError):
     """The mail has no usable sender address, so there is no one to open a ticket for."""
@@ -99,12 +101,14 @@ class CustomerDesk:
         """People the customer put in To/Cc besides us become participants (cc_policy)."""
         if self.config.agents_policy.cc_policy != "participants":
             return
-        skip = {*self.config.own_addresses, *(a.email for a in self.config.agents)}
-        for person in item.mail.recipients:
-            if person.email not in skip and add_participant(
-                ticket, person.email, person.name, "cc", item.now
-            ):
-                add_event(ticket, "participant", f"added {person.email} (Cc)", item.now)
+        skip = {*self.config.own_addresses, *(a.email for a in self.config.agents), ticket.customer}
+        people = list({p.email: p for p in item.mail.recipients if p.email not in skip}.values())
+        for person in people[:MAX_COPIED]:
+            add_participant(ticket, person.email, person.name, "cc", item.now)
+            add_event(ticket, "participant", f"added {person.email} (Cc)", item.now)
+        if len(people) > MAX_COPIED:
+            more = len(people) - MAX_COPIED
+            add_event(ticket, "participant", f"{more} more recipients not added", item.now)
 
     def _acknowledge(self, ticket: Ticket, item: Incoming, wanted: bool) -> None:
         now = item.now

@@ -583,3 +583,14 @@ def test_attachment_names_are_metadata_only(feed: Feeder) -> None:
     assert bytes(rows[0].content) == b"root:x:0:0:root:/root:/bin/bash\n"
     assert rows[0].size == len(bytes(rows[0].content))
     assert len({r.storage_name for r in rows}) == 2
+
+
+def test_copied_people_become_participants_up_to_a_cap(feed: Feeder) -> None:
+    from mailtix.customer_desk import MAX_COPIED
+    from mailtix.store.models import Participant
+
+    many = ", ".join(f"p{i}@example.net" for i in range(5000))
+    outcome = feed(mail(Cc=many))
+    tid = ticket_id(outcome.ticket_ref)
+    assert Participant.select().where(Participant.ticket == tid).count() == 1 + MAX_COPIED
+    assert "more recipients not added" in events(tid, "participant")[-1].detail
