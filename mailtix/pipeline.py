@@ -134,27 +134,29 @@ class Pipeline:
     def _already_seen(self, source: Source, sha: str, retry: bool = False) -> Outcome | None:
         """The earlier outcome for this UID, or for the same bytes (a new UIDVALIDITY, a
         redelivery); a quarantined message stays quarantined unless it is being retried."""
-        if source.uid is not None:
-            row = Receipt.get_or_none(
-                (Receipt.mailbox == source.mailbox)
-                & (Receipt.uidvalidity == source.uidvalidity)
-                & (Receipt.uid == source.uid)
-            )
-            if row is not None:
-                return Outcome("duplicate", self.ref(row.ticket_id), f"already {row.outcome}")
-        query = Receipt.select().where(
-            (Receipt.mailbox == source.mailbox) & (Receipt.sha256 == sha)
-        )
+        same_bytes = Receipt.sha256 == sha
         if retry:
-            query = query.where(Receipt.outcome != "quarantined")
-        earlier = query.first()
-        if earlier is None:
+            same_bytes &= Receipt.outcome != "quarantined"
+        match = same_bytes
+        if source.uid is not None:
+            same_uid = (Receipt.uidvalidity == source.uidvalidity) & (Receipt.uid == source.uid)
+            match = same_uid | same_bytes
+        earlier = (
+            Receipt.select().where((Receipt.mailbox == source.mailbox) & match).limit(2).execute()
+        )
+        rows = list(earlier)
+        if not rows:
             return None
-        kind = "quarantined" if earlier.outcome == "quarantined" else "duplicate"
+        by_uid = next((r for r in rows if source.uid is not None and r.uid == source.uid
+                       and r.uidvalidity == source.uidvalidity), None)  # fmt: skip
+        if by_uid is not None:
+            return Outcome("duplicate", self.ref(by_uid.ticket_id), f"already {by_uid.outcome}")
+        first = rows[0]
+        kind = "quarantined" if first.outcome == "quarantined" else "duplicate"
         with database_proxy.atomic():
-            detail = f"same bytes as receipt {earlier.id} ({earlier.outcome})"
-            self._receipt(source, sha, kind, detail, earlier.ticket_id)
-        return Outcome(kind, self.ref(earlier.ticket_id), "same message seen before")
+            detail = f"same bytes as receipt {first.id} ({first.outcome})"
+            self._receipt(source, sha, kind, detail, first.ticket_id)
+        return Outcome(kind, self.ref(first.ticket_id), "same message seen before")
 
     def _receipt(
         self, source: Source, sha: str, outcome: str, detail: str, ticket: int | None
@@ -215,6 +217,7 @@ class Pipeline:
         return sender if sender is not None and self.config.agent(sender) else None
 
     def _is_our_message(self, mail: ParsedMail) -> bool:
-        if mail.message_id is None:
+        """Our own mail coming back: a Message-ID mailtix generated (always on its domain)."""
+        if mail.message_id is None or not mail.message_id.endswith(f"@{self.mailer.domain}>"):
             return False
         return OutboxItem.select().where(OutboxItem.message_id == mail.message_id).exists()

@@ -34,16 +34,20 @@ def relaxed_transaction() -> Iterator[None]:
 def begin_attempt(mailbox: str, sha256: str, now: datetime) -> tuple[int, str]:
     """Count one more attempt at this message; returns (attempts so far, last error)."""
     with relaxed_transaction():
-        row = IngestAttempt.get_or_none(
-            (IngestAttempt.mailbox == mailbox) & (IngestAttempt.sha256 == sha256)
+        query = (
+            IngestAttempt.insert(mailbox=mailbox, sha256=sha256, attempts=1, updated_at=now)
+            .on_conflict(
+                conflict_target=[IngestAttempt.mailbox, IngestAttempt.sha256],
+                update={
+                    IngestAttempt.attempts: IngestAttempt.attempts + 1,
+                    IngestAttempt.updated_at: now,
+                },
+            )  # fmt: skip
+            .returning(IngestAttempt.attempts, IngestAttempt.last_error)
+            .tuples()
         )
-        if row is None:
-            IngestAttempt.create(mailbox=mailbox, sha256=sha256, attempts=1, updated_at=now)
-            return 1, ""
-        row.attempts += 1
-        row.updated_at = now
-        row.save()
-        return int(row.attempts), str(row.last_error)
+        attempts, last_error = next(iter(query.execute()))
+    return int(attempts), str(last_error)
 
 
 def record_failure(mailbox: str, sha256: str, error: str, now: datetime) -> None:

@@ -62,7 +62,9 @@ def create_ticket(
         created_at=now,
         updated_at=now,
     )
-    add_participant(ticket, customer, customer_name, "customer", now)
+    Participant.create(
+        ticket=ticket, email=customer, name=customer_name, role="customer", added_at=now
+    )
     return ticket
 
 
