@@ -15,7 +15,9 @@ die() { printf '\nERROR: %s\n' "$*" >&2; exit 1; }
 mail_packages_missing() {
     command -v dovecot >/dev/null && command -v postfix >/dev/null \
         && [ -x /usr/lib/dovecot/imap ] && [ -x /usr/lib/dovecot/lmtp ] \
-        && command -v chromium >/dev/null && return 1  # chromium: the HTML report screenshot
+        && command -v chromium >/dev/null \
+        && { [ -x .venv/bin/python ] || "${PYTHON:-python3}" -c 'import ensurepip' 2>/dev/null; } \
+        && return 1  # chromium: the HTML report screenshot; python3-venv: Debian's venv
     return 0
 }
 
@@ -31,13 +33,13 @@ install_mail_packages() {
 dovecot (imapd + lmtpd) and postfix with your package manager"
     local log
     log="$(mktemp -t mailtix-apt.XXXXXX.log)"
-    echo "installing dovecot-imapd dovecot-lmtpd postfix chromium with apt (log: $log)"
+    echo "installing dovecot-imapd dovecot-lmtpd postfix chromium python3-venv with apt (log: $log)"
     if ! {
         echo "postfix postfix/main_mailer_type select No configuration" \
             | "${sudo[@]}" debconf-set-selections \
             && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update \
             && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y \
-                dovecot-imapd dovecot-lmtpd postfix chromium
+                dovecot-imapd dovecot-lmtpd postfix chromium python3-venv
     } >"$log" 2>&1 </dev/null; then
         tail -n 40 "$log" >&2
         die "apt-get install failed (full log: $log)"
