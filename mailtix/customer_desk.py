@@ -119,4 +119,5 @@ class CustomerDesk:
         elif ticket.customer in self.config.own_addresses:
             add_event(ticket, "no-ack", "customer address is one of our own", now)
         else:
-            self.mailer.acknowledge(ticket, item.mailbox, item.mail.message_id, now)
+            new = ticket.created_at == now
+            self.mailer.acknowledge(ticket, item.mailbox, item.mail.message_id, now, new=new)

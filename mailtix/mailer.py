@@ -140,14 +140,20 @@ class Mailer:
         )  # fmt: skip
 
     def acknowledge(
-        self, ticket: Ticket, mailbox: MailboxConfig, in_reply_to: str | None, now: datetime
-    ) -> OutboxItem | None:
-        """The acknowledgement of a new ticket, to its customer."""
+        self, ticket: Ticket, mailbox: MailboxConfig, in_reply_to: str | None, now: datetime,
+        *, new: bool = False,
+    ) -> OutboxItem | None:  # fmt: skip
+        """The acknowledgement of a ticket, to its customer (``new``: the ticket holds only the
+        message being acknowledged, so the thread is just that message)."""
+        if new:
+            references: tuple[str, ...] = (in_reply_to,) if in_reply_to else ()
+        else:
+            references = tuple(visible_thread_ids(ticket))
         letter = Letter(
             template="acknowledgement",
             to=(Address(ticket.customer, ticket.customer_name),),
             in_reply_to=in_reply_to,
-            references=tuple(visible_thread_ids(ticket)),
+            references=references,
             record_kind="auto",
         )
         return self.queue(letter, ticket, mailbox, now)

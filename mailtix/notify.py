@@ -70,6 +70,8 @@ class Notifier:
     ) -> int:
         """Queue one notification per recipient; returns how many were queued."""
         targets = [a for a in (self.recipients(ticket) if to is None else to) if a != exclude]
+        if not targets:
+            return 0
         message = _message_context(mail, text)
         references = tuple(visible_thread_ids(ticket))
         for agent in dict.fromkeys(targets):
