@@ -10,7 +10,7 @@ A mail from an agent that belongs to no ticket opens one for the customer it was
 
 from __future__ import annotations
 
-from mailtix import agent_commands, routing
+from mailtix import agent_commands, lifecycle, routing, sla
 from mailtix.agent_auth import authenticated_sender, token_ticket, verify_token
 from mailtix.agent_commands import Command, CommandBlock, Directory
 from mailtix.config import Config
@@ -27,7 +27,6 @@ from mailtix.store.tickets import (
     add_participant,
     create_ticket,
     get_ticket,
-    set_status,
     store_attachments,
     store_incoming,
     touch,
@@ -167,8 +166,10 @@ class AgentDesk:
         queued = self.mailer.queue(letter, ticket, item.mailbox, item.now)
         if queued is not None:
             self._complete_record(queued.message_id, item, text, how)
+        lifecycle.record_first_response(ticket, item.now)
         if ticket.status == "new":
-            set_status(ticket, "open", item.now, why=f"first answer by {agent}", actor=agent)
+            why = f"first answer by {agent}"
+            lifecycle.change_status(self.mailer, ticket, "open", item.now, why=why, actor=agent)
         if not ticket.assignee:
             self._assign(ticket, agent, agent, item)
         to = ", ".join([ticket.customer, *(a.email for a in copies)])
@@ -193,7 +194,8 @@ class AgentDesk:
                 handler(ticket, command.argument, agent, item)
 
     def _cmd_status(self, ticket: Ticket, value: str, agent: str, item: Incoming) -> None:
-        set_status(ticket, value, item.now, why=f"#status by {agent}", actor=agent)
+        why = f"#status by {agent}"
+        lifecycle.change_status(self.mailer, ticket, value, item.now, why=why, actor=agent)
 
     def _cmd_assign(self, ticket: Ticket, value: str, agent: str, item: Incoming) -> None:
         self._assign(ticket, value, agent, item)
@@ -214,6 +216,7 @@ class AgentDesk:
     def _cmd_priority(self, ticket: Ticket, value: str, agent: str, item: Incoming) -> None:
         old, ticket.priority = ticket.priority, value
         ticket.save()
+        sla.apply_due(ticket, self.config.sla)
         add_event(ticket, "priority", f"{old} -> {value}", item.now, actor=agent)
 
     def _cmd_department(self, ticket: Ticket, value: str, agent: str, item: Incoming) -> None:
@@ -270,6 +273,7 @@ class AgentDesk:
             mailbox=item.mailbox.name, department=decision.department,
             priority=decision.priority, tags=decision.tags, now=item.now,
         )  # fmt: skip
+        sla.apply_due(ticket, self.config.sla)
         add_participant(ticket, agent, self._name(agent), "agent", item.now)
         self._keep(item, ticket, agent, f"opened by agent {agent}", block.body or item.mail.text)
         add_event(ticket, "created", f"opened by {agent} for {customer.email}", item.now, agent)

@@ -96,6 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     qretry.add_argument("id", type=int)
 
+    jobs = sub.add_parser("jobs", help="timed jobs").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    jrun = jobs.add_parser(
+        "run", parents=[common],
+        help="SLA escalation, reminders, auto-resolve/close, digest: once, as at TIME",
+    )  # fmt: skip
+    jrun.add_argument("--at", help="ISO 8601 time (naive = UTC; default: now)")
+
     report = sub.add_parser(
         "report", parents=[common], help="volumes, response and resolution times, SLA, satisfaction"
     )

@@ -133,6 +133,9 @@ def cmd_tickets_show(args: argparse.Namespace) -> int:
     print(f"[{data['ref']}] {data['subject']}")
     for key in ("status", "priority", "department", "assignee", "customer", "created_at"):
         print(f"  {key:<11} {data[key] or '-'}")
+    for key in LIFECYCLE_KEYS:
+        if data.get(key) is not None:
+            print(f"  {key:<11} {data[key]}")
     print(f"  {'participants':<11} {', '.join(data['participants'])}")
     for m in data["messages"]:
         print(f"\n--- {m['created_at']} {m['direction']} {m['kind']} from {m['from']}")
@@ -144,6 +147,25 @@ def cmd_tickets_show(args: argparse.Namespace) -> int:
     print("\nevents:")
     for e in data["events"]:
         print(f"  {e['at']} {e['type']}: {e['detail']}")
+    return 0
+
+
+LIFECYCLE_KEYS = (
+    "first_response_due", "first_response_at", "resolution_due", "resolved_at", "linked_ticket",
+    "satisfaction", "satisfaction_comment",
+)  # fmt: skip
+
+
+def cmd_jobs_run(args: argparse.Namespace) -> int:
+    from mailtix.jobs import parse_at, run_jobs
+
+    now = parse_at(args.at) if args.at else utcnow()
+    app = _app(args)
+    for result in run_jobs(app, now):
+        print(result.line())
+    sent = outbox.drain(app.config.smtp, lambda: max(now, app.clock()))  # mail queued at TIME
+    sent_text = ", ".join(f"{n} {k}" for k, n in sorted(sent.items()))
+    print(f"outbox: {sent_text or 'nothing to send'}")
     return 0
 
 
@@ -285,6 +307,7 @@ HANDLERS: dict[str, Handler] = {
     "quarantine list": cmd_quarantine_list,
     "quarantine retry": cmd_quarantine_retry,
     "report": cmd_report,
+    "jobs run": cmd_jobs_run,
 }
 
 __all__ = ["HANDLERS", "format_ref"]

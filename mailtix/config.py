@@ -31,6 +31,7 @@ from mailtix.config_check import (
     optional_sections,
     read_toml,
 )
+from mailtix.config_lifecycle import LifecycleConfig, SlaConfig, SurveyConfig, load_lifecycle
 from mailtix.errors import ConfigError
 
 PRIORITIES = ("low", "normal", "high", "urgent")
@@ -154,6 +155,9 @@ class Config:
     # optional sections ([lifecycle], [sla], [survey], [report]) as parsed, for their own modules
     sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     agents_policy: AgentsConfig = field(default_factory=AgentsConfig)
+    lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
+    sla: SlaConfig = field(default_factory=SlaConfig)
+    survey: SurveyConfig = field(default_factory=SurveyConfig)
 
     def mailbox(self, name: str) -> MailboxConfig | None:
         return next((m for m in self.mailboxes if m.name == name), None)
@@ -251,6 +255,7 @@ def _build(path: Path, problems: Problems, env: dict[str, str]) -> Config | None
     )
     sections = optional_sections(top, OPTIONAL_SECTIONS)
     check_report(sections, label, problems)
+    lifecycle, sla, survey = load_lifecycle(sections, label, problems)
     return Config(
         path=path,
         store=store,
@@ -265,6 +270,9 @@ def _build(path: Path, problems: Problems, env: dict[str, str]) -> Config | None
         routing_path=routing_path,
         sections=sections,
         agents_policy=load_agents_policy(section("agents", AGENTS_KEYS), base, env),
+        lifecycle=lifecycle,
+        sla=sla,
+        survey=survey,
     )
 
 

@@ -9,9 +9,10 @@ closed, and notifies the agents; automated mail is kept but changes nothing.
 
 from __future__ import annotations
 
+from mailtix import lifecycle, routing, sla, survey
 from mailtix.assign import pick_assignee
 from mailtix.config import Config
-from mailtix.correlate import clean_subject
+from mailtix.correlate import clean_subject, format_ref
 from mailtix.errors import MailtixError
 from mailtix.intake import DeskResult, Incoming
 from mailtix.mailer import Mailer
@@ -22,7 +23,6 @@ from mailtix.store.tickets import (
     add_event,
     add_participant,
     create_ticket,
-    set_status,
     store_incoming,
     touch,
 )
@@ -55,6 +55,7 @@ class CustomerDesk:
             department=decision.department, priority=decision.priority, tags=decision.tags,
             now=now,
         )  # fmt: skip
+        sla.apply_due(ticket, self.config.sla)
         self._keep(ticket, item)
         rules = ", ".join(decision.matched_rules) or "mailbox defaults"
         add_event(ticket, "created", f"from {customer.email} via {item.mailbox.name}; {rules}", now)
@@ -72,23 +73,45 @@ class CustomerDesk:
 
     def follow_up(self, ticket: Ticket, item: Incoming) -> DeskResult:
         now, automation = item.now, item.automation
+        if not automation.automated and lifecycle.closed_too_long(ticket, now, self.config):
+            return self._open_linked(ticket, item)
         self._keep(ticket, item)
         sender = item.mail.sender.email if item.mail.sender else "(unknown)"
         if automation.kind == "bounce":
             add_event(ticket, "bounce", automation.reason, now)
         elif automation.automated:
             add_event(ticket, "message", f"automated mail from {sender}: {automation.reason}", now)
+        elif survey.record_answer(ticket, item.mail, now, sender):  # never reopens the ticket
+            add_event(ticket, "message", f"survey answer from {sender} ({item.thread_reason})", now)
         else:
             add_event(ticket, "message", f"reply from {sender} ({item.thread_reason})", now)
-            if ticket.status in ("resolved", "closed"):
-                set_status(ticket, "open", now, why=f"reply from {sender}", actor=sender)
-                add_event(ticket, "reopened", f"reply from {sender}", now, sender)
+            if ticket.status in ("resolved", "closed", "pending"):
+                reopen = ticket.status != "pending"
+                lifecycle.change_status(
+                    self.mailer, ticket, "open", now, why=f"reply from {sender}", actor=sender
+                )
+                if reopen:
+                    add_event(ticket, "reopened", f"reply from {sender}", now, sender)
             if self.config.tickets.acknowledge_followups:
                 self._acknowledge(ticket, item, True)
             text = visible_reply(item.mail.text).text
             self.notifier.notify(ticket, item.mailbox, "reply", now, mail=item.mail, text=text)
         touch(ticket, now)
         return DeskResult("followup", ticket, item.thread_reason)
+
+    def _open_linked(self, old: Ticket, item: Incoming) -> DeskResult:
+        """A reply to a ticket closed over ``reopen_closed_days`` ago: a new ticket, linked."""
+        result = self.open_ticket(item, routing.route(item.mail, item.mailbox, self.config))
+        new = result.ticket
+        assert new is not None
+        new.linked_ticket = old.id
+        new.save()
+        prefix = self.config.tickets.prefix
+        old_ref, new_ref = format_ref(prefix, old.id), format_ref(prefix, new.id)
+        days = self.config.lifecycle.reopen_closed_days
+        add_event(new, "linked", f"continues {old_ref} (closed over {days} days ago)", item.now)
+        add_event(old, "linked", f"a later reply opened {new_ref}", item.now)
+        return DeskResult("ticket", new, f"reply to {old_ref}, closed over {days} days: {new_ref}")
 
     def _keep(self, ticket: Ticket, item: Incoming) -> None:
         kind = "auto" if item.automation.automated else "customer"

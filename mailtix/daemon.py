@@ -1,4 +1,5 @@
-"""``mailtix run``: APScheduler 3.x runs one job per mailbox and one for the outbox until
+"""``mailtix run``: APScheduler 3.x runs one job per mailbox, one for the outbox and one for the
+timed jobs (``mailtix.jobs``, every minute) until
 SIGTERM/SIGINT. Where the server has IMAP IDLE, a mailbox job stays in IDLE between polls and
 polls again as soon as the server reports new mail.
 """
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 OUTBOX_INTERVAL = 10  # seconds
 RELOAD_INTERVAL = 2  # seconds between looks at the rule files
+JOBS_INTERVAL = 60  # seconds between runs of the timed jobs (mailtix.jobs)
 
 
 class Daemon:
@@ -79,7 +81,28 @@ class Daemon:
             coalesce=True,
         )
         self._schedule_digest()
+        self.scheduler.add_job(
+            self.run_timed_jobs,
+            "interval",
+            seconds=JOBS_INTERVAL,
+            id="jobs",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+        )
         self.scheduler.start()
+
+    def run_timed_jobs(self) -> None:
+        """SLA escalation, reminders, auto-resolve/close (and the digest) at the app's now."""
+        from mailtix.jobs import run_jobs
+
+        try:
+            for result in run_jobs(self.app, self.app.clock()):
+                if result.done or result.errors:
+                    log.info("%s", result.line())
+            self.kick_outbox()
+        except Exception:
+            log.exception("timed jobs failed; trying again in %d s", JOBS_INTERVAL)
 
     def _schedule_digest(self) -> None:
         """The [report] digest on its cron schedule (run_digest checks the store again, so

@@ -29,6 +29,12 @@ def ticket_summary(ticket: Ticket, prefix: str) -> dict[str, Any]:
         "created_at": iso(ticket.created_at),
         "updated_at": iso(ticket.updated_at),
         "satisfaction": ticket.satisfaction,
+        "satisfaction_comment": ticket.satisfaction_comment,
+        "first_response_due": iso(ticket.first_response_due),
+        "first_response_at": iso(ticket.first_response_at),
+        "resolution_due": iso(ticket.resolution_due),
+        "resolved_at": iso(ticket.resolved_at),
+        "linked_ticket": format_ref(prefix, ticket.linked_ticket) if ticket.linked_ticket else None,
     }
 
 

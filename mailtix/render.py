@@ -59,8 +59,36 @@ SAMPLE_CONTEXT: Mapping[str, object] = {
         "attachments": ["photo.jpg"],
     },
     "errors": ['#status done: "done" is not one of new | open | pending | resolved | closed'],
+    "change": {
+        "status": "resolved",
+        "previous": "open",
+        "title": "Resolved",
+        "automatic": False,
+        "autoclose_days": 3,
+    },  # fmt: skip
+    "reminder": {"days_waiting": 3, "autoresolve_days": 7},
+    "sla": {
+        "target": "first response",
+        "state": "breached",
+        "title": "SLA first response breached",
+        "due": "2026-11-23 17:00 CET",
+    },  # fmt: skip
+    "survey": {
+        "ratings": [1, 2, 3, 4, 5],
+        "links": [
+            {
+                "rating": n,
+                "href": f"mailto:support@example.com?subject=Re%3A%20%5BSUP-42"
+                f"%5D%20Rating%20{n}&body={n}",
+            }
+            for n in range(1, 6)
+        ],
+    },  # fmt: skip
 }
-KINDS = ("acknowledgement", "notification", "relay", "command_error", "unverified")
+KINDS = (
+    "acknowledgement", "notification", "relay", "command_error", "unverified",
+    "status", "reminder", "escalation", "survey",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

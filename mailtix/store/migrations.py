@@ -74,6 +74,20 @@ def _outbox_claims(db: Database) -> None:
     migrate(*(migrator.add_column("outbox", n, f) for n, f in wanted if n not in present))
 
 
+def _lifecycle_columns(db: Database) -> None:
+    """Life cycle and SLA: due times, first response, resolution, survey comment, linked ticket."""
+    from playhouse.migrate import SchemaMigrator, migrate
+
+    from mailtix.store.models import Ticket
+
+    migrator = SchemaMigrator.from_database(db)
+    present = {c.name for c in db.get_columns("ticket")}
+    names = ("first_response_due", "resolution_due", "first_response_at", "resolved_at",
+             "satisfaction_comment", "linked_ticket")  # fmt: skip
+    wanted = [(n, getattr(Ticket, n)) for n in names if n not in present]
+    migrate(*(migrator.add_column("ticket", n, f) for n, f in wanted))
+
+
 # STEPS[i] upgrades a database from version i + 1 to version i + 2.
 STEPS: list[Callable[[Database], None]] = [
     _index_outbox_message_id,
@@ -82,6 +96,7 @@ STEPS: list[Callable[[Database], None]] = [
     _attempts_table,
     _report_indexes,
     _outbox_claims,
+    _lifecycle_columns,
 ]
 CURRENT_VERSION = 1 + len(STEPS)
 

@@ -56,6 +56,13 @@ class Ticket(BaseModel):
     created_at = DateTimeField(index=True)
     updated_at = DateTimeField()
     closed_at = DateTimeField(null=True)
+    # life cycle and SLA (schema: migrations._lifecycle_columns)
+    first_response_due = DateTimeField(null=True)
+    resolution_due = DateTimeField(null=True)
+    first_response_at = DateTimeField(null=True)
+    resolved_at = DateTimeField(null=True)
+    satisfaction_comment = TextField(null=True)
+    linked_ticket = IntegerField(null=True)  # the earlier ticket this one continues
 
     class Meta:
         table_name = "ticket"

@@ -128,7 +128,9 @@ def test_notification_reply_relay_and_commands(mailstack: Any, desk: dict[str, A
     resolve = agent_reply(notification, a["alice"], a["support"], "#status resolved")
     deliver(mailstack, desk, resolve, a["alice"])
     assert ticket(desk["config"], ref)["status"] == "resolved"
-    assert len(mailstack.folder_uids(u["carol"], "INBOX")) == 2  # ack + one relay, no note
+    carol_mail = [parse(m) for m in mailstack.wait_for_messages(u["carol"], count=3)]
+    assert len(carol_mail) == 3  # ack + one relay + the "Resolved" status mail, no note
+    assert any(m["Subject"].startswith(f"[{ref}] Resolved") for m in carol_mail)
 
     again = customer_mail(a["carol"], a["support"], f"Re: [{ref}] Printer jams", "Still broken!\n")
     deliver(mailstack, desk, again, a["carol"])
