@@ -80,7 +80,6 @@ class Daemon:
             max_instances=1,
             coalesce=True,
         )
-        self._schedule_digest()
         self.scheduler.add_job(
             self.run_timed_jobs,
             "interval",
@@ -93,7 +92,8 @@ class Daemon:
         self.scheduler.start()
 
     def run_timed_jobs(self) -> None:
-        """SLA escalation, reminders, auto-resolve/close (and the digest) at the app's now."""
+        """SLA escalation, reminders, auto-resolve/close and the digest when due (its cron
+        schedule is checked against the store, so it goes out once however often this runs)."""
         from mailtix.jobs import run_jobs
 
         try:
@@ -103,27 +103,6 @@ class Daemon:
             self.kick_outbox()
         except Exception:
             log.exception("timed jobs failed; trying again in %d s", JOBS_INTERVAL)
-
-    def _schedule_digest(self) -> None:
-        """The [report] digest on its cron schedule (run_digest checks the store again, so
-        several workers, or `mailtix jobs run`, never send one twice)."""
-        from mailtix.config_report import cron_trigger, report_config
-
-        report = report_config(self.app.config)
-        if report.digest_enabled and report.digest_schedule:
-            trigger = cron_trigger(report.digest_schedule, report.zone)
-            self.scheduler.add_job(
-                self.send_digest, trigger, id="digest", max_instances=1, coalesce=True
-            )
-
-    def send_digest(self) -> None:
-        from mailtix.report.digest import run_digest
-
-        try:
-            log.info("%s", run_digest(self.app, self.app.clock()))
-            self.kick_outbox()
-        except Exception:
-            log.exception("digest failed; trying again at the next scheduled time")
 
     def reload_rules(self) -> None:
         fresh = self.watcher.check()
