@@ -31,6 +31,7 @@ class ImapSource:
         self.config = config
         self.client: IMAPClient | None = None
         self.uidvalidity = 0
+        self.last_listed: list[int] = []
 
     def __enter__(self) -> ImapSource:
         self.open()
@@ -93,7 +94,8 @@ class ImapSource:
             log.info("created IMAP folder %s in %s", folder, self.config.name)
 
     def list_keys(self) -> list[int]:
-        return sorted(int(uid) for uid in self.imap.search(["ALL"]))
+        self.last_listed = sorted(int(uid) for uid in self.imap.search(["ALL"]))
+        return self.last_listed
 
     def sizes(self, uids: Sequence[int]) -> dict[int, int]:
         if not uids:
@@ -124,6 +126,10 @@ class ImapSource:
         else:
             self.imap.expunge()
 
+    def list_keys_now(self) -> list[int]:
+        """The UIDs in the folder now (without changing what the last poll saw)."""
+        return [int(uid) for uid in self.imap.search(["ALL"])]
+
     @property
     def has_move(self) -> bool:
         """Whether the server offers MOVE (RFC 6851); else COPY + \\Deleted + UID EXPUNGE."""
@@ -139,6 +145,10 @@ class ImapSource:
         ``should_stop`` is an optional callable checked every second so a daemon stops promptly.
         """
         deadline = time.monotonic() + seconds
+        # Mail that arrived after the last SEARCH announced itself before IDLE began: its
+        # EXISTS is gone, so look once before waiting.
+        if set(self.list_keys_now()) - set(self.last_listed):
+            return True
         self.imap.idle()
         try:
             while time.monotonic() < deadline:
