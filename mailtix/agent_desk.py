@@ -13,12 +13,10 @@ from __future__ import annotations
 from mailtix import agent_commands, lifecycle, routing, sla
 from mailtix.agent_auth import authenticated_sender, token_ticket, verify_token
 from mailtix.agent_commands import Command, CommandBlock, Directory
-from mailtix.config import Config
 from mailtix.correlate import clean_subject, header_ids, subject_tags
 from mailtix.forwarded import forwarded_sender, strip_forward_prefix
-from mailtix.intake import DeskResult, Incoming
-from mailtix.mailer import Letter, Mailer, last_customer_message_id
-from mailtix.notify import Notifier
+from mailtix.intake import Desk, DeskResult, Incoming
+from mailtix.mailer import Letter, last_customer_message_id
 from mailtix.parse import parse_message
 from mailtix.reply_text import authored_words
 from mailtix.store.models import Message, Participant, Ticket
@@ -35,15 +33,7 @@ from mailtix.store.tickets import (
 from mailtix.values import Address, ParsedMail
 
 
-class AgentDesk:
-    def __init__(self, mailer: Mailer, notifier: Notifier) -> None:
-        self.mailer = mailer
-        self.notifier = notifier
-
-    @property
-    def config(self) -> Config:
-        return self.mailer.config
-
+class AgentDesk(Desk):
     def directory(self) -> Directory:
         return Directory(
             departments=[d.name for d in self.config.departments],

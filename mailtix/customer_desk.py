@@ -11,12 +11,9 @@ from __future__ import annotations
 
 from mailtix import lifecycle, routing, sla, survey
 from mailtix.assign import pick_assignee
-from mailtix.config import Config
 from mailtix.correlate import clean_subject, format_ref
 from mailtix.errors import MailtixError
-from mailtix.intake import DeskResult, Incoming
-from mailtix.mailer import Mailer
-from mailtix.notify import Notifier
+from mailtix.intake import Desk, DeskResult, Incoming
 from mailtix.reply_text import visible_reply
 from mailtix.store.models import Ticket
 from mailtix.store.tickets import (
@@ -35,15 +32,7 @@ class NoSender(MailtixError):
     """The mail has no usable sender address, so there is no one to open a ticket for."""
 
 
-class CustomerDesk:
-    def __init__(self, mailer: Mailer, notifier: Notifier) -> None:
-        self.mailer = mailer
-        self.notifier = notifier
-
-    @property
-    def config(self) -> Config:
-        return self.mailer.config
-
+class CustomerDesk(Desk):
     def open_ticket(self, item: Incoming, decision: RouteDecision) -> DeskResult:
         customer = item.mail.sender
         if customer is None:

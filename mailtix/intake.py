@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from mailtix.config import MailboxConfig
+from mailtix.config import Config, MailboxConfig
 from mailtix.store.models import Ticket
 from mailtix.values import Automation, ParsedMail
+
+if TYPE_CHECKING:
+    from mailtix.mailer import Mailer
+    from mailtix.notify import Notifier
 
 
 @dataclass(frozen=True)
@@ -26,3 +31,15 @@ class DeskResult:
     kind: str  # ticket | followup | ignored
     ticket: Ticket | None
     detail: str
+
+
+class Desk:
+    """What both desks share: the mailer (and through it the live config) and the notifier."""
+
+    def __init__(self, mailer: Mailer, notifier: Notifier) -> None:
+        self.mailer = mailer
+        self.notifier = notifier
+
+    @property
+    def config(self) -> Config:
+        return self.mailer.config
