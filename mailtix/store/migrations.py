@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from peewee import Database
+from peewee import Database, PostgresqlDatabase
 
 from mailtix.errors import MailtixError
 from mailtix.store.models import ALL_MODELS, SchemaVersion
@@ -109,8 +109,25 @@ def schema_version(db: Database) -> int | None:
     return row.version if row else None
 
 
+MIGRATION_LOCK = 0x6D61696C746978  # pg_advisory_lock key: one migrating worker at a time
+
+
 def migrate(db: Database) -> int:
-    """Bring ``db`` to CURRENT_VERSION; return the version it had before (0 for a new one)."""
+    """Bring ``db`` to CURRENT_VERSION; return the version it had before (0 for a new one).
+
+    Several workers may start at once: on PostgreSQL they take turns under an advisory lock
+    (on SQLite the IMMEDIATE transaction does the same), and the later ones find the schema done.
+    """
+    if not isinstance(db, PostgresqlDatabase):
+        return _migrate(db)
+    db.execute_sql("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+    try:
+        return _migrate(db)
+    finally:
+        db.execute_sql("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+
+
+def _migrate(db: Database) -> int:
     with db.atomic():
         found = schema_version(db)
         if found is None:
