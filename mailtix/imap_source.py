@@ -109,9 +109,9 @@ class ImapSource:
             return
         found = self.imap.fetch(list(uids), ["BODY.PEEK[]"])
         for uid in uids:
-            data = found.get(uid)
-            if data is not None and b"BODY[]" in data:
-                yield uid, bytes(data[b"BODY[]"])
+            body = (found.get(uid) or {}).get(b"BODY[]")
+            if body is not None:  # an expunged message may come back as NIL: it is gone
+                yield uid, bytes(body)
 
     def move(self, uids: Sequence[int], folder: str) -> None:
         if not uids:

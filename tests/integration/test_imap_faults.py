@@ -1,0 +1,94 @@
+"""IMAP trouble on a real Dovecot: a message expunged by someone else between listing and
+fetching, and a connection that drops in the middle of a batch. Nothing is lost, nothing is
+processed twice, and the next poll finishes the job."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mailtix.app import App
+from mailtix.imap_source import ImapSource
+from mailtix.poller import poll_mailbox
+from tests.integration.support import customer_mail, tickets, unique, write_config
+
+pytestmark = pytest.mark.integration
+
+
+def fill(stack: Any, support: str, count: int) -> None:
+    for i in range(count):
+        msg = customer_mail(f"c{i}@customer.test", f"{support}@example.test", f"Question {i}")
+        stack.append(support, "INBOX", bytes(msg))
+
+
+@pytest.fixture
+def setup(mailstack: Any, tmp_path: Path) -> tuple[App, Any, str]:
+    support = unique("support")
+    config = write_config(
+        tmp_path, mailstack, [{"name": "support", "user": support}], smtp_maildir="outgoing"
+    )
+    return App.open(config), mailstack, support
+
+
+class ExpungingSource(ImapSource):
+    """Someone else deletes the first message after we listed it, before we fetch it."""
+
+    stack: Any
+    user: str
+
+    def sizes(self, uids: Sequence[int]) -> dict[int, int]:
+        found = super().sizes(uids)
+        with self.stack.imap(self.user) as other:
+            other.select_folder("INBOX")
+            other.delete_messages([uids[0]])
+            other.expunge()
+        return found
+
+
+def test_message_expunged_mid_fetch_is_skipped_and_the_rest_processed(
+    setup: tuple[App, Any, str],
+) -> None:
+    app, stack, support = setup
+    fill(stack, support, 3)
+    mailbox = app.mailbox("support")
+    source = ExpungingSource(mailbox)
+    source.stack, source.user = stack, support
+    with source:
+        result = poll_mailbox(mailbox, source, app.pipeline)
+    assert result.outcomes == {"ticket": 2}
+    assert stack.folder_uids(support, "INBOX") == []
+    assert len(stack.folder_uids(support, "Processed")) == 2
+    assert len(tickets(app.config.path)) == 2
+
+
+class DroppingSource(ImapSource):
+    """The connection dies while the second message is being downloaded."""
+
+    def fetch(self, uids: Sequence[int]) -> Iterator[tuple[int, bytes]]:
+        for index, item in enumerate(super().fetch(uids)):
+            if index == 1:
+                self.imap.shutdown()  # the socket is gone, as after a network failure
+                raise ConnectionResetError("connection reset by peer")
+            yield item
+
+
+def test_connection_dropped_mid_batch_loses_nothing_and_doubles_nothing(
+    setup: tuple[App, Any, str],
+) -> None:
+    app, stack, support = setup
+    fill(stack, support, 4)
+    mailbox = app.mailbox("support")
+    with pytest.raises(ConnectionResetError), DroppingSource(mailbox) as source:
+        poll_mailbox(mailbox, source, app.pipeline)
+    assert len(tickets(app.config.path)) == 1  # the first one was committed before the drop
+    assert len(stack.folder_uids(support, "INBOX")) == 4  # and nothing was moved yet
+
+    with ImapSource(mailbox) as source:  # the next poll: the committed one is only moved
+        result = poll_mailbox(mailbox, source, app.pipeline)
+    assert result.outcomes == {"ticket": 3}
+    assert len(tickets(app.config.path)) == 4
+    assert stack.folder_uids(support, "INBOX") == []
+    assert len(stack.folder_uids(support, "Processed")) == 4
