@@ -18,6 +18,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from mailtix import outbox
 from mailtix.app import App, open_source
 from mailtix.config import MailboxConfig
+from mailtix.errors import MailtixError
 from mailtix.poller import poll_mailbox
 from mailtix.reload import ConfigWatcher
 from mailtix.store.locks import mailbox_lock
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 OUTBOX_INTERVAL = 10  # seconds
 RELOAD_INTERVAL = 2  # seconds between looks at the rule files
+MAX_BACKOFF = 900  # seconds: the longest wait before trying a failing mailbox again
 JOBS_INTERVAL = 60  # seconds between runs of the timed jobs (mailtix.jobs)
 
 
@@ -35,6 +37,8 @@ class Daemon:
         self.stopping = threading.Event()
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self.watcher = ConfigWatcher(app.config)
+        self.failures: dict[str, int] = {}  # mailbox -> consecutive failed polls
+        self.resume_at: dict[str, float] = {}  # mailbox -> monotonic time of the next try
 
     def run_forever(self) -> None:
         signal.signal(signal.SIGTERM, self._on_signal)
@@ -120,7 +124,11 @@ class Daemon:
         self.stopping.set()
 
     def watch_mailbox(self, mailbox: MailboxConfig) -> None:
-        """Poll now; with IDLE, keep watching until the next scheduled poll is due."""
+        """Poll now; with IDLE, keep watching until the next scheduled poll is due. A mailbox
+        that keeps failing (server down, password wrong) is tried less and less often, up to
+        every MAX_BACKOFF seconds, so a bad login cannot get the account locked."""
+        if time.monotonic() < self.resume_at.get(mailbox.name, 0.0):
+            return
         deadline = time.monotonic() + max(1.0, mailbox.poll_interval - 1.0)
         try:
             with mailbox_lock(mailbox.name) as mine:
@@ -128,8 +136,20 @@ class Daemon:
                     log.debug("%s: another worker is polling it", mailbox.name)
                     return
                 self._watch(mailbox, deadline)
-        except Exception:
-            log.exception("mailbox %s: poll failed; retrying on schedule", mailbox.name)
+        except Exception as exc:
+            self._failed(mailbox, exc)
+        else:
+            self.failures.pop(mailbox.name, None)
+
+    def _failed(self, mailbox: MailboxConfig, exc: Exception) -> None:
+        count = self.failures[mailbox.name] = self.failures.get(mailbox.name, 0) + 1
+        wait = min(mailbox.poll_interval * 2 ** (count - 1), MAX_BACKOFF)
+        self.resume_at[mailbox.name] = time.monotonic() + wait
+        if isinstance(exc, MailtixError):  # a known condition: one line, no traceback
+            log.error("%s (failure %d; next try in %d s)", exc, count, wait)
+        else:
+            log.exception("mailbox %s: poll failed (failure %d; next try in %d s)",
+                          mailbox.name, count, wait)  # fmt: skip
 
     def _watch(self, mailbox: MailboxConfig, deadline: float) -> None:
         with open_source(mailbox) as source:
