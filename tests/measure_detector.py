@@ -1,7 +1,7 @@
 """Measure the automated-mail detector (mailtix.automated.classify) and the bounce address reader
 (mailtix.bounces.read_bounce) on the shared corpus. Prints tables; asserts nothing.
 
-    .venv/bin/python tests/measure_detector.py [-v] [--experiment NAME ...] [--corpus DIR]
+    .venv/bin/python tests/measure_detector.py [-v] [--corpus DIR]
 
 Labels (see /work/shared/corpus/SOURCES.md and the notes printed with the table):
 
@@ -43,7 +43,7 @@ from mailtix import automated  # noqa: E402
 from mailtix.bounces import read_bounce  # noqa: E402
 from mailtix.errors import ParseError  # noqa: E402
 from mailtix.parse import parse_message  # noqa: E402
-from mailtix.values import Automation, ParsedMail  # noqa: E402
+from mailtix.values import ParsedMail  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "corpus"
 LOCAL = REPO / "tests" / "data" / "corpus"
@@ -160,82 +160,6 @@ LABELLED_FOLDERS = {
     "bounce-email-py",
     "bounceparser-perl",
 }
-
-
-# ---------------------------------------------------------------- experiments
-# Each one monkeypatches mailtix.automated for this run only (proposals, not changes).
-
-_ORIGINAL_BOUNCE = automated._bounce
-_MAILER_DAEMON = re.compile(r"\b(mailer-daemon|postmaster)\b", re.I)
-_MORE_FAILURE_SUBJECTS = re.compile(
-    r"delivery (status|report|notification)|delayed mail|not (yet )?(been )?delivered|"
-    r"could not be delivered|(delivery|permanent|delivery status) failure|failure delivery|"
-    r"error sending|returned mail",
-    re.I,
-)
-EXPERIMENTS: dict[str, Callable[[], None]] = {}
-ACTIVE: set[str] = set()
-
-
-def _experimental_bounce(mail: ParsedMail) -> Automation | None:
-    found = _ORIGINAL_BOUNCE(mail)
-    if found is not None:
-        return found
-    if "dsn-part" in ACTIVE and any(
-        a.content_type == "message/delivery-status" for a in mail.attachments
-    ):
-        return Automation("bounce", "a message/delivery-status part")
-    daemon = automated._local_part(mail) in automated.BOUNCE_SENDERS
-    if "raw-from" in ACTIVE and mail.sender is None:
-        daemon = bool(_MAILER_DAEMON.search(mail.header("from") or ""))
-        if daemon and (mail.return_path == "" or "<>" in (mail.header("from") or "")):
-            return Automation("bounce", "From: MAILER-DAEMON without an address")
-        if daemon and automated._FAILURE_SUBJECT.search(mail.subject):
-            return Automation("bounce", "From: MAILER-DAEMON (no domain) and failure Subject")
-    null_or_daemon = daemon or mail.return_path == ""
-    if "subjects" in ACTIVE and null_or_daemon and _MORE_FAILURE_SUBJECTS.search(mail.subject):
-        return Automation("bounce", f"daemon/null sender and Subject: {mail.subject[:60]}")
-    failure_text = automated._FAILURE_SUBJECT.search(mail.text[:2000])
-    if "null-sender-body" in ACTIVE and mail.return_path == "" and failure_text:
-        return Automation("bounce", "Return-Path: <> and failure text in the body")
-    return None
-
-
-def experiment(func: Callable[[], None]) -> Callable[[], None]:
-    EXPERIMENTS[func.__name__.removeprefix("exp_").replace("_", "-")] = func
-    return func
-
-
-@experiment
-def exp_dsn_part() -> None:
-    """bounce when any part is message/delivery-status (RFC 3464), whatever the top type."""
-
-
-@experiment
-def exp_raw_from() -> None:
-    """when From has no usable address (`MAILER-DAEMON <>`, `<MAILER-DAEMON>` without a
-    domain), look for mailer-daemon/postmaster in the raw From header text."""
-
-
-@experiment
-def exp_subjects() -> None:
-    """more failure subjects for daemon/null senders: Delivery Status/Report, Delayed Mail,
-    not (yet) delivered, could not be delivered, ... failure, error sending."""
-
-
-@experiment
-def exp_null_sender_body() -> None:
-    """Return-Path: <> and a failure phrase in the first 2000 characters of the body."""
-
-
-def activate(names: list[str]) -> None:
-    if "all" in names:
-        names = sorted(EXPERIMENTS)
-    ACTIVE.update(names)
-    if ACTIVE:
-        automated._bounce = _experimental_bounce
-    for name in sorted(ACTIVE):
-        print(f"EXPERIMENT {name}: {' '.join((EXPERIMENTS[name].__doc__ or '').split())}")
 
 
 # ---------------------------------------------------------------- measuring
@@ -425,9 +349,6 @@ def main() -> int:
     global VERBOSE
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="list misclassified files")
-    parser.add_argument(
-        "--experiment", action="append", default=[], choices=[*sorted(EXPERIMENTS), "all"]
-    )
     parser.add_argument("--corpus", type=Path, default=None)
     parser.add_argument(
         "--no-unlabelled", action="store_true", help="skip the unlabelled-folder sweep"
@@ -437,7 +358,6 @@ def main() -> int:
     corpus = args.corpus or (SHARED if SHARED.is_dir() else LOCAL)
     if corpus == LOCAL:
         print(f"NOTE: {SHARED} is absent; measuring the small copy in {LOCAL}")
-    activate(args.experiment)
     print(f"corpus: {corpus}\n")
 
     samples: list[Sample] = []
