@@ -1,9 +1,10 @@
 """Measure the automated-mail detector (mailtix.automated.classify) and the bounce address reader
-(mailtix.bounces.read_bounce) on the shared corpus. Prints tables; asserts nothing.
+(mailtix.bounces.read_bounce) on tests/data/corpus (or any corpus of the same layout given with
+--corpus). Prints tables; asserts nothing.
 
     .venv/bin/python tests/measure_detector.py [-v] [--corpus DIR]
 
-Labels (see /work/shared/corpus/SOURCES.md and the notes printed with the table):
+Labels (see tests/data/SOURCES.md and the notes printed with the table):
 
 * sisimai-set-of-emails: ``expected-from-p5-sisimai.json``. A sample whose recipients all have
   reason "vacation" is an auto-reply, all "feedback" is an ARF complaint (left out of both
@@ -45,7 +46,6 @@ from mailtix.errors import ParseError  # noqa: E402
 from mailtix.parse import parse_message  # noqa: E402
 from mailtix.values import ParsedMail  # noqa: E402
 
-SHARED = REPO.parent / "shared" / "corpus"
 LOCAL = REPO / "tests" / "data" / "corpus"
 LABELS = ("bounce", "auto-reply")
 
@@ -355,9 +355,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     VERBOSE = args.verbose
-    corpus = args.corpus or (SHARED if SHARED.is_dir() else LOCAL)
-    if corpus == LOCAL:
-        print(f"NOTE: {SHARED} is absent; measuring the small copy in {LOCAL}")
+    corpus = args.corpus or LOCAL
     print(f"corpus: {corpus}\n")
 
     samples: list[Sample] = []

@@ -1,4 +1,5 @@
-"""Run every mail of the shared corpus through ``Pipeline.process`` and count the outcomes.
+"""Run every mail of a corpus (default tests/data/corpus; --corpus DIR for another collection of
+the same layout) through ``Pipeline.process`` and count the outcomes.
 
     .venv/bin/python tests/sweep_corpus.py [--corpus DIR] [--keep] [-v]
 
@@ -31,7 +32,6 @@ from mailtix.app import App  # noqa: E402
 from mailtix.pipeline import Outcome, Source  # noqa: E402
 from mailtix.store.models import QuarantineItem  # noqa: E402
 
-SHARED = REPO.parent / "shared" / "corpus"
 LOCAL = REPO / "tests" / "data" / "corpus"
 SUPPORT = "support@sweep.example"
 
@@ -97,9 +97,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temp dir and print it")
     parser.add_argument("-v", "--verbose", action="store_true", help="list every quarantine")
     args = parser.parse_args()
-    corpus = args.corpus or (SHARED if SHARED.is_dir() else LOCAL)
-    if corpus == LOCAL:
-        print(f"NOTE: {SHARED} is absent; sweeping the small copy in {LOCAL}")
+    corpus = args.corpus or LOCAL
     files = sorted(p for p in corpus.rglob("*") if p.is_file())
     mails = [p for p in files if looks_like_mail(p)]
     skipped = [p for p in files if p not in set(mails)]
