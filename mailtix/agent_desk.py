@@ -76,9 +76,9 @@ class AgentDesk(Desk):
         add_event(ticket, "unverified", f"mail claiming to be {agent}: {why}", item.now)
         letter = Letter(
             template="unverified",
-            to=(Address(agent, self._name(agent)),),
+            to=(Address(agent, self.config.agent_name(agent)),),
             extra={
-                "agent": {"email": agent, "name": self._name(agent)},
+                "agent": {"email": agent, "name": self.config.agent_name(agent)},
                 "event": {"kind": "unverified", "title": "Unverified mail", "detail": why},
                 "message": {"from": agent, "text": item.mail.text[:5000]},
             },
@@ -121,9 +121,9 @@ class AgentDesk(Desk):
         add_event(ticket, "rejected", "; ".join(block.errors), item.now, actor=agent)
         letter = Letter(
             template="command_error",
-            to=(Address(agent, self._name(agent)),),
+            to=(Address(agent, self.config.agent_name(agent)),),
             extra={
-                "agent": {"email": agent, "name": self._name(agent)},
+                "agent": {"email": agent, "name": self.config.agent_name(agent)},
                 "errors": list(block.errors),
                 "event": {"kind": "rejected", "title": "Not applied", "detail": ""},
             },
@@ -133,7 +133,7 @@ class AgentDesk(Desk):
         return DeskResult("followup", ticket, "commands rejected: " + "; ".join(block.errors))
 
     def _relay(self, item: Incoming, agent: str, ticket: Ticket, text: str, how: str) -> None:
-        name = self._name(agent) or agent.partition("@")[0]
+        name = self.config.agent_name(agent) or agent.partition("@")[0]
         sender_name = self.config.agents_policy.relay_name.format(
             agent=name, mailbox=item.mailbox.display_name
         )
@@ -255,7 +255,9 @@ class AgentDesk(Desk):
         named = next((c.argument for c in block.commands if c.name == "customer"), None)
         ignore = {*self.config.own_addresses, *(a.email for a in self.config.agents)}
         found = forwarded_sender(item.mail, ignore, parse_message)
-        customer = Address(named) if named else found or Address(agent, self._name(agent))
+        customer = (
+            Address(named) if named else found or Address(agent, self.config.agent_name(agent))
+        )
         decision = routing.route(item.mail, item.mailbox, self.config)
         subject = strip_forward_prefix(clean_subject(item.mail.subject, self.config.tickets.prefix))
         ticket = create_ticket(
@@ -264,7 +266,7 @@ class AgentDesk(Desk):
             priority=decision.priority, tags=decision.tags, now=item.now,
         )  # fmt: skip
         sla.apply_due(ticket, self.config.sla)
-        add_participant(ticket, agent, self._name(agent), "agent", item.now)
+        add_participant(ticket, agent, self.config.agent_name(agent), "agent", item.now)
         self._keep(item, ticket, agent, f"opened by agent {agent}", block.body or item.mail.text)
         add_event(ticket, "created", f"opened by {agent} for {customer.email}", item.now, agent)
         self._opening_commands(ticket, block, agent, item, verified)
@@ -287,10 +289,6 @@ class AgentDesk(Desk):
             add_event(ticket, "unverified", f"commands not applied: {listed}", item.now, agent)
         elif commands:
             self.run_commands(ticket, commands, agent, item)
-
-    def _name(self, email: str) -> str:
-        agent = self.config.agent(email)
-        return agent.name if agent else ""
 
 
 def _participants(ticket: Ticket, role: str) -> list[Participant]:

@@ -23,6 +23,7 @@ from mailtix.maildir_source import MaildirSource
 from mailtix.pipeline import Outcome, Pipeline, Source
 from mailtix.poller import PollResult, poll_mailbox
 from mailtix.store import open_store
+from mailtix.store.locks import mailbox_lock
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +79,12 @@ def poll_cycle(app: App, *, send: bool = True) -> CycleResult:
     result = CycleResult()
     for mailbox in app.config.mailboxes:
         try:
-            with open_source(mailbox) as source:
-                result.polls.append(poll_mailbox(mailbox, source, app.pipeline))
+            with mailbox_lock(mailbox.name) as mine:
+                if not mine:  # a running daemon (or another host) is polling it right now
+                    log.warning("%s: another worker is polling it; skipped", mailbox.name)
+                    continue
+                with open_source(mailbox) as source:
+                    result.polls.append(poll_mailbox(mailbox, source, app.pipeline))
         except MailSourceError as exc:
             log.error("%s", exc)
             result.errors.append(str(exc))

@@ -22,7 +22,7 @@ def pick_assignee(config: Config, department: str, assign: str | None) -> str | 
         return None
     if assign not in ("round-robin", "least-open"):
         return assign
-    candidates = available_agents(config, department)
+    candidates = config.available_agents(department)
     if not candidates:
         return None
     last = _last_assigned(department, candidates)
@@ -31,13 +31,6 @@ def pick_assignee(config: Config, department: str, assign: str | None) -> str | 
         open_counts = _open_counts(candidates)
         return min(candidates, key=lambda agent: (open_counts.get(agent, 0), order[agent]))
     return min(candidates, key=lambda agent: order[agent])
-
-
-def available_agents(config: Config, department: str) -> list[str]:
-    dept = config.department(department)
-    if dept is None:
-        return []
-    return [email for email in dept.agents if not _away(config, email)]
 
 
 def _last_assigned(department: str, candidates: list[str]) -> dict[str, int]:
@@ -60,8 +53,3 @@ def _open_counts(candidates: list[str]) -> dict[str, int]:
         .iterator()
     )
     return {str(row[0]): int(row[1]) for row in rows}
-
-
-def _away(config: Config, email: str) -> bool:
-    agent = config.agent(email)
-    return bool(agent and agent.away)

@@ -55,7 +55,7 @@ Check = Callable[[ParsedMail], "Automation | None"]
 def classify(mail: ParsedMail, own_addresses: frozenset[str] = frozenset()) -> Automation:
     """The Automation verdict for ``mail``; ``own_addresses`` are mailtix's own (lower-case)."""
     sender = mail.sender.email if mail.sender else ""
-    if sender and sender in {address.lower() for address in own_addresses}:
+    if sender and sender in own_addresses:
         return Automation("own", f"From: {sender}")
     checks: tuple[Check, ...] = (_bounce, _auto_reply, _mailing_list, _bulk, _system)
     for check in checks:

@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -169,8 +170,20 @@ class Config:
         wanted = email.lower()
         return next((a for a in self.agents if a.email == wanted), None)
 
-    @property
+    def agent_name(self, email: str) -> str:
+        """The agent's display name ("" when unknown or unnamed)."""
+        agent = self.agent(email)
+        return agent.name if agent else ""
+
+    def available_agents(self, department: str) -> list[str]:
+        """The agents of ``department`` who are not away, in file order."""
+        dept = self.department(department)
+        agents = dept.agents if dept else ()
+        return [email for email in agents if not (self.agent(email) or Agent(email)).away]
+
+    @cached_property
     def own_addresses(self) -> frozenset[str]:
+        """The mailbox addresses (lower-case, as loaded), computed once per config."""
         return frozenset(m.address for m in self.mailboxes)
 
 

@@ -55,7 +55,7 @@ class CustomerDesk(Desk):
             add_event(ticket, "assigned", f"{assignee} (rule: {decision.assign})", now)
         if not item.automation.automated:
             self._add_copied_people(ticket, item)
-        self._acknowledge(ticket, item, decision.acknowledge)
+        self._acknowledge(ticket, item, decision.acknowledge, new=True)
         if not item.automation.automated:
             self.notifier.notify(ticket, item.mailbox, "new", now, mail=item.mail)
         return DeskResult("ticket", ticket, item.thread_reason)
@@ -82,7 +82,7 @@ class CustomerDesk(Desk):
                 if reopen:
                     add_event(ticket, "reopened", f"reply from {sender}", now, sender)
             if self.config.tickets.acknowledge_followups:
-                self._acknowledge(ticket, item, True)
+                self._acknowledge(ticket, item, True, new=False)
             text = visible_reply(item.mail.text).text
             self.notifier.notify(ticket, item.mailbox, "reply", now, mail=item.mail, text=text)
         touch(ticket, now)
@@ -122,7 +122,7 @@ class CustomerDesk(Desk):
             more = len(people) - MAX_COPIED
             add_event(ticket, "participant", f"{more} more recipients not added", item.now)
 
-    def _acknowledge(self, ticket: Ticket, item: Incoming, wanted: bool) -> None:
+    def _acknowledge(self, ticket: Ticket, item: Incoming, wanted: bool, *, new: bool) -> None:
         now = item.now
         if not wanted:
             add_event(ticket, "no-ack", "routing rule says acknowledge = false", now)
@@ -131,5 +131,4 @@ class CustomerDesk(Desk):
         elif ticket.customer in self.config.own_addresses:
             add_event(ticket, "no-ack", "customer address is one of our own", now)
         else:
-            new = ticket.created_at == now
             self.mailer.acknowledge(ticket, item.mailbox, item.mail.message_id, now, new=new)

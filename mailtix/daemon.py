@@ -10,6 +10,7 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from types import FrameType
 
@@ -53,47 +54,25 @@ class Daemon:
         self.stop()
 
     def start(self) -> None:
-        now = datetime.now(UTC)
         for mailbox in self.app.config.mailboxes:
-            self.scheduler.add_job(
-                self.watch_mailbox,
-                "interval",
-                seconds=mailbox.poll_interval,
-                args=[mailbox],
-                id=f"mailbox:{mailbox.name}",
-                max_instances=1,
-                coalesce=True,
-                misfire_grace_time=None,
-                next_run_time=now,
-            )
-        self.scheduler.add_job(
-            self.drain_outbox,
-            "interval",
-            seconds=OUTBOX_INTERVAL,
-            id="outbox",
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=None,
-            next_run_time=now,
-        )
-        self.scheduler.add_job(
-            self.reload_rules,
-            "interval",
-            seconds=RELOAD_INTERVAL,
-            id="reload",
-            max_instances=1,
-            coalesce=True,
-        )
-        self.scheduler.add_job(
-            self.run_timed_jobs,
-            "interval",
-            seconds=JOBS_INTERVAL,
-            id="jobs",
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=None,
-        )
+            self._every(mailbox.poll_interval, self.watch_mailbox, f"mailbox:{mailbox.name}",
+                        args=[mailbox])  # fmt: skip
+        self._every(OUTBOX_INTERVAL, self.drain_outbox, "outbox")
+        self._every(RELOAD_INTERVAL, self.reload_rules, "reload", now=False)
+        self._every(JOBS_INTERVAL, self.run_timed_jobs, "jobs", now=False)
         self.scheduler.start()
+
+    def _every(
+        self, seconds: float, func: Callable[..., None], job_id: str, *, now: bool = True,
+        args: list[object] | None = None,
+    ) -> None:  # fmt: skip
+        """An interval job that never overlaps itself, runs late rather than never, and (with
+        ``now``) runs once at start."""
+        first = {"next_run_time": datetime.now(UTC)} if now else {}  # None would pause it
+        self.scheduler.add_job(
+            func, "interval", seconds=seconds, id=job_id, args=args or [], max_instances=1,
+            coalesce=True, misfire_grace_time=None, **first,
+        )  # fmt: skip
 
     def run_timed_jobs(self) -> None:
         """SLA escalation, reminders, auto-resolve/close and the digest when due (its cron

@@ -30,8 +30,11 @@ class TemplateError(MailtixError):
 
 
 class SendError(MailtixError):
-    """Sending a message failed. ``permanent`` is True for 5xx answers and bad recipients."""
+    """Sending a message failed. ``permanent`` is True for 5xx answers and bad recipients;
+    ``connection_lost`` when the connection is gone (could not connect, dropped, timed out), so
+    the rest of a batch must wait for a new connection."""
 
-    def __init__(self, message: str, *, permanent: bool) -> None:
+    def __init__(self, message: str, *, permanent: bool, connection_lost: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.connection_lost = connection_lost

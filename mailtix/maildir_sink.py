@@ -34,7 +34,9 @@ class MaildirSink:
         try:
             self._maildir = mailbox.Maildir(self.path, factory=None, create=True)
         except OSError as exc:
-            raise SendError(f"cannot open Maildir {self.path}: {exc}", permanent=False) from None
+            raise SendError(
+                f"cannot open Maildir {self.path}: {exc}", permanent=False, connection_lost=True
+            ) from None
         return self
 
     async def __aexit__(

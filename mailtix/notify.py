@@ -51,9 +51,7 @@ class Notifier:
 
     def department_agents(self, name: str) -> list[str]:
         """The agents of department ``name`` who are not away."""
-        department = self.mailer.config.department(name)
-        agents = list(department.agents) if department else []
-        return [a for a in agents if not _away(self.mailer, a)]
+        return self.mailer.config.available_agents(name)
 
     def notify(
         self,
@@ -75,7 +73,7 @@ class Notifier:
         message = _message_context(mail, text)
         references = tuple(visible_thread_ids(ticket))
         for agent in dict.fromkeys(targets):
-            name = _agent_name(self.mailer, agent)
+            name = self.mailer.config.agent_name(agent)
             letter = Letter(
                 template="notification",
                 to=(Address(agent, name),),
@@ -106,13 +104,3 @@ def _message_context(mail: ParsedMail | None, text: str) -> dict[str, object]:
         "text": (text or mail.text)[:MAX_TEXT],
         "attachments": [a.filename for a in mail.attachments],
     }
-
-
-def _agent_name(mailer: Mailer, email: str) -> str:
-    agent = mailer.config.agent(email)
-    return agent.name if agent else ""
-
-
-def _away(mailer: Mailer, email: str) -> bool:
-    agent = mailer.config.agent(email)
-    return bool(agent and agent.away)

@@ -181,13 +181,13 @@ async def _send_from(sender: Sender, feed: _Feed) -> bool:
         try:
             await sender.send(item.envelope_from, item.recipients, bytes(item.rfc822))
         except SendError as exc:
-            if answered > 0 and not exc.permanent and _connection_lost(exc):
+            if answered > 0 and not exc.permanent and exc.connection_lost:
                 # e.g. Postfix drops a client after smtpd_hard_error_limit (20) refused
                 # recipients: not this message's fault, so no attempt is counted
                 feed.give_back(item)
                 return True
             _record_failure(item, exc, feed.clock(), feed.counts)
-            if not exc.permanent and _connection_lost(exc):
+            if not exc.permanent and exc.connection_lost:
                 feed.defer_rest(exc)
                 return False
             answered += 1
@@ -197,11 +197,6 @@ async def _send_from(sender: Sender, feed: _Feed) -> bool:
         feed.counts["sent"] += 1
         answered += 1
     return False
-
-
-def _connection_lost(exc: SendError) -> bool:
-    text = str(exc).lower()
-    return any(word in text for word in ("connect", "disconnect", "timed out", "timeout"))
 
 
 def _mark_sent(item: OutboxItem, now: datetime) -> None:

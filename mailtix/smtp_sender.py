@@ -69,11 +69,15 @@ def classify(exc: BaseException, *, phase: str = "send", host: str = "") -> Send
         prefix = "login failed: " if phase == "login" else ""
         return SendError(prefix + _response_text(exc), permanent=500 <= exc.code < 600)
     if isinstance(exc, aiosmtplib.SMTPTimeoutError | TimeoutError):
-        return SendError(f"timed out talking to {host}: {exc}", permanent=False)
+        return SendError(
+            f"timed out talking to {host}: {exc}", permanent=False, connection_lost=True
+        )
     if isinstance(exc, aiosmtplib.SMTPServerDisconnected):
-        return SendError(f"server {host} disconnected: {exc}", permanent=False)
+        return SendError(
+            f"server {host} disconnected: {exc}", permanent=False, connection_lost=True
+        )
     if isinstance(exc, aiosmtplib.SMTPConnectError | OSError):
-        return SendError(f"cannot connect to {host}: {exc}", permanent=False)
+        return SendError(f"cannot connect to {host}: {exc}", permanent=False, connection_lost=True)
     if isinstance(exc, ValueError | UnicodeError):  # e.g. an address aiosmtplib will not send
         return SendError(f"invalid address: {exc}", permanent=True)
     if isinstance(exc, aiosmtplib.SMTPNotSupported):
@@ -90,7 +94,10 @@ def _classify_starttls(exc: BaseException) -> SendError:
         detail, permanent = f"{exc}", False
     else:  # STARTTLS not offered (stripped?), protocol trouble
         detail, permanent = f"{exc}", True
-    return SendError(f"TLS failed: {detail} {_TLS_REFUSAL}", permanent=permanent)
+    lost = isinstance(exc, aiosmtplib.SMTPTimeoutError | aiosmtplib.SMTPServerDisconnected)
+    return SendError(
+        f"TLS failed: {detail} {_TLS_REFUSAL}", permanent=permanent, connection_lost=lost
+    )
 
 
 def _new_client(config: SmtpConfig) -> aiosmtplib.SMTP:
@@ -121,7 +128,9 @@ class SmtpSender:
         except Exception as exc:
             error = classify(exc, phase=phase, host=self._where)
             message = _one_line(str(error), self.config.password)
-            raise SendError(message, permanent=error.permanent) from None
+            raise SendError(
+                message, permanent=error.permanent, connection_lost=error.connection_lost
+            ) from None
 
     async def __aenter__(self) -> SmtpSender:
         client = _new_client(self.config)
@@ -156,7 +165,9 @@ class SmtpSender:
     async def send(self, envelope_from: str, recipients: Sequence[str], raw: bytes) -> None:
         """Hand ``raw`` to the server for ``recipients``; SendError unless every one is taken."""
         if self._client is None:
-            raise SendError(f"not connected to {self._where}", permanent=False)
+            raise SendError(
+                f"not connected to {self._where}", permanent=False, connection_lost=True
+            )
         if not recipients:
             raise SendError("no recipients", permanent=True)
         addresses = [envelope_from, *recipients]

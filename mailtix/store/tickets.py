@@ -172,16 +172,6 @@ def set_status(ticket: Ticket, status: str, now: datetime, *, why: str, actor: s
     add_event(ticket, "status", f"{old} -> {status}: {why}", now, actor)
 
 
-def thread_ids(ticket: Ticket) -> list[str]:
-    """Every Message-ID of the ticket, oldest first (for References of new outgoing mail)."""
-    rows = (
-        Message.select(Message.message_id)
-        .where((Message.ticket == ticket) & Message.message_id.is_null(False))
-        .order_by(Message.id)
-    )
-    return [str(m.message_id) for m in rows]
-
-
 def visible_thread_ids(ticket: Ticket) -> list[str]:
     """Message-IDs the customer has seen (no internal notes), oldest first."""
     rows = (

@@ -102,3 +102,17 @@ def test_password_is_redacted_from_messages() -> None:
     assert "hunter2" not in str(caught.value)
     assert "***" in str(caught.value)
     assert "hunter2" not in repr(config)
+
+
+def test_connection_lost_is_a_fact_of_the_error_not_of_its_wording() -> None:
+    import aiosmtplib
+
+    from mailtix.smtp_sender import classify
+
+    assert classify(ConnectionRefusedError("refused"), host="h").connection_lost
+    assert classify(aiosmtplib.SMTPServerDisconnected("gone"), host="h").connection_lost
+    assert classify(aiosmtplib.SMTPTimeoutError("slow"), host="h").connection_lost
+    refused = aiosmtplib.SMTPResponseException(550, "5.1.1 no such user (connect later)")
+    assert not classify(refused, host="h").connection_lost
+    busy = aiosmtplib.SMTPResponseException(451, "4.3.0 try again, timeout in queue")
+    assert not classify(busy, host="h").connection_lost
