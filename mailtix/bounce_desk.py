@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from mailtix.bounces import Bounce, read_bounce
 from mailtix.intake import DeskResult, Incoming
+from mailtix.store import lookups
 from mailtix.store.models import OutboxItem, Suppression, Ticket
 from mailtix.store.tickets import add_event, get_ticket, store_incoming, touch
 
@@ -51,7 +52,7 @@ class BounceDesk:
 
 
 def is_suppressed(address: str) -> bool:
-    return Suppression.select().where(Suppression.address == address).exists()
+    return lookups.is_suppressed(address)
 
 
 def _what(bounce: Bounce) -> str:

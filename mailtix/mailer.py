@@ -19,6 +19,7 @@ from mailtix.compose import compose, make_message_id
 from mailtix.config import Config, MailboxConfig
 from mailtix.correlate import format_ref
 from mailtix.render import TemplateRenderer
+from mailtix.store.lookups import automatic_mails_since
 from mailtix.store.models import Message, OutboxItem, Ticket
 from mailtix.store.tickets import add_event, store_outgoing, visible_thread_ids
 from mailtix.values import Address, Attachment, OutgoingMail
@@ -79,16 +80,7 @@ class Mailer:
 
     def over_rate_limit(self, recipient: str, now: datetime) -> bool:
         limit = self.config.tickets.auto_reply_limit_per_hour
-        sent = (
-            OutboxItem.select()
-            .where(
-                (OutboxItem.recipient_key == recipient)
-                & (OutboxItem.automatic == True)  # noqa: E712 (peewee expression)
-                & (OutboxItem.created_at > now - timedelta(hours=1))
-            )
-            .count()
-        )
-        return sent >= limit
+        return automatic_mails_since(recipient, now - timedelta(hours=1)) >= limit
 
     def queue(
         self, letter: Letter, ticket: Ticket, mailbox: MailboxConfig, now: datetime

@@ -26,6 +26,7 @@ from mailtix.parse import parse_message
 from mailtix.quarantine import quarantine
 from mailtix.render import TemplateRenderer
 from mailtix.store.attempts import begin_attempt, record_failure, reset_attempts
+from mailtix.store.lookups import receipt_for_bytes, receipt_for_uid
 from mailtix.store.models import OutboxItem, Receipt, Ticket, database_proxy
 from mailtix.store.tickets import StoreLookup, add_event, earlier_copy, get_ticket
 from mailtix.values import ParsedMail
@@ -134,24 +135,13 @@ class Pipeline:
     def _already_seen(self, source: Source, sha: str, retry: bool = False) -> Outcome | None:
         """The earlier outcome for this UID, or for the same bytes (a new UIDVALIDITY, a
         redelivery); a quarantined message stays quarantined unless it is being retried."""
-        same_bytes = Receipt.sha256 == sha
-        if retry:
-            same_bytes &= Receipt.outcome != "quarantined"
-        match = same_bytes
         if source.uid is not None:
-            same_uid = (Receipt.uidvalidity == source.uidvalidity) & (Receipt.uid == source.uid)
-            match = same_uid | same_bytes
-        earlier = (
-            Receipt.select().where((Receipt.mailbox == source.mailbox) & match).limit(2).execute()
-        )
-        rows = list(earlier)
-        if not rows:
+            by_uid = receipt_for_uid(source.mailbox, source.uidvalidity, source.uid)
+            if by_uid is not None:
+                return Outcome("duplicate", self.ref(by_uid.ticket_id), f"already {by_uid.outcome}")
+        first = receipt_for_bytes(source.mailbox, sha, skip_quarantined=retry)
+        if first is None:
             return None
-        by_uid = next((r for r in rows if source.uid is not None and r.uid == source.uid
-                       and r.uidvalidity == source.uidvalidity), None)  # fmt: skip
-        if by_uid is not None:
-            return Outcome("duplicate", self.ref(by_uid.ticket_id), f"already {by_uid.outcome}")
-        first = rows[0]
         kind = "quarantined" if first.outcome == "quarantined" else "duplicate"
         with database_proxy.atomic():
             detail = f"same bytes as receipt {first.id} ({first.outcome})"

@@ -7,6 +7,7 @@ Timestamps are naive UTC datetimes (``clock.utcnow``); presentation adds the off
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from peewee import (
     AutoField,
@@ -22,6 +23,8 @@ from peewee import (
     TextField,
 )
 
+from mailtix.store.statements import insert_row, update_row
+
 database_proxy = DatabaseProxy()
 
 
@@ -30,6 +33,23 @@ class BaseModel(Model):
 
     class Meta:
         database = database_proxy
+
+    def save(self, force_insert: bool = False, only: Any = None) -> int | bool:
+        """Peewee's save, with the SQL of the INSERT or UPDATE built once per column set
+        (``statements``): every message writes several rows, and building SQL was most of it."""
+        if only is not None:
+            return int(super().save(force_insert=force_insert, only=only))
+        data = dict(self.__data__)
+        pk = data.pop("id", None)
+        if pk is None or force_insert:
+            if pk is not None:
+                data = {"id": pk, **data}
+            self.id = insert_row(type(self), data)
+            rows = 1
+        else:
+            rows = update_row(type(self), pk, data)
+        self._dirty.clear()  # type: ignore[attr-defined]
+        return rows
 
 
 class JsonListField(TextField):

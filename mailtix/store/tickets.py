@@ -6,6 +6,7 @@ import secrets
 from collections.abc import Sequence
 from datetime import datetime
 
+from mailtix.store.lookups import copy_holder
 from mailtix.store.models import Attachment, Event, Message, Participant, Ticket
 from mailtix.values import Attachment as AttachmentValue
 from mailtix.values import ParsedMail
@@ -192,17 +193,8 @@ def earlier_copy(mail: ParsedMail) -> Ticket | None:
     different messages may share one."""
     if mail.message_id is None or mail.sender is None:
         return None
-    found = (
-        Message.select(Message.ticket)
-        .where(
-            (Message.message_id == mail.message_id)
-            & (Message.direction == "in")
-            & (Message.from_addr == mail.sender.email)
-            & (Message.subject == mail.subject)
-        )
-        .first()
-    )
-    return get_ticket(found.ticket_id) if found is not None else None
+    holder = copy_holder(mail.message_id, mail.sender.email, mail.subject)
+    return get_ticket(holder) if holder is not None else None
 
 
 def get_ticket(ticket_id: int) -> Ticket | None:

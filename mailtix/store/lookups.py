@@ -1,0 +1,85 @@
+"""The lookups every incoming message makes, in plain SQL written once.
+
+Peewee composes a query's SQL on every call. For these five, which run for every message a poll
+reads, composing cost several times what SQLite needs to answer, so they are written out here.
+The statements are portable (SQLite and PostgreSQL); only the placeholder differs. Values are
+passed as the models' fields would pass them (datetimes and booleans as they are).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from mailtix.store.models import database_proxy
+
+_SQL: dict[tuple[str, str], str] = {}
+
+
+def _run(sql: str, params: list[Any]) -> Any:
+    db = database_proxy.obj
+    key = (sql, db.param)
+    text = _SQL.get(key)
+    if text is None:
+        text = _SQL[key] = sql if db.param == "?" else sql.replace("?", db.param)
+    return db.execute_sql(text, params)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """An earlier receipt for a message: what became of it."""
+
+    id: int
+    uidvalidity: int
+    uid: int | None
+    outcome: str
+    ticket_id: int | None
+
+
+_RECEIPT = "SELECT id, uidvalidity, uid, outcome, ticket_id FROM receipt WHERE mailbox = ? AND "
+
+
+def receipt_for_uid(mailbox: str, uidvalidity: int, uid: int) -> Seen | None:
+    row = _run(_RECEIPT + "uidvalidity = ? AND uid = ?", [mailbox, uidvalidity, uid]).fetchone()
+    return Seen(*row) if row else None
+
+
+def receipt_for_bytes(mailbox: str, sha256: str, *, skip_quarantined: bool) -> Seen | None:
+    """The first receipt for the same bytes (kept apart from the UID lookup: one WHERE with an
+    OR over both made SQLite walk every receipt of the mailbox)."""
+    where = "sha256 = ?" + (" AND outcome <> 'quarantined'" if skip_quarantined else "")
+    row = _run(_RECEIPT + where + " ORDER BY id LIMIT 1", [mailbox, sha256]).fetchone()
+    return Seen(*row) if row else None
+
+
+def count_attempt(mailbox: str, sha256: str, now: datetime) -> tuple[int, str]:
+    """One more attempt at this message: (attempts so far, the last error recorded)."""
+    sql = (
+        "INSERT INTO ingest_attempt (mailbox, sha256, attempts, last_error, updated_at) "
+        "VALUES (?, ?, 1, '', ?) ON CONFLICT (mailbox, sha256) DO UPDATE SET "
+        "attempts = ingest_attempt.attempts + 1, updated_at = excluded.updated_at "
+        "RETURNING attempts, last_error"
+    )
+    attempts, last_error = _run(sql, [mailbox, sha256, now]).fetchone()
+    return int(attempts), str(last_error)
+
+
+def copy_holder(message_id: str, sender: str, subject: str) -> int | None:
+    """The ticket holding an incoming message with this Message-ID, sender and subject."""
+    sql = (
+        "SELECT ticket_id FROM message WHERE message_id = ? AND direction = 'in' "
+        "AND from_addr = ? AND subject = ? ORDER BY id LIMIT 1"
+    )
+    row = _run(sql, [message_id, sender, subject]).fetchone()
+    return int(row[0]) if row else None
+
+
+def is_suppressed(address: str) -> bool:
+    row = _run("SELECT 1 FROM suppression WHERE address = ? LIMIT 1", [address]).fetchone()
+    return row is not None
+
+
+def automatic_mails_since(recipient: str, since: datetime) -> int:
+    sql = "SELECT COUNT(*) FROM outbox WHERE recipient_key = ? AND automatic = ? AND created_at > ?"
+    return int(_run(sql, [recipient, True, since]).fetchone()[0])
