@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from peewee import Database
+from peewee import Database, SqliteDatabase
 
 from mailtix import outbox
 from mailtix.clock import utcnow
@@ -22,6 +22,7 @@ from mailtix.imap_source import ImapSource
 from mailtix.maildir_source import MaildirSource
 from mailtix.pipeline import Outcome, Pipeline, Source
 from mailtix.poller import PollResult, poll_mailbox
+from mailtix.sender_thread import SenderThread
 from mailtix.store import open_store
 from mailtix.store.locks import mailbox_lock
 
@@ -75,8 +76,24 @@ class CycleResult:
 
 
 def poll_cycle(app: App, *, send: bool = True) -> CycleResult:
-    """One poll of every mailbox (a failing one does not stop the others), then the outbox."""
+    """One poll of every mailbox (a failing one does not stop the others); with ``send``, the
+    outbox is drained meanwhile by a sender thread, kicked after every committed batch."""
     result = CycleResult()
+    if not send:
+        _poll_all(app, result, None)
+    elif _in_memory(app.db):  # another thread would open a different, empty database
+        _poll_all(app, result, None)
+        result.sent = dict(outbox.drain(app.config.smtp, app.clock))
+    else:
+        sender = SenderThread(app.config.smtp, app.clock).start()
+        try:
+            _poll_all(app, result, sender.kick)
+        finally:
+            result.sent = dict(sender.finish())
+    return result
+
+
+def _poll_all(app: App, result: CycleResult, on_batch: Callable[..., None] | None) -> None:
     for mailbox in app.config.mailboxes:
         try:
             with mailbox_lock(mailbox.name) as mine:
@@ -84,18 +101,18 @@ def poll_cycle(app: App, *, send: bool = True) -> CycleResult:
                     log.warning("%s: another worker is polling it; skipped", mailbox.name)
                     continue
                 with open_source(mailbox) as source:
-                    result.polls.append(poll_mailbox(mailbox, source, app.pipeline))
+                    poll = poll_mailbox(mailbox, source, app.pipeline, on_batch)
+                    result.polls.append(poll)
         except MailSourceError as exc:
             log.error("%s", exc)
             result.errors.append(str(exc))
         except Exception as exc:  # a dropped connection mid-poll: the next cycle resumes
             log.exception("polling %s failed", mailbox.name)
             result.errors.append(f"{mailbox.name}: {type(exc).__name__}: {exc}")
-    if send:
-        # Not overlapped with the poll in a second thread: measured slower on SQLite, where
-        # the two connections' write transactions wait for each other with sleeping backoff.
-        result.sent = dict(outbox.drain(app.config.smtp, app.clock))
-    return result
+
+
+def _in_memory(db: Database) -> bool:
+    return isinstance(db, SqliteDatabase) and db.database == ":memory:"
 
 
 def ingest(app: App, mailbox_name: str, raw: bytes) -> Outcome:

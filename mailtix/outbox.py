@@ -8,9 +8,9 @@ A claim left by a worker that died is taken over after ``CLAIM_LEASE``.
 
 Crash bound: a row is marked sent right after the server accepted it, and at most one row per
 connection is in flight, so a process crash repeats at most ``connections`` messages (one with
-the default). The "sent" mark is committed with SQLite ``synchronous=NORMAL``: in WAL mode it
-survives a process crash; only an OS crash or power loss could roll it back, which would resend
-the few acknowledgements accepted since the last full sync, never lose one.
+the default). The "sent" mark is a relaxed commit (``store.durability``): it survives a process
+crash; only an OS crash or power loss could roll it back, which would resend the few
+acknowledgements accepted since the last synced commit, never lose one.
 """
 
 from __future__ import annotations
@@ -29,9 +29,10 @@ from mailtix.config import SmtpConfig
 from mailtix.errors import SendError
 from mailtix.faults import fault_point
 from mailtix.senders import Sender, open_sender
-from mailtix.store.attempts import relaxed_transaction
 from mailtix.store.db import is_postgres
+from mailtix.store.durability import relaxed_transaction
 from mailtix.store.models import OutboxItem, database_proxy
+from mailtix.store.statements import update_row
 from mailtix.store.tickets import add_event, get_ticket
 
 log = logging.getLogger(__name__)
@@ -200,12 +201,12 @@ async def _send_from(sender: Sender, feed: _Feed) -> bool:
 
 
 def _mark_sent(item: OutboxItem, now: datetime) -> None:
-    """Committed with synchronous=NORMAL on SQLite (see the module docstring)."""
+    """A relaxed commit of the changed columns only (see the module docstring)."""
+    item.status, item.sent_at, item.attempts = "sent", now, item.attempts + 1
+    item.claimed_by, item.claimed_at, item.last_error = "", None, ""
+    changed = {"status", "sent_at", "attempts", "claimed_by", "claimed_at", "last_error"}
     with relaxed_transaction():
-        item.status, item.sent_at, item.attempts = "sent", now, item.attempts + 1
-        item.claimed_by, item.claimed_at = "", None
-        item.last_error = ""
-        item.save()
+        update_row(OutboxItem, item.id, {k: v for k, v in item.__data__.items() if k in changed})
 
 
 def _record_failure(item: OutboxItem, exc: SendError, now: datetime, counts: Counter[str]) -> None:

@@ -1,20 +1,22 @@
 """One poll of one mailbox: list, skip what the ledger already knows, fetch the rest in bounded
-batches, run each message through the pipeline (which commits), and only then move it out of
-the inbox. A crash anywhere loses nothing: a committed message still in the inbox is only moved
-on the next poll, never processed again.
+batches, run each message through the pipeline (which commits it, relaxed), make the batch
+durable with one synced commit, and only then move it out of the inbox. A crash anywhere loses
+nothing: a committed message still in the inbox is only moved on the next poll, never processed
+again.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mailtix.clock import utcnow
 from mailtix.config import MailboxConfig
 from mailtix.pipeline import Outcome, Pipeline, Source
+from mailtix.store.durability import durable_point, relaxed
 from mailtix.store.models import MailboxState, Receipt, database_proxy
 
 log = logging.getLogger(__name__)
@@ -52,7 +54,14 @@ class PollResult:
         return f"{self.mailbox}: " + (", ".join(parts) or "nothing new") + f"; {self.moved} moved"
 
 
-def poll_mailbox(config: MailboxConfig, source: MailSource, pipeline: Pipeline) -> PollResult:
+def poll_mailbox(
+    config: MailboxConfig,
+    source: MailSource,
+    pipeline: Pipeline,
+    on_batch: Callable[[PollResult], None] | None = None,
+) -> PollResult:
+    """Poll once; ``on_batch`` is called after each batch is committed and moved (the daemon
+    and ``poll --once`` start sending its acknowledgements then)."""
     result = PollResult(config.name)
     _check_uidvalidity(config.name, source.uidvalidity)
     keys = list(source.list_keys())
@@ -64,11 +73,14 @@ def poll_mailbox(config: MailboxConfig, source: MailSource, pipeline: Pipeline) 
     sizes = source.sizes(fresh)
     for batch in _batches(fresh, sizes, config, pipeline, source, result):
         done: dict[Any, str] = {}
-        for key, raw in source.fetch(batch):
-            outcome = pipeline.process(raw, _source(config, source, key))
-            result.add(key, outcome)
-            done[key] = outcome.kind
+        with relaxed():  # one message, one transaction; made durable together by _move
+            for key, raw in source.fetch(batch):
+                outcome = pipeline.process(raw, _source(config, source, key))
+                result.add(key, outcome)
+                done[key] = outcome.kind
         _move(source, config, done, result)
+        if on_batch is not None:
+            on_batch(result)
     _remember_high_water(config.name, source.uidvalidity, keys)
     if result.handled:
         log.info("%s", result.summary())
@@ -116,6 +128,8 @@ def _move(
 ) -> None:
     bad = [k for k, kind in outcomes.items() if kind == "quarantined"]
     good = [k for k, kind in outcomes.items() if kind not in ("quarantined", "deferred")]
+    if good or bad:
+        durable_point(config.name)  # what the store knows of them is on disk before they go
     source.move(good, config.processed_folder)
     source.move(bad, config.quarantine_folder)
     result.moved += len(good) + len(bad)  # a deferred message stays for the next poll

@@ -3,12 +3,16 @@
 SQLite transactions begin IMMEDIATE (they take the write lock up front, waiting up to
 ``busy_timeout``): a transaction that reads before it writes can then never fail with "database
 is locked" because another connection (the daemon's outbox job, another worker, `mailtix
-ingest` from the MTA) committed meanwhile.
+ingest` from the MTA) committed meanwhile. Threads of one process (the poller and the outbox
+sender) also queue for a Python lock before they begin: SQLite's own wait polls with sleeps of
+up to 100 ms, which would throttle a sender that commits after every mail.
 """
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import Any
 
 from peewee import Database, PostgresqlDatabase, SqliteDatabase
 from playhouse.db_url import connect
@@ -24,7 +28,41 @@ SQLITE_PRAGMAS = {
     "busy_timeout": 15000,
     "cache_size": -32000,  # KiB: 32 MB of page cache instead of 2 MB
     "temp_store": 2,  # MEMORY
+    "wal_autocheckpoint": 10000,
 }
+
+
+class _SqliteStore(SqliteDatabase):
+    """SqliteDatabase whose top-level transactions take an in-process writer lock first."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._writer = threading.Lock()
+        self._holding = threading.local()
+
+    def begin(self, lock_type: str | None = None) -> None:
+        self._writer.acquire()
+        self._holding.value = True
+        try:
+            super().begin(lock_type)
+        except BaseException:
+            self._release()
+            raise
+
+    def commit(self) -> None:
+        super().commit()  # a failed COMMIT is followed by rollback(), which releases
+        self._release()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if getattr(self._holding, "value", False):
+            self._holding.value = False
+            self._writer.release()
 
 
 def open_store(url: str, *, upgrade: bool = True) -> Database:
@@ -45,7 +83,7 @@ def _connect(url: str) -> Database:
         path = url[len("sqlite:///") :]
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, lock_type="IMMEDIATE")
+        return _SqliteStore(path, pragmas=SQLITE_PRAGMAS, lock_type="IMMEDIATE")
     if url.startswith(("postgresql://", "postgres://")):
         db = connect(url)
         if not isinstance(db, PostgresqlDatabase):

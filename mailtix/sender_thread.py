@@ -1,0 +1,89 @@
+"""The outbox sender as a thread of its own: it drains the outbox whenever it is kicked (a poll
+batch was committed, a timed job queued mail) and every ``interval`` seconds (rows waiting for
+their retry), so acknowledgements go out while the next batch is still being read instead of
+after the last one. ``poll --once`` and ``mailtix run`` both use it.
+
+The crash bound of ``outbox.drain`` is unchanged: one connection by default, each row marked
+sent right after the server took it. On SQLite the sender's writes and the poller's queue for
+the store's in-process writer lock (``store.db``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+from types import TracebackType
+
+from mailtix import outbox
+from mailtix.config import SmtpConfig
+from mailtix.store.models import database_proxy
+
+log = logging.getLogger(__name__)
+
+
+class SenderThread:
+    def __init__(
+        self,
+        smtp: SmtpConfig,
+        clock: Callable[[], datetime],
+        interval: float | None = None,
+    ) -> None:
+        self.smtp = smtp
+        self.clock = clock
+        self.interval = interval  # None: only when kicked (and once more on finish)
+        self.counts: Counter[str] = Counter()
+        self._wake = threading.Event()
+        self._finishing = False
+        self._thread = threading.Thread(target=self._run, name="mailtix-outbox", daemon=True)
+
+    def start(self) -> SenderThread:
+        self._wake.set()  # whatever was already due goes out at once
+        self._thread.start()
+        return self
+
+    def kick(self, *_: object) -> None:
+        """Drain now (or right after the current round)."""
+        self._wake.set()
+
+    def finish(self) -> Counter[str]:
+        """One last round for what is due now, then stop; returns what was sent in all."""
+        self._finishing = True
+        self._wake.set()
+        self._thread.join()
+        return self.counts
+
+    def __enter__(self) -> SenderThread:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.finish()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                self._wake.wait(self.interval)
+                self._wake.clear()
+                last = self._finishing  # read before the round: a kick after it gets one more
+                self._round()
+                if last:
+                    return
+        finally:
+            database_proxy.close()  # this thread's own connection
+
+    def _round(self) -> None:
+        try:
+            counts = outbox.drain(self.smtp, self.clock)
+        except Exception:  # the rows stay due; the next round tries again
+            log.exception("outbox drain failed; trying again on the next round")
+            return
+        if counts:
+            log.info("outbox: %s", dict(counts))
+        self.counts.update(counts)
