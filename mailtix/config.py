@@ -71,7 +71,7 @@ class SmtpConfig:
     password: str | None = field(default=None, repr=False)
     timeout: float = 30.0
     maildir: Path | None = None  # deliver outgoing mail into this Maildir instead (demo, dev)
-    connections: int = 1  # parallel SMTP connections; a crash can repeat this many mails
+    connections: int = 2  # parallel SMTP connections (a crash still repeats at most one mail)
 
 
 @dataclass(frozen=True)
@@ -357,7 +357,7 @@ def _smtp(reader: Reader, base: Path, env: dict[str, str]) -> SmtpConfig:
         )
     if username is None and any(reader.has(k) for k in SECRET_KEYS):
         reader.problem("username", "required when a password is given")
-    connections = reader.integer("connections", 1, 1, 16)
+    connections = reader.integer("connections", 2, 1, 16)
     return SmtpConfig(username=username, password=password, connections=connections, **common)
 
 

@@ -1,7 +1,8 @@
-"""``mailtix run``: APScheduler 3.x runs one job per mailbox, one for the outbox and one for the
-timed jobs (``mailtix.jobs``, every minute) until
-SIGTERM/SIGINT. Where the server has IMAP IDLE, a mailbox job stays in IDLE between polls and
-polls again as soon as the server reports new mail.
+"""``mailtix run``: APScheduler 3.x runs one job per mailbox and one for the timed jobs
+(``mailtix.jobs``, every minute) until SIGTERM/SIGINT; the outbox sender thread
+(``sender_thread``) sends whenever a poll batch or a timed job queued mail, and every
+OUTBOX_INTERVAL seconds for retries. Where the server has IMAP IDLE, a mailbox job stays in IDLE
+between polls and polls again as soon as the server reports new mail.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from mailtix import outbox
 from mailtix.app import App, open_source
 from mailtix.config import MailboxConfig
 from mailtix.errors import MailtixError
 from mailtix.poller import poll_mailbox
 from mailtix.reload import ConfigWatcher
+from mailtix.sender_thread import SenderThread
 from mailtix.store.locks import mailbox_lock
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ class Daemon:
         self.stopping = threading.Event()
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self.watcher = ConfigWatcher(app.config)
+        self.sender = SenderThread(app.config.smtp, app.clock, interval=OUTBOX_INTERVAL)
         self.failures: dict[str, int] = {}  # mailbox -> consecutive failed polls
         self.resume_at: dict[str, float] = {}  # mailbox -> monotonic time of the next try
 
@@ -57,10 +59,10 @@ class Daemon:
         for mailbox in self.app.config.mailboxes:
             self._every(mailbox.poll_interval, self.watch_mailbox, f"mailbox:{mailbox.name}",
                         args=[mailbox])  # fmt: skip
-        self._every(OUTBOX_INTERVAL, self.drain_outbox, "outbox")
         self._every(RELOAD_INTERVAL, self.reload_rules, "reload", now=False)
         self._every(JOBS_INTERVAL, self.run_timed_jobs, "jobs", now=False)
         self.scheduler.start()
+        self.sender.start()
 
     def _every(
         self, seconds: float, func: Callable[..., None], job_id: str, *, now: bool = True,
@@ -96,6 +98,7 @@ class Daemon:
     def stop(self) -> None:
         self.stopping.set()
         self.scheduler.shutdown(wait=True)
+        self.sender.finish()  # what the last polls queued goes out before we stop
         log.warning("mailtix stopped")
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
@@ -141,19 +144,7 @@ class Daemon:
                     self._poll(mailbox, source)
 
     def _poll(self, mailbox: MailboxConfig, source: object) -> None:
-        result = poll_mailbox(mailbox, source, self.app.pipeline)  # type: ignore[arg-type]
-        if result.handled:
-            self.kick_outbox()
+        poll_mailbox(mailbox, source, self.app.pipeline, self.sender.kick)  # type: ignore[arg-type]
 
     def kick_outbox(self) -> None:
-        job = self.scheduler.get_job("outbox")
-        if job is not None:
-            job.modify(next_run_time=datetime.now(UTC))
-
-    def drain_outbox(self) -> None:
-        try:
-            counts = outbox.drain(self.app.config.smtp, self.app.clock)
-            if counts:
-                log.info("outbox: %s", dict(counts))
-        except Exception:
-            log.exception("outbox drain failed; retrying on schedule")
+        self.sender.kick()

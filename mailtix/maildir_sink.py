@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import mailbox
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -47,7 +47,13 @@ class MaildirSink:
     ) -> None:
         self._maildir = None
 
-    async def send(self, envelope_from: str, recipients: Sequence[str], raw: bytes) -> None:
+    async def send(
+        self,
+        envelope_from: str,
+        recipients: Sequence[str],
+        raw: bytes,
+        on_accepted: Callable[[], None] | None = None,
+    ) -> None:
         """Store ``raw`` as one new message; SendError when there is nobody to deliver to."""
         if self._maildir is None:
             raise SendError(f"Maildir {self.path} is not open", permanent=False)
@@ -62,4 +68,6 @@ class MaildirSink:
             raise SendError(
                 f"cannot write to Maildir {self.path}: {exc}", permanent=False
             ) from None
+        if on_accepted is not None:
+            on_accepted()
         log.info("delivered %s to Maildir %s as %s", ", ".join(recipients), self.path, key)

@@ -8,9 +8,7 @@ A claim left by a worker that died is taken over after ``CLAIM_LEASE``.
 
 Crash bound: a row is marked sent right after the server accepted it, and at most one row per
 connection is in flight, so a process crash repeats at most ``connections`` messages (one with
-the default). The "sent" mark is a relaxed commit (``store.durability``): it survives a process
-crash; only an OS crash or power loss could roll it back, which would resend the few
-acknowledgements accepted since the last synced commit, never lose one.
+the default). How the mark is kept safe from a crash is ``sent_marks``'s job.
 """
 
 from __future__ import annotations
@@ -29,10 +27,15 @@ from mailtix.config import SmtpConfig
 from mailtix.errors import SendError
 from mailtix.faults import fault_point
 from mailtix.senders import Sender, open_sender
+from mailtix.sent_marks import (
+    DirectMarks,
+    JournalMarks,
+    marks_for_store,
+    process_alive,
+    recover_journals,
+)
 from mailtix.store.db import is_postgres
-from mailtix.store.durability import relaxed_transaction
 from mailtix.store.models import OutboxItem, database_proxy
-from mailtix.store.statements import update_row
 from mailtix.store.tickets import add_event, get_ticket
 
 log = logging.getLogger(__name__)
@@ -58,6 +61,7 @@ def claim(now: datetime, limit: int = CLAIM_BATCH) -> list[OutboxItem]:
         (OutboxItem.claimed_at < now - CLAIM_LEASE)
         | OutboxItem.claimed_by.in_(dead_local_workers())
     )
+    recover_journals()  # marks of a drain that died first, or its rows would go out again
     query = OutboxItem.select().where(ready | abandoned).order_by(OutboxItem.id).limit(limit)
     if is_postgres(database_proxy.obj):
         query = query.for_update(skip_locked=True)
@@ -85,15 +89,7 @@ def dead_local_workers() -> list[str]:
 
 def _alive(worker: str) -> bool:
     pid = worker.rpartition(":")[2]
-    if not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid.isdigit() and process_alive(int(pid))
 
 
 def release(items: list[OutboxItem]) -> None:
@@ -114,11 +110,14 @@ def drain(
 ) -> Counter[str]:
     """Send everything due now over up to ``connections`` (default ``smtp.connections``)
     connections; returns counts of sent / deferred / failed."""
-    feed = _Feed(clock)
+    feed = _Feed(clock, marks_for_store())
     try:
         asyncio.run(_drain(smtp, feed, max(1, connections or smtp.connections)))
     finally:
-        release(list(feed.queue))
+        try:
+            feed.marks.close()
+        finally:
+            release(list(feed.queue))
     return feed.counts
 
 
@@ -127,6 +126,7 @@ class _Feed:
     """The rows to send, shared by the connections; each row is handed to one of them."""
 
     clock: Callable[[], datetime]
+    marks: DirectMarks | JournalMarks
     counts: Counter[str] = field(default_factory=Counter)
     queue: deque[OutboxItem] = field(default_factory=deque)
     claimed: set[int] = field(default_factory=set)
@@ -157,15 +157,16 @@ class _Feed:
 async def _drain(smtp: SmtpConfig, feed: _Feed, connections: int) -> None:
     feed.refill()
     connections = min(connections, len(feed.queue))  # no more connections than rows
-    await asyncio.gather(*(_connection(smtp, feed, n) for n in range(connections)))
+    handover = asyncio.Lock()  # one DATA at a time, marked before the next (crash bound)
+    await asyncio.gather(*(_connection(smtp, feed, n, handover) for n in range(connections)))
 
 
-async def _connection(smtp: SmtpConfig, feed: _Feed, number: int) -> None:
+async def _connection(smtp: SmtpConfig, feed: _Feed, number: int, handover: asyncio.Lock) -> None:
     """One connection taking rows from ``feed``; reconnects when the server hung up after
     answering at least one row on it (e.g. Postfix's smtpd_hard_error_limit)."""
     while not feed.closed:
         try:
-            async with open_sender(smtp) as sender:
+            async with open_sender(smtp, handover) as sender:
                 hung_up = await _send_from(sender, feed)
         except SendError as exc:  # could not even connect
             if number == 0:  # the others may be refused for their number; this one is not
@@ -179,8 +180,13 @@ async def _send_from(sender: Sender, feed: _Feed) -> bool:
     """Send rows over one open connection; True when the server hung up part-way."""
     answered = 0
     while (item := feed.next()) is not None:
+
+        def accepted(item: OutboxItem = item) -> None:  # the server has it: mark it at once
+            fault_point("during-send")
+            feed.marks.mark(item, feed.clock())
+
         try:
-            await sender.send(item.envelope_from, item.recipients, bytes(item.rfc822))
+            await sender.send(item.envelope_from, item.recipients, bytes(item.rfc822), accepted)
         except SendError as exc:
             if answered > 0 and not exc.permanent and exc.connection_lost:
                 # e.g. Postfix drops a client after smtpd_hard_error_limit (20) refused
@@ -193,20 +199,9 @@ async def _send_from(sender: Sender, feed: _Feed) -> bool:
                 return False
             answered += 1
             continue
-        fault_point("during-send")
-        _mark_sent(item, feed.clock())
         feed.counts["sent"] += 1
         answered += 1
     return False
-
-
-def _mark_sent(item: OutboxItem, now: datetime) -> None:
-    """A relaxed commit of the changed columns only (see the module docstring)."""
-    item.status, item.sent_at, item.attempts = "sent", now, item.attempts + 1
-    item.claimed_by, item.claimed_at, item.last_error = "", None, ""
-    changed = {"status", "sent_at", "attempts", "claimed_by", "claimed_at", "last_error"}
-    with relaxed_transaction():
-        update_row(OutboxItem, item.id, {k: v for k, v in item.__data__.items() if k in changed})
 
 
 def _record_failure(item: OutboxItem, exc: SendError, now: datetime, counts: Counter[str]) -> None:

@@ -52,7 +52,8 @@ class SenderThread:
         """One last round for what is due now, then stop; returns what was sent in all."""
         self._finishing = True
         self._wake.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
         return self.counts
 
     def __enter__(self) -> SenderThread:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Protocol
 
@@ -23,11 +24,18 @@ class Sender(Protocol):
         traceback: TracebackType | None,
     ) -> None: ...
 
-    async def send(self, envelope_from: str, recipients: Sequence[str], raw: bytes) -> None: ...
+    async def send(
+        self,
+        envelope_from: str,
+        recipients: Sequence[str],
+        raw: bytes,
+        on_accepted: Callable[[], None] | None = None,
+    ) -> None: ...
 
 
-def open_sender(config: SmtpConfig) -> Sender:
-    """A MaildirSink for ``config.maildir``, else an SmtpSender (not connected until entered)."""
+def open_sender(config: SmtpConfig, handover: asyncio.Lock | None = None) -> Sender:
+    """A MaildirSink for ``config.maildir``, else an SmtpSender (not connected until entered);
+    ``handover`` is shared by the connections of one drain (see ``smtp_sender``)."""
     if config.maildir is not None:
         return MaildirSink(config.maildir)
-    return SmtpSender(config)
+    return SmtpSender(config, handover)

@@ -10,11 +10,13 @@ Passwords never appear in messages or logs.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import ssl
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import aiosmtplib
 
@@ -100,8 +102,33 @@ def _classify_starttls(exc: BaseException) -> SendError:
     )
 
 
-def _new_client(config: SmtpConfig) -> aiosmtplib.SMTP:
-    return aiosmtplib.SMTP(
+class _Client(aiosmtplib.SMTP):
+    """aiosmtplib's client, with its DATA command (the moment the server takes a message) run
+    under ``handover``, a lock the connections of one drain share, together with
+    ``on_accepted``: so the envelopes of several connections overlap, but only one message at a
+    time is ever accepted by the server and not yet marked sent (the crash bound)."""
+
+    handover: asyncio.Lock | None = None
+    on_accepted: Callable[[], None] | None = None
+
+    async def data(self, message: str | bytes, /, **kwargs: Any) -> aiosmtplib.SMTPResponse:
+        async with self.handover or contextlib.nullcontext():
+            response = await super().data(message, **kwargs)
+            if self.on_accepted is not None:
+                try:
+                    self.on_accepted()
+                except Exception as exc:  # not a send failure: _step lets it through
+                    raise AcceptedHookFailed(exc) from exc
+            return response
+
+
+class AcceptedHookFailed(Exception):
+    """``on_accepted`` failed after the server took the message (e.g. the store is gone): the
+    drain must stop, not count it as a failed send and go on."""
+
+
+def _new_client(config: SmtpConfig) -> _Client:
+    return _Client(
         hostname=config.host,
         port=config.port,
         use_tls=config.security == "tls",
@@ -114,9 +141,10 @@ def _new_client(config: SmtpConfig) -> aiosmtplib.SMTP:
 class SmtpSender:
     """One SMTP connection for a batch of messages: ``async with SmtpSender(cfg) as s: ...``."""
 
-    def __init__(self, config: SmtpConfig) -> None:
+    def __init__(self, config: SmtpConfig, handover: asyncio.Lock | None = None) -> None:
         self.config = config
-        self._client: aiosmtplib.SMTP | None = None
+        self.handover = handover  # shared by the connections of one drain (see _Client)
+        self._client: _Client | None = None
 
     @property
     def _where(self) -> str:
@@ -125,6 +153,8 @@ class SmtpSender:
     async def _step(self, phase: str, operation: Awaitable[_T]) -> _T:
         try:
             return await operation
+        except AcceptedHookFailed as exc:
+            raise exc.__cause__ or exc from None
         except Exception as exc:
             error = classify(exc, phase=phase, host=self._where)
             message = _one_line(str(error), self.config.password)
@@ -134,6 +164,7 @@ class SmtpSender:
 
     async def __aenter__(self) -> SmtpSender:
         client = _new_client(self.config)
+        client.handover = self.handover
         try:
             await self._step("connect", client.connect())
             if self.config.security == "starttls":
@@ -162,8 +193,15 @@ class SmtpSender:
         except (TimeoutError, aiosmtplib.SMTPException, OSError):
             client.close()
 
-    async def send(self, envelope_from: str, recipients: Sequence[str], raw: bytes) -> None:
-        """Hand ``raw`` to the server for ``recipients``; SendError unless every one is taken."""
+    async def send(
+        self,
+        envelope_from: str,
+        recipients: Sequence[str],
+        raw: bytes,
+        on_accepted: Callable[[], None] | None = None,
+    ) -> None:
+        """Hand ``raw`` to the server for ``recipients``; SendError unless every one is taken.
+        ``on_accepted`` runs as soon as the server has taken it, still under the handover."""
         if self._client is None:
             raise SendError(
                 f"not connected to {self._where}", permanent=False, connection_lost=True
@@ -172,8 +210,12 @@ class SmtpSender:
             raise SendError("no recipients", permanent=True)
         addresses = [envelope_from, *recipients]
         options = [] if all(a.isascii() for a in addresses) else ["SMTPUTF8"]
+        self._client.on_accepted = on_accepted
         sending = self._client.sendmail(envelope_from, list(recipients), raw, mail_options=options)
-        refused, _ = await self._step("send", sending)
+        try:
+            refused, _ = await self._step("send", sending)
+        finally:
+            self._client.on_accepted = None
         for recipient, response in refused.items():
             log.warning("SMTP %s refused %s: %s %s", self._where, recipient, *response)
 

@@ -38,18 +38,23 @@ class Seen:
 
 
 _RECEIPT = "SELECT id, uidvalidity, uid, outcome, ticket_id FROM receipt WHERE mailbox = ? AND "
+RECEIPT_BY_UID = _RECEIPT + "uidvalidity = ? AND uid = ?"
+RECEIPT_BY_BYTES = _RECEIPT + "sha256 = ? ORDER BY id LIMIT 1"
+RECEIPT_BY_BYTES_NOT_QUARANTINED = (
+    _RECEIPT + "sha256 = ? AND outcome <> 'quarantined' ORDER BY id LIMIT 1"
+)
 
 
 def receipt_for_uid(mailbox: str, uidvalidity: int, uid: int) -> Seen | None:
-    row = _run(_RECEIPT + "uidvalidity = ? AND uid = ?", [mailbox, uidvalidity, uid]).fetchone()
+    row = _run(RECEIPT_BY_UID, [mailbox, uidvalidity, uid]).fetchone()
     return Seen(*row) if row else None
 
 
 def receipt_for_bytes(mailbox: str, sha256: str, *, skip_quarantined: bool) -> Seen | None:
     """The first receipt for the same bytes (kept apart from the UID lookup: one WHERE with an
     OR over both made SQLite walk every receipt of the mailbox)."""
-    where = "sha256 = ?" + (" AND outcome <> 'quarantined'" if skip_quarantined else "")
-    row = _run(_RECEIPT + where + " ORDER BY id LIMIT 1", [mailbox, sha256]).fetchone()
+    sql = RECEIPT_BY_BYTES_NOT_QUARANTINED if skip_quarantined else RECEIPT_BY_BYTES
+    row = _run(sql, [mailbox, sha256]).fetchone()
     return Seen(*row) if row else None
 
 

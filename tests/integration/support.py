@@ -31,6 +31,7 @@ def write_config(
     routing: str = "",
     departments: str = "",
     smtp_maildir: str | None = None,
+    smtp_connections: int | None = None,
 ) -> Path:
     """A mailtix.toml for ``stack``; each mailbox dict has name, user and optional overrides.
 
@@ -41,7 +42,10 @@ def write_config(
     if smtp_maildir is not None:
         lines += [f"maildir = {json.dumps(smtp_maildir)}", ""]
     else:
-        lines += [f'host = "{stack.host}"', f"port = {stack.smtp_port}", 'security = "none"', ""]
+        lines += [f'host = "{stack.host}"', f"port = {stack.smtp_port}", 'security = "none"']
+        if smtp_connections is not None:
+            lines.append(f"connections = {smtp_connections}")
+        lines.append("")
     for mb in mailboxes:
         lines += [
             "[[mailbox]]",

@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 
 from tests.integration.support import (
-    REPO,
     customer_mail,
     mailtix,
     outbox_items,
@@ -34,10 +33,8 @@ from tests.integration.support import (
 pytestmark = pytest.mark.integration
 
 NO_AGENTS = '[[department]]\nname = "general"\nagents = []\n'  # acknowledgements only
-OUTBOX_SOURCE = (REPO / "mailtix" / "outbox.py").read_text()
-HAS_DURING_SEND = 'fault_point("during-send")' in OUTBOX_SOURCE
-# rows in flight at once: what a crash may send twice (outbox.py's documented bound)
-IN_FLIGHT = 1  # [smtp] connections defaults to 1: a crash repeats at most one mail
+# what a crash may send twice: one message, however many SMTP connections (smtp_sender.py)
+IN_FLIGHT = 1
 
 
 def crash_run(config: Path, fault: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -251,23 +248,22 @@ def test_kill_in_a_300_message_batch_loses_and_doubles_nothing(
 # -- 4. kill -9 during an SMTP send -----------------------------------------------------------
 
 
-@pytest.mark.skipif(
-    not HAS_DURING_SEND,
-    reason="NOT TESTED: mailtix/outbox.py has no fault_point('during-send') yet "
-    "(between the SMTP 250 and marking the row sent) - add it and this test runs",
-)
-def test_kill_during_smtp_send_repeats_only_acks_in_flight(mailstack: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("connections", [1, 3])
+def test_kill_during_smtp_send_repeats_at_most_one_ack(
+    mailstack: Any, tmp_path: Path, connections: int
+) -> None:
     """Killed after Postfix accepted an ack but before its row was marked sent: the restart
-    sends the rest; only acks in flight at the kill (at most one with the default single
-    connection) arrive twice."""
+    sends the rest; only the ack in flight at the kill arrives twice, also with several
+    connections (their DATA commands take turns, each marked before the next)."""
     support = unique("support")
     support_addr = f"{support}@example.test"
-    customers = [unique("erin") for _ in range(5)]
+    customers = [unique("erin") for _ in range(8)]
     for user in customers:
         mailstack.add_user(user)
     config = write_config(
-        tmp_path, mailstack, [{"name": "support", "user": support}], departments=NO_AGENTS
-    )
+        tmp_path, mailstack, [{"name": "support", "user": support}], departments=NO_AGENTS,
+        smtp_connections=connections,
+    )  # fmt: skip
     for n, user in enumerate(customers):
         addr = f"{user}@customer.test"
         mailstack.send(customer_mail(addr, support_addr, f"Send crash {n}"), addr, [support_addr])

@@ -126,8 +126,9 @@ def test_server_hanging_up_after_refusals_does_not_hold_back_the_rest(
     support = unique("support")
     no_agents = '[[department]]\nname = "general"\nagents = []\n'  # acknowledgements only
     config = write_config(
-        tmp_path, mailstack, [{"name": "support", "user": support}], departments=no_agents
-    )
+        tmp_path, mailstack, [{"name": "support", "user": support}], departments=no_agents,
+        smtp_connections=1,
+    )  # fmt: skip
     server = HangUpServer()
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:

@@ -10,10 +10,15 @@ import ssl
 import subprocess
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
 
+import aiosmtplib
 import pytest
 from mailstack import CUSTOMER_DOMAIN, Mailbox, MailStack
 
+from mailtix import sent_marks
 from mailtix.compose import compose, envelope_recipients, make_message_id
 from mailtix.config import SmtpConfig
 from mailtix.errors import SendError
@@ -202,3 +207,71 @@ def test_tiny_server_works_without_tls_so_the_refusal_is_about_the_certificate(
                 await sender.send("a@example.test", ["b@example.test"], b"x\r\n")
 
     asyncio.run(run())
+
+
+def test_several_connections_overlap_envelopes_but_never_two_data_commands(
+    mailstack: MailStack, fresh_mailbox: FreshMailbox, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The crash bound with ``[smtp] connections`` > 1: the connections of one drain work on
+    their envelopes at the same time, but the server is only ever taking one message (DATA)
+    that is not yet marked sent; so a crash can repeat one acknowledgement, not one per
+    connection. Counted on the real Postfix, over 24 mails and 3 connections."""
+    from mailtix import outbox
+    from mailtix.store.db import open_store
+    from mailtix.store.models import OutboxItem
+
+    box = fresh_mailbox("handover")
+    db = open_store(f"sqlite:///{tmp_path / 'mailtix.db'}")
+    now = datetime(2026, 11, 23, 10, 0)
+    for _ in range(24):
+        mail = acknowledgement("support@example.test", box.address)
+        OutboxItem.create(
+            kind="acknowledgement", envelope_from="support@example.test",
+            recipients=[box.address], recipient_key=box.address, message_id=mail.message_id,
+            rfc822=compose(mail), next_attempt_at=now, created_at=now,
+        )  # fmt: skip
+    busy = {"data": 0, "sendmail": 0}
+    most = {"data": 0, "sendmail": 0, "unmarked": 0}
+    accepted_unmarked = 0
+    plain_data, plain_sendmail = aiosmtplib.SMTP.data, aiosmtplib.SMTP.sendmail
+    real_mark = sent_marks.JournalMarks.mark
+
+    async def counted(kind: str, call: Any) -> Any:
+        busy[kind] += 1
+        most[kind] = max(most[kind], busy[kind])
+        try:
+            return await call
+        finally:
+            busy[kind] -= 1
+
+    async def data(self: Any, message: Any, /, **kwargs: Any) -> Any:
+        nonlocal accepted_unmarked
+        response = await counted("data", plain_data(self, message, **kwargs))
+        accepted_unmarked += 1  # the server has it; the mark comes next
+        most["unmarked"] = max(most["unmarked"], accepted_unmarked)
+        return response
+
+    def mark(self: Any, item: Any, when: Any) -> None:
+        nonlocal accepted_unmarked
+        real_mark(self, item, when)
+        accepted_unmarked -= 1
+
+    monkeypatch.setattr(aiosmtplib.SMTP, "data", data)
+    monkeypatch.setattr(
+        aiosmtplib.SMTP,
+        "sendmail",
+        lambda self, *a, **k: counted("sendmail", plain_sendmail(self, *a, **k)),
+    )
+    monkeypatch.setattr(sent_marks.JournalMarks, "mark", mark)
+    try:
+        config = SmtpConfig(host=mailstack.host, port=mailstack.smtp_port, security="none",
+                            timeout=10, connections=3)  # fmt: skip
+        counts = outbox.drain(config, lambda: now)
+    finally:
+        db.close()
+    print(f"\nmost at once: {most}")
+    assert counts["sent"] == 24
+    assert most["sendmail"] > 1  # the connections really did work side by side
+    assert most["data"] == 1 and most["unmarked"] == 1
+    mailstack.wait_for_messages(box.login, count=24)

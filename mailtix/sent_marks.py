@@ -1,0 +1,151 @@
+"""How the outbox records that the server took a row: the "sent" mark.
+
+The mark must be safe from a process crash before the next row is handed over (the crash bound:
+at most one acknowledgement repeated). On PostgreSQL each mark is its own relaxed commit. On
+SQLite that commit would have to wait for the one write lock, which the poller holds for most of
+each message it commits, so a sender running beside it spent its time queueing for the lock.
+There each mark is instead appended to a journal file next to the database (one ``write``: the
+kernel keeps it if the process dies) and the journal is written to the store every
+``FLUSH_EVERY`` marks and when the drain ends, in one transaction, and then emptied.
+
+A journal left behind by a process that died is applied by the next drain on this machine before
+it takes over that worker's claimed rows, so a mark is never lost with its process. Applying is
+idempotent (only rows still "sending" change). Like the relaxed commit, the journal is not
+synced: a power loss could cost a resent acknowledgement, never a mail.
+"""
+
+from __future__ import annotations
+
+import glob
+import itertools
+import logging
+import os
+import threading
+from datetime import datetime
+from pathlib import Path
+
+from peewee import SqliteDatabase
+
+from mailtix.store.durability import relaxed_transaction
+from mailtix.store.models import OutboxItem, database_proxy
+
+log = logging.getLogger(__name__)
+
+FLUSH_EVERY = 50
+_serial = itertools.count(1)
+_open_journals: set[str] = set()  # journals of this process that a drain is writing right now
+_open_lock = threading.Lock()
+
+_APPLY = (
+    "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, claimed_by = '', "
+    "claimed_at = NULL, last_error = '' WHERE id = ? AND status = 'sending'"
+)
+
+
+class DirectMarks:
+    """Each mark its own relaxed commit (PostgreSQL, or an in-memory SQLite database)."""
+
+    def mark(self, item: OutboxItem, now: datetime) -> None:
+        with relaxed_transaction():
+            _apply([(now, item.id)])
+
+    def close(self) -> None:
+        pass
+
+
+class JournalMarks:
+    """Marks appended to this drain's own journal file, flushed to the store in bulk."""
+
+    def __init__(self, stem: str) -> None:
+        self.path = f"{stem}.{os.getpid()}.{next(_serial)}"
+        with _open_lock:
+            _open_journals.add(self.path)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._count = 0
+
+    def mark(self, item: OutboxItem, now: datetime) -> None:
+        os.write(self._fd, f"{item.id} {now.isoformat()}\n".encode())
+        self._count += 1
+        if self._count >= FLUSH_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        apply_journal(self.path)
+        os.ftruncate(self._fd, 0)
+        self._count = 0
+
+    def close(self) -> None:
+        """Flush and remove the journal; if the store cannot be written, it stays for the next
+        drain to apply."""
+        try:
+            self.flush()
+            os.unlink(self.path)
+        finally:
+            os.close(self._fd)
+            with _open_lock:
+                _open_journals.discard(self.path)
+
+
+def marks_for_store() -> DirectMarks | JournalMarks:
+    stem = journal_stem()
+    return JournalMarks(stem) if stem is not None else DirectMarks()
+
+
+def journal_stem() -> str | None:
+    """Journal files are ``<database>-sent.<pid>.<n>``; None when marks go straight in."""
+    db = database_proxy.obj
+    if not isinstance(db, SqliteDatabase) or db.database == ":memory:":
+        return None
+    return f"{Path(db.database).resolve()}-sent"
+
+
+def apply_journal(path: str) -> int:
+    """Write the marks of one journal file to the store (one transaction); how many lines."""
+    marks = []
+    with open(path, "rb") as journal:
+        lines = journal.read().split(b"\n")
+    for line in lines[:-1]:  # what follows the last newline is a line torn by a crash
+        ident, _, when = line.decode(errors="replace").partition(" ")
+        try:
+            marks.append((datetime.fromisoformat(when), int(ident)))
+        except ValueError:  # never written by us: ignored (that row is sent again, once)
+            log.warning("%s: unreadable line %r skipped", path, line[:80])
+    if marks:
+        with relaxed_transaction():
+            _apply(marks)
+    return len(marks)
+
+
+def recover_journals() -> None:
+    """Apply and remove the journals of drains that are no longer running (their process
+    died, or a flush failed): called before claiming, so their rows are not sent again."""
+    stem = journal_stem()
+    if stem is None:
+        return
+    for path in sorted(glob.glob(glob.escape(stem) + ".*.*")):
+        pid = path[len(stem) + 1 :].split(".", 1)[0]
+        with _open_lock:
+            busy = path in _open_journals
+        if busy or not pid.isdigit() or (int(pid) != os.getpid() and process_alive(int(pid))):
+            continue
+        applied = apply_journal(path)
+        os.unlink(path)
+        if applied:
+            log.warning("applied %d sent mark(s) left by an interrupted drain (%s)", applied, path)
+
+
+def _apply(marks: list[tuple[datetime, int]]) -> None:
+    db = database_proxy.obj
+    sql = _APPLY if db.param == "?" else _APPLY.replace("?", db.param)
+    for now, ident in marks:
+        db.execute_sql(sql, [now, ident])
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,127 @@
+"""Sent marks on SQLite go through a journal file: safe from a process crash at once, written to
+the store in bulk, and applied by the next drain when their process died. Plus the sender
+thread that drains the outbox beside the poller (into a Maildir here)."""
+
+from __future__ import annotations
+
+import mailbox
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from peewee import Database
+
+from mailtix import sent_marks
+from mailtix.config import SmtpConfig
+from mailtix.sender_thread import SenderThread
+from mailtix.sent_marks import JournalMarks, apply_journal, journal_stem, recover_journals
+from mailtix.store.db import open_store
+from mailtix.store.models import OutboxItem
+
+NOW = datetime(2026, 11, 23, 10, 0, 0)
+RAW = b"From: support@example.com\r\nTo: carol@example.org\r\nSubject: hi\r\n\r\nbody\r\n"
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    store = open_store(f"sqlite:///{tmp_path / 'mailtix.db'}")
+    yield store
+    store.close()
+
+
+def row(status: str = "sending", n: int = 0) -> OutboxItem:
+    return OutboxItem.create(
+        kind="acknowledgement", envelope_from="support@example.com",
+        recipients=[f"c{n}@example.org"], recipient_key=f"c{n}@example.org",
+        message_id=f"<m{n}@example.com>", rfc822=RAW, status=status, claimed_by="host:1",
+        next_attempt_at=NOW, created_at=NOW,
+    )  # fmt: skip
+
+
+def status(item: OutboxItem) -> tuple[str, int, str]:
+    fresh = OutboxItem.get_by_id(item.id)
+    return fresh.status, fresh.attempts, fresh.claimed_by
+
+
+def dead_pid() -> int:
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    return int(proc.stdout)
+
+
+def test_marks_reach_the_store_in_bulk_and_the_journal_goes_away(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sent_marks, "FLUSH_EVERY", 3)
+    items = [row(n=n) for n in range(4)]
+    marks = JournalMarks(str(journal_stem()))
+    for item in items[:2]:
+        marks.mark(item, NOW)
+    assert Path(marks.path).read_text().count("\n") == 2  # on disk (the kernel's) at once
+    assert status(items[0])[0] == "sending"  # not yet in the store
+    marks.mark(items[2], NOW)  # the third mark flushes
+    assert [status(i)[0] for i in items] == ["sent", "sent", "sent", "sending"]
+    assert Path(marks.path).read_text() == ""
+    marks.mark(items[3], NOW)
+    marks.close()
+    assert status(items[3]) == ("sent", 1, "")
+    assert not Path(marks.path).exists()
+
+
+def test_a_dead_drains_journal_is_applied_once_before_its_rows_are_claimed(db: Database) -> None:
+    sent, torn, other = row(n=1), row(n=2), row("sent", n=3)
+    stem = journal_stem()
+    journal = Path(f"{stem}.{dead_pid()}.1")
+    journal.write_text(
+        f"{sent.id} {NOW.isoformat()}\n{other.id} {NOW.isoformat()}\n{torn.id} 2026-1"
+    )  # the last line was torn by the crash: that row will be sent again (once)
+    recover_journals()
+    assert status(sent) == ("sent", 1, "")
+    assert status(other) == ("sent", 0, "host:1")  # already sent: untouched, not counted again
+    assert status(torn)[0] == "sending"
+    assert not journal.exists()
+
+
+def test_journals_of_running_drains_are_left_alone(db: Database) -> None:
+    item = row()
+    stem = journal_stem()
+    alive = Path(f"{stem}.{os.getppid()}.1")  # our parent runs: its drain may be writing
+    alive.write_text(f"{item.id} {NOW.isoformat()}\n")
+    mine = JournalMarks(str(stem))  # this process, open: being written right now
+    os.write(mine._fd, f"{item.id} {NOW.isoformat()}\n".encode())
+    recover_journals()
+    assert status(item)[0] == "sending" and alive.exists() and Path(mine.path).exists()
+    mine.close()
+    assert status(item)[0] == "sent"
+    alive.unlink()
+
+
+def test_applying_a_journal_twice_changes_nothing_more(db: Database, tmp_path: Path) -> None:
+    item = row()
+    journal = tmp_path / "journal"
+    journal.write_text(f"{item.id} {NOW.isoformat()}\n")
+    assert apply_journal(str(journal)) == 1
+    apply_journal(str(journal))
+    assert status(item) == ("sent", 1, "")
+
+
+def test_sender_thread_sends_what_is_due_when_kicked_and_on_finish(
+    db: Database, tmp_path: Path
+) -> None:
+    out = tmp_path / "sent"
+    smtp = SmtpConfig(maildir=out, connections=2)
+    for n in range(3):
+        row("pending", n)
+    sender = SenderThread(smtp, lambda: NOW).start()
+    for n in range(3, 5):
+        row("pending", n)
+    sender.kick()
+    counts = sender.finish()
+    assert counts["sent"] == 5
+    assert len(list(mailbox.Maildir(out, create=False))) == 5
+    assert {i.status for i in OutboxItem.select()} == {"sent"}
+    assert not list(tmp_path.glob("mailtix.db-sent.*"))  # every journal applied and removed

@@ -1,0 +1,204 @@
+"""The store's fast paths: rows saved with cached SQL, the per-message lookups in plain SQL,
+relaxed commits with a durable point, and the in-process writer lock."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from peewee import Database
+
+from mailtix.store import lookups
+from mailtix.store.db import open_store
+from mailtix.store.durability import durable_point, relaxed, relaxed_transaction
+from mailtix.store.models import MailboxState, Message, OutboxItem, Receipt, Ticket, database_proxy
+
+NOW = datetime(2026, 11, 23, 10, 0, 0, 123456)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    store = open_store(f"sqlite:///{tmp_path / 'mailtix.db'}")
+    yield store
+    store.close()
+
+
+def ticket(subject: str = "Printer broken", **extra: object) -> Ticket:
+    return Ticket.create(
+        subject=subject, department="general", customer="carol@example.org",
+        mailbox="support", created_at=NOW, updated_at=NOW, **extra,
+    )  # fmt: skip
+
+
+def test_a_created_row_reads_back_exactly_as_peewee_would_store_it(db: Database) -> None:
+    t = ticket(tags=["vip", "ünïcode"], priority="high")
+    assert isinstance(t.id, int) and t.id > 0
+    again = Ticket.get_by_id(t.id)
+    assert (again.subject, again.status, again.priority) == ("Printer broken", "new", "high")
+    assert again.tags == ["vip", "ünïcode"] and again.created_at == NOW
+    assert again.assignee is None and again.closed_at is None  # defaults and NULLs
+    message = Message.create(
+        ticket=t, direction="in", kind="customer", to_addrs=["support@example.com"],
+        rfc822=b"\x00\xffraw bytes", created_at=NOW,
+    )  # fmt: skip
+    stored = Message.get_by_id(message.id)
+    assert stored.ticket_id == t.id and bytes(stored.rfc822) == b"\x00\xffraw bytes"
+    assert stored.to_addrs == ["support@example.com"] and stored.html is None
+    # the same row written by peewee's own INSERT reads back the same
+    plain = Ticket.insert(
+        subject="Printer broken", department="general", customer="carol@example.org",
+        mailbox="support", created_at=NOW, updated_at=NOW, tags=["vip", "ünïcode"],
+        priority="high",
+    ).execute()  # fmt: skip
+    theirs = Ticket.get_by_id(plain).__data__
+    ours = Ticket.get_by_id(t.id).__data__
+    assert {k: v for k, v in theirs.items() if k != "id"} == {
+        k: v for k, v in ours.items() if k != "id"
+    }
+
+
+def test_save_updates_the_row_and_an_explicit_id_is_kept(db: Database) -> None:
+    t = ticket()
+    t.status, t.assignee, t.tags = "open", "bob@example.com", ["a"]
+    assert t.save() == 1
+    again = Ticket.get_by_id(t.id)
+    assert (again.status, again.assignee, again.tags) == ("open", "bob@example.com", ["a"])
+    forced = Ticket(
+        id=500, subject="x", department="general", customer="c@example.org", mailbox="support",
+        created_at=NOW, updated_at=NOW,
+    )  # fmt: skip
+    forced.save(force_insert=True)
+    assert Ticket.get_by_id(500).subject == "x"
+    assert ticket("next").id == 501
+
+
+def receipt(uid: int | None, sha: str, outcome: str = "ticket", uidvalidity: int = 7) -> Receipt:
+    return Receipt.create(
+        mailbox="support", uidvalidity=uidvalidity, uid=uid, sha256=sha, outcome=outcome,
+        created_at=NOW,
+    )  # fmt: skip
+
+
+def test_receipt_lookups_by_uid_and_by_bytes(db: Database) -> None:
+    first = receipt(1, "aa", "quarantined")
+    second = receipt(2, "aa")
+    assert lookups.receipt_for_uid("support", 7, 2) == lookups.Seen(second.id, 7, 2, "ticket", None)
+    assert lookups.receipt_for_uid("support", 8, 2) is None  # another UIDVALIDITY
+    assert lookups.receipt_for_uid("other", 7, 2) is None
+    assert lookups.receipt_for_bytes("support", "aa", skip_quarantined=False).id == first.id  # type: ignore[union-attr]
+    assert lookups.receipt_for_bytes("support", "aa", skip_quarantined=True).id == second.id  # type: ignore[union-attr]
+    assert lookups.receipt_for_bytes("support", "bb", skip_quarantined=False) is None
+
+
+@pytest.mark.parametrize(
+    ("sql", "index"),
+    [
+        (lookups.RECEIPT_BY_UID, "(mailbox=? AND uidvalidity=? AND uid=?)"),
+        (lookups.RECEIPT_BY_BYTES, "(mailbox=? AND sha256=?)"),
+    ],
+)
+def test_receipt_lookups_search_an_index_on_every_column(
+    db: Database, sql: str, index: str
+) -> None:
+    """Not only on the mailbox: that walked every receipt the mailbox ever had, per message."""
+    params = ["support", 7, 1] if "uid = ?" in sql else ["support", "aa"]
+    plan = " ".join(str(row[-1]) for row in db.execute_sql("EXPLAIN QUERY PLAN " + sql, params))
+    assert "SEARCH" in plan and index in plan, plan
+
+
+def test_attempt_counter_counts_up_and_returns_the_last_error(db: Database) -> None:
+    assert lookups.count_attempt("support", "aa", NOW) == (1, "")
+    from mailtix.store.attempts import record_failure
+
+    record_failure("support", "aa", "boom", NOW)
+    assert lookups.count_attempt("support", "aa", NOW) == (2, "boom")
+    assert lookups.count_attempt("other", "aa", NOW) == (1, "")
+
+
+def test_copy_holder_suppression_and_rate_count(db: Database) -> None:
+    t = ticket()
+    Message.create(
+        ticket=t, direction="in", kind="customer", from_addr="carol@example.org",
+        subject="Hi", message_id="<m1@example.org>", created_at=NOW,
+    )  # fmt: skip
+    assert lookups.copy_holder("<m1@example.org>", "carol@example.org", "Hi") == t.id
+    assert lookups.copy_holder("<m1@example.org>", "mallory@example.org", "Hi") is None
+    assert not lookups.is_suppressed("carol@example.org")
+    for automatic in (True, True, False):
+        OutboxItem.create(
+            ticket=t, kind="acknowledgement", automatic=automatic, envelope_from="s@x",
+            recipients=["carol@example.org"], recipient_key="carol@example.org",
+            message_id="<o@x>", rfc822=b"x", next_attempt_at=NOW, created_at=NOW,
+        )  # fmt: skip
+    assert lookups.automatic_mails_since("carol@example.org", datetime(2026, 11, 23, 9)) == 2
+    assert lookups.automatic_mails_since("carol@example.org", NOW) == 0  # strictly after
+
+
+def synchronous(db: Database) -> int:
+    return int(db.execute_sql("PRAGMA synchronous").fetchone()[0])
+
+
+def test_relaxed_commits_nest_and_the_safe_setting_comes_back(db: Database) -> None:
+    assert synchronous(db) == 2  # FULL
+    with relaxed():
+        assert synchronous(db) == 1  # NORMAL
+        with relaxed_transaction():
+            assert synchronous(db) == 1
+        assert synchronous(db) == 1  # the inner one does not switch back early
+    assert synchronous(db) == 2
+
+
+def test_durable_point_writes_and_refuses_to_run_relaxed(db: Database) -> None:
+    MailboxState.create(mailbox="support", uidvalidity=7, updated_at=NOW)
+    durable_point("support")
+    assert MailboxState.get(MailboxState.mailbox == "support").updated_at > NOW
+    with relaxed(), pytest.raises(RuntimeError, match="not be durable"):
+        durable_point("support")
+
+
+def test_writers_in_two_threads_queue_instead_of_failing(db: Database) -> None:
+    """Each thread has its own connection; the second waits on the process's writer lock (not
+    on SQLite's sleeping busy handler), also after the first rolled back."""
+    errors: list[BaseException] = []
+    inside = threading.Event()
+    release = threading.Event()
+
+    def slow_writer() -> None:
+        try:
+            with database_proxy.atomic():
+                ticket("slow")
+                inside.set()
+                release.wait(5)
+                raise KeyError("rolled back")
+        except KeyError:
+            pass
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            database_proxy.close()
+
+    def second_writer() -> None:
+        try:
+            with database_proxy.atomic():
+                ticket("second")
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            database_proxy.close()
+
+    first = threading.Thread(target=slow_writer)
+    first.start()
+    assert inside.wait(5)
+    second = threading.Thread(target=second_writer)
+    second.start()
+    second.join(0.3)
+    assert second.is_alive() and db._writer.locked()  # type: ignore[attr-defined]
+    release.set()
+    first.join(5)
+    second.join(5)
+    assert not errors and not second.is_alive()
+    assert not db._writer.locked()  # type: ignore[attr-defined]  # rollback and commit released
+    assert [t.subject for t in Ticket.select()] == ["second"]
