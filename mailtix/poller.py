@@ -154,6 +154,9 @@ def _check_uidvalidity(mailbox: str, uidvalidity: int) -> None:
     with database_proxy.atomic():
         if state is None:
             MailboxState.create(mailbox=mailbox, uidvalidity=uidvalidity, updated_at=utcnow())
+        elif state.uidvalidity is None:  # the row was made before the first poll
+            state.uidvalidity, state.updated_at = uidvalidity, utcnow()
+            state.save()
         elif state.uidvalidity != uidvalidity:
             log.warning(
                 "%s: UIDVALIDITY changed %s -> %s; known messages matched by content",

@@ -54,22 +54,27 @@ class DirectMarks:
 
 
 class JournalMarks:
-    """Marks appended to this drain's own journal file, flushed to the store in bulk."""
+    """Marks appended to this drain's own journal file (made at the first mark), flushed to
+    the store in bulk."""
 
     def __init__(self, stem: str) -> None:
         self.path = f"{stem}.{os.getpid()}.{next(_serial)}"
-        with _open_lock:
-            _open_journals.add(self.path)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._fd: int | None = None
         self._count = 0
 
     def mark(self, item: OutboxItem, now: datetime) -> None:
+        if self._fd is None:
+            with _open_lock:
+                _open_journals.add(self.path)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         os.write(self._fd, f"{item.id} {now.isoformat()}\n".encode())
         self._count += 1
         if self._count >= FLUSH_EVERY:
             self.flush()
 
     def flush(self) -> None:
+        if self._fd is None:
+            return
         apply_journal(self.path)
         os.ftruncate(self._fd, 0)
         self._count = 0
@@ -77,11 +82,14 @@ class JournalMarks:
     def close(self) -> None:
         """Flush and remove the journal; if the store cannot be written, it stays for the next
         drain to apply."""
+        if self._fd is None:
+            return
         try:
             self.flush()
             os.unlink(self.path)
         finally:
             os.close(self._fd)
+            self._fd = None
             with _open_lock:
                 _open_journals.discard(self.path)
 

@@ -9,11 +9,16 @@ mailboxes over IMAP (not timed), then measures, each in its own child process:
 - the floor: imapclient SEARCH ALL, RFC822.SIZE, BODY.PEEK[] in batches of 100, and
   mailparser.parse_from_bytes on every message (run ``--floor-runs`` times; it only reads);
 - mailtix: ``mailtix --config X poll --once`` (parse, route, one transaction per message,
-  MOVE to Processed, then the outbox - an acknowledgement and an agent notification per
-  ticket - drained to Postfix), run once on a fresh mailbox;
+  MOVE to Processed, while a sender thread drains the outbox - an acknowledgement per ticket,
+  plus an agent notification with ``--agents`` - to Postfix), run once on a fresh mailbox;
 - a cProfile of the same poll on a third mailbox holding the first M messages.
 
-Peak RSS is ru_maxrss of each child measured at its end. Needs root (the mail stack).
+Postfix accepts and queues every acknowledgement (SMTP dialogue, cleanup, queue file) and then,
+by default, discards it: the customer domain's transport is ``discard:``, so the measurement is
+not also paying for 2,000 LMTP deliveries into Dovecot on the same two cores (a production MTA
+does those on its own time, usually on its own machine). ``--deliver-acks`` delivers them into
+real mailboxes instead. Peak RSS is ru_maxrss of each child measured at its end. Needs root
+(the mail stack).
 """
 
 from __future__ import annotations
@@ -311,7 +316,7 @@ def folder_count(stack: Any, user: str, folder: str) -> int:
 
 
 def write_config(
-    directory: Path, stack: Any, user: str, db_name: str, agents: bool = False, connections: int = 1
+    directory: Path, stack: Any, user: str, db_name: str, agents: bool = False, connections: int = 2
 ) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "departments.toml").write_text(DEPARTMENTS if agents else NO_AGENTS)
@@ -387,7 +392,13 @@ def main() -> int:
         "--agents", action="store_true", help="agents in the departments: + a notification each"
     )
     parser.add_argument(
-        "--connections", type=int, default=1, help="[smtp] connections (default 1, as shipped)"
+        "--connections", type=int, default=2, help="[smtp] connections (default 2, as shipped)"
+    )
+    parser.add_argument(
+        "--deliver-acks",
+        action="store_true",
+        help="deliver the acknowledgements into Dovecot mailboxes (default: Postfix discards "
+        "them after accepting and queueing)",
     )
     parser.add_argument("--floor-child", nargs=4, metavar=("HOST", "PORT", "USER", "FOLDER"))
     args = parser.parse_args()
@@ -401,7 +412,8 @@ def main() -> int:
     n = args.messages
     workdir = Path(tempfile.mkdtemp(prefix="mailtix-bench-"))
     workdir.chmod(0o755)
-    stack = mailstack.MailStack(workdir / "stack")
+    discard = () if args.deliver_acks else (mailstack.CUSTOMER_DOMAIN,)
+    stack = mailstack.MailStack(workdir / "stack", discard_domains=discard)
     print(f"bench dir: {workdir}", flush=True)
     stack.start()
     try:
@@ -427,9 +439,9 @@ def run(args: argparse.Namespace, n: int, stack: Any, workdir: Path) -> int:
     print(f"generated {n} mails in {time.perf_counter() - started:.1f}s", flush=True)
     for user in (FLOOR_USER, MAILTIX_USER, PROFILE_USER):
         stack.add_user(user, PASSWORD)
-    # acks and agent notifications must be deliverable, or their bounces land in the support INBOX
-    for i in range(n):
-        stack.add_user(customer_address(i).split("@")[0], PASSWORD)
+    if args.deliver_acks:  # deliverable, or their bounces would land in the support INBOX
+        for i in range(n):
+            stack.add_user(customer_address(i).split("@")[0], PASSWORD)
     for agent in AGENTS:
         stack.add_user(agent, PASSWORD)
     appended = append_all(stack, FLOOR_USER, raws)
@@ -503,6 +515,11 @@ def run(args: argparse.Namespace, n: int, stack: Any, workdir: Path) -> int:
     poll_ratio = (mt["work_seconds"] - mt["drain_seconds"]) / best_floor["work_seconds"]
     sent = counts["outbox"].get("sent", 0)
     line = "=" * 78
+    ACKS = (  # noqa: N806 (used in the report text)
+        "delivered into Dovecot mailboxes (--deliver-acks)"
+        if args.deliver_acks
+        else "accepted and queued by Postfix, then discarded"
+    )
     report = f"""
 {line}
 mailtix polling benchmark
@@ -524,20 +541,21 @@ floor (imapclient SEARCH/RFC822.SIZE/BODY.PEEK[] x100 + mailparser.parse_from_by
 {n / best_floor["work_seconds"]:.0f} msg/s)
   peak RSS     : {best_floor["maxrss_mb"]:.0f} MB
 
-mailtix (`mailtix --config X poll --once`: poll + commit + MOVE, then outbox drain to Postfix)
+mailtix (`mailtix --config X poll --once`: poll + commit + MOVE, the outbox drained to Postfix
+         meanwhile; acknowledgements {ACKS})
   wall         : {mt["wall"]:.2f}s = {n / mt["wall"]:.0f} msg/s  (without interpreter \
 start/imports: {mt["work_seconds"]:.2f}s = {n / mt["work_seconds"]:.0f} msg/s)
-  of which     : poll (fetch, parse, route, commit, MOVE) \
-{mt["work_seconds"] - mt["drain_seconds"]:.2f}s = \
-{n / (mt["work_seconds"] - mt["drain_seconds"]):.0f} msg/s; outbox drain \
-({per_ticket * n} mails: ack{" + agent notification" if args.agents else ""}, \
+  of which     : polling (fetch, parse, route, commit, MOVE; the sender thread working \
+beside it) {mt["work_seconds"] - mt["drain_seconds"]:.2f}s = \
+{n / (mt["work_seconds"] - mt["drain_seconds"]):.0f} msg/s; then the rest of the outbox \
+({per_ticket * n} mails in all: ack{" + agent notification" if args.agents else ""}, \
 over {CONNECTIONS} SMTP connection(s)) and opening the store {mt["drain_seconds"]:.2f}s
   peak RSS     : {mt["maxrss_mb"]:.0f} MB
   exit code    : {mt["exit"]}
 
 ratio mailtix / floor (wall)          : {ratio:.2f}x   (target <= 3x)
 ratio mailtix / floor (without start) : {work_ratio:.2f}x
-ratio poll phase only / floor (w/o start, no SMTP drain) : {poll_ratio:.2f}x
+ratio time polling / floor (w/o start; sending meanwhile) : {poll_ratio:.2f}x
 
 tickets committed         : {counts["tickets"]} (messages stored: {counts["messages"]})
 receipts                  : {counts["receipts"]}

@@ -94,9 +94,17 @@ class MailStack:
     customer_domain = CUSTOMER_DOMAIN
     domains = (SUPPORT_DOMAIN, CUSTOMER_DOMAIN)
 
-    def __init__(self, directory: str | os.PathLike[str], start_timeout: float = 20.0) -> None:
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        start_timeout: float = 20.0,
+        discard_domains: Sequence[str] = (),
+    ) -> None:
+        """``discard_domains``: Postfix accepts and queues mail to these domains as usual, then
+        discards it instead of delivering it over LMTP (a benchmark's thousands of replies)."""
         self.directory = Path(directory).resolve()
         self.start_timeout = start_timeout
+        self.discard_domains = tuple(discard_domains)
         self.imap_port = 0
         self.smtp_port = 0
         self.lmtp_port = 0
@@ -333,6 +341,9 @@ class MailStack:
             domains=", ".join(self.domains),
             lmtp_port=self.lmtp_port,
         )
+        if self.discard_domains:
+            routes = ", ".join(f"{domain}=discard:" for domain in self.discard_domains)
+            main_cf += f"transport_maps = inline:{{ {routes} }}\n"
         (self.postfix_dir / "main.cf").write_text(main_cf)
         master_cf = MASTER_CF.replace("smtp      inet", f"{self.smtp_port} inet", 1)
         (self.postfix_dir / "master.cf").write_text(master_cf)

@@ -62,5 +62,8 @@ def durable_point(mailbox: str) -> None:
     WAL up to its own commit record, which also lies after theirs."""
     if getattr(_depth, "value", 0):
         raise RuntimeError("durable_point inside relaxed(): it would not be durable")
-    with database_proxy.atomic():
-        MailboxState.update(updated_at=utcnow()).where(MailboxState.mailbox == mailbox).execute()
+    now = utcnow()
+    with database_proxy.atomic():  # a real write: a commit that changes nothing syncs nothing
+        MailboxState.insert(mailbox=mailbox, last_uid=0, updated_at=now).on_conflict(
+            conflict_target=[MailboxState.mailbox], update={MailboxState.updated_at: now}
+        ).execute()

@@ -275,3 +275,23 @@ def test_several_connections_overlap_envelopes_but_never_two_data_commands(
     assert most["sendmail"] > 1  # the connections really did work side by side
     assert most["data"] == 1 and most["unmarked"] == 1
     mailstack.wait_for_messages(box.login, count=24)
+
+
+def test_a_failure_to_record_an_accepted_mail_is_not_taken_for_a_send_failure(
+    mailstack: MailStack, fresh_mailbox: FreshMailbox
+) -> None:
+    """The server took the mail but the store cannot mark it: the drain must stop on the store's
+    error (not count a failed send, retry it later and go on sending every row twice)."""
+    box = fresh_mailbox("unrecorded")
+    raw = compose(acknowledgement("support@example.test", box.address))
+
+    def broken_store() -> None:
+        raise OSError("disk gone")
+
+    async def run() -> None:
+        async with SmtpSender(smtp(mailstack)) as sender:
+            await sender.send("support@example.test", [box.address], raw, broken_store)
+
+    with pytest.raises(OSError, match="disk gone"):
+        asyncio.run(run())
+    mailstack.wait_for_messages(box.login, count=1)  # it was sent: exactly what made it matter

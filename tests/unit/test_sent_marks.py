@@ -92,12 +92,18 @@ def test_journals_of_running_drains_are_left_alone(db: Database) -> None:
     alive = Path(f"{stem}.{os.getppid()}.1")  # our parent runs: its drain may be writing
     alive.write_text(f"{item.id} {NOW.isoformat()}\n")
     mine = JournalMarks(str(stem))  # this process, open: being written right now
-    os.write(mine._fd, f"{item.id} {NOW.isoformat()}\n".encode())
+    mine.mark(item, NOW)
     recover_journals()
     assert status(item)[0] == "sending" and alive.exists() and Path(mine.path).exists()
     mine.close()
     assert status(item)[0] == "sent"
     alive.unlink()
+
+
+def test_a_drain_that_sent_nothing_leaves_no_file(db: Database) -> None:
+    marks = JournalMarks(str(journal_stem()))
+    marks.close()
+    assert not Path(marks.path).exists()
 
 
 def test_applying_a_journal_twice_changes_nothing_more(db: Database, tmp_path: Path) -> None:

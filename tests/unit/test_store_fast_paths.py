@@ -202,3 +202,8 @@ def test_writers_in_two_threads_queue_instead_of_failing(db: Database) -> None:
     assert not errors and not second.is_alive()
     assert not db._writer.locked()  # type: ignore[attr-defined]  # rollback and commit released
     assert [t.subject for t in Ticket.select()] == ["second"]
+
+
+def test_durable_point_writes_even_for_a_mailbox_without_state(db: Database) -> None:
+    durable_point("fresh")
+    assert MailboxState.get(MailboxState.mailbox == "fresh").last_uid == 0
