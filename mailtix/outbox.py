@@ -35,6 +35,7 @@ from mailtix.sent_marks import (
     recover_journals,
 )
 from mailtix.store.db import is_postgres
+from mailtix.store.durability import relaxed_transaction
 from mailtix.store.models import OutboxItem, database_proxy
 from mailtix.store.tickets import add_event, get_ticket
 
@@ -61,11 +62,13 @@ def claim(now: datetime, limit: int = CLAIM_BATCH) -> list[OutboxItem]:
         (OutboxItem.claimed_at < now - CLAIM_LEASE)
         | OutboxItem.claimed_by.in_(dead_local_workers())
     )
-    recover_journals()  # marks of a drain that died first, or its rows would go out again
+    # after the dead were listed: the journal of every drain among them is applied before its
+    # rows can be taken over, or they would go out again
+    recover_journals()
     query = OutboxItem.select().where(ready | abandoned).order_by(OutboxItem.id).limit(limit)
     if is_postgres(database_proxy.obj):
         query = query.for_update(skip_locked=True)
-    with database_proxy.atomic():
+    with relaxed_transaction():  # a claim lost to a power loss only makes the rows due again
         rows = list(query)
         if rows:
             OutboxItem.update(status="sending", claimed_by=WORKER, claimed_at=now).where(
