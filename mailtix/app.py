@@ -22,6 +22,7 @@ from mailtix.imap_source import ImapSource
 from mailtix.maildir_source import MaildirSource
 from mailtix.pipeline import Outcome, Pipeline, Source
 from mailtix.poller import PollResult, poll_mailbox
+from mailtix.sender_process import SenderProcess
 from mailtix.sender_thread import SenderThread
 from mailtix.store import open_store
 from mailtix.store.locks import mailbox_lock
@@ -46,6 +47,7 @@ class App:
     config: Config
     db: Database
     clock: Callable[[], datetime] = utcnow
+    config_path: Path | None = None  # where the config came from (a child process reads it)
     pipeline: Pipeline = field(init=False)
 
     def __post_init__(self) -> None:
@@ -54,7 +56,7 @@ class App:
     @classmethod
     def open(cls, config_path: Path, clock: Callable[[], datetime] = utcnow) -> App:
         config = load_config(config_path)
-        return cls(config, open_store(config.store.url), clock)
+        return cls(config, open_store(config.store.url), clock, config_path)
 
     def mailbox(self, name: str) -> MailboxConfig:
         found = self.config.mailbox(name)
@@ -73,17 +75,27 @@ class CycleResult:
     polls: list[PollResult] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     sent: dict[str, int] = field(default_factory=dict)
+    send_error: str | None = None  # the sender process died: what it sent is not known
 
 
 def poll_cycle(app: App, *, send: bool = True) -> CycleResult:
     """One poll of every mailbox (a failing one does not stop the others); with ``send``, the
-    outbox is drained meanwhile by a sender thread, kicked after every committed batch."""
+    outbox is drained meanwhile, kicked after every committed batch: by a child process
+    (``sender_process``) when the config is a file and the clock the real one, else by a
+    thread."""
     result = CycleResult()
     if not send:
         _poll_all(app, result, None)
     elif _in_memory(app.db):  # another thread would open a different, empty database
         _poll_all(app, result, None)
         result.sent = dict(outbox.drain(app.config.smtp, app.clock))
+    elif app.config_path is not None and app.clock is utcnow:
+        child = SenderProcess(app.config_path).start()
+        try:
+            _poll_all(app, result, child.kick)
+        finally:
+            result.sent = dict(child.finish())
+            result.send_error = child.error
     else:
         sender = SenderThread(app.config.smtp, app.clock).start()
         try:

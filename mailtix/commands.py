@@ -47,9 +47,9 @@ def cmd_poll(args: argparse.Namespace) -> int:
     for error in result.errors:
         print(f"error: {error}", file=sys.stderr)
     sent = ", ".join(f"{n} {k}" for k, n in sorted(result.sent.items())) or "nothing to send"
-    print(f"outbox: {sent}")
+    print(f"outbox: {result.send_error or sent}")
     deferred = sum(p.outcomes.get("deferred", 0) for p in result.polls)
-    return 1 if result.errors or deferred else 0
+    return 1 if result.errors or result.send_error or deferred else 0
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ from peewee import Database
 
 from mailtix import sent_marks
 from mailtix.config import SmtpConfig
+from mailtix.sender_process import SenderProcess
 from mailtix.sender_thread import SenderThread
 from mailtix.sent_marks import JournalMarks, apply_journal, journal_stem, recover_journals
 from mailtix.store.db import open_store
@@ -131,3 +132,30 @@ def test_sender_thread_sends_what_is_due_when_kicked_and_on_finish(
     assert len(list(mailbox.Maildir(out, create=False))) == 5
     assert {i.status for i in OutboxItem.select()} == {"sent"}
     assert not list(tmp_path.glob("mailtix.db-sent.*"))  # every journal applied and removed
+
+
+def test_sender_process_sends_from_a_child_and_reports_its_counts(
+    db: Database, tmp_path: Path
+) -> None:
+    """poll --once's sender: a child process on the same store (here a Maildir for SMTP)."""
+    config = tmp_path / "mailtix.toml"
+    config.write_text(
+        f'[store]\nurl = "sqlite:///{tmp_path / "mailtix.db"}"\n'
+        f'[smtp]\nmaildir = "{tmp_path / "sent"}"\n'
+        '[[mailbox]]\nname = "support"\naddress = "support@acme.example"\nmaildir = "inbox"\n'
+    )
+    for n in range(3):
+        row("pending", n)
+    child = SenderProcess(config).start()
+    row("pending", 3)
+    child.kick()
+    counts = child.finish()
+    assert child.error is None and counts["sent"] == 4
+    assert len(list(mailbox.Maildir(tmp_path / "sent", create=False))) == 4
+    assert {i.status for i in OutboxItem.select()} == {"sent"}
+
+
+def test_a_sender_process_that_dies_is_reported(db: Database, tmp_path: Path) -> None:
+    child = SenderProcess(tmp_path / "missing.toml").start()  # it cannot even read its config
+    counts = child.finish()
+    assert not counts and child.error is not None and "exited with 2" in child.error
