@@ -9,7 +9,7 @@ mailboxes over IMAP (not timed), then measures, each in its own child process:
 - the floor: imapclient SEARCH ALL, RFC822.SIZE, BODY.PEEK[] in batches of 100, and
   mailparser.parse_from_bytes on every message (run ``--floor-runs`` times; it only reads);
 - mailtix: ``mailtix --config X poll --once`` (parse, route, one transaction per message,
-  MOVE to Processed, while a sender thread drains the outbox - an acknowledgement per ticket,
+  MOVE to Processed, while its sender process drains the outbox - an acknowledgement per ticket,
   plus an agent notification with ``--agents`` - to Postfix), run once on a fresh mailbox;
 - a cProfile of the same poll on a third mailbox holding the first M messages.
 
@@ -281,6 +281,7 @@ print("BENCH-RESULT " + json.dumps({
     "drain_seconds": done - imported - poll_seconds,  # outside the poll: mostly the drain
     "seconds_in_child": done - started,
     "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "sender_maxrss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
 }))
 """
 
@@ -545,12 +546,13 @@ mailtix (`mailtix --config X poll --once`: poll + commit + MOVE, the outbox drai
          meanwhile; acknowledgements {ACKS})
   wall         : {mt["wall"]:.2f}s = {n / mt["wall"]:.0f} msg/s  (without interpreter \
 start/imports: {mt["work_seconds"]:.2f}s = {n / mt["work_seconds"]:.0f} msg/s)
-  of which     : polling (fetch, parse, route, commit, MOVE; the sender thread working \
+  of which     : polling (fetch, parse, route, commit, MOVE; the sender process working \
 beside it) {mt["work_seconds"] - mt["drain_seconds"]:.2f}s = \
 {n / (mt["work_seconds"] - mt["drain_seconds"]):.0f} msg/s; then the rest of the outbox \
 ({per_ticket * n} mails in all: ack{" + agent notification" if args.agents else ""}, \
 over {CONNECTIONS} SMTP connection(s)) and opening the store {mt["drain_seconds"]:.2f}s
-  peak RSS     : {mt["maxrss_mb"]:.0f} MB
+  peak RSS     : {mt["maxrss_mb"]:.0f} MB (poll --once), \
+{mt["sender_maxrss_mb"]:.0f} MB (its sender process)
   exit code    : {mt["exit"]}
 
 ratio mailtix / floor (wall)          : {ratio:.2f}x   (target <= 3x)
