@@ -6,9 +6,10 @@ Several workers: rows are claimed (status "sending", with the worker and time) i
 transaction, on PostgreSQL with ``FOR UPDATE SKIP LOCKED``, so each row is sent by one worker.
 A claim left by a worker that died is taken over after ``CLAIM_LEASE``.
 
-Crash bound: a row is marked sent right after the server accepted it, and at most one row per
-connection is in flight, so a process crash repeats at most ``connections`` messages (one with
-the default). How the mark is kept safe from a crash is ``sent_marks``'s job.
+Crash bound: a row is marked sent right after the server accepted it, and the connections hand
+the server their message data one at a time (``smtp_sender``'s handover), each marked before
+the next, so a process crash repeats at most one message however many connections there are.
+How the mark is kept safe from a crash is ``sent_marks``'s job.
 """
 
 from __future__ import annotations
