@@ -338,7 +338,7 @@ def write_config(
 
             [[mailbox]]
             name = "support"
-            address = "{user}@example.test"
+            address = "{MAILTIX_USER}@example.test"  # every mail is To: this address
             display_name = "ACME Support"
             host = "{stack.host}"
             port = {stack.imap_port}

@@ -1,6 +1,6 @@
 """The lookups every incoming message makes, in plain SQL written once.
 
-Peewee composes a query's SQL on every call. For these five, which run for every message a poll
+Peewee composes a query's SQL on every call. For these, which run for every message a poll
 reads, composing cost several times what SQLite needs to answer, so they are written out here.
 The statements are portable (SQLite and PostgreSQL); only the placeholder differs. Values are
 passed as the models' fields would pass them (datetimes and booleans as they are).
@@ -88,3 +88,8 @@ def is_suppressed(address: str) -> bool:
 def automatic_mails_since(recipient: str, since: datetime) -> int:
     sql = "SELECT COUNT(*) FROM outbox WHERE recipient_key = ? AND automatic = ? AND created_at > ?"
     return int(_run(sql, [recipient, True, since]).fetchone()[0])
+
+
+def is_participant(ticket_id: int, email: str) -> bool:
+    sql = "SELECT 1 FROM participant WHERE ticket_id = ? AND email = ? LIMIT 1"
+    return _run(sql, [ticket_id, email]).fetchone() is not None

@@ -6,7 +6,7 @@ import secrets
 from collections.abc import Sequence
 from datetime import datetime
 
-from mailtix.store.lookups import copy_holder
+from mailtix.store.lookups import copy_holder, is_participant
 from mailtix.store.models import Attachment, Event, Message, Participant, Ticket
 from mailtix.values import Attachment as AttachmentValue
 from mailtix.values import ParsedMail
@@ -71,12 +71,7 @@ def create_ticket(
 
 def add_participant(ticket: Ticket, email: str, name: str, role: str, now: datetime) -> bool:
     """Add ``email`` to the ticket unless it is already there; True when added."""
-    exists = (
-        Participant.select()
-        .where((Participant.ticket == ticket) & (Participant.email == email))
-        .exists()
-    )
-    if exists:
+    if is_participant(ticket.id, email):
         return False
     Participant.create(ticket=ticket, email=email, name=name, role=role, added_at=now)
     return True

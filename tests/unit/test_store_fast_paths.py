@@ -207,3 +207,13 @@ def test_writers_in_two_threads_queue_instead_of_failing(db: Database) -> None:
 def test_durable_point_writes_even_for_a_mailbox_without_state(db: Database) -> None:
     durable_point("fresh")
     assert MailboxState.get(MailboxState.mailbox == "fresh").last_uid == 0
+
+
+def test_participants_are_added_once(db: Database) -> None:
+    from mailtix.store.tickets import add_participant
+
+    t = ticket()
+    assert add_participant(t, "dave@example.org", "Dave", "cc", NOW)
+    assert not add_participant(t, "dave@example.org", "Dave", "cc", NOW)
+    assert lookups.is_participant(t.id, "dave@example.org")
+    assert lookups.is_participant(t.id, "carol@example.org") is False  # created without one
