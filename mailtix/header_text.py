@@ -18,6 +18,7 @@ CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
 BIDI = re.compile(r"[\x80-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 SURROGATES = re.compile(r"[\ud800-\udfff]")
 RUNS_OF_SPACES = re.compile(r" {2,}")
+_NEEDS_CLEANING = re.compile(r"[\t\n\r\v\f\x85\u2028\u2029\x00-\x1f\x7f\ud800-\udfff]| {2}")
 _FOLD = re.compile(r"\r?\n(?=[ \t])|\r(?=[ \t])")
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\r\n]*?)\?=")
 _WORD_RUN = re.compile(_ENCODED_WORD.pattern + r"(?:[ \t]*" + _ENCODED_WORD.pattern + ")*")
@@ -49,6 +50,8 @@ def raw_value(msg: Message, name: str) -> str | None:
 
 def clean_header(value: str) -> str:
     """``value`` on one line: line breaks and tabs become spaces, other C0 controls vanish."""
+    if not _NEEDS_CLEANING.search(value):  # the common case: nothing to replace
+        return value.strip()
     value = CONTROLS.sub("", LINE_BREAKS.sub(" ", value))
     return RUNS_OF_SPACES.sub(" ", SURROGATES.sub("\ufffd", value)).strip()
 
@@ -72,6 +75,8 @@ def unfold(value: object) -> str:
 
 def _decode_words(value: str, defects: list[str]) -> str:
     """Decode RFC 2047 encoded words; adjacent words of one charset are joined before decoding."""
+    if "=?" not in value:
+        return value
     out: list[str] = []
     pending: list[bytes] = []
     charset = ""
