@@ -277,3 +277,21 @@ def test_sanitize_html_allows_data_images_but_not_data_links() -> None:
     )
     assert 'src="data:image/png;base64,AAAA"' in cleaned
     assert "data:text/html" not in cleaned and "evil" not in cleaned and "onclick" not in cleaned
+
+
+def test_clean_header_fast_path_agrees_with_the_full_cleaning() -> None:
+    """Values with nothing to clean skip the regexes; every mix of the characters that need
+    cleaning must still come out as the full path makes it."""
+    import random
+
+    from mailtix import header_text as h
+
+    def full(value: str) -> str:
+        value = h.CONTROLS.sub("", h.LINE_BREAKS.sub(" ", value))
+        return h.RUNS_OF_SPACES.sub(" ", h.SURROGATES.sub("\ufffd", value)).strip()
+
+    pieces = ["a", " ", "  ", "\t", "\n", "\r", "\x00", "\x7f", "\x85", "\u2028", "\ud800", "é"]
+    rng = random.Random(20261123)
+    for _ in range(20000):
+        value = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 8)))
+        assert h.clean_header(value) == full(value), repr(value)
