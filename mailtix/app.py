@@ -47,7 +47,6 @@ class App:
     config: Config
     db: Database
     clock: Callable[[], datetime] = utcnow
-    config_path: Path | None = None  # where the config came from (a child process reads it)
     pipeline: Pipeline = field(init=False)
 
     def __post_init__(self) -> None:
@@ -56,7 +55,7 @@ class App:
     @classmethod
     def open(cls, config_path: Path, clock: Callable[[], datetime] = utcnow) -> App:
         config = load_config(config_path)
-        return cls(config, open_store(config.store.url), clock, config_path)
+        return cls(config, open_store(config.store.url), clock)
 
     def mailbox(self, name: str) -> MailboxConfig:
         found = self.config.mailbox(name)
@@ -89,8 +88,8 @@ def poll_cycle(app: App, *, send: bool = True) -> CycleResult:
     elif _in_memory(app.db):  # another thread would open a different, empty database
         _poll_all(app, result, None)
         result.sent = dict(outbox.drain(app.config.smtp, app.clock))
-    elif app.config_path is not None and app.clock is utcnow:
-        child = SenderProcess(app.config_path).start()
+    elif app.config.path.is_file() and app.clock is utcnow:
+        child = SenderProcess(app.config.path).start()
         try:
             _poll_all(app, result, child.kick)
         finally:
