@@ -79,29 +79,30 @@ class CycleResult:
 
 def poll_cycle(app: App, *, send: bool = True) -> CycleResult:
     """One poll of every mailbox (a failing one does not stop the others); with ``send``, the
-    outbox is drained meanwhile, kicked after every committed batch: by a child process
-    (``sender_process``) when the config is a file and the clock the real one, else by a
-    thread."""
+    outbox is drained meanwhile by ``start_sender``'s sender, kicked after every batch."""
     result = CycleResult()
     if not send:
         _poll_all(app, result, None)
     elif _in_memory(app.db):  # another thread would open a different, empty database
         _poll_all(app, result, None)
         result.sent = dict(outbox.drain(app.config.smtp, app.clock))
-    elif app.config.path.is_file() and app.clock is utcnow:
-        child = SenderProcess(app.config.path).start()
-        try:
-            _poll_all(app, result, child.kick)
-        finally:
-            result.sent = dict(child.finish())
-            result.send_error = child.error
     else:
-        sender = SenderThread(app.config.smtp, app.clock).start()
+        sender = start_sender(app)
         try:
             _poll_all(app, result, sender.kick)
         finally:
             result.sent = dict(sender.finish())
+            result.send_error = sender.error
     return result
+
+
+def start_sender(app: App, interval: float | None = None) -> SenderProcess | SenderThread:
+    """The outbox sender for polling: a child process (``sender_process``) when the config is a
+    file and the clock the real one, else a thread (``sender_thread``); with ``interval``, it
+    also drains every that many seconds (retries). Not for an in-memory store."""
+    if app.config.path.is_file() and app.clock is utcnow:
+        return SenderProcess(app.config.path, interval).start()
+    return SenderThread(app.config.smtp, app.clock, interval).start()
 
 
 def _poll_all(app: App, result: CycleResult, on_batch: Callable[..., None] | None) -> None:

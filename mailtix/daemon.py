@@ -1,6 +1,6 @@
 """``mailtix run``: APScheduler 3.x runs one job per mailbox and one for the timed jobs
-(``mailtix.jobs``, every minute) until SIGTERM/SIGINT; the outbox sender thread
-(``sender_thread``) sends whenever a poll batch or a timed job queued mail, and every
+(``mailtix.jobs``, every minute) until SIGTERM/SIGINT; the outbox sender (``app.start_sender``:
+a child process) sends whenever a poll batch or a timed job queued mail, and every
 OUTBOX_INTERVAL seconds for retries. Where the server has IMAP IDLE, a mailbox job stays in IDLE
 between polls and polls again as soon as the server reports new mail.
 """
@@ -17,11 +17,12 @@ from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from mailtix.app import App, open_source
+from mailtix.app import App, open_source, start_sender
 from mailtix.config import MailboxConfig
 from mailtix.errors import MailtixError
 from mailtix.poller import poll_mailbox
 from mailtix.reload import ConfigWatcher
+from mailtix.sender_process import SenderProcess
 from mailtix.sender_thread import SenderThread
 from mailtix.store.locks import mailbox_lock
 
@@ -39,7 +40,7 @@ class Daemon:
         self.stopping = threading.Event()
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self.watcher = ConfigWatcher(app.config)
-        self.sender = SenderThread(app.config.smtp, app.clock, interval=OUTBOX_INTERVAL)
+        self.sender: SenderProcess | SenderThread | None = None
         self.failures: dict[str, int] = {}  # mailbox -> consecutive failed polls
         self.resume_at: dict[str, float] = {}  # mailbox -> monotonic time of the next try
 
@@ -62,7 +63,7 @@ class Daemon:
         self._every(RELOAD_INTERVAL, self.reload_rules, "reload", now=False)
         self._every(JOBS_INTERVAL, self.run_timed_jobs, "jobs", now=False)
         self.scheduler.start()
-        self.sender.start()
+        self.sender = start_sender(self.app, OUTBOX_INTERVAL)
 
     def _every(
         self, seconds: float, func: Callable[..., None], job_id: str, *, now: bool = True,
@@ -98,7 +99,8 @@ class Daemon:
     def stop(self) -> None:
         self.stopping.set()
         self.scheduler.shutdown(wait=True)
-        self.sender.finish()  # what the last polls queued goes out before we stop
+        if self.sender is not None:
+            self.sender.finish()  # what the last polls queued goes out before we stop
         log.warning("mailtix stopped")
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
@@ -144,7 +146,8 @@ class Daemon:
                     self._poll(mailbox, source)
 
     def _poll(self, mailbox: MailboxConfig, source: object) -> None:
-        poll_mailbox(mailbox, source, self.app.pipeline, self.sender.kick)  # type: ignore[arg-type]
+        poll_mailbox(mailbox, source, self.app.pipeline, self.kick_outbox)  # type: ignore[arg-type]
 
-    def kick_outbox(self) -> None:
-        self.sender.kick()
+    def kick_outbox(self, *_: object) -> None:
+        if self.sender is not None:
+            self.sender.kick()

@@ -1,7 +1,7 @@
-"""``poll --once`` sends from a child process: the same loop as ``sender_thread`` (drain when
-kicked, once more at the end), but with an interpreter of its own, so the poller and the sender
-do not take turns on one GIL (measured: a thread beside the poller left 2,000 acknowledgements
-going out about a second after the last batch; a process keeps up).
+"""``poll --once`` and ``mailtix run`` send from a child process: the loop of ``sender_thread``
+(drain when kicked, once more at the end), but with an interpreter of its own, so the poller
+and the sender do not take turns on one GIL (measured: a thread beside the poller left 2,000
+acknowledgements going out about a second after the last batch; a process keeps up).
 
 The parent writes one line per kick to the child's stdin and closes it to say "finish"; the
 child answers with one JSON line of counts on stdout. The child opens the same store; on SQLite
@@ -9,7 +9,10 @@ its claims and journal flushes are rare short transactions. If the parent dies, 
 its stdin close, sends what is due and exits. If the child dies, the parent says so; what it
 had not sent stays in the outbox for the next run (the crash bound is the outbox's, unchanged).
 
-    python -m mailtix.sender_process CONFIG LOGLEVEL
+    python -m mailtix.sender_process CONFIG LOGLEVEL [INTERVAL]
+
+``mailtix run`` keeps one for its lifetime (INTERVAL: also drain every that many seconds, for
+retries) and starts it again if it dies.
 """
 
 from __future__ import annotations
@@ -27,29 +30,39 @@ log = logging.getLogger(__name__)
 
 
 class SenderProcess:
-    def __init__(self, config_path: Path) -> None:
+    def __init__(self, config_path: Path, interval: float | None = None) -> None:
         self.config_path = config_path
+        self.interval = interval  # None: only when kicked (and once more on finish)
         self.counts: Counter[str] = Counter()
         self.error: str | None = None
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> SenderProcess:
         level = str(logging.getLogger().getEffectiveLevel())
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "mailtix.sender_process", str(self.config_path), level],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-        )
+        argv = [sys.executable, "-m", "mailtix.sender_process", str(self.config_path), level]
+        if self.interval is not None:
+            argv.append(str(self.interval))
+        self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         return self
 
     def kick(self, *_: object) -> None:
-        if self._proc is None or self._proc.stdin is None or self.error is not None:
+        """Drain now (or right after the current round); a child that died is started anew
+        (what it had not sent is still due)."""
+        proc = self._proc
+        if proc is None or proc.stdin is None:
+            return
+        if proc.poll() is not None:
+            log.error(
+                "the outbox sender process exited with %s; starting it again", proc.returncode
+            )
+            proc.communicate()
+            self.start()
             return
         try:
-            self._proc.stdin.write(b"kick\n")
-            self._proc.stdin.flush()
-        except OSError:  # it died: finish() says how
-            self.error = "gone"
+            proc.stdin.write(b"kick\n")
+            proc.stdin.flush()
+        except OSError:  # it is dying: the next kick (or finish) sees it
+            pass
 
     def finish(self) -> Counter[str]:
         """Tell the child to send what is due and stop; its counts (``error`` if it died)."""
@@ -80,6 +93,7 @@ def _read_kicks(stream: IO[bytes], wake: threading.Event, done: threading.Event)
 
 def main(argv: list[str]) -> int:
     config_path, level = Path(argv[0]), int(argv[1])
+    interval = float(argv[2]) if len(argv) > 2 else None
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from mailtix import outbox
     from mailtix.clock import utcnow
@@ -102,7 +116,7 @@ def main(argv: list[str]) -> int:
     wake.set()  # what was already due goes out at once
     try:
         while True:
-            wake.wait()
+            wake.wait(interval)
             wake.clear()
             last = done.is_set()  # read before the round: a kick after it gets one more
             sent = outbox.drain(config.smtp, utcnow)

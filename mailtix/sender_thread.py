@@ -35,6 +35,7 @@ class SenderThread:
         self.clock = clock
         self.interval = interval  # None: only when kicked (and once more on finish)
         self.counts: Counter[str] = Counter()
+        self.error: str | None = None  # a thread cannot die on its own; kept for the interface
         self._wake = threading.Event()
         self._finishing = False
         self._thread = threading.Thread(target=self._run, name="mailtix-outbox", daemon=True)

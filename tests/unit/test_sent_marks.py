@@ -159,3 +159,29 @@ def test_a_sender_process_that_dies_is_reported(db: Database, tmp_path: Path) ->
     child = SenderProcess(tmp_path / "missing.toml").start()  # it cannot even read its config
     counts = child.finish()
     assert not counts and child.error is not None and "exited with 2" in child.error
+
+
+def test_a_sender_process_that_died_is_started_again_by_the_next_kick(
+    db: Database, tmp_path: Path
+) -> None:
+    """mailtix run keeps one sender process for its lifetime; if it dies, the next kick (a
+    committed batch, a timed job) starts another, and what was due goes out."""
+    import signal
+
+    config = tmp_path / "mailtix.toml"
+    config.write_text(
+        f'[store]\nurl = "sqlite:///{tmp_path / "mailtix.db"}"\n'
+        f'[smtp]\nmaildir = "{tmp_path / "sent"}"\n'
+        '[[mailbox]]\nname = "support"\naddress = "support@acme.example"\nmaildir = "inbox"\n'
+    )
+    child = SenderProcess(config, interval=60).start()
+    first = child._proc
+    assert first is not None
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait(10)
+    row("pending", 1)
+    child.kick()
+    assert child._proc is not first
+    counts = child.finish()
+    assert child.error is None and counts["sent"] == 1
+    assert len(list(mailbox.Maildir(tmp_path / "sent", create=False))) == 1
