@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import subprocess
 import sys
 import threading
@@ -94,6 +95,10 @@ def _read_kicks(stream: IO[bytes], wake: threading.Event, done: threading.Event)
 def main(argv: list[str]) -> int:
     config_path, level = Path(argv[0]), int(argv[1])
     interval = float(argv[2]) if len(argv) > 2 else None
+    # Ctrl-C and a service manager's SIGTERM reach the whole group; the parent decides when
+    # sending stops (it closes our stdin after its own clean stop), so they are not ours
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from mailtix import outbox
     from mailtix.clock import utcnow

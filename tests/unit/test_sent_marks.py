@@ -185,3 +185,31 @@ def test_a_sender_process_that_died_is_started_again_by_the_next_kick(
     counts = child.finish()
     assert child.error is None and counts["sent"] == 1
     assert len(list(mailbox.Maildir(tmp_path / "sent", create=False))) == 1
+
+
+def test_the_sender_process_leaves_interrupts_to_its_parent(db: Database, tmp_path: Path) -> None:
+    """Ctrl-C or a service manager's SIGTERM reach the whole process group: the sender goes on
+    until its parent, after its own clean stop, closes its stdin."""
+    import signal
+    import time
+
+    config = tmp_path / "mailtix.toml"
+    config.write_text(
+        f'[store]\nurl = "sqlite:///{tmp_path / "mailtix.db"}"\n'
+        f'[smtp]\nmaildir = "{tmp_path / "sent"}"\n'
+        '[[mailbox]]\nname = "support"\naddress = "support@acme.example"\nmaildir = "inbox"\n'
+    )
+    first = row("pending", 0)
+    child = SenderProcess(config, interval=60).start()
+    assert child._proc is not None
+    deadline = time.monotonic() + 30
+    while status(first)[0] != "sent":  # its first round is done: it is past its start-up
+        assert time.monotonic() < deadline, "the sender process never sent the first row"
+        time.sleep(0.05)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        os.kill(child._proc.pid, signum)
+    time.sleep(0.3)
+    assert child._proc.poll() is None  # still running
+    row("pending", 1)
+    child.kick()
+    assert child.finish()["sent"] == 2 and child.error is None
