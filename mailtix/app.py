@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from peewee import Database, SqliteDatabase
+from peewee import Database
 
 from mailtix import outbox
 from mailtix.clock import utcnow
@@ -25,6 +25,7 @@ from mailtix.poller import PollResult, poll_mailbox
 from mailtix.sender_process import SenderProcess
 from mailtix.sender_thread import SenderThread
 from mailtix.store import open_store
+from mailtix.store.db import is_postgres, sqlite_file
 from mailtix.store.locks import mailbox_lock
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,7 @@ def _poll_all(app: App, result: CycleResult, on_batch: Callable[..., None] | Non
 
 
 def _in_memory(db: Database) -> bool:
-    return isinstance(db, SqliteDatabase) and db.database == ":memory:"
+    return not is_postgres(db) and sqlite_file(db) is None
 
 
 def ingest(app: App, mailbox_name: str, raw: bytes) -> Outcome:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from mailtix.bounces import Bounce, read_bounce
 from mailtix.intake import DeskResult, Incoming
-from mailtix.store import lookups
 from mailtix.store.models import OutboxItem, Suppression, Ticket
 from mailtix.store.tickets import add_event, get_ticket, store_incoming, touch
 
@@ -49,10 +48,6 @@ class BounceDesk:
                     address=address, reason=reason, ticket=ticket, created_at=item.now
                 )
                 add_event(ticket, "undeliverable", f"{address}: no more automatic mail", item.now)
-
-
-def is_suppressed(address: str) -> bool:
-    return lookups.is_suppressed(address)
 
 
 def _what(bounce: Bounce) -> str:

@@ -14,12 +14,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from mailtix.bounce_desk import is_suppressed
 from mailtix.compose import compose, make_message_id
 from mailtix.config import Config, MailboxConfig
 from mailtix.correlate import format_ref
 from mailtix.render import TemplateRenderer
-from mailtix.store.lookups import automatic_mails_since
+from mailtix.store.lookups import automatic_mails_since, is_suppressed
 from mailtix.store.models import Message, OutboxItem, Ticket
 from mailtix.store.tickets import add_event, store_outgoing, visible_thread_ids
 from mailtix.values import Address, Attachment, OutgoingMail

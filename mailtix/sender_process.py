@@ -1,5 +1,5 @@
-"""``poll --once`` and ``mailtix run`` send from a child process: the loop of ``sender_thread``
-(drain when kicked, once more at the end), but with an interpreter of its own, so the poller
+"""``poll --once`` and ``mailtix run`` send from a child process: ``sender_thread``'s loop
+(drain when kicked, once more at the end), run in an interpreter of its own, so the poller
 and the sender do not take turns on one GIL (measured: a thread beside the poller left 2,000
 acknowledgements going out about a second after the last batch; a process keeps up).
 
@@ -22,10 +22,8 @@ import logging
 import signal
 import subprocess
 import sys
-import threading
 from collections import Counter
 from pathlib import Path
-from typing import IO
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +83,6 @@ class SenderProcess:
         return self.counts
 
 
-def _read_kicks(stream: IO[bytes], wake: threading.Event, done: threading.Event) -> None:
-    for _ in iter(stream.readline, b""):
-        wake.set()
-    done.set()  # stdin closed: the parent finished (or died)
-    wake.set()
-
-
 def main(argv: list[str]) -> int:
     config_path, level = Path(argv[0]), int(argv[1])
     interval = float(argv[2]) if len(argv) > 2 else None
@@ -100,10 +91,10 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from mailtix import outbox
     from mailtix.clock import utcnow
     from mailtix.config import load_config
     from mailtix.errors import MailtixError
+    from mailtix.sender_thread import SenderThread
     from mailtix.store import open_store
 
     try:
@@ -113,23 +104,11 @@ def main(argv: list[str]) -> int:
         for line in str(exc).splitlines():
             log.error("outbox sender: %s", line)
         return 2
-    wake, done = threading.Event(), threading.Event()
-    reader = threading.Thread(target=_read_kicks, args=(sys.stdin.buffer, wake, done))
-    reader.daemon = True
-    reader.start()
-    counts: Counter[str] = Counter()
-    wake.set()  # what was already due goes out at once
+    sender = SenderThread(config.smtp, utcnow, interval).start()  # the same loop, kicked here
     try:
-        while True:
-            wake.wait(interval)
-            wake.clear()
-            last = done.is_set()  # read before the round: a kick after it gets one more
-            sent = outbox.drain(config.smtp, utcnow)
-            if sent:
-                log.info("outbox: %s", dict(sent))
-            counts.update(sent)
-            if last:
-                break
+        for _ in iter(sys.stdin.buffer.readline, b""):
+            sender.kick()
+        counts = sender.finish()  # stdin closed: the parent finished (or died)
     finally:
         db.close()
     sys.stdout.write(json.dumps(dict(counts)) + "\n")

@@ -1,11 +1,13 @@
 """The outbox sender as a thread of its own: it drains the outbox whenever it is kicked (a poll
 batch was committed, a timed job queued mail) and every ``interval`` seconds (rows waiting for
 their retry), so acknowledgements go out while the next batch is still being read instead of
-after the last one. ``poll --once`` and ``mailtix run`` both use it.
+after the last one. ``sender_process`` runs this loop in a child process for ``poll --once``
+and ``mailtix run``; a thread beside the poller is used where a second interpreter cannot be
+(a fake clock, a config that is not a file; see ``app.start_sender``).
 
-The crash bound of ``outbox.drain`` is unchanged: one connection by default, each row marked
-sent right after the server took it. On SQLite the sender's writes and the poller's queue for
-the store's in-process writer lock (``store.db``).
+The crash bound is ``outbox.drain``'s: each row marked sent right after the server took it, one
+DATA at a time. On SQLite the sender's writes and the poller's queue for the store's in-process
+writer lock (``store.db``).
 """
 
 from __future__ import annotations

@@ -22,11 +22,10 @@ import logging
 import os
 import threading
 from datetime import datetime
-from pathlib import Path
 
-from peewee import SqliteDatabase
-
+from mailtix.store.db import sqlite_file
 from mailtix.store.durability import relaxed_transaction
+from mailtix.store.lookups import execute
 from mailtix.store.models import OutboxItem, database_proxy
 
 log = logging.getLogger(__name__)
@@ -101,10 +100,8 @@ def marks_for_store() -> DirectMarks | JournalMarks:
 
 def journal_stem() -> str | None:
     """Journal files are ``<database>-sent.<pid>.<n>``; None when marks go straight in."""
-    db = database_proxy.obj
-    if not isinstance(db, SqliteDatabase) or db.database == ":memory:":
-        return None
-    return f"{Path(db.database).resolve()}-sent"
+    path = sqlite_file(database_proxy.obj)
+    return None if path is None else f"{path.resolve()}-sent"
 
 
 def apply_journal(path: str) -> int:
@@ -143,10 +140,8 @@ def recover_journals() -> None:
 
 
 def _apply(marks: list[tuple[datetime, int]]) -> None:
-    db = database_proxy.obj
-    sql = _APPLY if db.param == "?" else _APPLY.replace("?", db.param)
     for now, ident in marks:
-        db.execute_sql(sql, [now, ident])
+        execute(_APPLY, [now, ident])
 
 
 def process_alive(pid: int) -> bool:

@@ -98,6 +98,13 @@ def is_postgres(db: Database) -> bool:
     return isinstance(db, PostgresqlDatabase)
 
 
+def sqlite_file(db: Database) -> Path | None:
+    """The SQLite database's file; None for PostgreSQL or an in-memory SQLite database."""
+    if not isinstance(db, SqliteDatabase) or db.database == ":memory:":
+        return None
+    return Path(db.database)
+
+
 def redact(url: str) -> str:
     """The URL with any password replaced by ***."""
     scheme, sep, rest = url.partition("://")

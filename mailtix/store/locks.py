@@ -15,8 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from peewee import PostgresqlDatabase, SqliteDatabase
+from peewee import PostgresqlDatabase
 
+from mailtix.store.db import sqlite_file
 from mailtix.store.models import database_proxy
 
 NAMESPACE = "mailtix-mailbox:"
@@ -35,10 +36,8 @@ def mailbox_lock(mailbox: str) -> Iterator[bool]:
     if isinstance(db, PostgresqlDatabase):
         with _advisory(db, lock_key(mailbox)) as held:
             yield held
-    elif isinstance(db, SqliteDatabase) and db.database != ":memory:":
-        with _lock_file(
-            Path(db.database).with_name(f".{Path(db.database).name}.{mailbox}.lock")
-        ) as held:
+    elif (path := sqlite_file(db)) is not None:
+        with _lock_file(path.with_name(f".{path.name}.{mailbox}.lock")) as held:
             yield held
     else:
         yield True

@@ -2,7 +2,8 @@
 
 Peewee composes a query's SQL on every call. For these, which run for every message a poll
 reads, composing cost several times what SQLite needs to answer, so they are written out here.
-The statements are portable (SQLite and PostgreSQL); only the placeholder differs. Values are
+The statements are portable (SQLite and PostgreSQL); only the placeholder differs (``execute``,
+also used by ``sent_marks``). Values are
 passed as the models' fields would pass them (datetimes and booleans as they are).
 """
 
@@ -17,7 +18,8 @@ from mailtix.store.models import database_proxy
 _SQL: dict[tuple[str, str], str] = {}
 
 
-def _run(sql: str, params: list[Any]) -> Any:
+def execute(sql: str, params: list[Any]) -> Any:
+    """Run portable plain SQL written with ``?`` placeholders on the store; returns the cursor."""
     db = database_proxy.obj
     key = (sql, db.param)
     text = _SQL.get(key)
@@ -46,7 +48,7 @@ RECEIPT_BY_BYTES_NOT_QUARANTINED = (
 
 
 def receipt_for_uid(mailbox: str, uidvalidity: int, uid: int) -> Seen | None:
-    row = _run(RECEIPT_BY_UID, [mailbox, uidvalidity, uid]).fetchone()
+    row = execute(RECEIPT_BY_UID, [mailbox, uidvalidity, uid]).fetchone()
     return Seen(*row) if row else None
 
 
@@ -54,7 +56,7 @@ def receipt_for_bytes(mailbox: str, sha256: str, *, skip_quarantined: bool) -> S
     """The first receipt for the same bytes (kept apart from the UID lookup: one WHERE with an
     OR over both made SQLite walk every receipt of the mailbox)."""
     sql = RECEIPT_BY_BYTES_NOT_QUARANTINED if skip_quarantined else RECEIPT_BY_BYTES
-    row = _run(sql, [mailbox, sha256]).fetchone()
+    row = execute(sql, [mailbox, sha256]).fetchone()
     return Seen(*row) if row else None
 
 
@@ -66,7 +68,7 @@ def count_attempt(mailbox: str, sha256: str, now: datetime) -> tuple[int, str]:
         "attempts = ingest_attempt.attempts + 1, updated_at = excluded.updated_at "
         "RETURNING attempts, last_error"
     )
-    attempts, last_error = _run(sql, [mailbox, sha256, now]).fetchone()
+    attempts, last_error = execute(sql, [mailbox, sha256, now]).fetchone()
     return int(attempts), str(last_error)
 
 
@@ -76,20 +78,20 @@ def copy_holder(message_id: str, sender: str, subject: str) -> int | None:
         "SELECT ticket_id FROM message WHERE message_id = ? AND direction = 'in' "
         "AND from_addr = ? AND subject = ? ORDER BY id LIMIT 1"
     )
-    row = _run(sql, [message_id, sender, subject]).fetchone()
+    row = execute(sql, [message_id, sender, subject]).fetchone()
     return int(row[0]) if row else None
 
 
 def is_suppressed(address: str) -> bool:
-    row = _run("SELECT 1 FROM suppression WHERE address = ? LIMIT 1", [address]).fetchone()
+    row = execute("SELECT 1 FROM suppression WHERE address = ? LIMIT 1", [address]).fetchone()
     return row is not None
 
 
 def automatic_mails_since(recipient: str, since: datetime) -> int:
     sql = "SELECT COUNT(*) FROM outbox WHERE recipient_key = ? AND automatic = ? AND created_at > ?"
-    return int(_run(sql, [recipient, True, since]).fetchone()[0])
+    return int(execute(sql, [recipient, True, since]).fetchone()[0])
 
 
 def is_participant(ticket_id: int, email: str) -> bool:
     sql = "SELECT 1 FROM participant WHERE ticket_id = ? AND email = ? LIMIT 1"
-    return _run(sql, [ticket_id, email]).fetchone() is not None
+    return execute(sql, [ticket_id, email]).fetchone() is not None
