@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,7 +25,12 @@ from mailtix.notify import Notifier
 from mailtix.parse import parse_message
 from mailtix.quarantine import quarantine
 from mailtix.render import TemplateRenderer
-from mailtix.store.attempts import begin_attempt, record_failure, reset_attempts
+from mailtix.store.attempts import (
+    begin_attempt,
+    begin_first_attempts,
+    record_failure,
+    reset_attempts,
+)
 from mailtix.store.lookups import receipt_for_bytes, receipt_for_uid
 from mailtix.store.models import OutboxItem, Receipt, Ticket, database_proxy
 from mailtix.store.tickets import StoreLookup, add_event, earlier_copy, get_ticket
@@ -90,16 +95,37 @@ class Pipeline:
 
         ``retry`` (``mailtix quarantine retry``) runs a quarantined message again from scratch.
         """
+        return self._process(raw, source, hashlib.sha256(raw).hexdigest(), retry=retry)
+
+    def process_batch(
+        self, mailbox: str, messages: Sequence[tuple[bytes, Source]]
+    ) -> Iterator[Outcome]:
+        """``process`` for the messages of one poll batch, one outcome each, in order (lazily:
+        each is handled when its outcome is taken). The first attempt at every message never
+        tried before is counted for all of them in one commit (``store.attempts``)."""
+        hashed = [(raw, source, hashlib.sha256(raw).hexdigest()) for raw, source in messages]
+        counted = begin_first_attempts(mailbox, [sha for _, _, sha in hashed], self.clock())
+        for raw, source, sha in hashed:
+            first = sha in counted
+            counted.discard(sha)  # the same bytes twice in one batch: the second is a duplicate
+            yield self._process(raw, source, sha, first_attempt_counted=first)
+
+    def _process(
+        self, raw: bytes, source: Source, sha: str, *, retry: bool = False,
+        first_attempt_counted: bool = False,
+    ) -> Outcome:  # fmt: skip
         mailbox = self.config.mailbox(source.mailbox)
         if mailbox is None:
             raise ValueError(f"unknown mailbox {source.mailbox!r}")
-        sha = hashlib.sha256(raw).hexdigest()
         seen = self._already_seen(source, sha, retry)
         if seen is not None:
             return seen
         if retry:
             reset_attempts(source.mailbox, sha)
-        attempt, last_error = begin_attempt(source.mailbox, sha, self.clock())
+        if first_attempt_counted:
+            attempt, last_error = 1, ""
+        else:
+            attempt, last_error = begin_attempt(source.mailbox, sha, self.clock())
         if attempt > self.max_attempts:  # it failed, or took the process down, every time
             reason = f"gave up after {attempt - 1} attempts; last error: {last_error or 'crash'}"
             return self._quarantine(raw, sha, source, reason)

@@ -74,8 +74,10 @@ def poll_mailbox(
     for batch in _batches(fresh, sizes, config, pipeline, source, result):
         done: dict[Any, str] = {}
         with relaxed():  # one message, one transaction; made durable together by _move
-            for key, raw in source.fetch(batch):
-                outcome = pipeline.process(raw, _source(config, source, key))
+            fetched = list(source.fetch(batch))
+            messages = [(raw, _source(config, source, key)) for key, raw in fetched]
+            outcomes = pipeline.process_batch(config.name, messages)
+            for (key, _), outcome in zip(fetched, outcomes, strict=True):
                 result.add(key, outcome)
                 done[key] = outcome.kind
         _move(source, config, done, result)

@@ -72,6 +72,20 @@ def count_attempt(mailbox: str, sha256: str, now: datetime) -> tuple[int, str]:
     return int(attempts), str(last_error)
 
 
+def count_first_attempts(mailbox: str, sha256s: list[str], now: datetime) -> set[str]:
+    """A first attempt (attempts = 1) for each of ``sha256s`` never tried before, in one
+    statement; returns those (a message tried before keeps its count untouched)."""
+    if not sha256s:
+        return set()
+    values = ", ".join(["(?, ?, 1, '', ?)"] * len(sha256s))
+    sql = (
+        f"INSERT INTO ingest_attempt (mailbox, sha256, attempts, last_error, updated_at) "
+        f"VALUES {values} ON CONFLICT (mailbox, sha256) DO NOTHING RETURNING sha256"
+    )
+    params = [value for sha in sha256s for value in (mailbox, sha, now)]
+    return {str(row[0]) for row in execute(sql, params).fetchall()}
+
+
 def copy_holder(message_id: str, sender: str, subject: str) -> int | None:
     """The ticket holding an incoming message with this Message-ID, sender and subject."""
     sql = (

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import hashlib
 import itertools
 import re
 from collections.abc import Callable
@@ -20,9 +21,11 @@ import pytest
 
 from mailtix.app import App
 from mailtix.pipeline import Outcome, Source
+from mailtix.store.attempts import begin_attempt, begin_first_attempts
 from mailtix.store.models import (
     Attachment,
     Event,
+    IngestAttempt,
     Message,
     OutboxItem,
     QuarantineItem,
@@ -521,17 +524,69 @@ def test_a_failing_message_is_retried_then_quarantined_and_the_queue_goes_on(
 def test_a_message_that_kills_the_process_is_quarantined_without_another_try(
     feed: Feeder,
 ) -> None:
-    from mailtix.store.attempts import begin_attempt
-
     raw = mail(subject="Crashes the parser")
-    import hashlib
-
-    sha = hashlib.sha256(raw).hexdigest()
+    sha = sha_of(raw)
     for _ in range(3):  # three runs that died while processing it (counter committed first)
         begin_attempt("support", sha, datetime(2026, 11, 23))
     outcome = feed(raw)
     assert outcome.kind == "quarantined"
     assert "gave up after 3 attempts" in outcome.detail
+
+
+def sha_of(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def attempts_of(raw: bytes) -> int:
+    return int(IngestAttempt.get(IngestAttempt.sha256 == sha_of(raw)).attempts)
+
+
+def test_a_batch_counts_first_attempts_together_and_a_crashed_batch_goes_one_by_one(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch commits the first attempt at all its new messages at once; after a crash (the
+    batch counted, nothing handled) each is counted alone, so a message that kills the process
+    is quarantined after three attempts of its own and the rest of its batch goes through."""
+    raws = [mail(subject=f"Batch {n}") for n in range(3)]
+    batch = [(raw, Source("support", 7, uid)) for uid, raw in enumerate(raws, start=1)]
+    alone: list[str] = []
+    real_begin = begin_attempt
+
+    def counted_alone(mailbox: str, sha: str, now: datetime) -> tuple[int, str]:
+        alone.append(sha)
+        return real_begin(mailbox, sha, now)
+
+    monkeypatch.setattr("mailtix.pipeline.begin_attempt", counted_alone)
+    app.pipeline.max_attempts = 3
+
+    # the process "died" handling the first message of this batch, three times: once in the
+    # batch (every message counted), then twice alone (only the first one counted)
+    assert len(begin_first_attempts("support", [sha_of(r) for r in raws], START)) == 3
+    for _ in range(2):
+        real_begin("support", sha_of(raws[0]), START)
+    outcomes = list(app.pipeline.process_batch("support", batch))
+
+    assert [o.kind for o in outcomes] == ["quarantined", "ticket", "ticket"]
+    assert outcomes[0].detail.startswith("gave up after 3 attempts")
+    assert alone == [sha_of(r) for r in raws]  # tried before: each counted on its own
+    assert [attempts_of(r) for r in raws] == [4, 2, 2]
+
+    fresh = [mail(subject=f"Fresh {n}") for n in range(3)]
+    fresh_batch = [(raw, Source("support", 7, uid)) for uid, raw in enumerate(fresh, start=10)]
+    alone.clear()
+    assert [o.kind for o in app.pipeline.process_batch("support", fresh_batch)] == ["ticket"] * 3
+    assert alone == []  # never tried: one commit counted all three
+    assert [attempts_of(r) for r in fresh] == [1, 1, 1]
+
+
+def test_the_same_bytes_twice_in_one_batch_make_one_ticket(app: App) -> None:
+    raw = mail(subject="Sent twice")
+    batch = [(raw, Source("support", 7, 1)), (raw, Source("support", 7, 2))]
+    assert [o.kind for o in app.pipeline.process_batch("support", batch)] == [
+        "ticket",
+        "duplicate",
+    ]
+    assert Ticket.select().count() == 1 and attempts_of(raw) == 1
 
 
 def test_the_next_message_after_a_quarantined_one_goes_through(feed: Feeder) -> None:
