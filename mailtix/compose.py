@@ -234,13 +234,21 @@ def _text_part(subtype: str, text: str) -> bytes:
     data = _body(text).encode("utf-8", "replace")
     if max(map(len, data.split(b"\n"))) <= MAX_LINE:
         cte, payload = ("7bit" if data.isascii() else "8bit"), data.replace(b"\n", b"\r\n")
-    elif sum(byte > 127 for byte in data) * 6 > len(data):
+    elif not data.isascii() and _high_bytes(data) * 6 > len(data):
         cte, payload = "base64", _base64(data)
     else:
         qp = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
         cte, payload = "quoted-printable", qp.replace(b"\n", b"\r\n")
     head = f'Content-Type: text/{subtype}; charset="utf-8"{CRLF}'
     return f"{head}Content-Transfer-Encoding: {cte}{CRLF}{CRLF}".encode("ascii") + payload
+
+
+_HIGH = bytes(range(128, 256))
+
+
+def _high_bytes(data: bytes) -> int:
+    """How many bytes of ``data`` are not ASCII."""
+    return len(data) - len(data.translate(None, _HIGH))
 
 
 def _base64(data: bytes) -> bytes:

@@ -32,6 +32,7 @@ MAX_OUTPUT_CHARS = 1_000_000  # per rendered part
 MAX_SUBJECT_CHARS = 250
 MAX_RANGE = 10_000  # items a template's range() may produce
 MAX_RENDER_SECONDS = 5.0
+RECHECK_SECONDS = 1.0  # a template file is looked at again (edited? overridden?) after this
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 _HUGE_WIDTH = re.compile(r"[%{][^a-zA-Z%{}]*\d{7,}")
 _SUBJECT_JUNK = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u2028\u2029]+")
@@ -215,12 +216,26 @@ def _one_line(text: str) -> str:
 
 
 class TemplateRenderer:
-    """Renders mail ``kind``s from the templates in ``directory`` (per-department overrides)."""
+    """Renders mail ``kind``s from the templates in ``directory`` (per-department overrides).
 
-    def __init__(self, directory: Path) -> None:
+    Which file renders a part, and whether it changed, is looked up at most once every
+    ``recheck_seconds`` per part (``monotonic`` is the clock): an edited or newly added
+    template takes effect within that time, and a poll does not stat six files per mail.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        recheck_seconds: float = RECHECK_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.directory = Path(directory)
+        self.recheck_seconds = recheck_seconds
+        self._monotonic = monotonic
         self._started = 0.0
         self._env = _make_environment(self.directory, self._check_deadline)
+        self._looked_up: dict[tuple[str, str, str | None], tuple[float, str, jinja2.Template]] = {}
 
     def render(
         self, kind: str, context: Mapping[str, object], department: str | None = None
@@ -248,9 +263,16 @@ class TemplateRenderer:
     def _render_part(
         self, kind: str, part: str, context: dict[str, object], department: str | None
     ) -> str:
-        name = self.template_name(kind, part, department)
+        key, now = (kind, part, department), self._monotonic()
+        known = self._looked_up.get(key)  # (when looked up, file name, template): see above
+        if known is not None and now - known[0] < self.recheck_seconds:
+            _, name, template = known
+        else:
+            name, template = self.template_name(kind, part, department), None
         try:
-            template = self._env.get_template(name)
+            if template is None:
+                template = self._env.get_template(name)  # compiled again if the file changed
+                self._looked_up[key] = (now, name, template)
             return self._generate(template, context)
         except TemplateError as exc:
             raise TemplateError(f"{self._path(name)}: {exc}") from None

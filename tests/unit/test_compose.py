@@ -72,6 +72,24 @@ def test_multipart_alternative_text_then_html() -> None:
     assert html.get_content().replace("\r\n", "\n") == "<p>Grüße</p>\n"
 
 
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        ("short ASCII lines\n", "7bit"),
+        ("short lines, ünïcödé\n", "8bit"),
+        ("a long ASCII line " * 10 + "\n", "quoted-printable"),
+        ("a long line, mostly ASCII, é " * 10 + "\n", "quoted-printable"),
+        ("長い行、ほとんど日本語です。" * 10 + "\n", "base64"),
+    ],
+)
+def test_body_encoding_follows_line_length_and_share_of_non_ascii(text: str, encoding: str) -> None:
+    message = parse(compose(outgoing(text=text, html=text), now=NOW))
+    for part in (message.get_body(("plain",)), message.get_body(("html",))):
+        assert part is not None
+        assert part["Content-Transfer-Encoding"] == encoding
+        assert part.get_content().replace("\r\n", "\n") == text  # canonical CRLF inside
+
+
 def test_human_mail_has_no_auto_headers_and_keeps_reply_to_and_cc() -> None:
     mail = outgoing(
         auto_submitted=None,

@@ -165,15 +165,22 @@ def test_ordinary_filters_still_work(tmp_path: Path) -> None:
     )
 
 
-def test_edited_template_is_picked_up(tmp_path: Path) -> None:
+def test_edited_or_added_template_is_picked_up_within_the_recheck_time(tmp_path: Path) -> None:
     write_kind(tmp_path, txt="one")
-    renderer = TemplateRenderer(tmp_path)
-    assert renderer.render("ack", context()).text == "one"
+    now = [100.0]
+    renderer = TemplateRenderer(tmp_path, recheck_seconds=1.0, monotonic=lambda: now[0])
+    assert renderer.render("ack", context(), "billing").text == "one"
     path = tmp_path / "ack.txt.j2"
     path.write_text("two")
     stat = path.stat()
     os.utime(path, (stat.st_atime + 5, stat.st_mtime + 5))
-    assert renderer.render("ack", context()).text == "two"
+    (tmp_path / "billing").mkdir()
+    (tmp_path / "billing" / "ack.html.j2").write_text("billing html")
+    now[0] += 0.5  # looked up half a second ago: not looked at again yet
+    assert renderer.render("ack", context(), "billing").text == "one"
+    now[0] += 0.6
+    mail = renderer.render("ack", context(), "billing")
+    assert (mail.text, mail.html) == ("two", "billing html")
 
 
 def test_check_templates_reports_every_problem(tmp_path: Path) -> None:
