@@ -64,8 +64,8 @@ def test_message_expunged_mid_fetch_is_skipped_and_the_rest_processed(
     assert len(tickets(app.config.path)) == 2
 
 
-class DroppingSource(ImapSource):
-    """The connection dies while the second message is being downloaded."""
+class DroppingFetch(ImapSource):
+    """The connection dies while a batch is being downloaded."""
 
     def fetch(self, uids: Sequence[int]) -> Iterator[tuple[int, bytes]]:
         for index, item in enumerate(super().fetch(uids)):
@@ -75,20 +75,37 @@ class DroppingSource(ImapSource):
             yield item
 
 
+class DroppingMove(ImapSource):
+    """The connection dies when the first batch, already committed, is moved."""
+
+    def move(self, uids: Sequence[int], folder: str) -> None:
+        self.imap.shutdown()
+        raise ConnectionResetError("connection reset by peer")
+
+
+@pytest.mark.parametrize(
+    ("dropping", "committed"),
+    [(DroppingFetch, 0), (DroppingMove, 4)],
+    ids=["while-downloading", "while-moving"],
+)
 def test_connection_dropped_mid_batch_loses_nothing_and_doubles_nothing(
-    setup: tuple[App, Any, str],
+    setup: tuple[App, Any, str], dropping: type[ImapSource], committed: int
 ) -> None:
+    """A batch is downloaded whole before it is handled, so a drop while downloading leaves
+    nothing committed; a drop while moving leaves the batch committed but in the inbox. Either
+    way the next poll finishes the job: nothing lost, nothing handled twice."""
     app, stack, support = setup
     fill(stack, support, 4)
     mailbox = app.mailbox("support")
-    with pytest.raises(ConnectionResetError), DroppingSource(mailbox) as source:
+    with pytest.raises(ConnectionResetError), dropping(mailbox) as source:
         poll_mailbox(mailbox, source, app.pipeline)
-    assert len(tickets(app.config.path)) == 1  # the first one was committed before the drop
-    assert len(stack.folder_uids(support, "INBOX")) == 4  # and nothing was moved yet
+    assert len(tickets(app.config.path)) == committed
+    assert len(stack.folder_uids(support, "INBOX")) == 4  # nothing was moved
 
-    with ImapSource(mailbox) as source:  # the next poll: the committed one is only moved
+    with ImapSource(mailbox) as source:  # the next poll: what was committed is only moved
         result = poll_mailbox(mailbox, source, app.pipeline)
-    assert result.outcomes == {"ticket": 3}
+    assert result.outcomes == ({"ticket": 4 - committed} if committed < 4 else {})
+    assert result.moved == 4
     assert len(tickets(app.config.path)) == 4
     assert stack.folder_uids(support, "INBOX") == []
     assert len(stack.folder_uids(support, "Processed")) == 4

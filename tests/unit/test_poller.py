@@ -1,0 +1,124 @@
+"""The poll loop on an in-memory mailbox (no server): batches, the download of the next batch
+while this one is handled, moves only after the commit, and never two threads on the source."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mailtix.app import App
+from mailtix.poller import poll_mailbox
+from mailtix.store.models import Receipt, Ticket
+from tests.unit.test_pipeline import CONFIG, DEPARTMENTS, REPO, ROUTING, SUPPORT, Clock, mail
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> App:
+    (tmp_path / "mailtix.toml").write_text(
+        CONFIG.format(support=SUPPORT, templates=REPO / "templates")
+    )
+    (tmp_path / "departments.toml").write_text(DEPARTMENTS)
+    (tmp_path / "routing.toml").write_text(ROUTING)
+    return App.open(tmp_path / "mailtix.toml", clock=Clock())
+
+
+class MemorySource:
+    """A mailbox in memory that fails the test if two threads use it at once."""
+
+    uidvalidity = 9
+
+    def __init__(self, raws: list[bytes], slow: float = 0.02) -> None:
+        self.inbox = dict(enumerate(raws, start=1))
+        self.folders: dict[str, list[int]] = {}
+        self.calls: list[tuple[str, int, str]] = []  # (what, first key, thread name)
+        self.slow = slow
+        self.fetch_started = threading.Event()  # set when the second batch's download starts
+        self._busy = threading.Lock()
+
+    @contextmanager
+    def _using(self, what: str, keys: Sequence[int]) -> Iterator[None]:
+        if not self._busy.acquire(blocking=False):
+            raise AssertionError(f"{what} while another thread uses the source")
+        try:
+            self.calls.append((what, keys[0], threading.current_thread().name))
+            time.sleep(self.slow)  # room for another thread to collide
+            yield
+        finally:
+            self._busy.release()
+
+    def list_keys(self) -> list[int]:
+        return sorted(self.inbox)
+
+    def sizes(self, keys: Sequence[int]) -> dict[int, int]:
+        return {k: len(self.inbox[k]) for k in keys if k in self.inbox}
+
+    def fetch(self, keys: Sequence[int]) -> Iterator[tuple[int, bytes]]:
+        with self._using("fetch", keys):
+            if keys[0] != 1:
+                self.fetch_started.set()
+            found = [(k, self.inbox[k]) for k in keys]
+        yield from found
+
+    def move(self, keys: Sequence[int], folder: str) -> None:
+        if not keys:
+            return
+        with self._using("move", keys):
+            for key in keys:
+                assert Receipt.select().where(Receipt.uid == key).exists(), "moved before commit"
+                del self.inbox[key]
+                self.folders.setdefault(folder, []).append(key)
+
+
+def test_next_batch_downloads_while_this_one_is_handled_and_moves_follow_commits(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("mailtix.poller.BATCH_MESSAGES", 2)
+    source = MemorySource([mail(subject=f"Question {n}") for n in range(5)])
+    overlapped: list[bool] = []
+    real = app.pipeline.process_batch
+
+    def handle(mailbox: str, messages: Sequence[tuple[bytes, Any]]) -> Iterator[Any]:
+        if messages[0][1].uid == 1:  # the first batch: is the second one downloading?
+            overlapped.append(source.fetch_started.wait(timeout=5))
+        return real(mailbox, messages)
+
+    monkeypatch.setattr(app.pipeline, "process_batch", handle)
+    mailbox = app.mailbox("support")
+    result = poll_mailbox(mailbox, source, app.pipeline)  # type: ignore[arg-type]
+
+    assert overlapped == [True]
+    assert result.outcomes == {"ticket": 5} and result.moved == 5
+    assert source.inbox == {} and source.folders == {"Processed": [1, 2, 3, 4, 5]}
+    assert Ticket.select().count() == 5
+    assert [(what, key) for what, key, _ in source.calls] == [
+        ("fetch", 1), ("fetch", 3), ("move", 1), ("fetch", 5), ("move", 3), ("move", 5),
+    ]  # fmt: skip
+    assert {name for _, _, name in source.calls} != {threading.current_thread().name}
+
+
+def test_a_failed_move_is_raised_and_the_next_poll_only_moves(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("mailtix.poller.BATCH_MESSAGES", 2)
+    source = MemorySource([mail(subject=f"Question {n}") for n in range(3)], slow=0)
+    real_move = source.move
+
+    def broken(keys: Sequence[int], folder: str) -> None:
+        raise ConnectionResetError("connection reset by peer")
+
+    monkeypatch.setattr(source, "move", broken)
+    mailbox = app.mailbox("support")
+    with pytest.raises(ConnectionResetError):
+        poll_mailbox(mailbox, source, app.pipeline)  # type: ignore[arg-type]
+    assert Ticket.select().count() == 3 and len(source.inbox) == 3  # committed, not moved
+
+    monkeypatch.setattr(source, "move", real_move)
+    again = poll_mailbox(mailbox, source, app.pipeline)  # type: ignore[arg-type]
+    assert (dict(again.outcomes), again.moved) == ({}, 3)
+    assert source.inbox == {} and Ticket.select().count() == 3
