@@ -3,10 +3,6 @@ batches, run each message through the pipeline (which commits it, relaxed), make
 durable with one synced commit, and only then move it out of the inbox. A crash anywhere loses
 nothing: a committed message still in the inbox is only moved on the next poll, never processed
 again.
-
-Talking to the server overlaps the work on the messages: after the listing, the source is used
-only from one helper thread (``_Courier``), which downloads the next batch and moves the last
-one while the pipeline handles this one.
 """
 
 from __future__ import annotations
@@ -14,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -65,93 +60,33 @@ def poll_mailbox(
     pipeline: Pipeline,
     on_batch: Callable[[PollResult], None] | None = None,
 ) -> PollResult:
-    """Poll once; ``on_batch`` is called after each batch is committed and made durable (the
-    daemon and ``poll --once`` start sending its acknowledgements then)."""
+    """Poll once; ``on_batch`` is called after each batch is committed and moved (the daemon
+    and ``poll --once`` start sending its acknowledgements then)."""
     result = PollResult(config.name)
     _check_uidvalidity(config.name, source.uidvalidity)
     keys = list(source.list_keys())
     known = _known_outcomes(config.name, source.uidvalidity, keys)
+    leftovers = [k for k in keys if k in known]
+    if leftovers:  # committed before a crash or a failed move: only the move is redone
+        _move(source, config, {k: known[k] for k in leftovers}, result)
     fresh = [k for k in keys if k not in known]
     sizes = source.sizes(fresh)
-    with _Courier(source, config, result) as courier:
-        leftovers = {k: known[k] for k in keys if k in known}
-        courier.move(leftovers)  # committed before a crash or a failed move: only moved now
-        batches = _batches(fresh, sizes, config, pipeline, source, courier)
-        for fetched in courier.downloads(batches):
-            done: dict[Any, str] = {}
-            with relaxed():  # one message, one transaction; made durable together below
-                messages = [(raw, _source(config, source, key)) for key, raw in fetched]
-                outcomes = pipeline.process_batch(config.name, messages)
-                for (key, _), outcome in zip(fetched, outcomes, strict=True):
-                    result.add(key, outcome)
-                    done[key] = outcome.kind
-            courier.move(done)
-            if on_batch is not None:
-                on_batch(result)
+    for batch in _batches(fresh, sizes, config, pipeline, source, result):
+        done: dict[Any, str] = {}
+        with relaxed():  # one message, one transaction; made durable together by _move
+            fetched = list(source.fetch(batch))
+            messages = [(raw, _source(config, source, key)) for key, raw in fetched]
+            outcomes = pipeline.process_batch(config.name, messages)
+            for (key, _), outcome in zip(fetched, outcomes, strict=True):
+                result.add(key, outcome)
+                done[key] = outcome.kind
+        _move(source, config, done, result)
+        if on_batch is not None:
+            on_batch(result)
     _remember_high_water(config.name, source.uidvalidity, keys)
     if result.handled:
         log.info("%s", result.summary())
     return result
-
-
-class _Courier:
-    """The source's downloads and moves, done in order by one helper thread.
-
-    ``downloads`` starts the next batch's download before handing out this one; ``move`` makes
-    the store durable first (what it knows of the messages is on disk before they go), then
-    queues the move. The source is never used by two threads at once, the first failure is
-    raised at the latest when the courier is closed, and the moves that failed are not
-    counted (their messages are still in the inbox, committed: the next poll moves them)."""
-
-    def __init__(self, source: MailSource, config: MailboxConfig, result: PollResult) -> None:
-        self.source = source
-        self.config = config
-        self.result = result
-        self._helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailtix-source")
-        self._moves: list[Future[int]] = []
-
-    def __enter__(self) -> _Courier:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
-        self._helper.shutdown(wait=True)
-        failure = None
-        for move in self._moves:
-            try:
-                self.result.moved += move.result()
-            except Exception as exc:  # noqa: BLE001 - the first one is raised below
-                failure = failure or exc
-        if failure is not None and kind is None:
-            raise failure
-
-    def downloads(self, batches: Iterator[list[Any]]) -> Iterator[list[tuple[Any, bytes]]]:
-        """The downloaded messages of each batch of keys, the next one downloading meanwhile
-        (at most two batches in memory)."""
-        keys = next(batches, None)
-        ahead = self._download(keys) if keys is not None else None
-        while ahead is not None:
-            fetched = ahead.result()
-            keys = next(batches, None)
-            ahead = self._download(keys) if keys is not None else None
-            yield fetched
-
-    def _download(self, keys: list[Any]) -> Future[list[tuple[Any, bytes]]]:
-        return self._helper.submit(lambda: list(self.source.fetch(keys)))
-
-    def move(self, outcomes: dict[Any, str]) -> None:
-        """Move handled messages to the processed folder and quarantined ones to the quarantine
-        folder; a deferred message stays for the next poll."""
-        bad = [k for k, kind in outcomes.items() if kind == "quarantined"]
-        good = [k for k, kind in outcomes.items() if kind not in ("quarantined", "deferred")]
-        if not (good or bad):
-            return
-        durable_point(self.config.name)
-        self._moves.append(self._helper.submit(self._move, good, bad))
-
-    def _move(self, good: list[Any], bad: list[Any]) -> int:
-        self.source.move(good, self.config.processed_folder)
-        self.source.move(bad, self.config.quarantine_folder)
-        return len(good) + len(bad)
 
 
 def _source(config: MailboxConfig, source: MailSource, key: Any) -> Source:
@@ -165,7 +100,7 @@ def _batches(
     config: MailboxConfig,
     pipeline: Pipeline,
     source: MailSource,
-    courier: _Courier,
+    result: PollResult,
 ) -> Iterator[list[Any]]:
     """Bounded batches of keys to download; oversized messages are quarantined unread."""
     batch: list[Any] = []
@@ -177,7 +112,7 @@ def _batches(
             continue
         if size > config.max_message_bytes:
             outcome: Outcome = pipeline.quarantine_oversized(_source(config, source, key), size)
-            courier.result.add(key, outcome)
+            result.add(key, outcome)
             oversized[key] = outcome.kind
             continue
         if batch and (len(batch) >= BATCH_MESSAGES or volume + size > BATCH_BYTES):
@@ -187,7 +122,19 @@ def _batches(
         volume += size
     if batch:
         yield batch
-    courier.move(oversized)
+    _move(source, config, oversized, result)
+
+
+def _move(
+    source: MailSource, config: MailboxConfig, outcomes: dict[Any, str], result: PollResult
+) -> None:
+    bad = [k for k, kind in outcomes.items() if kind == "quarantined"]
+    good = [k for k, kind in outcomes.items() if kind not in ("quarantined", "deferred")]
+    if good or bad:
+        durable_point(config.name)  # what the store knows of them is on disk before they go
+    source.move(good, config.processed_folder)
+    source.move(bad, config.quarantine_folder)
+    result.moved += len(good) + len(bad)  # a deferred message stays for the next poll
 
 
 def _known_outcomes(mailbox: str, uidvalidity: int, keys: list[Any]) -> dict[Any, str]:
