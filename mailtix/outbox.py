@@ -2,9 +2,10 @@
 4xx and connection trouble are retried with capped exponential backoff, 5xx (and TLS failures)
 mark the row failed and say so on the ticket.
 
-Several workers: rows are claimed (status "sending", with the worker and time) in a short
-transaction, on PostgreSQL with ``FOR UPDATE SKIP LOCKED``, so each row is sent by one worker.
-A claim left by a worker that died is taken over after ``CLAIM_LEASE``.
+Several workers: rows are claimed (status "sending", with the worker and time) by one UPDATE
+that only takes rows still claimable, so each row is sent by one worker, and the write lock of
+a SQLite store is held only for that UPDATE (the poller commits beside the sender). A claim left
+by a worker that died is taken over after ``CLAIM_LEASE``, at once when it ran on this host.
 
 Crash bound: a row is marked sent right after the server accepted it, and the connections hand
 the server their message data one at a time (``smtp_sender``'s handover), each marked before
@@ -35,7 +36,6 @@ from mailtix.sent_marks import (
     process_alive,
     recover_journals,
 )
-from mailtix.store.db import is_postgres
 from mailtix.store.durability import relaxed_transaction
 from mailtix.store.models import OutboxItem, database_proxy
 from mailtix.store.tickets import add_event, get_ticket
@@ -57,7 +57,12 @@ def backoff(attempts: int) -> timedelta:
 
 
 def claim(now: datetime, limit: int = CLAIM_BATCH) -> list[OutboxItem]:
-    """Take up to ``limit`` due rows for this worker (status "sending")."""
+    """Take up to ``limit`` due rows for this worker (status "sending").
+
+    The rows are looked for outside any transaction; the write is one UPDATE of those that are
+    still claimable (another worker may have taken some meanwhile; those are skipped), so the
+    store's write lock is held for a few index lookups, not for a search of the outbox.
+    """
     ready = (OutboxItem.status == "pending") & (OutboxItem.next_attempt_at <= now)
     abandoned = (OutboxItem.status == "sending") & (
         (OutboxItem.claimed_at < now - CLAIM_LEASE)
@@ -66,18 +71,16 @@ def claim(now: datetime, limit: int = CLAIM_BATCH) -> list[OutboxItem]:
     # after the dead were listed: the journal of every drain among them is applied before its
     # rows can be taken over, or they would go out again
     recover_journals()
-    query = OutboxItem.select().where(ready | abandoned).order_by(OutboxItem.id).limit(limit)
-    if is_postgres(database_proxy.obj):
-        query = query.for_update(skip_locked=True)
-    with relaxed_transaction():  # a claim lost to a power loss only makes the rows due again
-        rows = list(query)
-        if rows:
-            OutboxItem.update(status="sending", claimed_by=WORKER, claimed_at=now).where(
-                OutboxItem.id.in_([r.id for r in rows])
-            ).execute()
-    for row in rows:
-        row.status, row.claimed_by, row.claimed_at = "sending", WORKER, now
-    return rows
+    due = OutboxItem.select(OutboxItem.id).where(ready | abandoned).order_by(OutboxItem.id)
+    take = OutboxItem.update(status="sending", claimed_by=WORKER, claimed_at=now)
+    while ids := [row.id for row in due.limit(limit)]:
+        with relaxed_transaction():  # a claim lost to a power loss only makes rows due again
+            taken = take.where(OutboxItem.id.in_(ids) & (ready | abandoned))
+            claimed = [row.id for row in taken.returning(OutboxItem.id).execute()]
+        if claimed:  # else other workers took them all meanwhile: look again
+            rows = OutboxItem.select().where(OutboxItem.id.in_(claimed)).order_by(OutboxItem.id)
+            return list(rows)
+    return []
 
 
 def dead_local_workers() -> list[str]:

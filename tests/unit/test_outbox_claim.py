@@ -1,0 +1,94 @@
+"""Claiming outbox rows on SQLite: due rows in order, one UPDATE as the only write (the poller
+commits beside the sender), rows another worker took meanwhile skipped for the next ones."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from peewee import Database
+
+from mailtix import outbox
+from mailtix.store.db import open_store
+from mailtix.store.durability import relaxed_transaction
+from mailtix.store.models import OutboxItem
+from tests.unit.test_sent_marks import NOW, row
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    store = open_store(f"sqlite:///{tmp_path / 'mailtix.db'}")
+    yield store
+    store.close()
+
+
+def states() -> list[tuple[int, str, str]]:
+    return [(r.id, r.status, r.claimed_by) for r in OutboxItem.select().order_by(OutboxItem.id)]
+
+
+def test_due_rows_are_claimed_oldest_first_up_to_the_limit(db: Database) -> None:
+    items = [row(status="pending", n=n) for n in range(5)]
+    later = row(status="pending", n=9)
+    later.next_attempt_at = NOW + timedelta(minutes=5)  # waiting for its retry
+    later.save()
+    claimed = outbox.claim(NOW, limit=3)
+    assert [c.id for c in claimed] == [i.id for i in items[:3]]
+    assert all(c.status == "sending" and c.claimed_by == outbox.WORKER for c in claimed)
+    assert bytes(claimed[0].rfc822).startswith(b"From: ")  # whole rows, ready to send
+    assert [c.id for c in outbox.claim(NOW, limit=3)] == [i.id for i in items[3:]]
+    assert outbox.claim(NOW, limit=3) == []
+
+
+def test_the_write_is_one_update_and_nothing_else(db: Database) -> None:
+    for n in range(3):
+        row(status="pending", n=n)
+    seen: list[str] = []
+    db.connection().set_trace_callback(seen.append)
+    try:
+        outbox.claim(NOW)
+    finally:
+        db.connection().set_trace_callback(None)
+    begin = next(i for i, sql in enumerate(seen) if sql.startswith("BEGIN"))
+    end = next(i for i, sql in enumerate(seen) if sql == "COMMIT")
+    inside = seen[begin + 1 : end]
+    assert len(inside) == 1 and inside[0].startswith('UPDATE "outbox"'), inside
+
+
+def test_rows_another_worker_took_meanwhile_are_skipped_for_the_next_ones(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    items = [row(status="pending", n=n) for n in range(4)]
+    races = iter([items[:2]])  # before our first UPDATE, another worker takes the first two
+
+    @contextmanager
+    def racing() -> Iterator[None]:
+        for taken in races:
+            ids = [i.id for i in taken]
+            OutboxItem.update(status="sending", claimed_by="otherhost:7", claimed_at=NOW).where(
+                OutboxItem.id.in_(ids)
+            ).execute()
+        with relaxed_transaction():
+            yield
+
+    monkeypatch.setattr(outbox, "relaxed_transaction", racing)
+    claimed = outbox.claim(NOW, limit=2)
+    assert [c.id for c in claimed] == [i.id for i in items[2:]]
+    assert states() == [
+        (items[0].id, "sending", "otherhost:7"),
+        (items[1].id, "sending", "otherhost:7"),
+        (items[2].id, "sending", outbox.WORKER),
+        (items[3].id, "sending", outbox.WORKER),
+    ]
+
+
+def test_a_claim_past_its_lease_is_taken_over(db: Database) -> None:
+    stale = row(status="sending", n=1)  # claimed by "host:1", another machine
+    stale.claimed_at = NOW - outbox.CLAIM_LEASE - timedelta(seconds=1)
+    stale.save()
+    fresh = row(status="sending", n=2)
+    fresh.claimed_at = NOW
+    fresh.save()
+    assert [c.id for c in outbox.claim(NOW)] == [stale.id]
