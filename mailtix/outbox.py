@@ -20,7 +20,7 @@ import logging
 import os
 import socket
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -37,6 +37,7 @@ from mailtix.sent_marks import (
     recover_journals,
 )
 from mailtix.store.durability import relaxed_transaction
+from mailtix.store.lookups import execute
 from mailtix.store.models import OutboxItem, database_proxy
 from mailtix.store.tickets import add_event, get_ticket
 
@@ -56,31 +57,48 @@ def backoff(attempts: int) -> timedelta:
     return min(FIRST_RETRY * (2 ** max(0, attempts - 1)), MAX_RETRY)
 
 
-def claim(now: datetime, limit: int = CLAIM_BATCH) -> list[OutboxItem]:
-    """Take up to ``limit`` due rows for this worker (status "sending").
+def claim(
+    now: datetime, limit: int = CLAIM_BATCH, dead: Sequence[str] | None = None
+) -> list[OutboxItem]:
+    """Take up to ``limit`` due rows for this worker (status "sending"): rows waiting to be
+    sent, and rows claimed by a worker past its lease or by ``dead`` (the local workers that
+    died, as ``take_over_dead`` found them; looked up here when not given).
 
     The rows are looked for outside any transaction; the write is one UPDATE of those that are
     still claimable (another worker may have taken some meanwhile; those are skipped), so the
-    store's write lock is held for a few index lookups, not for a search of the outbox.
+    store's write lock is held for a few index lookups, not for a search of the outbox. Plain
+    SQL: this runs every ``limit`` mails.
     """
-    ready = (OutboxItem.status == "pending") & (OutboxItem.next_attempt_at <= now)
-    abandoned = (OutboxItem.status == "sending") & (
-        (OutboxItem.claimed_at < now - CLAIM_LEASE)
-        | OutboxItem.claimed_by.in_(dead_local_workers())
+    dead = take_over_dead() if dead is None else list(dead)
+    abandoned = "claimed_at < ?" + (f" OR claimed_by IN ({_marks(dead)})" if dead else "")
+    claimable = (
+        f"((status = 'pending' AND next_attempt_at <= ?) OR (status = 'sending' AND ({abandoned})))"
     )
-    # after the dead were listed: the journal of every drain among them is applied before its
-    # rows can be taken over, or they would go out again
-    recover_journals()
-    due = OutboxItem.select(OutboxItem.id).where(ready | abandoned).order_by(OutboxItem.id)
-    take = OutboxItem.update(status="sending", claimed_by=WORKER, claimed_at=now)
-    while ids := [row.id for row in due.limit(limit)]:
+    params = [now, now - CLAIM_LEASE, *dead]
+    find = f"SELECT id FROM outbox WHERE {claimable} ORDER BY id LIMIT ?"
+    while ids := [row[0] for row in execute(find, [*params, limit]).fetchall()]:
+        take = (
+            "UPDATE outbox SET status = 'sending', claimed_by = ?, claimed_at = ? "
+            f"WHERE id IN ({_marks(ids)}) AND {claimable} RETURNING id"
+        )
         with relaxed_transaction():  # a claim lost to a power loss only makes rows due again
-            taken = take.where(OutboxItem.id.in_(ids) & (ready | abandoned))
-            claimed = [row.id for row in taken.returning(OutboxItem.id).execute()]
+            claimed = [row[0] for row in execute(take, [WORKER, now, *ids, *params]).fetchall()]
         if claimed:  # else other workers took them all meanwhile: look again
             rows = OutboxItem.select().where(OutboxItem.id.in_(claimed)).order_by(OutboxItem.id)
             return list(rows)
     return []
+
+
+def _marks(values: Sequence[object]) -> str:
+    return ", ".join("?" * len(values))
+
+
+def take_over_dead() -> list[str]:
+    """The local workers that died holding claims, after applying the sent-mark journals of
+    the dead (their rows can then be claimed without being sent again). Once per drain."""
+    dead = dead_local_workers()
+    recover_journals()  # after the dead were listed: a drain among them has finished writing
+    return dead
 
 
 def dead_local_workers() -> list[str]:
@@ -137,10 +155,13 @@ class _Feed:
     counts: Counter[str] = field(default_factory=Counter)
     queue: deque[OutboxItem] = field(default_factory=deque)
     claimed: set[int] = field(default_factory=set)
+    dead: list[str] | None = None  # local workers that died holding claims (looked up once)
     closed: bool = False  # the server refuses us: everything due was deferred
 
     def refill(self) -> bool:
-        fresh = [i for i in claim(self.clock()) if i.id not in self.claimed]
+        if self.dead is None:
+            self.dead = take_over_dead()
+        fresh = [i for i in claim(self.clock(), dead=self.dead) if i.id not in self.claimed]
         self.claimed.update(i.id for i in fresh)
         self.queue.extend(fresh)
         return bool(fresh)

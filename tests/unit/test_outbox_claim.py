@@ -12,10 +12,11 @@ import pytest
 from peewee import Database
 
 from mailtix import outbox
+from mailtix.sent_marks import journal_stem
 from mailtix.store.db import open_store
 from mailtix.store.durability import relaxed_transaction
 from mailtix.store.models import OutboxItem
-from tests.unit.test_sent_marks import NOW, row
+from tests.unit.test_sent_marks import NOW, dead_pid, row
 
 
 @pytest.fixture
@@ -54,7 +55,7 @@ def test_the_write_is_one_update_and_nothing_else(db: Database) -> None:
     begin = next(i for i, sql in enumerate(seen) if sql.startswith("BEGIN"))
     end = next(i for i, sql in enumerate(seen) if sql == "COMMIT")
     inside = seen[begin + 1 : end]
-    assert len(inside) == 1 and inside[0].startswith('UPDATE "outbox"'), inside
+    assert len(inside) == 1 and inside[0].replace('"', "").startswith("UPDATE outbox"), inside
 
 
 def test_rows_another_worker_took_meanwhile_are_skipped_for_the_next_ones(
@@ -92,3 +93,20 @@ def test_a_claim_past_its_lease_is_taken_over(db: Database) -> None:
     fresh.claimed_at = NOW
     fresh.save()
     assert [c.id for c in outbox.claim(NOW)] == [stale.id]
+
+
+def test_rows_of_a_dead_local_worker_are_taken_over_at_once_after_its_journal(
+    db: Database,
+) -> None:
+    dead = f"{outbox.HOST}:{dead_pid()}"
+    sent, unsent = row(status="sending", n=1), row(status="sending", n=2)
+    for item in (sent, unsent):  # claimed just now by a drain of this host that was killed
+        item.claimed_by, item.claimed_at = dead, NOW
+        item.save()
+    journal = Path(f"{journal_stem()}.{dead.rpartition(':')[2]}.1")
+    journal.write_text(f"{sent.id} {NOW.isoformat()}\n")  # it had sent one of them
+
+    assert outbox.take_over_dead() == [dead]
+    assert not journal.exists()
+    assert [c.id for c in outbox.claim(NOW, dead=[dead])] == [unsent.id]  # not the sent one
+    assert OutboxItem.get_by_id(sent.id).status == "sent"
