@@ -64,11 +64,11 @@ class JsonListField(TextField):
 
 class Ticket(BaseModel):
     subject = TextField()
-    status = CharField(max_length=16, default="new", index=True)
+    status = CharField(max_length=16, default="new")  # indexed with created_at (Meta)
     priority = CharField(max_length=16, default="normal")
     department = CharField(max_length=100, index=True)
     assignee = CharField(max_length=320, null=True, index=True)
-    customer = CharField(max_length=320, index=True)
+    customer = CharField(max_length=320)
     customer_name = TextField(default="")
     mailbox = CharField(max_length=100)
     tags = JsonListField(default=list)
@@ -90,7 +90,8 @@ class Ticket(BaseModel):
 
 
 class Participant(BaseModel):
-    ticket = ForeignKeyField(Ticket, backref="participants", on_delete="CASCADE")
+    # no index of its own: (ticket, email) below serves lookups by ticket
+    ticket = ForeignKeyField(Ticket, backref="participants", on_delete="CASCADE", index=False)
     email = CharField(max_length=320)
     name = TextField(default="")
     role = CharField(max_length=16)  # customer | cc | agent
@@ -102,7 +103,8 @@ class Participant(BaseModel):
 
 
 class Message(BaseModel):
-    ticket = ForeignKeyField(Ticket, backref="messages", on_delete="CASCADE")
+    # no index of its own: (ticket, kind, created_at) below serves lookups by ticket
+    ticket = ForeignKeyField(Ticket, backref="messages", on_delete="CASCADE", index=False)
     ticket_id: int
     direction = CharField(max_length=3)  # in | out
     kind = CharField(max_length=16)  # customer | agent | note | auto
@@ -119,8 +121,8 @@ class Message(BaseModel):
     automation = CharField(max_length=32, default="human")
     thread_reason = TextField(default="")
     rfc822 = BlobField(null=True)
-    raw_sha256 = CharField(max_length=64, null=True, index=True)
-    created_at = DateTimeField(index=True)
+    raw_sha256 = CharField(max_length=64, null=True)
+    created_at = DateTimeField()
 
     class Meta:
         table_name = "message"
@@ -140,8 +142,9 @@ class Attachment(BaseModel):
 
 
 class Event(BaseModel):
-    ticket = ForeignKeyField(Ticket, backref="events", on_delete="CASCADE")
-    type = CharField(max_length=32, index=True)
+    # no indexes of their own: (ticket, type, at) and (type, at) below serve both
+    ticket = ForeignKeyField(Ticket, backref="events", on_delete="CASCADE", index=False)
+    type = CharField(max_length=32)
     detail = TextField(default="")
     actor = CharField(max_length=320, default="mailtix")
     at = DateTimeField(index=True)

@@ -135,6 +135,47 @@ def test_a_new_step_upgrades_an_old_database_and_keeps_its_data(
     db.close()
 
 
+def indexes(db: Database) -> set[str]:
+    rows = db.execute_sql("SELECT name FROM sqlite_master WHERE type = 'index'").fetchall()
+    return {name for (name,) in rows if not name.startswith("sqlite_")}
+
+
+VERSION_8_ONLY = {  # the indexes version 9 drops, as create_tables made them
+    "ticket_status": "ticket (status)",
+    "ticket_customer": "ticket (customer)",
+    "participant_ticket_id": "participant (ticket_id)",
+    "message_ticket_id": "message (ticket_id)",
+    "message_created_at": "message (created_at)",
+    "message_raw_sha256": "message (raw_sha256)",
+    "event_ticket_id": "event (ticket_id)",
+    "event_type": "event (type)",
+}
+
+
+def test_version_9_drops_idle_indexes_and_matches_a_new_database(url: str, tmp_path: Path) -> None:
+    fresh = open_store(f"sqlite:///{tmp_path / 'fresh.db'}")
+    wanted = indexes(fresh)
+    fresh.close()
+    assert not wanted & set(VERSION_8_ONLY) and set(VERSION_8_ONLY) == set(
+        migrations.DROPPED_INDEXES
+    )
+
+    db = open_store(url)  # made a version 8 database: its indexes back, its version number
+    add_ticket("Made by version 8")
+    for name, target in VERSION_8_ONLY.items():
+        db.execute_sql(f"CREATE INDEX {name} ON {target}")
+    SchemaVersion.update(version=8).execute()
+    db.close()
+
+    db = open_store(url)
+    try:
+        assert schema_version(db) == CURRENT_VERSION
+        assert indexes(db) == wanted
+        assert [t.subject for t in Ticket.select()] == ["Made by version 8"]
+    finally:
+        db.close()
+
+
 def test_a_failing_step_leaves_the_database_at_its_old_version(
     url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
