@@ -56,7 +56,9 @@ class JsonListField(TextField):
     """A list stored as JSON text (portable across SQLite and PostgreSQL)."""
 
     def db_value(self, value: object) -> str:
-        return json.dumps(list(value or []), ensure_ascii=False)  # type: ignore[call-overload]
+        if not value:
+            return "[]"
+        return json.dumps(list(value), ensure_ascii=False)  # type: ignore[call-overload]
 
     def python_value(self, value: object) -> list[str]:
         return list(json.loads(value)) if value else []  # type: ignore[arg-type]
