@@ -80,7 +80,7 @@ class CycleResult:
 
 def poll_cycle(app: App, *, send: bool = True) -> CycleResult:
     """One poll of every mailbox (a failing one does not stop the others); with ``send``, the
-    outbox is drained meanwhile by ``start_sender``'s sender, kicked after every batch."""
+    outbox is drained meanwhile by ``start_sender``'s sender, kicked as messages are committed."""
     result = CycleResult()
     if not send:
         _poll_all(app, result, None)
@@ -106,7 +106,7 @@ def start_sender(app: App, interval: float | None = None) -> SenderProcess | Sen
     return SenderThread(app.config.smtp, app.clock, interval).start()
 
 
-def _poll_all(app: App, result: CycleResult, on_batch: Callable[..., None] | None) -> None:
+def _poll_all(app: App, result: CycleResult, on_commit: Callable[..., None] | None) -> None:
     for mailbox in app.config.mailboxes:
         try:
             with mailbox_lock(mailbox.name) as mine:
@@ -114,7 +114,7 @@ def _poll_all(app: App, result: CycleResult, on_batch: Callable[..., None] | Non
                     log.warning("%s: another worker is polling it; skipped", mailbox.name)
                     continue
                 with open_source(mailbox) as source:
-                    poll = poll_mailbox(mailbox, source, app.pipeline, on_batch)
+                    poll = poll_mailbox(mailbox, source, app.pipeline, on_commit)
                     result.polls.append(poll)
         except MailSourceError as exc:
             log.error("%s", exc)

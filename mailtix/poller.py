@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 BATCH_MESSAGES = 100
 BATCH_BYTES = 32 * 1024 * 1024
+KICK_EVERY = 10  # committed messages between calls of on_commit within a batch
 
 
 class MailSource(Protocol):
@@ -58,10 +59,13 @@ def poll_mailbox(
     config: MailboxConfig,
     source: MailSource,
     pipeline: Pipeline,
-    on_batch: Callable[[PollResult], None] | None = None,
+    on_commit: Callable[[PollResult], None] | None = None,
 ) -> PollResult:
-    """Poll once; ``on_batch`` is called after each batch is committed and moved (the daemon
-    and ``poll --once`` start sending its acknowledgements then)."""
+    """Poll once; ``on_commit`` is called every ``KICK_EVERY`` committed messages and after
+    each batch is moved: the daemon and ``poll --once`` have their sender send what they
+    queued (acknowledgements) while the rest is read, not a batch later. Such a mail may
+    leave before its batch is made durable; ``store.durability`` says what a power loss can
+    then repeat."""
     result = PollResult(config.name)
     _check_uidvalidity(config.name, source.uidvalidity)
     keys = list(source.list_keys())
@@ -80,9 +84,11 @@ def poll_mailbox(
             for (key, _), outcome in zip(fetched, outcomes, strict=True):
                 result.add(key, outcome)
                 done[key] = outcome.kind
+                if on_commit is not None and len(done) % KICK_EVERY == 0:
+                    on_commit(result)
         _move(source, config, done, result)
-        if on_batch is not None:
-            on_batch(result)
+        if on_commit is not None:
+            on_commit(result)
     _remember_high_water(config.name, source.uidvalidity, keys)
     if result.handled:
         log.info("%s", result.summary())
