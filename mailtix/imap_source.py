@@ -57,6 +57,7 @@ class ImapSource:
                 ssl_context=context,
                 timeout=cfg.timeout,
             )
+            _quiet_imaplib(client)
             if cfg.security == "starttls":
                 client.starttls(context)  # raises when not offered: no silent plain text
             client.login(cfg.username, cfg.password or "")
@@ -178,6 +179,16 @@ class ImapSource:
             return False
         finally:
             self.imap.idle_done()
+
+
+def _quiet_imaplib(client: IMAPClient) -> None:
+    """imapclient sets imaplib's debug level to 5 and sends its trace to the logger
+    ``imapclient.imaplib``; imaplib then formats a repr of every line and every message it
+    reads before the logger drops it (a third of a second per 2,000 mails). Its level goes
+    back to 0 unless that logger would keep the trace (``mailtix -vv``)."""
+    imap = getattr(client, "_imap", None)
+    if imap is not None and not logging.getLogger("imapclient.imaplib").isEnabledFor(logging.DEBUG):
+        imap.debug = 0
 
 
 def _is_news(response: object) -> bool:

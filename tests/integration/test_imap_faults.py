@@ -1,9 +1,11 @@
 """IMAP trouble on a real Dovecot: a message expunged by someone else between listing and
 fetching, and a connection that drops in the middle of a batch. Nothing is lost, nothing is
-processed twice, and the next poll finishes the job."""
+processed twice, and the next poll finishes the job. Plus imaplib's protocol trace, which
+costs a repr of every message read and is only kept when its logger wants it."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -109,3 +111,21 @@ def test_connection_dropped_mid_batch_loses_nothing_and_doubles_nothing(
     assert len(tickets(app.config.path)) == 4
     assert stack.folder_uids(support, "INBOX") == []
     assert len(stack.folder_uids(support, "Processed")) == 4
+
+
+def test_imaplib_traces_only_when_its_logger_keeps_them(
+    setup: tuple[App, Any, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """imapclient turns imaplib's trace on (a repr of every line and message read, then
+    dropped by the logger); mailtix leaves it on only when the logger would keep it."""
+    app, stack, support = setup
+    fill(stack, support, 1)
+    mailbox = app.mailbox("support")
+    with ImapSource(mailbox) as source:
+        assert source.imap._imap.debug == 0
+        assert len(list(source.fetch(source.list_keys()))) == 1
+    caplog.set_level(logging.DEBUG, logger="imapclient.imaplib")
+    with ImapSource(mailbox) as source:
+        assert source.imap._imap.debug == 5
+        assert len(list(source.fetch(source.list_keys()))) == 1
+    assert any("FETCH" in r.getMessage() for r in caplog.records if r.name == "imapclient.imaplib")
