@@ -89,9 +89,11 @@ def poll_cycle(app: App, *, send: bool = True) -> CycleResult:
         result.sent = dict(outbox.drain(app.config.smtp, app.clock))
     else:
         sender = start_sender(app)
+        app.pipeline.mailer.sent_by = lambda: sender.worker  # queued already claimed by it
         try:
             _poll_all(app, result, sender.kick)
         finally:
+            app.pipeline.mailer.sent_by = None
             result.sent = dict(sender.finish())
             result.send_error = sender.error
     return result

@@ -62,8 +62,9 @@ class Daemon:
                         args=[mailbox])  # fmt: skip
         self._every(RELOAD_INTERVAL, self.reload_rules, "reload", now=False)
         self._every(JOBS_INTERVAL, self.run_timed_jobs, "jobs", now=False)
+        sender = self.sender = start_sender(self.app, OUTBOX_INTERVAL)
+        self.app.pipeline.mailer.sent_by = lambda: sender.worker  # queued already claimed by it
         self.scheduler.start()
-        self.sender = start_sender(self.app, OUTBOX_INTERVAL)
 
     def _every(
         self, seconds: float, func: Callable[..., None], job_id: str, *, now: bool = True,
@@ -99,6 +100,7 @@ class Daemon:
     def stop(self) -> None:
         self.stopping.set()
         self.scheduler.shutdown(wait=True)
+        self.app.pipeline.mailer.sent_by = None
         if self.sender is not None:
             self.sender.finish()  # what the last polls queued goes out before we stop
         log.warning("mailtix stopped")

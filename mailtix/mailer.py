@@ -10,7 +10,7 @@ cannot start a loop.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -49,6 +49,11 @@ class Mailer:
     def __init__(self, config: Config, renderer: TemplateRenderer) -> None:
         self.config = config
         self.renderer = renderer
+        # The worker id of the sender that runs beside this mailer, if one does (poll --once,
+        # the daemon): mail is queued already claimed by it, so it finds its rows with a read
+        # and never waits for the store's write lock to claim them. A claim of a worker that
+        # died is taken over at once by the next drain on this host, as any claim.
+        self.sent_by: Callable[[], str | None] | None = None
 
     @property
     def domain(self) -> str:
@@ -112,11 +117,13 @@ class Mailer:
         if letter.record_kind is not None:
             self._record(letter, ticket, mailbox, outgoing, now)
         recipients = [a.email for a in (*letter.to, *letter.cc)]
+        sender = self.sent_by() if self.sent_by is not None else None
         return OutboxItem.create(
             ticket=ticket, kind=letter.template, automatic=letter.automatic,
             envelope_from=mailbox.address, recipients=recipients, recipient_key=recipient,
-            message_id=outgoing.message_id, rfc822=compose(outgoing), status="pending",
-            next_attempt_at=now, created_at=now,
+            message_id=outgoing.message_id, rfc822=compose(outgoing),
+            status="sending" if sender else "pending", claimed_by=sender or "",
+            claimed_at=now if sender else None, next_attempt_at=now, created_at=now,
         )  # fmt: skip
 
     def _record(

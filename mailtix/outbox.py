@@ -49,7 +49,14 @@ GIVE_UP_AFTER = timedelta(days=3)
 CLAIM_LEASE = timedelta(minutes=10)  # a claim older than this belongs to a dead worker
 CLAIM_BATCH = 20  # rows claimed at a time: what a worker that dies leaves claimed
 HOST = socket.gethostname()
-WORKER = f"{HOST}:{os.getpid()}"
+
+
+def worker_of(pid: int) -> str:
+    """The id under which a process of this host claims outbox rows."""
+    return f"{HOST}:{pid}"
+
+
+WORKER = worker_of(os.getpid())
 
 
 def backoff(attempts: int) -> timedelta:
@@ -132,37 +139,76 @@ def drain(
     clock: Callable[[], datetime] = utcnow,
     *,
     connections: int | None = None,
+    state: SenderState | None = None,
 ) -> Counter[str]:
     """Send everything due now over up to ``connections`` (default ``smtp.connections``)
-    connections; returns counts of sent / deferred / failed."""
-    feed = _Feed(clock, marks_for_store())
+    connections; returns counts of sent / deferred / failed. A sender that drains again and
+    again passes its ``state`` (then only flushed if the store is free, not closed, here)."""
+    own = state is None
+    feed = _Feed(clock, state or SenderState.open())
     try:
         asyncio.run(_drain(smtp, feed, max(1, connections or smtp.connections)))
     finally:
         try:
-            feed.marks.close()
+            if own:
+                feed.state.close()
+            else:
+                feed.state.marks.flush(wait=False)
         finally:
             release(list(feed.queue))
     return feed.counts
 
 
 @dataclass
+class SenderState:
+    """What a sender keeps from one drain to the next: its sent-mark journal, and the rows
+    claimed by it (queued so by ``mailer.Mailer.sent_by``, or claimed) that it has handed to a
+    connection: they stay "sending" in the store until their marks are flushed, and must not
+    go out again."""
+
+    marks: DirectMarks | JournalMarks
+    handed: set[int] = field(default_factory=set)
+
+    @classmethod
+    def open(cls) -> SenderState:
+        return cls(marks_for_store())
+
+    def close(self) -> None:
+        self.marks.close()
+
+    def given(self, limit: int = CLAIM_BATCH) -> list[OutboxItem]:
+        """Up to ``limit`` rows claimed by this worker (queued for it, or claimed in an earlier
+        drain) that it has not handed out: found with a read, no claim (no write) needed."""
+        mine = {row[0] for row in execute(_GIVEN, [WORKER]).fetchall()}
+        self.handed &= mine  # the others were flushed as sent, or failed and went back
+        fresh = sorted(mine - self.handed)[:limit]
+        if not fresh:
+            return []
+        return list(OutboxItem.select().where(OutboxItem.id.in_(fresh)).order_by(OutboxItem.id))
+
+
+_GIVEN = "SELECT id FROM outbox WHERE status = 'sending' AND claimed_by = ?"
+
+
+@dataclass
 class _Feed:
-    """The rows to send, shared by the connections; each row is handed to one of them."""
+    """The rows to send, shared by the connections; each row is handed to one of them: first
+    those queued for this worker, then those it claims."""
 
     clock: Callable[[], datetime]
-    marks: DirectMarks | JournalMarks
+    state: SenderState
     counts: Counter[str] = field(default_factory=Counter)
     queue: deque[OutboxItem] = field(default_factory=deque)
-    claimed: set[int] = field(default_factory=set)
     dead: list[str] | None = None  # local workers that died holding claims (looked up once)
     closed: bool = False  # the server refuses us: everything due was deferred
 
     def refill(self) -> bool:
-        if self.dead is None:
-            self.dead = take_over_dead()
-        fresh = [i for i in claim(self.clock(), dead=self.dead) if i.id not in self.claimed]
-        self.claimed.update(i.id for i in fresh)
+        fresh = self.state.given()
+        if not fresh:
+            if self.dead is None:
+                self.dead = take_over_dead()
+            fresh = claim(self.clock(), dead=self.dead)
+        self.state.handed.update(i.id for i in fresh)  # sent or not, never handed out again
         self.queue.extend(fresh)
         return bool(fresh)
 
@@ -211,7 +257,7 @@ async def _send_from(sender: Sender, feed: _Feed) -> bool:
 
         def accepted(item: OutboxItem = item) -> None:  # the server has it: mark it at once
             fault_point("during-send")
-            feed.marks.mark(item, feed.clock())
+            feed.state.marks.mark(item, feed.clock())
 
         try:
             await sender.send(item.envelope_from, item.recipients, bytes(item.rfc822), accepted)

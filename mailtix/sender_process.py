@@ -44,6 +44,13 @@ class SenderProcess:
         self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         return self
 
+    @property
+    def worker(self) -> str | None:
+        """The worker id its claims carry (the child's), once started."""
+        from mailtix.outbox import worker_of
+
+        return worker_of(self._proc.pid) if self._proc is not None else None
+
     def kick(self, *_: object) -> None:
         """Drain now (or right after the current round); a child that died is started anew
         (what it had not sent is still due)."""

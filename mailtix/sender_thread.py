@@ -70,21 +70,30 @@ class SenderThread:
     ) -> None:
         self.finish()
 
+    @property
+    def worker(self) -> str:
+        """The worker id its claims carry (this process's)."""
+        return outbox.WORKER
+
     def _run(self) -> None:
+        state = outbox.SenderState.open()  # its sent marks, kept from one drain to the next
         try:
             while True:
                 self._wake.wait(self.interval)
                 self._wake.clear()
                 last = self._finishing  # read before the round: a kick after it gets one more
-                self._round()
+                self._round(state)
                 if last:
                     return
         finally:
-            database_proxy.close()  # this thread's own connection
+            try:
+                state.close()  # the marks into the store for good (or left for the next drain)
+            finally:
+                database_proxy.close()  # this thread's own connection
 
-    def _round(self) -> None:
+    def _round(self, state: outbox.SenderState) -> None:
         try:
-            counts = outbox.drain(self.smtp, self.clock)
+            counts = outbox.drain(self.smtp, self.clock, state=state)
         except Exception:  # the rows stay due; the next round tries again
             log.exception("outbox drain failed; trying again on the next round")
             return

@@ -6,7 +6,9 @@ SQLite that commit would have to wait for the one write lock, which the poller h
 each message it commits, so a sender running beside it spent its time queueing for the lock.
 There each mark is instead appended to a journal file next to the database (one ``write``: the
 kernel keeps it if the process dies) and the journal is written to the store every
-``FLUSH_EVERY`` marks and when the drain ends, in one transaction, and then emptied.
+``FLUSH_EVERY`` marks and when a drain ends, in one transaction, and then emptied; each time
+only when the store can be written at once (the sender never queues behind the poller), else
+later, and for good when the sender stops.
 
 A journal left behind by a process that died is applied by the next drain on this machine before
 it takes over that worker's claimed rows, so a mark is never lost with its process. Applying is
@@ -23,7 +25,7 @@ import os
 import threading
 from datetime import datetime
 
-from mailtix.store.db import sqlite_file
+from mailtix.store.db import sqlite_file, write_if_free
 from mailtix.store.durability import relaxed_transaction
 from mailtix.store.lookups import execute
 from mailtix.store.models import OutboxItem, database_proxy
@@ -48,13 +50,18 @@ class DirectMarks:
         with relaxed_transaction():
             _apply([(now, item.id)])
 
+    def flush(self, *, wait: bool = True) -> bool:
+        return True  # nothing kept back
+
     def close(self) -> None:
         pass
 
 
 class JournalMarks:
-    """Marks appended to this drain's own journal file (made at the first mark), flushed to
-    the store in bulk."""
+    """Marks appended to a journal file of this process (made at the first mark), written to
+    the store in bulk: every FLUSH_EVERY marks and when asked (``flush``), each time only if
+    the store can be written at once (the poller may be committing: then later), and for good
+    at ``close``. One may serve many drains (a sender keeps one for its lifetime)."""
 
     def __init__(self, stem: str) -> None:
         self.path = f"{stem}.{os.getpid()}.{next(_serial)}"
@@ -69,14 +76,21 @@ class JournalMarks:
         os.write(self._fd, f"{item.id} {now.isoformat()}\n".encode())
         self._count += 1
         if self._count >= FLUSH_EVERY:
-            self.flush()
+            self.flush(wait=False)
 
-    def flush(self) -> None:
-        if self._fd is None:
-            return
-        apply_journal(self.path)
+    def flush(self, *, wait: bool = True) -> bool:
+        """Write the marks to the store and empty the journal; without ``wait``, only if the
+        store can be written at once (True when the journal is empty afterwards)."""
+        if self._fd is None or self._count == 0:
+            return True
+        path = self.path
+        if wait:
+            apply_journal(path)
+        elif not write_if_free(lambda: apply_journal(path)):
+            return False
         os.ftruncate(self._fd, 0)
         self._count = 0
+        return True
 
     def close(self) -> None:
         """Flush and remove the journal; if the store cannot be written, it stays for the next

@@ -11,10 +11,12 @@ up to 100 ms, which would throttle a sender that commits after every mail.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from peewee import Database, PostgresqlDatabase, SqliteDatabase
+from peewee import Database, OperationalError, PostgresqlDatabase, SqliteDatabase
 from playhouse.db_url import connect
 
 from mailtix.errors import MailtixError
@@ -43,7 +45,11 @@ class _SqliteStore(SqliteDatabase):
         self._holding = threading.local()
 
     def begin(self, lock_type: str | None = None) -> None:
-        self._writer.acquire()
+        if getattr(self._holding, "nowait", False):
+            if not self._writer.acquire(blocking=False):
+                raise OperationalError("database is locked (by this process)")
+        else:
+            self._writer.acquire()
         self._holding.value = True
         try:
             super().begin(lock_type)
@@ -60,6 +66,19 @@ class _SqliteStore(SqliteDatabase):
             super().rollback()
         finally:
             self._release()
+
+    @contextmanager
+    def without_waiting(self) -> Iterator[None]:
+        """Writes inside fail at once with "database is locked" where they would wait for
+        another writer (of this process or another)."""
+        connection = self.connection()
+        self._holding.nowait = True
+        connection.execute("PRAGMA busy_timeout = 0")
+        try:
+            yield
+        finally:
+            connection.execute(f"PRAGMA busy_timeout = {SQLITE_PRAGMAS['busy_timeout']}")
+            self._holding.nowait = False
 
     def _release(self) -> None:
         if getattr(self._holding, "value", False):
@@ -92,6 +111,25 @@ def _connect(url: str) -> Database:
             raise MailtixError(f"not a PostgreSQL URL: {redact(url)}")
         return db
     raise MailtixError(f"unsupported store URL {redact(url)} (use sqlite:/// or postgresql://)")
+
+
+def write_if_free(work: Callable[[], object]) -> bool:
+    """Run ``work`` (which writes) at once, or not at all: False, and nothing done, when the
+    SQLite store is being written by someone else right now. For writes that can wait, so a
+    sender never queues behind the poller's transactions. PostgreSQL has no store-wide write
+    lock: ``work`` always runs there."""
+    db = database_proxy.obj
+    if not isinstance(db, _SqliteStore):
+        work()
+        return True
+    try:
+        with db.without_waiting():
+            work()
+    except OperationalError as exc:
+        if "locked" not in str(exc):
+            raise
+        return False
+    return True
 
 
 def is_postgres(db: Database) -> bool:

@@ -3,6 +3,7 @@ commits beside the sender), rows another worker took meanwhile skipped for the n
 
 from __future__ import annotations
 
+import mailbox
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -110,3 +111,78 @@ def test_rows_of_a_dead_local_worker_are_taken_over_at_once_after_its_journal(
     assert not journal.exists()
     assert [c.id for c in outbox.claim(NOW, dead=[dead])] == [unsent.id]  # not the sent one
     assert OutboxItem.get_by_id(sent.id).status == "sent"
+
+
+def given_row(n: int, worker: str = outbox.WORKER) -> OutboxItem:
+    item = row(status="sending", n=n)  # as Mailer.queue makes it with sent_by set
+    item.claimed_by, item.claimed_at = worker, NOW
+    item.save()
+    return item
+
+
+def test_rows_queued_for_this_worker_are_found_with_a_read_and_handed_out_once(
+    db: Database,
+) -> None:
+    mine = [given_row(n) for n in range(3)]
+    given_row(9, worker="otherhost:1")  # another worker's: not ours to send
+    state = outbox.SenderState.open()
+    seen: list[str] = []
+    db.connection().set_trace_callback(seen.append)
+    try:
+        first = state.given(limit=2)
+        state.handed.update(r.id for r in first)  # as the drain's feed does
+        second = state.given(limit=2)
+        state.handed.update(r.id for r in second)
+        third = state.given(limit=2)
+    finally:
+        db.connection().set_trace_callback(None)
+    assert [r.id for r in first] == [mine[0].id, mine[1].id]
+    assert [r.id for r in second] == [mine[2].id]
+    assert third == []
+    assert not [sql for sql in seen if sql.startswith(("BEGIN", "UPDATE", "INSERT"))]
+    assert {r.status for r in OutboxItem.select()} == {"sending"}  # nothing written
+
+    OutboxItem.update(status="sent").where(OutboxItem.id == mine[0].id).execute()  # flushed
+    assert state.given() == [] and state.handed == {mine[1].id, mine[2].id}
+    later = given_row(10)
+    assert [r.id for r in state.given()] == [later.id]
+
+
+def test_what_a_drain_sent_is_not_sent_again_while_its_marks_wait_for_the_store(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store is busy (the poller commits): marks stay in the journal, the rows stay
+    "sending" in the store, and the next drain of the same sender leaves them alone."""
+    from mailtix.config import SmtpConfig
+
+    smtp = SmtpConfig(maildir=tmp_path / "sent")
+    mine, pending = given_row(1), row(status="pending", n=2)
+    monkeypatch.setattr("mailtix.sent_marks.write_if_free", lambda work: False)
+    state = outbox.SenderState.open()
+    assert outbox.drain(smtp, lambda: NOW, state=state)["sent"] == 2
+    assert {r.status for r in OutboxItem.select()} == {"sending"}  # not flushed yet
+    assert outbox.drain(smtp, lambda: NOW, state=state)["sent"] == 0
+    assert len(list(mailbox.Maildir(tmp_path / "sent", create=False))) == 2
+    monkeypatch.undo()
+    state.close()  # for good: waits for the store
+    assert {(r.id, r.status) for r in OutboxItem.select()} == {
+        (mine.id, "sent"),
+        (pending.id, "sent"),
+    }
+
+
+def test_a_drain_sends_the_rows_queued_for_it_and_writes_only_its_marks(
+    db: Database, tmp_path: Path
+) -> None:
+    from mailtix.config import SmtpConfig
+
+    mine = [given_row(n) for n in range(3)]
+    pending = row(status="pending", n=5)  # queued with no sender beside: claimed as usual
+    state = outbox.SenderState.open()
+    counts = outbox.drain(SmtpConfig(maildir=tmp_path / "sent"), lambda: NOW, state=state)
+    assert counts["sent"] == 4
+    assert {r.status for r in OutboxItem.select()} == {"sent"}  # marks flushed (store free)
+    assert state.handed == {*(i.id for i in mine), pending.id}
+    assert state.given() == [] and state.handed == set()  # all flushed: nothing to remember
+    assert OutboxItem.get_by_id(pending.id).claimed_by == ""  # cleared with the mark
+    state.close()

@@ -238,6 +238,20 @@ def test_new_ticket_queues_one_acknowledgement(feed: Feeder) -> None:
     assert outgoing.direction == "out" and outgoing.message_id == item.message_id
 
 
+def test_mail_is_queued_claimed_by_the_sender_beside_the_mailer(app: App, clock: Clock) -> None:
+    """With a sender running beside it (poll --once, the daemon), the mailer queues mail
+    already claimed by that sender; without one, for any drain to claim."""
+    feed = Feeder(app)
+    feed(mail(subject="Nobody sends beside"))
+    app.pipeline.mailer.sent_by = lambda: "mailhost:4242"
+    feed(mail(sender="Dan <dan@example.org>", subject="A sender runs beside"))
+    app.pipeline.mailer.sent_by = None
+    first, second = acks().order_by(OutboxItem.id)
+    assert (first.status, first.claimed_by, first.claimed_at) == ("pending", "", None)
+    assert (second.status, second.claimed_by) == ("sending", "mailhost:4242")
+    assert second.claimed_at == clock.now
+
+
 def test_same_uid_again_is_a_duplicate(app: App) -> None:
     raw = mail()
     assert app.pipeline.process(raw, Source("support", 7, 1)).kind == "ticket"

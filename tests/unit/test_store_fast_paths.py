@@ -3,7 +3,9 @@ relaxed commits with a durable point, and the in-process writer lock."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -12,9 +14,17 @@ import pytest
 from peewee import Database
 
 from mailtix.store import lookups
-from mailtix.store.db import open_store
+from mailtix.store.db import SQLITE_PRAGMAS, open_store, write_if_free
 from mailtix.store.durability import durable_point, relaxed, relaxed_transaction
-from mailtix.store.models import MailboxState, Message, OutboxItem, Receipt, Ticket, database_proxy
+from mailtix.store.models import (
+    MailboxState,
+    Message,
+    OutboxItem,
+    Receipt,
+    Setting,
+    Ticket,
+    database_proxy,
+)
 
 NOW = datetime(2026, 11, 23, 10, 0, 0, 123456)
 
@@ -217,3 +227,40 @@ def test_participants_are_added_once(db: Database) -> None:
     assert not add_participant(t, "dave@example.org", "Dave", "cc", NOW)
     assert lookups.is_participant(t.id, "dave@example.org")
     assert lookups.is_participant(t.id, "carol@example.org") is False  # created without one
+
+
+def test_write_if_free_does_the_work_at_once_or_not_at_all(db: Database, tmp_path: Path) -> None:
+    """For writes that can wait (sent marks): never queued behind another writer, whether it
+    is another process (a second connection) or another thread of this one."""
+
+    def work() -> None:
+        with relaxed_transaction():
+            Setting.create(key=f"k{Setting.select().count()}", value="v")
+
+    other = sqlite3.connect(str(tmp_path / "mailtix.db"), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process writing
+    started = time.monotonic()
+    assert write_if_free(work) is False
+    assert time.monotonic() - started < 1.0  # not the 15 s busy timeout
+    other.execute("COMMIT")
+    other.close()
+
+    held, release = threading.Event(), threading.Event()
+
+    def writer() -> None:  # another thread of this process in a transaction
+        with database_proxy.atomic():
+            held.set()
+            release.wait(5)
+        database_proxy.close()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    held.wait(5)
+    assert write_if_free(work) is False
+    release.set()
+    thread.join()
+
+    assert Setting.select().count() == 0
+    assert write_if_free(work) is True and Setting.select().count() == 1
+    busy = db.execute_sql("PRAGMA busy_timeout").fetchone()[0]
+    assert busy == SQLITE_PRAGMAS["busy_timeout"]  # the wait is back for everything else
