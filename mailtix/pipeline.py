@@ -1,6 +1,8 @@
 """One incoming message → one committed outcome: a new ticket, a follow-up, ignored, a duplicate,
 or quarantined. Decisions come from pure modules (parse, automated, correlate, routing); this
-module applies them, each message in one transaction (ticket + message + outbox + receipt).
+module applies them, each message all or nothing (ticket + message + outbox + receipt): in a
+transaction of its own, or, in a poll batch, a savepoint of its own in a transaction shared
+by up to GROUP_SIZE messages.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from mailtix.store.attempts import (
     record_failure,
     reset_attempts,
 )
+from mailtix.store.durability import relaxed
 from mailtix.store.lookups import receipt_for_bytes, receipt_for_uid
 from mailtix.store.models import OutboxItem, Receipt, Ticket, database_proxy
 from mailtix.store.tickets import StoreLookup, add_event, earlier_copy, get_ticket
@@ -39,6 +42,7 @@ from mailtix.values import ParsedMail
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3  # a message failing this often is quarantined instead of retried
+GROUP_SIZE = 20  # new messages of a poll batch that share one commit (process_batch)
 
 
 @dataclass(frozen=True)
@@ -99,21 +103,50 @@ class Pipeline:
 
     def process_batch(
         self, mailbox: str, messages: Sequence[tuple[bytes, Source]]
-    ) -> Iterator[Outcome]:
-        """``process`` for the messages of one poll batch, one outcome each, in order (lazily:
-        each is handled when its outcome is taken). The first attempt at every message never
-        tried before is counted for all of them in one commit (``store.attempts``)."""
+    ) -> Iterator[list[Outcome]]:
+        """``process`` for the messages of one poll batch: their outcomes in order, a list at a
+        time, each list committed when it is given (lazily: handled when it is taken).
+
+        The first attempt at every message never tried before is counted for all of them in
+        one commit (``store.attempts``). Up to GROUP_SIZE such messages in a row then share one
+        transaction, each handled in a savepoint of its own (all of its rows or none), so they
+        cost one commit instead of one each. A message tried before (it failed, or the process
+        died while its group was open) is handled alone, in a transaction of its own, once the
+        group before it is committed: a message that kills the process is still isolated. The
+        commits are relaxed: the caller makes them durable (``durability.durable_point``)
+        before it moves the messages.
+        """
         hashed = [(raw, source, hashlib.sha256(raw).hexdigest()) for raw, source in messages]
         counted = begin_first_attempts(mailbox, [sha for _, _, sha in hashed], self.clock())
+        group: list[tuple[bytes, Source, str]] = []
         for raw, source, sha in hashed:
-            first = sha in counted
-            counted.discard(sha)  # the same bytes twice in one batch: the second is a duplicate
-            yield self._process(raw, source, sha, first_attempt_counted=first)
+            if sha in counted:
+                counted.discard(sha)  # the same bytes again in this batch: not a first attempt
+                group.append((raw, source, sha))
+                if len(group) == GROUP_SIZE:
+                    yield self._handle_group(group)
+                    group = []
+                continue
+            if group:  # committed first: this one is handled alone
+                yield self._handle_group(group)
+                group = []
+            yield [self._process(raw, source, sha)]
+        if group:
+            yield self._handle_group(group)
+
+    def _handle_group(self, group: list[tuple[bytes, Source, str]]) -> list[Outcome]:
+        # one relaxed commit (the poller makes the batch durable before moving it); each
+        # message in a savepoint of its own (_process)
+        with relaxed(), database_proxy.atomic():
+            outcomes = [self._process(raw, src, sha, in_group=True) for raw, src, sha in group]
+        fault_point("after-commit")
+        return outcomes
 
     def _process(
-        self, raw: bytes, source: Source, sha: str, *, retry: bool = False,
-        first_attempt_counted: bool = False,
-    ) -> Outcome:  # fmt: skip
+        self, raw: bytes, source: Source, sha: str, *, retry: bool = False, in_group: bool = False
+    ) -> Outcome:
+        """One message; ``in_group``: its first attempt is counted and a group's transaction
+        is open (``process_batch``)."""
         mailbox = self.config.mailbox(source.mailbox)
         if mailbox is None:
             raise ValueError(f"unknown mailbox {source.mailbox!r}")
@@ -122,7 +155,7 @@ class Pipeline:
             return seen
         if retry:
             reset_attempts(source.mailbox, sha)
-        if first_attempt_counted:
+        if in_group:
             attempt, last_error = 1, ""
         else:
             attempt, last_error = begin_attempt(source.mailbox, sha, self.clock())
@@ -132,9 +165,10 @@ class Pipeline:
         fault_point("after-fetch")
         try:
             mail = parse_message(raw)
-            with database_proxy.atomic():
+            with database_proxy.atomic():  # in a group: a savepoint, committed with the group
                 outcome = self._apply(mail, raw, sha, source, mailbox)
-            fault_point("after-commit")
+            if not in_group:
+                fault_point("after-commit")
             return outcome
         except ParseError as exc:
             return self._quarantine(raw, sha, source, f"unparseable: {exc}")

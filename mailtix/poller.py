@@ -1,6 +1,7 @@
 """One poll of one mailbox: list, skip what the ledger already knows, fetch the rest in bounded
-batches, run each message through the pipeline (which commits it, relaxed), make the batch
-durable with one synced commit, and only then move it out of the inbox. A crash anywhere loses
+batches, run them through the pipeline (each message all-or-nothing, committed with a few
+others, relaxed), make the batch durable with one synced commit, and only then move it out of
+the inbox. A crash anywhere loses
 nothing: a committed message still in the inbox is only moved on the next poll, never processed
 again.
 """
@@ -23,7 +24,6 @@ log = logging.getLogger(__name__)
 
 BATCH_MESSAGES = 100
 BATCH_BYTES = 32 * 1024 * 1024
-KICK_EVERY = 10  # committed messages between calls of on_commit within a batch
 
 
 class MailSource(Protocol):
@@ -61,11 +61,10 @@ def poll_mailbox(
     pipeline: Pipeline,
     on_commit: Callable[[PollResult], None] | None = None,
 ) -> PollResult:
-    """Poll once; ``on_commit`` is called every ``KICK_EVERY`` committed messages and after
-    each batch is moved: the daemon and ``poll --once`` have their sender send what they
-    queued (acknowledgements) while the rest is read, not a batch later. Such a mail may
-    leave before its batch is made durable; ``store.durability`` says what a power loss can
-    then repeat."""
+    """Poll once; ``on_commit`` is called after every commit of handled messages (a group of
+    up to ``pipeline.GROUP_SIZE``): the daemon and ``poll --once`` have their sender send what
+    was queued (acknowledgements) while the rest is read. Such a mail may leave before its
+    batch is made durable; ``store.durability`` says what a power loss can then repeat."""
     result = PollResult(config.name)
     _check_uidvalidity(config.name, source.uidvalidity)
     keys = list(source.list_keys())
@@ -77,18 +76,18 @@ def poll_mailbox(
     sizes = source.sizes(fresh)
     for batch in _batches(fresh, sizes, config, pipeline, source, result):
         done: dict[Any, str] = {}
-        with relaxed():  # one message, one transaction; made durable together by _move
+        with relaxed():  # commits of a few messages each; made durable together by _move
             fetched = list(source.fetch(batch))
             messages = [(raw, _source(config, source, key)) for key, raw in fetched]
-            outcomes = pipeline.process_batch(config.name, messages)
-            for (key, _), outcome in zip(fetched, outcomes, strict=True):
-                result.add(key, outcome)
-                done[key] = outcome.kind
-                if on_commit is not None and len(done) % KICK_EVERY == 0:
+            in_order = iter([key for key, _ in fetched])
+            for committed in pipeline.process_batch(config.name, messages):
+                for outcome in committed:
+                    key = next(in_order)
+                    result.add(key, outcome)
+                    done[key] = outcome.kind
+                if on_commit is not None:
                     on_commit(result)
         _move(source, config, done, result)
-        if on_commit is not None:
-            on_commit(result)
     _remember_high_water(config.name, source.uidvalidity, keys)
     if result.handled:
         log.info("%s", result.summary())

@@ -3,7 +3,7 @@
 The mark must be safe from a process crash before the next row is handed over (the crash bound:
 at most one acknowledgement repeated). On PostgreSQL each mark is its own relaxed commit. On
 SQLite that commit would have to wait for the one write lock, which the poller holds for most of
-each message it commits, so a sender running beside it spent its time queueing for the lock.
+the time it commits messages, so a sender running beside it spent its time queueing for it.
 There each mark is instead appended to a journal file next to the database (one ``write``: the
 kernel keeps it if the process dies) and the journal is written to the store every
 ``FLUSH_EVERY`` marks and when a drain ends, in one transaction, and then emptied; each time

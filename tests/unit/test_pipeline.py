@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+import mailtix.pipeline
 from mailtix.app import App
 from mailtix.pipeline import Outcome, Source
 from mailtix.store.attempts import begin_attempt, begin_first_attempts
@@ -555,6 +556,10 @@ def attempts_of(raw: bytes) -> int:
     return int(IngestAttempt.get(IngestAttempt.sha256 == sha_of(raw)).attempts)
 
 
+def handled(app: App, batch: list[tuple[bytes, Source]]) -> list[Outcome]:
+    return [outcome for group in app.pipeline.process_batch("support", batch) for outcome in group]
+
+
 def test_a_batch_counts_first_attempts_together_and_a_crashed_batch_goes_one_by_one(
     app: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -578,7 +583,7 @@ def test_a_batch_counts_first_attempts_together_and_a_crashed_batch_goes_one_by_
     assert len(begin_first_attempts("support", [sha_of(r) for r in raws], START)) == 3
     for _ in range(2):
         real_begin("support", sha_of(raws[0]), START)
-    outcomes = list(app.pipeline.process_batch("support", batch))
+    outcomes = handled(app, batch)
 
     assert [o.kind for o in outcomes] == ["quarantined", "ticket", "ticket"]
     assert outcomes[0].detail.startswith("gave up after 3 attempts")
@@ -588,15 +593,74 @@ def test_a_batch_counts_first_attempts_together_and_a_crashed_batch_goes_one_by_
     fresh = [mail(subject=f"Fresh {n}") for n in range(3)]
     fresh_batch = [(raw, Source("support", 7, uid)) for uid, raw in enumerate(fresh, start=10)]
     alone.clear()
-    assert [o.kind for o in app.pipeline.process_batch("support", fresh_batch)] == ["ticket"] * 3
+    assert [o.kind for o in handled(app, fresh_batch)] == ["ticket"] * 3
     assert alone == []  # never tried: one commit counted all three
     assert [attempts_of(r) for r in fresh] == [1, 1, 1]
+
+
+def test_new_messages_share_a_commit_each_in_a_savepoint_of_its_own(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Groups of up to GROUP_SIZE new messages are one commit each; a message that fails in
+    the middle of a group is undone alone (its savepoint) and recorded for a retry."""
+    monkeypatch.setattr("mailtix.pipeline.GROUP_SIZE", 2)
+    real_route = mailtix.pipeline.routing.route
+
+    def broken_for_one(*args: Any, **kwargs: Any) -> Any:
+        if args[0].subject == "Group 1":
+            raise RuntimeError("simulated bug")
+        return real_route(*args, **kwargs)
+
+    monkeypatch.setattr("mailtix.pipeline.routing.route", broken_for_one)
+    raws = [mail(subject=f"Group {n}") for n in range(5)]
+    batch = [(raw, Source("support", 7, uid)) for uid, raw in enumerate(raws, start=1)]
+    statements: list[str] = []
+    app.db.connection().set_trace_callback(statements.append)
+    try:
+        groups = [[o.kind for o in group] for group in app.pipeline.process_batch("support", batch)]
+    finally:
+        app.db.connection().set_trace_callback(None)
+
+    assert groups == [["ticket", "deferred"], ["ticket", "ticket"], ["ticket"]]
+    commits = [sql for sql in statements if sql == "COMMIT"]
+    assert len(commits) == 1 + 3  # the first attempts of all five, then one per group
+    assert sum(sql.startswith("SAVEPOINT") for sql in statements) >= 5  # one per message
+    assert Ticket.select().count() == 4
+    failed = IngestAttempt.get(IngestAttempt.sha256 == sha_of(raws[1]))
+    assert (failed.attempts, failed.last_error) == (1, "RuntimeError: simulated bug")
+    assert Receipt.select().where(Receipt.sha256 == sha_of(raws[1])).count() == 0  # retried
+
+
+def test_a_group_that_dies_leaves_nothing_and_its_messages_are_then_handled_alone(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash in the middle of a group (here: an error nothing catches) rolls the whole
+    group back; its messages count as tried, so the next batch handles each alone."""
+    raws = [mail(subject=f"Doomed {n}") for n in range(3)]
+    batch = [(raw, Source("support", 7, uid)) for uid, raw in enumerate(raws, start=1)]
+    real_route = mailtix.pipeline.routing.route
+
+    def dies_on_the_second(*args: Any, **kwargs: Any) -> Any:
+        if args[0].subject == "Doomed 1":
+            raise SystemExit("the process goes down")
+        return real_route(*args, **kwargs)
+
+    monkeypatch.setattr("mailtix.pipeline.routing.route", dies_on_the_second)
+    with pytest.raises(SystemExit):
+        handled(app, batch)
+    assert Ticket.select().count() == 0 and Receipt.select().count() == 0
+    assert [attempts_of(r) for r in raws] == [1, 1, 1]
+
+    monkeypatch.setattr("mailtix.pipeline.routing.route", real_route)
+    alone = [list(g) for g in app.pipeline.process_batch("support", batch)]
+    assert [[o.kind for o in g] for g in alone] == [["ticket"], ["ticket"], ["ticket"]]
+    assert [attempts_of(r) for r in raws] == [2, 2, 2]
 
 
 def test_the_same_bytes_twice_in_one_batch_make_one_ticket(app: App) -> None:
     raw = mail(subject="Sent twice")
     batch = [(raw, Source("support", 7, 1)), (raw, Source("support", 7, 2))]
-    assert [o.kind for o in app.pipeline.process_batch("support", batch)] == [
+    assert [o.kind for o in handled(app, batch)] == [
         "ticket",
         "duplicate",
     ]
