@@ -10,11 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from peewee import Database
 
-from mailtix import outbox
 from mailtix.clock import utcnow
 from mailtix.config import Config, MailboxConfig, load_config
 from mailtix.errors import MailSourceError, UsageError
@@ -23,10 +22,12 @@ from mailtix.maildir_source import MaildirSource
 from mailtix.pipeline import Outcome, Pipeline, Source
 from mailtix.poller import PollResult, poll_mailbox
 from mailtix.sender_process import SenderProcess
-from mailtix.sender_thread import SenderThread
 from mailtix.store import open_store
 from mailtix.store.db import is_postgres, sqlite_file
 from mailtix.store.locks import mailbox_lock
+
+if TYPE_CHECKING:
+    from mailtix.sender_thread import SenderThread
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,8 @@ def poll_cycle(app: App, *, send: bool = True) -> CycleResult:
         _poll_all(app, result, None)
     elif _in_memory(app.db):  # another thread would open a different, empty database
         _poll_all(app, result, None)
+        from mailtix import outbox  # asyncio and aiosmtplib: loaded only where mail is sent
+
         result.sent = dict(outbox.drain(app.config.smtp, app.clock))
     else:
         sender = start_sender(app)
@@ -105,6 +108,8 @@ def start_sender(app: App, interval: float | None = None) -> SenderProcess | Sen
     also drains every that many seconds (retries). Not for an in-memory store."""
     if app.config.path.is_file() and app.clock is utcnow:
         return SenderProcess(app.config.path, interval).start()
+    from mailtix.sender_thread import SenderThread
+
     return SenderThread(app.config.smtp, app.clock, interval).start()
 
 

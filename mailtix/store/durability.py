@@ -8,9 +8,9 @@ That is enough for the attempt counters and the outbox's "sent" marks (a power l
 an extra attempt or a resent acknowledgement, never a mail), and for the commits of a poll
 batch (groups of messages, ``pipeline.process_batch``), which ``durable_point`` makes durable
 together, with one synced commit, before the batch is moved out of the inbox: one disk flush
-per batch instead of one per commit, and still nothing moved that is not on disk. (The sender may already have sent an
-acknowledgement of a relaxed commit; if a power loss then undoes the ticket, the message, still
-in the inbox, makes a new one and is acknowledged again.)
+per batch instead of one per commit, and still nothing moved that is not on disk. (The sender
+may already have sent an acknowledgement of a relaxed commit; if a power loss then undoes the
+ticket, the message, still in the inbox, makes a new one and is acknowledged again.)
 """
 
 from __future__ import annotations
