@@ -33,6 +33,7 @@ from mailtix.store.models import OutboxItem, database_proxy
 log = logging.getLogger(__name__)
 
 FLUSH_EVERY = 50
+RETRY_FLUSH_AFTER = 10  # marks: when a flush found the store busy, the next try
 _serial = itertools.count(1)
 _open_journals: set[str] = set()  # journals of this process that a drain is writing right now
 _open_lock = threading.Lock()
@@ -67,6 +68,7 @@ class JournalMarks:
         self.path = f"{stem}.{os.getpid()}.{next(_serial)}"
         self._fd: int | None = None
         self._count = 0
+        self._flush_at = FLUSH_EVERY  # the count at which the next flush is tried
 
     def mark(self, item: OutboxItem, now: datetime) -> None:
         if self._fd is None:
@@ -75,8 +77,8 @@ class JournalMarks:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         os.write(self._fd, f"{item.id} {now.isoformat()}\n".encode())
         self._count += 1
-        if self._count >= FLUSH_EVERY:
-            self.flush(wait=False)
+        if self._count >= self._flush_at and not self.flush(wait=False):
+            self._flush_at = self._count + RETRY_FLUSH_AFTER  # busy: not at every mark
 
     def flush(self, *, wait: bool = True) -> bool:
         """Write the marks to the store and empty the journal; without ``wait``, only if the
@@ -89,7 +91,7 @@ class JournalMarks:
         elif not write_if_free(lambda: apply_journal(path)):
             return False
         os.ftruncate(self._fd, 0)
-        self._count = 0
+        self._count, self._flush_at = 0, FLUSH_EVERY
         return True
 
     def close(self) -> None:

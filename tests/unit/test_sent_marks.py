@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from peewee import Database
@@ -213,3 +214,32 @@ def test_the_sender_process_leaves_interrupts_to_its_parent(db: Database, tmp_pa
     row("pending", 1)
     child.kick()
     assert child.finish()["sent"] == 2 and child.error is None
+
+
+def test_a_busy_store_is_tried_again_every_few_marks_not_at_every_one(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sent_marks, "FLUSH_EVERY", 3)
+    monkeypatch.setattr(sent_marks, "RETRY_FLUSH_AFTER", 2)
+    tries: list[int] = []
+    busy = [True]
+
+    def write_if_free(work: Any) -> bool:
+        tries.append(len(tries))
+        if busy[0]:
+            return False
+        work()
+        return True
+
+    monkeypatch.setattr(sent_marks, "write_if_free", write_if_free)
+    items = [row(n=n) for n in range(9)]
+    marks = JournalMarks(str(journal_stem()))
+    for item in items[:7]:
+        marks.mark(item, NOW)
+    assert len(tries) == 3  # at the 3rd, 5th and 7th mark
+    busy[0] = False
+    marks.mark(items[7], NOW)  # the 8th: not yet the turn of a try
+    assert len(tries) == 3 and status(items[0])[0] == "sending"
+    marks.mark(items[8], NOW)  # the 9th: tried, and the store is free now
+    assert [status(i)[0] for i in items] == ["sent"] * 9
+    marks.close()
