@@ -173,6 +173,8 @@ def _address(name: str, addr: str, defects: list[str]) -> Address | None:
 
 def address_list(msg: Message, field: str, defects: list[str]) -> tuple[Address, ...]:
     values = [_quote_words(unfold(value)) for value in raw_values(msg, field)]
+    if not values:  # most mail has no Cc or Reply-To
+        return ()
     found: list[Address] = []
     for name, addr in _getaddresses(values, field, defects):
         address = _address(name, addr, defects)
