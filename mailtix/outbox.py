@@ -16,6 +16,7 @@ How the mark is kept safe from a crash is ``sent_marks``'s job.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import socket
@@ -64,9 +65,29 @@ def backoff(attempts: int) -> timedelta:
     return min(FIRST_RETRY * (2 ** max(0, attempts - 1)), MAX_RETRY)
 
 
+@dataclass(frozen=True)
+class Pending:
+    """What sending an outbox row takes (the row itself is loaded only when it fails)."""
+
+    id: int
+    envelope_from: str
+    recipients: list[str]
+    rfc822: bytes
+
+
+def load_pending(ids: Sequence[int]) -> list[Pending]:
+    """The rows ``ids`` as Pending values, oldest first (plain SQL: a drain loads every row it
+    sends, and building model objects cost ten times the query)."""
+    if not ids:
+        return []
+    sql = f"SELECT id, envelope_from, recipients, rfc822 FROM outbox WHERE id IN ({_marks(ids)})"
+    rows = execute(sql + " ORDER BY id", list(ids)).fetchall()
+    return [Pending(int(i), str(e), list(json.loads(r or "[]")), bytes(b)) for i, e, r, b in rows]
+
+
 def claim(
     now: datetime, limit: int = CLAIM_BATCH, dead: Sequence[str] | None = None
-) -> list[OutboxItem]:
+) -> list[Pending]:
     """Take up to ``limit`` due rows for this worker (status "sending"): rows waiting to be
     sent, and rows claimed by a worker past its lease or by ``dead`` (the local workers that
     died, as ``take_over_dead`` found them; looked up here when not given).
@@ -91,8 +112,7 @@ def claim(
         with relaxed_transaction():  # a claim lost to a power loss only makes rows due again
             claimed = [row[0] for row in execute(take, [WORKER, now, *ids, *params]).fetchall()]
         if claimed:  # else other workers took them all meanwhile: look again
-            rows = OutboxItem.select().where(OutboxItem.id.in_(claimed)).order_by(OutboxItem.id)
-            return list(rows)
+            return load_pending(claimed)
     return []
 
 
@@ -124,9 +144,9 @@ def _alive(worker: str) -> bool:
     return pid.isdigit() and process_alive(int(pid))
 
 
-def release(items: list[OutboxItem]) -> None:
+def release(items: list[Pending]) -> None:
     """Hand claimed rows that were not tried back to the queue."""
-    ids = [i.id for i in items if i.status == "sending"]
+    ids = [i.id for i in items]
     if ids:
         with database_proxy.atomic():
             OutboxItem.update(status="pending", claimed_by="", claimed_at=None).where(
@@ -176,15 +196,12 @@ class SenderState:
     def close(self) -> None:
         self.marks.close()
 
-    def given(self, limit: int = CLAIM_BATCH) -> list[OutboxItem]:
+    def given(self, limit: int = CLAIM_BATCH) -> list[Pending]:
         """Up to ``limit`` rows claimed by this worker (queued for it, or claimed in an earlier
         drain) that it has not handed out: found with a read, no claim (no write) needed."""
         mine = {row[0] for row in execute(_GIVEN, [WORKER]).fetchall()}
         self.handed &= mine  # the others were flushed as sent, or failed and went back
-        fresh = sorted(mine - self.handed)[:limit]
-        if not fresh:
-            return []
-        return list(OutboxItem.select().where(OutboxItem.id.in_(fresh)).order_by(OutboxItem.id))
+        return load_pending(sorted(mine - self.handed)[:limit])
 
 
 _GIVEN = "SELECT id FROM outbox WHERE status = 'sending' AND claimed_by = ?"
@@ -198,7 +215,7 @@ class _Feed:
     clock: Callable[[], datetime]
     state: SenderState
     counts: Counter[str] = field(default_factory=Counter)
-    queue: deque[OutboxItem] = field(default_factory=deque)
+    queue: deque[Pending] = field(default_factory=deque)
     dead: list[str] | None = None  # local workers that died holding claims (looked up once)
     closed: bool = False  # the server refuses us: everything due was deferred
 
@@ -212,12 +229,12 @@ class _Feed:
         self.queue.extend(fresh)
         return bool(fresh)
 
-    def next(self) -> OutboxItem | None:
+    def next(self) -> Pending | None:
         if self.closed or not (self.queue or self.refill()):
             return None
         return self.queue.popleft()
 
-    def give_back(self, item: OutboxItem) -> None:
+    def give_back(self, item: Pending) -> None:
         self.queue.appendleft(item)
 
     def defer_rest(self, exc: SendError) -> None:
@@ -255,12 +272,12 @@ async def _send_from(sender: Sender, feed: _Feed) -> bool:
     answered = 0
     while (item := feed.next()) is not None:
 
-        def accepted(item: OutboxItem = item) -> None:  # the server has it: mark it at once
+        def accepted(item: Pending = item) -> None:  # the server has it: mark it at once
             fault_point("during-send")
             feed.state.marks.mark(item, feed.clock())
 
         try:
-            await sender.send(item.envelope_from, item.recipients, bytes(item.rfc822), accepted)
+            await sender.send(item.envelope_from, item.recipients, item.rfc822, accepted)
         except SendError as exc:
             if answered > 0 and not exc.permanent and exc.connection_lost:
                 # e.g. Postfix drops a client after smtpd_hard_error_limit (20) refused
@@ -278,8 +295,9 @@ async def _send_from(sender: Sender, feed: _Feed) -> bool:
     return False
 
 
-def _record_failure(item: OutboxItem, exc: SendError, now: datetime, counts: Counter[str]) -> None:
+def _record_failure(sent: Pending, exc: SendError, now: datetime, counts: Counter[str]) -> None:
     with database_proxy.atomic():
+        item = OutboxItem.get_by_id(sent.id)
         item.attempts += 1
         item.last_error = str(exc)[:2000]
         if exc.permanent or now - item.created_at > GIVE_UP_AFTER:
@@ -297,9 +315,7 @@ def _record_failure(item: OutboxItem, exc: SendError, now: datetime, counts: Cou
         item.save()
 
 
-def _defer_all(
-    items: list[OutboxItem], exc: SendError, now: datetime, counts: Counter[str]
-) -> None:
+def _defer_all(items: list[Pending], exc: SendError, now: datetime, counts: Counter[str]) -> None:
     for item in items:
         _record_failure(item, SendError(str(exc), permanent=False), now, counts)
 

@@ -24,11 +24,12 @@ import logging
 import os
 import threading
 from datetime import datetime
+from typing import Protocol
 
 from mailtix.store.db import sqlite_file, write_if_free
 from mailtix.store.durability import relaxed_transaction
 from mailtix.store.lookups import execute
-from mailtix.store.models import OutboxItem, database_proxy
+from mailtix.store.models import database_proxy
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +45,17 @@ _APPLY = (
 )
 
 
+class Marked(Protocol):
+    """An outbox row being marked sent (only its id counts)."""
+
+    @property
+    def id(self) -> int: ...
+
+
 class DirectMarks:
     """Each mark its own relaxed commit (PostgreSQL, or an in-memory SQLite database)."""
 
-    def mark(self, item: OutboxItem, now: datetime) -> None:
+    def mark(self, item: Marked, now: datetime) -> None:
         with relaxed_transaction():
             _apply([(now, item.id)])
 
@@ -70,7 +78,7 @@ class JournalMarks:
         self._count = 0
         self._flush_at = FLUSH_EVERY  # the count at which the next flush is tried
 
-    def mark(self, item: OutboxItem, now: datetime) -> None:
+    def mark(self, item: Marked, now: datetime) -> None:
         if self._fd is None:
             with _open_lock:
                 _open_journals.add(self.path)

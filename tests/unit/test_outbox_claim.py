@@ -38,8 +38,10 @@ def test_due_rows_are_claimed_oldest_first_up_to_the_limit(db: Database) -> None
     later.save()
     claimed = outbox.claim(NOW, limit=3)
     assert [c.id for c in claimed] == [i.id for i in items[:3]]
-    assert all(c.status == "sending" and c.claimed_by == outbox.WORKER for c in claimed)
-    assert bytes(claimed[0].rfc822).startswith(b"From: ")  # whole rows, ready to send
+    assert [(state, by) for _, state, by in states()[:3]] == [("sending", outbox.WORKER)] * 3
+    first = claimed[0]  # what sending takes, as the row holds it
+    assert (first.envelope_from, first.recipients) == ("support@example.com", ["c0@example.org"])
+    assert first.rfc822.startswith(b"From: ")
     assert [c.id for c in outbox.claim(NOW, limit=3)] == [i.id for i in items[3:]]
     assert outbox.claim(NOW, limit=3) == []
 
