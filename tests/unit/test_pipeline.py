@@ -505,19 +505,26 @@ def test_round_robin_alternates_and_skips_away_agents(feed: Feeder) -> None:
 # --- quarantine ----------------------------------------------------------------------------------
 
 
+def break_routing_for(
+    monkeypatch: pytest.MonkeyPatch, subject: str, error: BaseException
+) -> Callable[..., Any]:
+    """Routing raises ``error`` for mail with this subject (a bug, or the process going
+    down); returns the real routing function."""
+    real_route = mailtix.pipeline.routing.route
+
+    def route(*args: Any, **kwargs: Any) -> Any:
+        if args[0].subject == subject:
+            raise error
+        return real_route(*args, **kwargs)
+
+    monkeypatch.setattr("mailtix.pipeline.routing.route", route)
+    return real_route
+
+
 def test_a_failing_message_is_retried_then_quarantined_and_the_queue_goes_on(
     feed: Feeder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import mailtix.pipeline
-
-    real_route = mailtix.pipeline.routing.route
-
-    def broken_for_one(*args: Any, **kwargs: Any) -> Any:
-        if args[0].subject == "This one hits the bug":
-            raise RuntimeError("simulated bug")
-        return real_route(*args, **kwargs)
-
-    monkeypatch.setattr("mailtix.pipeline.routing.route", broken_for_one)
+    break_routing_for(monkeypatch, "This one hits the bug", RuntimeError("simulated bug"))
     raw = mail(subject="This one hits the bug")
     first, second = feed(raw), feed(raw)
     assert (first.kind, second.kind) == ("deferred", "deferred")  # left in place, retried
@@ -604,14 +611,7 @@ def test_new_messages_share_a_commit_each_in_a_savepoint_of_its_own(
     """Groups of up to GROUP_SIZE new messages are one commit each; a message that fails in
     the middle of a group is undone alone (its savepoint) and recorded for a retry."""
     monkeypatch.setattr("mailtix.pipeline.GROUP_SIZE", 2)
-    real_route = mailtix.pipeline.routing.route
-
-    def broken_for_one(*args: Any, **kwargs: Any) -> Any:
-        if args[0].subject == "Group 1":
-            raise RuntimeError("simulated bug")
-        return real_route(*args, **kwargs)
-
-    monkeypatch.setattr("mailtix.pipeline.routing.route", broken_for_one)
+    break_routing_for(monkeypatch, "Group 1", RuntimeError("simulated bug"))
     raws = [mail(subject=f"Group {n}") for n in range(5)]
     batch = [(raw, Source("support", 7, uid)) for uid, raw in enumerate(raws, start=1)]
     statements: list[str] = []
@@ -638,14 +638,7 @@ def test_a_group_that_dies_leaves_nothing_and_its_messages_are_then_handled_alon
     group back; its messages count as tried, so the next batch handles each alone."""
     raws = [mail(subject=f"Doomed {n}") for n in range(3)]
     batch = [(raw, Source("support", 7, uid)) for uid, raw in enumerate(raws, start=1)]
-    real_route = mailtix.pipeline.routing.route
-
-    def dies_on_the_second(*args: Any, **kwargs: Any) -> Any:
-        if args[0].subject == "Doomed 1":
-            raise SystemExit("the process goes down")
-        return real_route(*args, **kwargs)
-
-    monkeypatch.setattr("mailtix.pipeline.routing.route", dies_on_the_second)
+    real_route = break_routing_for(monkeypatch, "Doomed 1", SystemExit("the process goes down"))
     with pytest.raises(SystemExit):
         handled(app, batch)
     assert Ticket.select().count() == 0 and Receipt.select().count() == 0
