@@ -51,6 +51,8 @@ _HEADER_LINE = re.compile(rb"[!-9;-~]+:")
 _HEADER_END = re.compile(rb"\n\r?\n|\r\r")
 
 _PARSER = BytesParser(policy=compat32)
+_NESTING = ("multipart", "message")
+_NESTED_TYPE = re.compile(rb"^content-type:\s*(?:multipart|message)/", re.IGNORECASE | re.MULTILINE)
 
 
 def parse_message(
@@ -80,6 +82,9 @@ def _read_structure(raw: bytes, max_header_bytes: int, defects: list[str]) -> Me
     end = _HEADER_END.search(stripped)
     if (end.start() if end else len(stripped)) > max_header_bytes:
         raise ParseError("header block too large")
+    single = _single_part(stripped, end.end()) if end else None
+    if single is not None:
+        return single
     try:
         msg = _PARSER.parsebytes(stripped)
     except RecursionError:
@@ -88,6 +93,21 @@ def _read_structure(raw: bytes, max_header_bytes: int, defects: list[str]) -> Me
         msg.set_payload("")
     if not msg.keys():
         msg = _skip_junk_line(stripped, defects)
+    return msg
+
+
+def _single_part(raw: bytes, body_at: int) -> Message | None:
+    """``raw`` parsed as the stdlib parser would, for a message that is not multipart: only
+    its header goes through the parser, and the body becomes the payload as it is, not split
+    into lines and joined again. None when the header says multipart or message/*, or when it
+    does not end at ``body_at`` (a line that is no header ended it before)."""
+    head = raw[:body_at]
+    if _NESTED_TYPE.search(head):
+        return None
+    msg = _PARSER.parsebytes(head, headersonly=True)
+    if msg.get_payload() or not msg.keys() or msg.get_content_maintype() in _NESTING:
+        return None
+    msg.set_payload(raw[body_at:].decode("ascii", "surrogateescape"))  # as BytesParser reads
     return msg
 
 

@@ -9,6 +9,7 @@ import json
 import re
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -86,6 +87,43 @@ def test_every_mail_parses_and_header_fields_are_clean() -> None:
             assert "<script" not in mail.html.lower()
     print(f"{len(not_mails)} non-mails: {not_mails}")
     assert set(not_mails) == NOT_EMAILS
+
+
+def test_single_part_shortcut_reads_every_mail_as_the_full_parser_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """parse._single_part hands a one-part mail's body to the stdlib parser as its payload
+    instead of letting it split the body into lines: the result must be the same, mail by mail,
+    over the whole corpus (and it must be taken for most of it, or it saves nothing)."""
+    import mailtix.parse
+
+    taken = 0
+    real = mailtix.parse._single_part
+
+    def counting(raw: bytes, body_at: int) -> Any:
+        nonlocal taken
+        msg = real(raw, body_at)
+        taken += msg is not None
+        return msg
+
+    differ = []
+    for path in corpus_files():
+        raw = path.read_bytes()
+        monkeypatch.setattr(mailtix.parse, "_single_part", counting)
+        fast = outcome(raw)
+        monkeypatch.setattr(mailtix.parse, "_single_part", lambda raw, body_at: None)
+        if outcome(raw) != fast:
+            differ.append(path.relative_to(CORPUS).as_posix())
+    print(f"shortcut taken for {taken} of {len(corpus_files())} files")
+    assert differ == []
+    assert taken > len(corpus_files()) // 3
+
+
+def outcome(raw: bytes) -> ParsedMail | str:
+    try:
+        return parse_message(raw)
+    except ParseError as error:
+        return f"ParseError: {error}"
 
 
 # ---------------------------------------------------------------- zammad expectations
