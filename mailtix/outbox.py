@@ -1,11 +1,14 @@
-"""Drain the outbox: send due rows over ``[smtp] connections`` SMTP connections (default 1);
+"""Drain the outbox: send due rows over ``[smtp] connections`` SMTP connections (default 2);
 4xx and connection trouble are retried with capped exponential backoff, 5xx (and TLS failures)
 mark the row failed and say so on the ticket.
 
-Several workers: rows are claimed (status "sending", with the worker and time) by one UPDATE
-that only takes rows still claimable, so each row is sent by one worker, and the write lock of
-a SQLite store is held only for that UPDATE (the poller commits beside the sender). A claim left
-by a worker that died is taken over after ``CLAIM_LEASE``, at once when it ran on this host.
+Several workers: a row is sent by the worker that claimed it (status "sending", with the worker
+and time). Mail queued beside a running sender is claimed by it from the start
+(``mailer.Mailer.sent_by``), so it finds its rows with a read (``SenderState.given``); other
+rows are claimed by one UPDATE that only takes rows still claimable, so the write lock of a
+SQLite store is held only for that UPDATE (the poller commits beside the sender). A live sender
+renews its claims every RENEW_CLAIMS; a claim left by a worker that died is taken over after
+``CLAIM_LEASE``, at once when it ran on this host.
 
 Crash bound: a row is marked sent right after the server accepted it, and the connections hand
 the server their message data one at a time (``smtp_sender``'s handover), each marked before
@@ -37,6 +40,7 @@ from mailtix.sent_marks import (
     process_alive,
     recover_journals,
 )
+from mailtix.store.db import write_if_free
 from mailtix.store.durability import relaxed_transaction
 from mailtix.store.lookups import execute
 from mailtix.store.models import OutboxItem, database_proxy
@@ -48,6 +52,7 @@ FIRST_RETRY = timedelta(seconds=30)
 MAX_RETRY = timedelta(hours=1)
 GIVE_UP_AFTER = timedelta(days=3)
 CLAIM_LEASE = timedelta(minutes=10)  # a claim older than this belongs to a dead worker
+RENEW_CLAIMS = timedelta(minutes=1)  # a live sender renews its claims this often
 CLAIM_BATCH = 20  # rows claimed at a time: what a worker that dies leaves claimed
 HOST = socket.gethostname()
 
@@ -188,10 +193,20 @@ class SenderState:
 
     marks: DirectMarks | JournalMarks
     handed: set[int] = field(default_factory=set)
+    renewed: datetime | None = None  # when its claims were last renewed (``renew``)
 
     @classmethod
     def open(cls) -> SenderState:
         return cls(marks_for_store())
+
+    def renew(self, now: datetime) -> None:
+        """Keep this worker's claims inside CLAIM_LEASE while it lives: mail queued for it may
+        wait behind a long backlog, and a claim past the lease is anyone's. At most every
+        RENEW_CLAIMS, and only when the store is free at once (else at the next refill)."""
+        if self.renewed is not None and now - self.renewed < RENEW_CLAIMS:
+            return
+        if write_if_free(lambda: _renew_claims(now)):
+            self.renewed = now
 
     def close(self) -> None:
         self.marks.close()
@@ -207,6 +222,12 @@ class SenderState:
 _GIVEN = "SELECT id FROM outbox WHERE status = 'sending' AND claimed_by = ?"
 
 
+def _renew_claims(now: datetime) -> None:
+    with relaxed_transaction():  # lost to a power loss: renewed again at the next refill
+        sql = "UPDATE outbox SET claimed_at = ? WHERE status = 'sending' AND claimed_by = ?"
+        execute(sql, [now, WORKER])
+
+
 @dataclass
 class _Feed:
     """The rows to send, shared by the connections; each row is handed to one of them: first
@@ -220,6 +241,7 @@ class _Feed:
     closed: bool = False  # the server refuses us: everything due was deferred
 
     def refill(self) -> bool:
+        self.state.renew(self.clock())
         fresh = self.state.given()
         if not fresh:
             if self.dead is None:

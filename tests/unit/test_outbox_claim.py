@@ -188,3 +188,26 @@ def test_a_drain_sends_the_rows_queued_for_it_and_writes_only_its_marks(
     assert state.given() == [] and state.handed == set()  # all flushed: nothing to remember
     assert OutboxItem.get_by_id(pending.id).claimed_by == ""  # cleared with the mark
     state.close()
+
+
+def test_a_live_sender_renews_its_claims_so_a_long_backlog_stays_its_own(db: Database) -> None:
+    """Mail queued for a sender may wait behind a long backlog; past the lease anyone could
+    take it, so the sender renews its claims (at most every RENEW_CLAIMS) while it lives."""
+    old = NOW - outbox.CLAIM_LEASE - timedelta(minutes=1)
+    waiting = given_row(1)
+    waiting.claimed_at = old
+    waiting.save()
+    state = outbox.SenderState.open()
+    state.renew(NOW)
+    assert OutboxItem.get_by_id(waiting.id).claimed_at == NOW
+    elsewhere = NOW + timedelta(seconds=30)
+    assert outbox.claim(elsewhere, dead=[]) == []  # another worker: not claimable any more
+
+    later = given_row(2)
+    later.claimed_at = old
+    later.save()
+    state.renew(NOW + outbox.RENEW_CLAIMS / 2)  # renewed a moment ago: not yet again
+    assert OutboxItem.get_by_id(later.id).claimed_at == old
+    state.renew(NOW + outbox.RENEW_CLAIMS)
+    assert OutboxItem.get_by_id(later.id).claimed_at == NOW + outbox.RENEW_CLAIMS
+    state.close()
