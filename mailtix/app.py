@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -92,12 +93,10 @@ def poll_cycle(app: App, *, send: bool = True) -> CycleResult:
         result.sent = dict(outbox.drain(app.config.smtp, app.clock))
     else:
         sender = start_sender(app)
-        app.pipeline.mailer.sent_by = lambda: sender.worker  # queued already claimed by it
         try:
             _poll_all(app, result, sender.kick)
         finally:
-            app.pipeline.mailer.sent_by = None
-            result.sent = dict(sender.finish())
+            result.sent = dict(stop_sender(app, sender))
             result.send_error = sender.error
     return result
 
@@ -105,12 +104,24 @@ def poll_cycle(app: App, *, send: bool = True) -> CycleResult:
 def start_sender(app: App, interval: float | None = None) -> SenderProcess | SenderThread:
     """The outbox sender for polling: a child process (``sender_process``) when the config is a
     file and the clock the real one, else a thread (``sender_thread``); with ``interval``, it
-    also drains every that many seconds (retries). Not for an in-memory store."""
+    also drains every that many seconds (retries). Until ``stop_sender``, the app's mailer
+    queues mail already claimed by it (``Mailer.sent_by``). Not for an in-memory store."""
+    sender: SenderProcess | SenderThread
     if app.config.path.is_file() and app.clock is utcnow:
-        return SenderProcess(app.config.path, interval).start()
-    from mailtix.sender_thread import SenderThread
+        sender = SenderProcess(app.config.path, interval).start()
+    else:
+        from mailtix.sender_thread import SenderThread
 
-    return SenderThread(app.config.smtp, app.clock, interval).start()
+        sender = SenderThread(app.config.smtp, app.clock, interval).start()
+    app.pipeline.mailer.sent_by = lambda: sender.worker
+    return sender
+
+
+def stop_sender(app: App, sender: SenderProcess | SenderThread) -> Counter[str]:
+    """Mail is queued for any drain again; the sender sends what is due and stops (its counts;
+    ``sender.error`` says if it died)."""
+    app.pipeline.mailer.sent_by = None
+    return sender.finish()
 
 
 def _poll_all(app: App, result: CycleResult, on_commit: Callable[..., None] | None) -> None:

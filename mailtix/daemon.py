@@ -17,7 +17,7 @@ from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from mailtix.app import App, open_source, start_sender
+from mailtix.app import App, open_source, start_sender, stop_sender
 from mailtix.config import MailboxConfig
 from mailtix.errors import MailtixError
 from mailtix.poller import poll_mailbox
@@ -62,8 +62,7 @@ class Daemon:
                         args=[mailbox])  # fmt: skip
         self._every(RELOAD_INTERVAL, self.reload_rules, "reload", now=False)
         self._every(JOBS_INTERVAL, self.run_timed_jobs, "jobs", now=False)
-        sender = self.sender = start_sender(self.app, OUTBOX_INTERVAL)
-        self.app.pipeline.mailer.sent_by = lambda: sender.worker  # queued already claimed by it
+        self.sender = start_sender(self.app, OUTBOX_INTERVAL)  # before anything queues mail
         self.scheduler.start()
 
     def _every(
@@ -100,9 +99,8 @@ class Daemon:
     def stop(self) -> None:
         self.stopping.set()
         self.scheduler.shutdown(wait=True)
-        self.app.pipeline.mailer.sent_by = None
         if self.sender is not None:
-            self.sender.finish()  # what the last polls queued goes out before we stop
+            stop_sender(self.app, self.sender)  # what the last polls queued goes out first
         log.warning("mailtix stopped")
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:

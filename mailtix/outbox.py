@@ -5,10 +5,10 @@ mark the row failed and say so on the ticket.
 Several workers: a row is sent by the worker that claimed it (status "sending", with the worker
 and time). Mail queued beside a running sender is claimed by it from the start
 (``mailer.Mailer.sent_by``), so it finds its rows with a read (``SenderState.given``); other
-rows are claimed by one UPDATE that only takes rows still claimable, so the write lock of a
-SQLite store is held only for that UPDATE (the poller commits beside the sender). A live sender
-renews its claims every RENEW_CLAIMS; a claim left by a worker that died is taken over after
-``CLAIM_LEASE``, at once when it ran on this host.
+rows are claimed by one UPDATE that only takes rows still claimable (``store.claims`` has the
+statements), so the write lock of a SQLite store is held only for that UPDATE (the poller
+commits beside the sender). A live sender renews its claims every RENEW_CLAIMS; a claim left
+by a worker that died is taken over after ``CLAIM_LEASE``, at once when it ran on this host.
 
 Crash bound: a row is marked sent right after the server accepted it, and the connections hand
 the server their message data one at a time (``smtp_sender``'s handover), each marked before
@@ -19,10 +19,7 @@ How the mark is kept safe from a crash is ``sent_marks``'s job.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
-import socket
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -33,18 +30,13 @@ from mailtix.config import SmtpConfig
 from mailtix.errors import SendError
 from mailtix.faults import fault_point
 from mailtix.senders import Sender, open_sender
-from mailtix.sent_marks import (
-    DirectMarks,
-    JournalMarks,
-    marks_for_store,
-    process_alive,
-    recover_journals,
-)
+from mailtix.sent_marks import DirectMarks, JournalMarks, marks_for_store, recover_journals
+from mailtix.store import claims
+from mailtix.store.claims import Pending
 from mailtix.store.db import write_if_free
-from mailtix.store.durability import relaxed_transaction
-from mailtix.store.lookups import execute
 from mailtix.store.models import OutboxItem, database_proxy
 from mailtix.store.tickets import add_event, get_ticket
+from mailtix.workers import HOST, WORKER, local_worker_alive
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +46,6 @@ GIVE_UP_AFTER = timedelta(days=3)
 CLAIM_LEASE = timedelta(minutes=10)  # a claim older than this belongs to a dead worker
 RENEW_CLAIMS = timedelta(minutes=1)  # a live sender renews its claims this often
 CLAIM_BATCH = 20  # rows claimed at a time: what a worker that dies leaves claimed
-HOST = socket.gethostname()
-
-
-def worker_of(pid: int) -> str:
-    """The id under which a process of this host claims outbox rows."""
-    return f"{HOST}:{pid}"
-
-
-WORKER = worker_of(os.getpid())
 
 
 def backoff(attempts: int) -> timedelta:
@@ -70,59 +53,14 @@ def backoff(attempts: int) -> timedelta:
     return min(FIRST_RETRY * (2 ** max(0, attempts - 1)), MAX_RETRY)
 
 
-@dataclass(frozen=True)
-class Pending:
-    """What sending an outbox row takes (the row itself is loaded only when it fails)."""
-
-    id: int
-    envelope_from: str
-    recipients: list[str]
-    rfc822: bytes
-
-
-def load_pending(ids: Sequence[int]) -> list[Pending]:
-    """The rows ``ids`` as Pending values, oldest first (plain SQL: a drain loads every row it
-    sends, and building model objects cost ten times the query)."""
-    if not ids:
-        return []
-    sql = f"SELECT id, envelope_from, recipients, rfc822 FROM outbox WHERE id IN ({_marks(ids)})"
-    rows = execute(sql + " ORDER BY id", list(ids)).fetchall()
-    return [Pending(int(i), str(e), list(json.loads(r or "[]")), bytes(b)) for i, e, r, b in rows]
-
-
 def claim(
     now: datetime, limit: int = CLAIM_BATCH, dead: Sequence[str] | None = None
 ) -> list[Pending]:
     """Take up to ``limit`` due rows for this worker (status "sending"): rows waiting to be
     sent, and rows claimed by a worker past its lease or by ``dead`` (the local workers that
-    died, as ``take_over_dead`` found them; looked up here when not given).
-
-    The rows are looked for outside any transaction; the write is one UPDATE of those that are
-    still claimable (another worker may have taken some meanwhile; those are skipped), so the
-    store's write lock is held for a few index lookups, not for a search of the outbox. Plain
-    SQL: this runs every ``limit`` mails.
-    """
+    died, as ``take_over_dead`` found them; looked up here when not given)."""
     dead = take_over_dead() if dead is None else list(dead)
-    abandoned = "claimed_at < ?" + (f" OR claimed_by IN ({_marks(dead)})" if dead else "")
-    claimable = (
-        f"((status = 'pending' AND next_attempt_at <= ?) OR (status = 'sending' AND ({abandoned})))"
-    )
-    params = [now, now - CLAIM_LEASE, *dead]
-    find = f"SELECT id FROM outbox WHERE {claimable} ORDER BY id LIMIT ?"
-    while ids := [row[0] for row in execute(find, [*params, limit]).fetchall()]:
-        take = (
-            "UPDATE outbox SET status = 'sending', claimed_by = ?, claimed_at = ? "
-            f"WHERE id IN ({_marks(ids)}) AND {claimable} RETURNING id"
-        )
-        with relaxed_transaction():  # a claim lost to a power loss only makes rows due again
-            claimed = [row[0] for row in execute(take, [WORKER, now, *ids, *params]).fetchall()]
-        if claimed:  # else other workers took them all meanwhile: look again
-            return load_pending(claimed)
-    return []
-
-
-def _marks(values: Sequence[object]) -> str:
-    return ", ".join("?" * len(values))
+    return claims.take(WORKER, now, CLAIM_LEASE, limit, dead)
 
 
 def take_over_dead() -> list[str]:
@@ -136,27 +74,16 @@ def take_over_dead() -> list[str]:
 def dead_local_workers() -> list[str]:
     """Claims held by processes on this host that no longer run (they were killed): taken
     over at once instead of after the lease."""
-    claimants = (
-        OutboxItem.select(OutboxItem.claimed_by)
-        .where((OutboxItem.status == "sending") & OutboxItem.claimed_by.startswith(f"{HOST}:"))
-        .distinct()
-    )
-    return [c.claimed_by for c in claimants if c.claimed_by != WORKER and not _alive(c.claimed_by)]
-
-
-def _alive(worker: str) -> bool:
-    pid = worker.rpartition(":")[2]
-    return pid.isdigit() and process_alive(int(pid))
+    return [
+        worker
+        for worker in claims.claimants(HOST)
+        if worker != WORKER and not local_worker_alive(worker)
+    ]
 
 
 def release(items: list[Pending]) -> None:
     """Hand claimed rows that were not tried back to the queue."""
-    ids = [i.id for i in items]
-    if ids:
-        with database_proxy.atomic():
-            OutboxItem.update(status="pending", claimed_by="", claimed_at=None).where(
-                OutboxItem.id.in_(ids) & (OutboxItem.status == "sending")
-            ).execute()
+    claims.hand_back([i.id for i in items])
 
 
 def drain(
@@ -205,7 +132,7 @@ class SenderState:
         RENEW_CLAIMS, and only when the store is free at once (else at the next refill)."""
         if self.renewed is not None and now - self.renewed < RENEW_CLAIMS:
             return
-        if write_if_free(lambda: _renew_claims(now)):
+        if write_if_free(lambda: claims.renew(WORKER, now)):
             self.renewed = now
 
     def close(self) -> None:
@@ -214,18 +141,9 @@ class SenderState:
     def given(self, limit: int = CLAIM_BATCH) -> list[Pending]:
         """Up to ``limit`` rows claimed by this worker (queued for it, or claimed in an earlier
         drain) that it has not handed out: found with a read, no claim (no write) needed."""
-        mine = {row[0] for row in execute(_GIVEN, [WORKER]).fetchall()}
+        mine = claims.held_by(WORKER)
         self.handed &= mine  # the others were flushed as sent, or failed and went back
-        return load_pending(sorted(mine - self.handed)[:limit])
-
-
-_GIVEN = "SELECT id FROM outbox WHERE status = 'sending' AND claimed_by = ?"
-
-
-def _renew_claims(now: datetime) -> None:
-    with relaxed_transaction():  # lost to a power loss: renewed again at the next refill
-        sql = "UPDATE outbox SET claimed_at = ? WHERE status = 'sending' AND claimed_by = ?"
-        execute(sql, [now, WORKER])
+        return claims.load_pending(sorted(mine - self.handed)[:limit])
 
 
 @dataclass

@@ -34,9 +34,9 @@ from mailtix.store.attempts import (
     reset_attempts,
 )
 from mailtix.store.durability import relaxed
+from mailtix.store.ledger import add_receipt
 from mailtix.store.lookups import receipt_for_bytes, receipt_for_uid
-from mailtix.store.models import OutboxItem, Receipt, Ticket, database_proxy
-from mailtix.store.statements import insert_row
+from mailtix.store.models import OutboxItem, Ticket, database_proxy
 from mailtix.store.tickets import StoreLookup, add_event, earlier_copy, get_ticket
 from mailtix.values import ParsedMail
 
@@ -212,11 +212,7 @@ class Pipeline:
     def _receipt(
         self, source: Source, sha: str, outcome: str, detail: str, ticket: int | None
     ) -> None:
-        insert_row(Receipt, {
-            "mailbox": source.mailbox, "uidvalidity": source.uidvalidity, "uid": source.uid,
-            "sha256": sha, "outcome": outcome, "detail": detail[:2000], "ticket": ticket,
-            "created_at": self.clock(),
-        })  # fmt: skip
+        add_receipt(source, sha, outcome, detail, ticket, self.clock())
 
     def _apply(
         self, mail: ParsedMail, raw: bytes, sha: str, source: Source, mailbox: MailboxConfig

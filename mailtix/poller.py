@@ -1,9 +1,8 @@
 """One poll of one mailbox: list, skip what the ledger already knows, fetch the rest in bounded
 batches, run them through the pipeline (each message all-or-nothing, committed with a few
 others, relaxed), make the batch durable with one synced commit, and only then move it out of
-the inbox. A crash anywhere loses
-nothing: a committed message still in the inbox is only moved on the next poll, never processed
-again.
+the inbox. A crash anywhere loses nothing: a committed message still in the inbox is only moved
+on the next poll, never processed again.
 """
 
 from __future__ import annotations

@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
 
-from mailtix.store.models import QuarantineItem, Receipt
-
-
-class SourceLike(Protocol):
-    @property
-    def mailbox(self) -> str: ...
-    @property
-    def uidvalidity(self) -> int: ...
-    @property
-    def uid(self) -> int | None: ...
+from mailtix.store.ledger import Delivered, add_receipt
+from mailtix.store.models import QuarantineItem
 
 
 def quarantine(
-    source: SourceLike, raw: bytes | None, sha: str, reason: str, now: datetime, *, size: int
+    source: Delivered, raw: bytes | None, sha: str, reason: str, now: datetime, *, size: int
 ) -> QuarantineItem:
     """Record a message in the quarantine table and in the ingest ledger (caller commits)."""
     item = QuarantineItem.create(
@@ -31,15 +22,7 @@ def quarantine(
         reason=reason[:2000],
         created_at=now,
     )
-    Receipt.create(
-        mailbox=source.mailbox,
-        uidvalidity=source.uidvalidity,
-        uid=source.uid,
-        sha256=sha,
-        outcome="quarantined",
-        detail=reason[:2000],
-        created_at=now,
-    )
+    add_receipt(source, sha, "quarantined", reason, None, now)
     return item
 
 

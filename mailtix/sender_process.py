@@ -25,6 +25,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from mailtix.workers import worker_of
+
 log = logging.getLogger(__name__)
 
 
@@ -47,8 +49,6 @@ class SenderProcess:
     @property
     def worker(self) -> str | None:
         """The worker id its claims carry (the child's), once started."""
-        from mailtix.outbox import worker_of
-
         return worker_of(self._proc.pid) if self._proc is not None else None
 
     def kick(self, *_: object) -> None:

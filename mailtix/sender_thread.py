@@ -22,6 +22,7 @@ from types import TracebackType
 from mailtix import outbox
 from mailtix.config import SmtpConfig
 from mailtix.store.models import database_proxy
+from mailtix.workers import WORKER
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class SenderThread:
     @property
     def worker(self) -> str:
         """The worker id its claims carry (this process's)."""
-        return outbox.WORKER
+        return WORKER
 
     def _run(self) -> None:
         state = outbox.SenderState.open()  # its sent marks, kept from one drain to the next

@@ -30,6 +30,7 @@ from mailtix.store.db import sqlite_file, write_if_free
 from mailtix.store.durability import relaxed_transaction
 from mailtix.store.lookups import execute
 from mailtix.store.models import database_proxy
+from mailtix.workers import process_alive
 
 log = logging.getLogger(__name__)
 
@@ -166,13 +167,3 @@ def recover_journals() -> None:
 def _apply(marks: list[tuple[datetime, int]]) -> None:
     for now, ident in marks:
         execute(_APPLY, [now, ident])
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -14,6 +14,7 @@ from peewee import Database
 
 from mailtix import outbox
 from mailtix.sent_marks import journal_stem
+from mailtix.store import claims
 from mailtix.store.db import open_store
 from mailtix.store.durability import relaxed_transaction
 from mailtix.store.models import OutboxItem
@@ -77,7 +78,7 @@ def test_rows_another_worker_took_meanwhile_are_skipped_for_the_next_ones(
         with relaxed_transaction():
             yield
 
-    monkeypatch.setattr(outbox, "relaxed_transaction", racing)
+    monkeypatch.setattr(claims, "relaxed_transaction", racing)  # the claim's transaction
     claimed = outbox.claim(NOW, limit=2)
     assert [c.id for c in claimed] == [i.id for i in items[2:]]
     assert states() == [

@@ -243,3 +243,19 @@ def test_a_busy_store_is_tried_again_every_few_marks_not_at_every_one(
     marks.mark(items[8], NOW)  # the 9th: tried, and the store is free now
     assert [status(i)[0] for i in items] == ["sent"] * 9
     marks.close()
+
+
+def test_naming_the_sender_loads_no_smtp_code_into_the_poller() -> None:
+    """The poller names its sender's worker id for every mail it queues: that must not pull
+    asyncio and aiosmtplib into the poller (they belong to the sender process)."""
+    code = (
+        "import sys; import mailtix.app\n"
+        "from mailtix.sender_process import SenderProcess\n"
+        "from mailtix.workers import worker_of\n"
+        "sender = SenderProcess(None)\n"
+        "sender._proc = type('Proc', (), {'pid': 4242})()\n"
+        "assert sender.worker == worker_of(4242), sender.worker\n"
+        "print(sorted(m for m in ('aiosmtplib', 'mailtix.outbox') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

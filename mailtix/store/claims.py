@@ -1,0 +1,101 @@
+"""The outbox's claims in plain SQL: which rows a worker may take, taking them, finding the
+ones it holds, renewing them, handing them back. ``outbox`` decides when; this module writes
+the statements (portable, run through ``lookups.execute``; a drain runs them every few mails,
+and composing them with peewee cost more than running them).
+
+A claim sets status "sending" with the worker's id and the time. A row is claimable when it is
+due ("pending" and its next attempt has come) or abandoned: claimed longer ago than the lease,
+or by a worker known to be dead.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from mailtix.store.durability import relaxed_transaction
+from mailtix.store.lookups import execute
+from mailtix.store.models import OutboxItem, database_proxy
+
+
+@dataclass(frozen=True)
+class Pending:
+    """What sending an outbox row takes (the row itself is loaded only when it fails)."""
+
+    id: int
+    envelope_from: str
+    recipients: list[str]
+    rfc822: bytes
+
+
+def load_pending(ids: Sequence[int]) -> list[Pending]:
+    """The rows ``ids`` as Pending values, oldest first (building model objects for them cost
+    ten times the query)."""
+    if not ids:
+        return []
+    sql = f"SELECT id, envelope_from, recipients, rfc822 FROM outbox WHERE id IN ({_marks(ids)})"
+    rows = execute(sql + " ORDER BY id", list(ids)).fetchall()
+    return [Pending(int(i), str(e), list(json.loads(r or "[]")), bytes(b)) for i, e, r, b in rows]
+
+
+def take(
+    worker: str, now: datetime, lease: timedelta, limit: int, dead: Sequence[str]
+) -> list[Pending]:
+    """Claim up to ``limit`` claimable rows for ``worker``, oldest first. They are looked for
+    outside any transaction; the write is one UPDATE of those still claimable (another worker
+    may have taken some meanwhile: then the next ones), so the write lock of a SQLite store is
+    held for a few index lookups, not for a search of the outbox."""
+    abandoned = "claimed_at < ?" + (f" OR claimed_by IN ({_marks(dead)})" if dead else "")
+    claimable = (
+        f"((status = 'pending' AND next_attempt_at <= ?) OR (status = 'sending' AND ({abandoned})))"
+    )
+    params = [now, now - lease, *dead]
+    find = f"SELECT id FROM outbox WHERE {claimable} ORDER BY id LIMIT ?"
+    while ids := [row[0] for row in execute(find, [*params, limit]).fetchall()]:
+        update = (
+            "UPDATE outbox SET status = 'sending', claimed_by = ?, claimed_at = ? "
+            f"WHERE id IN ({_marks(ids)}) AND {claimable} RETURNING id"
+        )
+        with relaxed_transaction():  # a claim lost to a power loss only makes rows due again
+            taken = [row[0] for row in execute(update, [worker, now, *ids, *params]).fetchall()]
+        if taken:  # else other workers took them all meanwhile: look again
+            return load_pending(taken)
+    return []
+
+
+def held_by(worker: str) -> set[int]:
+    """The rows ``worker`` holds (read only: no claim needed for them)."""
+    sql = "SELECT id FROM outbox WHERE status = 'sending' AND claimed_by = ?"
+    return {row[0] for row in execute(sql, [worker]).fetchall()}
+
+
+def renew(worker: str, now: datetime) -> None:
+    """Move the claim time of every row ``worker`` holds to ``now``."""
+    with relaxed_transaction():  # lost to a power loss: renewed again at the next chance
+        sql = "UPDATE outbox SET claimed_at = ? WHERE status = 'sending' AND claimed_by = ?"
+        execute(sql, [now, worker])
+
+
+def claimants(host: str) -> list[str]:
+    """The workers of ``host`` that hold claims (once per drain: peewee is fine here)."""
+    rows = (
+        OutboxItem.select(OutboxItem.claimed_by)
+        .where((OutboxItem.status == "sending") & OutboxItem.claimed_by.startswith(f"{host}:"))
+        .distinct()
+    )
+    return [row.claimed_by for row in rows]
+
+
+def hand_back(ids: Sequence[int]) -> None:
+    """Rows claimed but not tried: due again, for anyone."""
+    if ids:
+        with database_proxy.atomic():
+            OutboxItem.update(status="pending", claimed_by="", claimed_at=None).where(
+                OutboxItem.id.in_(list(ids)) & (OutboxItem.status == "sending")
+            ).execute()
+
+
+def _marks(values: Sequence[object]) -> str:
+    return ", ".join("?" * len(values))

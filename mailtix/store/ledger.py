@@ -1,0 +1,31 @@
+"""The ingest ledger: one receipt per message a mailbox delivered, whatever became of it, keyed
+by mailbox, UIDVALIDITY and UID, with the SHA-256 of its bytes (the caller commits)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from mailtix.store.models import Receipt
+from mailtix.store.statements import insert_row
+
+
+class Delivered(Protocol):
+    """Where a message came from (``pipeline.Source``)."""
+
+    @property
+    def mailbox(self) -> str: ...
+    @property
+    def uidvalidity(self) -> int: ...
+    @property
+    def uid(self) -> int | None: ...
+
+
+def add_receipt(
+    source: Delivered, sha256: str, outcome: str, detail: str, ticket: int | None, now: datetime
+) -> None:
+    insert_row(Receipt, {
+        "mailbox": source.mailbox, "uidvalidity": source.uidvalidity, "uid": source.uid,
+        "sha256": sha256, "outcome": outcome, "detail": detail[:2000], "ticket": ticket,
+        "created_at": now,
+    })  # fmt: skip
