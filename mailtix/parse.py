@@ -1,7 +1,8 @@
 """Turn the raw bytes of one message into a clean, bounded ParsedMail (the only mail-parser user).
 
-The MIME tree is read with the stdlib parser (policy compat32, which keeps raw header values);
-mail-parser supplies its hardened RFC 5322 date reader. Everything that leaves this module is
+The MIME tree is read as the stdlib parser reads it (policy compat32, which keeps raw header
+values): by ``mime_tree`` for plain structures, by the stdlib parser for the rest. mail-parser
+supplies its hardened RFC 5322 date reader. Everything that leaves this module is
 decoded text without control characters; anything odd that was survived is listed in
 ``ParsedMail.defects``. Only bytes that are not an email at all raise ParseError.
 """
@@ -18,6 +19,7 @@ from email.utils import parsedate_to_datetime
 
 from mailparser.dates import parse_mail_date
 
+from mailtix import mime_tree
 from mailtix.errors import ParseError
 from mailtix.header_text import (
     BIDI,
@@ -51,8 +53,6 @@ _HEADER_LINE = re.compile(rb"[!-9;-~]+:")
 _HEADER_END = re.compile(rb"\n\r?\n|\r\r")
 
 _PARSER = BytesParser(policy=compat32)
-_NESTING = ("multipart", "message")
-_NESTED_TYPE = re.compile(rb"^content-type:\s*(?:multipart|message)/", re.IGNORECASE | re.MULTILINE)
 
 
 def parse_message(
@@ -82,9 +82,9 @@ def _read_structure(raw: bytes, max_header_bytes: int, defects: list[str]) -> Me
     end = _HEADER_END.search(stripped)
     if (end.start() if end else len(stripped)) > max_header_bytes:
         raise ParseError("header block too large")
-    single = _single_part(stripped, end.end()) if end else None
-    if single is not None:
-        return single
+    quick = mime_tree.read(stripped, end.end()) if end else None
+    if quick is not None:
+        return quick
     try:
         msg = _PARSER.parsebytes(stripped)
     except RecursionError:
@@ -93,21 +93,6 @@ def _read_structure(raw: bytes, max_header_bytes: int, defects: list[str]) -> Me
         msg.set_payload("")
     if not msg.keys():
         msg = _skip_junk_line(stripped, defects)
-    return msg
-
-
-def _single_part(raw: bytes, body_at: int) -> Message | None:
-    """``raw`` parsed as the stdlib parser would, for a message that is not multipart: only
-    its header goes through the parser, and the body becomes the payload as it is, not split
-    into lines and joined again. None when the header says multipart or message/*, or when it
-    does not end at ``body_at`` (a line that is no header ended it before)."""
-    head = raw[:body_at]
-    if _NESTED_TYPE.search(head):
-        return None
-    msg = _PARSER.parsebytes(head, headersonly=True)
-    if msg.get_payload() or not msg.keys() or msg.get_content_maintype() in _NESTING:
-        return None
-    msg.set_payload(raw[body_at:].decode("ascii", "surrogateescape"))  # as BytesParser reads
     return msg
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -89,34 +90,36 @@ def test_every_mail_parses_and_header_fields_are_clean() -> None:
     assert set(not_mails) == NOT_EMAILS
 
 
-def test_single_part_shortcut_reads_every_mail_as_the_full_parser_does(
+def test_quick_mime_reader_reads_every_mail_as_the_full_parser_does(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """parse._single_part hands a one-part mail's body to the stdlib parser as its payload
-    instead of letting it split the body into lines: the result must be the same, mail by mail,
-    over the whole corpus (and it must be taken for most of it, or it saves nothing)."""
-    import mailtix.parse
+    """mime_tree.read parses only header blocks with the stdlib parser and cuts bodies at
+    boundary lines instead of letting it split every body into lines: the result must be the
+    same, mail by mail, over the whole corpus (and it must be taken for most of it, multipart
+    mails included, or it saves nothing)."""
+    import mailtix.mime_tree
 
-    taken = 0
-    real = mailtix.parse._single_part
+    taken = Counter[str]()
+    real = mailtix.mime_tree.read
 
     def counting(raw: bytes, body_at: int) -> Any:
-        nonlocal taken
         msg = real(raw, body_at)
-        taken += msg is not None
+        if msg is not None:
+            taken["multipart" if msg.is_multipart() else "one part"] += 1
         return msg
 
     differ = []
     for path in corpus_files():
         raw = path.read_bytes()
-        monkeypatch.setattr(mailtix.parse, "_single_part", counting)
+        monkeypatch.setattr(mailtix.mime_tree, "read", counting)
         fast = outcome(raw)
-        monkeypatch.setattr(mailtix.parse, "_single_part", lambda raw, body_at: None)
+        monkeypatch.setattr(mailtix.mime_tree, "read", lambda raw, body_at: None)
         if outcome(raw) != fast:
             differ.append(path.relative_to(CORPUS).as_posix())
-    print(f"shortcut taken for {taken} of {len(corpus_files())} files")
+    print(f"quick reader taken for {dict(taken)} of {len(corpus_files())} files")
     assert differ == []
-    assert taken > len(corpus_files()) // 3
+    assert taken["one part"] > len(corpus_files()) // 3
+    assert taken["multipart"] > len(corpus_files()) // 10
 
 
 def outcome(raw: bytes) -> ParsedMail | str:
