@@ -23,15 +23,11 @@ MAX_NESTING = 20  # deeper trees go to the stdlib parser (which has its own boun
 
 _PARSER = BytesParser(policy=compat32)
 _HEADER_END = re.compile(rb"\n\r?\n")
-# Structures the full parser reads differently from a plain tree: cheaper to see at once.
-_NOT_PLAIN = re.compile(rb"^content-type:\s*(?:message/|multipart/digest)", re.I | re.M)
 _PLAIN_MULTIPART_CTE = ("7bit", "8bit", "binary")
 
 
 def read(raw: bytes, body_at: int) -> Message | None:
     """The parsed message whose header block ends at ``body_at``, or None."""
-    if _NOT_PLAIN.search(raw):
-        return None
     msg = _part(raw[:body_at], raw, body_at, 0)
     return msg if msg is not None and msg.keys() else None  # no header: the caller's case
 
