@@ -6,6 +6,7 @@ leaves, defects. The corpus-wide comparison of whole parse results is in test_co
 
 from __future__ import annotations
 
+import tracemalloc
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import compat32
@@ -122,3 +123,24 @@ def test_deep_nesting_is_left_to_the_stdlib_parser() -> None:
     shallow = mail(inner, "multipart/mixed; boundary=n0")
     msg = quick(shallow)
     assert msg is not None and shape(msg) == shape(FULL.parsebytes(shallow))
+
+
+def test_a_big_attachment_deep_in_the_tree_is_not_copied_per_level() -> None:
+    depth = mime_tree.MAX_NESTING - 1
+    opening = "".join(
+        f"--n{i}\nContent-Type: multipart/mixed; boundary=n{i + 1}\n\n" for i in range(depth)
+    )
+    closing = "".join(f"--n{i}--\n" for i in reversed(range(depth + 1)))
+    attachment = "QUJD" * 500_000 + "\n"  # 2 MB of base64
+    raw = mail(
+        opening + f"--n{depth}\nContent-Type: application/octet-stream\n\n" + attachment + closing,
+        "multipart/mixed; boundary=n0",
+    )
+    tracemalloc.start()
+    try:
+        msg = quick(raw)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert msg is not None
+    assert peak < 3 * len(raw)  # the leaf's bytes and payload; not a copy per level
