@@ -56,8 +56,11 @@ class App:
         self.pipeline = Pipeline(self.config, clock=self.clock)
 
     @classmethod
-    def open(cls, config_path: Path, clock: Callable[[], datetime] = utcnow) -> App:
-        config = load_config(config_path)
+    def open(
+        cls, config_path: Path, clock: Callable[[], datetime] = utcnow, *, secrets: bool = True
+    ) -> App:
+        """``secrets=False`` for commands that only read or mark the store (no server)."""
+        config = load_config(config_path, secrets=secrets)
         return cls(config, open_store(config.store.url), clock)
 
     def mailbox(self, name: str) -> MailboxConfig:

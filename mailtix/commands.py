@@ -27,6 +27,11 @@ def _app(args: argparse.Namespace) -> App:
     return App.open(config_path(args))
 
 
+def _store_app(args: argparse.Namespace) -> App:
+    """For commands that only read or mark the store: they need no server password."""
+    return App.open(config_path(args), secrets=False)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from mailtix.demo import run_demo
 
@@ -100,7 +105,7 @@ def _connection_problems(config: object) -> list[str]:
 
 
 def cmd_tickets_list(args: argparse.Namespace) -> int:
-    app = _app(args)
+    app = _store_app(args)
     query = Ticket.select().order_by(Ticket.id.desc()).limit(args.limit)
     if args.status:
         query = query.where(Ticket.status == args.status)
@@ -120,7 +125,7 @@ def cmd_tickets_list(args: argparse.Namespace) -> int:
 
 
 def cmd_tickets_show(args: argparse.Namespace) -> int:
-    app = _app(args)
+    app = _store_app(args)
     prefix = app.config.tickets.prefix
     number = parse_ref(prefix, args.ref)
     ticket = Ticket.get_or_none(Ticket.id == number) if number is not None else None
@@ -131,12 +136,12 @@ def cmd_tickets_show(args: argparse.Namespace) -> int:
         print_json(data)
         return 0
     print(f"[{data['ref']}] {data['subject']}")
-    for key in ("status", "priority", "department", "assignee", "customer", "created_at"):
-        print(f"  {key:<11} {data[key] or '-'}")
-    for key in LIFECYCLE_KEYS:
-        if data.get(key) is not None:
-            print(f"  {key:<11} {data[key]}")
-    print(f"  {'participants':<11} {', '.join(data['participants'])}")
+    fields = [(key, data[key] or "-") for key in SHOWN_KEYS]
+    fields += [(key, data[key]) for key in LIFECYCLE_KEYS if data.get(key) is not None]
+    fields.append(("participants", ", ".join(data["participants"])))
+    width = max(len(key) for key, _ in fields)
+    for key, value in fields:
+        print(f"  {key:<{width}} {value}")
     for m in data["messages"]:
         print(f"\n--- {m['created_at']} {m['direction']} {m['kind']} from {m['from']}")
         print(f"    subject: {m['subject']}")
@@ -150,6 +155,7 @@ def cmd_tickets_show(args: argparse.Namespace) -> int:
     return 0
 
 
+SHOWN_KEYS = ("status", "priority", "department", "assignee", "customer", "created_at")
 LIFECYCLE_KEYS = (
     "first_response_due", "first_response_at", "resolution_due", "resolved_at", "linked_ticket",
     "satisfaction", "satisfaction_comment",
@@ -170,7 +176,7 @@ def cmd_jobs_run(args: argparse.Namespace) -> int:
 
 
 def cmd_rules_test(args: argparse.Namespace) -> int:
-    config = load_config(config_path(args))
+    config = load_config(config_path(args), secrets=False)
     mailbox = config.mailbox(args.mailbox) if args.mailbox else config.mailboxes[0]
     if mailbox is None:
         raise UsageError(f"no mailbox named {args.mailbox!r}")
@@ -203,7 +209,7 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
 
 
 def cmd_outbox_list(args: argparse.Namespace) -> int:
-    app = _app(args)
+    app = _store_app(args)
     query = OutboxItem.select().order_by(OutboxItem.id)
     if not args.all:
         query = query.where(OutboxItem.status != "sent")
@@ -230,7 +236,7 @@ def cmd_outbox_list(args: argparse.Namespace) -> int:
 def cmd_outbox_retry(args: argparse.Namespace) -> int:
     if args.id is None and not args.all:
         raise UsageError("outbox retry needs an ID or --all")
-    _app(args)
+    _store_app(args)
     count = outbox.retry(None if args.all else args.id, utcnow())
     if count == 0 and not args.all:
         raise UsageError(f"no outbox row {args.id}")
@@ -239,7 +245,7 @@ def cmd_outbox_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_quarantine_list(args: argparse.Namespace) -> int:
-    _app(args)
+    _store_app(args)
     query = QuarantineItem.select().order_by(QuarantineItem.id)
     items: list[dict[str, Any]] = [
         {
@@ -283,7 +289,7 @@ def cmd_quarantine_retry(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from mailtix.report.command import run_report
 
-    app = _app(args)
+    app = _store_app(args)
     text = run_report(app, args.since, args.until, args.format, utcnow())
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")

@@ -210,13 +210,19 @@ SHIPPED_TEMPLATES = Path(mailtix.__file__).resolve().parent.parent / "templates"
 PREFIX = re.compile(r"^[A-Z][A-Z0-9]{0,9}$")
 
 
-def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
+def load_config(
+    path: Path, env: Mapping[str, str] | None = None, *, secrets: bool = True
+) -> Config:
     """Read and validate the config at ``path``; raise ConfigError listing every problem.
 
     ``env`` (default ``os.environ``) is where ``password_env`` variables are looked up.
+    ``secrets=False`` (commands that only read the store): ``*_env`` and ``*_file`` secrets
+    are not looked up, so a missing variable or an unreadable file is no problem; they stay
+    None.
     """
     problems = Problems()
-    config = _build(Path(path), problems, dict(os.environ if env is None else env))
+    lookup = dict(os.environ if env is None else env) if secrets else None
+    config = _build(Path(path), problems, lookup)
     if problems.lines or config is None:
         raise ConfigError(problems.lines or [f"{Path(path).name}: invalid configuration"])
     return config
@@ -231,7 +237,7 @@ def check_problems(path: Path, env: Mapping[str, str] | None = None) -> list[str
     return []
 
 
-def _build(path: Path, problems: Problems, env: dict[str, str]) -> Config | None:
+def _build(path: Path, problems: Problems, env: dict[str, str] | None) -> Config | None:
     from mailtix.config_agents import AGENTS_KEYS, load_agents_policy
     from mailtix.config_report import check_report
     from mailtix.config_rules import Known, load_departments, load_routing
@@ -347,7 +353,7 @@ def _transport(
     }
 
 
-def _smtp(reader: Reader, base: Path, env: dict[str, str]) -> SmtpConfig:
+def _smtp(reader: Reader, base: Path, env: dict[str, str] | None) -> SmtpConfig:
     common = _transport(reader, base, 587, "starttls")
     username = reader.text("username").strip() or None
     password = check_secret(reader, base, env)
@@ -361,7 +367,7 @@ def _smtp(reader: Reader, base: Path, env: dict[str, str]) -> SmtpConfig:
     return SmtpConfig(username=username, password=password, connections=connections, **common)
 
 
-def _mailboxes(top: Reader, base: Path, env: dict[str, str]) -> tuple[MailboxConfig, ...]:
+def _mailboxes(top: Reader, base: Path, env: dict[str, str] | None) -> tuple[MailboxConfig, ...]:
     tables = top.tables("mailbox")
     if top.raw("mailbox") in (MISSING, []):
         top.problem(
@@ -379,7 +385,7 @@ def _mailboxes(top: Reader, base: Path, env: dict[str, str]) -> tuple[MailboxCon
     return tuple(found)
 
 
-def _mailbox(reader: Reader, base: Path, env: dict[str, str]) -> MailboxConfig:
+def _mailbox(reader: Reader, base: Path, env: dict[str, str] | None) -> MailboxConfig:
     name = reader.text("name", required=True).strip()
     address = reader.text("address", required=True).strip().lower()
     if address and not is_email(address):

@@ -18,7 +18,7 @@ AGENTS_KEYS = (
 )
 
 
-def load_agents_policy(reader: Reader, base: Path, env: dict[str, str]) -> AgentsConfig:
+def load_agents_policy(reader: Reader, base: Path, env: dict[str, str] | None) -> AgentsConfig:
     secret = check_secret(reader, base, env, key="secret")
     if secret is not None and len(secret) < 16:
         reader.problem("secret", "must be at least 16 characters (it keys the reply tokens)")

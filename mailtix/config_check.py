@@ -189,9 +189,10 @@ def suggest(name: str, known: Iterable[str]) -> str:
 
 
 def check_secret(
-    reader: Reader, base: Path, env: dict[str, str], key: str = "password"
+    reader: Reader, base: Path, env: dict[str, str] | None, key: str = "password"
 ) -> str | None:
-    """A secret of a section: ``KEY``, ``KEY_env`` (environment) or ``KEY_file`` (a file)."""
+    """A secret of a section: ``KEY``, ``KEY_env`` (environment) or ``KEY_file`` (a file).
+    ``env`` None: the secret is not needed, so ``KEY_env`` and ``KEY_file`` are not looked up."""
     names = (key, f"{key}_env", f"{key}_file")
     given = [k for k in names if reader.has(k)]
     if len(given) > 1:
@@ -205,6 +206,8 @@ def check_secret(
         return None
     if given[0] == key:
         return value
+    if env is None:
+        return None
     if given[0] == f"{key}_env":
         if value not in env:
             reader.problem(given[0], f"environment variable {value} is not set")

@@ -79,6 +79,32 @@ def test_example_config_needs_its_secrets(tmp_path: Path) -> None:
     assert len(found) == 2
 
 
+def test_commands_that_only_read_the_store_need_no_secrets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An admin on a box without the server passwords can still list and show tickets."""
+    from mailtix.cli import main
+
+    shutil.copy(REPO / "mailtix.toml.example", tmp_path / "mailtix.toml")
+    shutil.copytree(REPO / "config", tmp_path / "config")
+    (tmp_path / "var").mkdir()
+    (tmp_path / "unreadable").mkdir()  # a password_file that cannot be read as a file
+    path = tmp_path / "mailtix.toml"
+    text = path.read_text().replace(
+        'password_env = "MAILTIX_IMAP_PASSWORD"', 'password_file = "unreadable"'
+    )
+    path.write_text(text)
+    monkeypatch.delenv("MAILTIX_SMTP_PASSWORD", raising=False)
+    config = load_config(path, {}, secrets=False)
+    assert config.smtp.password is None and config.mailboxes[0].password is None
+    assert len(problems(path)) == 2  # with secrets (the default), both are still problems
+    for command in (["tickets", "list"], ["outbox", "list"], ["quarantine", "list"]):
+        assert main(["--config", str(path), *command]) == 0, command
+    assert "REF" in capsys.readouterr().out
+    assert main(["--config", str(path), "check"]) == 2  # check still wants them
+    assert "MAILTIX_SMTP_PASSWORD is not set" in capsys.readouterr().err
+
+
 def test_minimal_config_defaults(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, MINIMAL), {})
     box = config.mailboxes[0]
