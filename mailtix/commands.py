@@ -12,7 +12,7 @@ from mailtix import outbox, routing
 from mailtix.app import App, ingest, poll_cycle
 from mailtix.cli import Handler, config_path, print_json
 from mailtix.clock import iso, utcnow
-from mailtix.config import load_config
+from mailtix.config import Config, load_config
 from mailtix.correlate import format_ref, parse_ref
 from mailtix.errors import MailtixError, UsageError
 from mailtix.parse import parse_message
@@ -80,22 +80,33 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(
         f"ok: {len(config.mailboxes)} mailbox(es), {len(config.departments)} department(s), "
         f"{len(config.agents)} agent(s), {len(config.rules)} rule(s)"
+        + (f"; connected to {', '.join(_servers(config))}" if args.connect else "")
     )
     return 0
 
 
-def _connection_problems(config: object) -> list[str]:
+def _servers(config: Config) -> list[str]:
+    """What ``check --connect`` logged in to (or opened), in the words of its report."""
+    boxes = [
+        f"mailbox {m.name} ({m.host}:{m.port})" if m.maildir is None else f"mailbox {m.name}"
+        for m in config.mailboxes
+    ]
+    smtp = config.smtp
+    return boxes + ([f"smtp {smtp.host}:{smtp.port}"] if smtp.maildir is None else [])
+
+
+def _connection_problems(config: Config) -> list[str]:
     from mailtix.app import open_source
     from mailtix.smtp_sender import check_connection
 
     problems: list[str] = []
-    for mailbox in config.mailboxes:  # type: ignore[attr-defined]
+    for mailbox in config.mailboxes:
         try:
             with open_source(mailbox):
                 pass
         except MailtixError as exc:
             problems.append(f"connect: mailbox {mailbox.name}: {exc}")
-    smtp = config.smtp  # type: ignore[attr-defined]
+    smtp = config.smtp
     if smtp.maildir is None:
         try:
             asyncio.run(check_connection(smtp))

@@ -352,6 +352,19 @@ def test_message_that_kills_the_process_is_quarantined_after_three_attempts(
 # -- 6. login failure ---------------------------------------------------------------------------
 
 
+def test_check_connect_says_what_it_logged_in_to(mailstack: Any, tmp_path: Path) -> None:
+    support = unique("support")
+    config = write_config(tmp_path, mailstack, [{"name": "support", "user": support}])
+    proc = mailtix(config, "check", "--connect")
+    assert proc.returncode == 0, proc.stderr
+    expected = (
+        f"connected to mailbox support ({mailstack.host}:{mailstack.imap_port}), "
+        f"smtp {mailstack.host}:{mailstack.smtp_port}"
+    )
+    assert proc.stdout.strip().endswith(expected), proc.stdout
+    assert "connected" not in mailtix(config, "check").stdout  # without --connect: no claim
+
+
 def test_check_connect_names_the_mailbox_with_a_wrong_password(
     mailstack: Any, tmp_path: Path
 ) -> None:
