@@ -6,6 +6,7 @@ import secrets
 from collections.abc import Sequence
 from datetime import datetime
 
+from mailtix.store import lookups
 from mailtix.store.lookups import copy_holder, is_participant
 from mailtix.store.models import Attachment, Event, Message, Participant, Ticket
 from mailtix.store.statements import insert_row
@@ -175,16 +176,7 @@ def set_status(ticket: Ticket, status: str, now: datetime, *, why: str, actor: s
 
 def visible_thread_ids(ticket: Ticket) -> list[str]:
     """Message-IDs the customer has seen (no internal notes), oldest first."""
-    rows = (
-        Message.select(Message.message_id)
-        .where(
-            (Message.ticket == ticket)
-            & Message.message_id.is_null(False)
-            & Message.kind.in_(["customer", "agent", "auto"])
-        )
-        .order_by(Message.id)
-    )
-    return [str(m.message_id) for m in rows]
+    return lookups.visible_thread_ids(ticket.id)
 
 
 def earlier_copy(mail: ParsedMail) -> Ticket | None:

@@ -34,6 +34,7 @@ from mailtix.store.models import (
     SchemaVersion,
     Ticket,
 )
+from mailtix.store.tickets import visible_thread_ids
 
 pytestmark = pytest.mark.postgres
 
@@ -117,6 +118,8 @@ def test_pipeline_on_postgres(config_path: Path, tmp_path: Path) -> None:
         followup = app.pipeline.process(reply, Source("support", 1, 2))
         assert followup.kind == "followup"
         assert followup.ticket_ref == "SUP-1"
+        thread = visible_thread_ids(Ticket.get())  # plain SQL (store.lookups) on PostgreSQL
+        assert thread == ["<pg-1@example.org>", ack_id, "<pg-2@example.org>"]
         again = app.pipeline.process(first, Source("support", 2, 1))  # new UIDVALIDITY
         assert again.kind == "duplicate"
 

@@ -147,6 +147,30 @@ def test_copy_holder_suppression_and_rate_count(db: Database) -> None:
     assert lookups.automatic_mails_since("carol@example.org", NOW) == 0  # strictly after
 
 
+def test_visible_thread_ids_are_what_the_customer_saw_oldest_first(db: Database) -> None:
+    t, other = ticket(), ticket("Other")
+    for kind, mid in [
+        ("customer", "<c1@x>"), ("auto", "<a1@x>"), ("note", "<n1@x>"), ("agent", "<g1@x>"),
+        ("customer", None), ("customer", "<c2@x>"),
+    ]:  # fmt: skip
+        Message.create(ticket=t, direction="in", kind=kind, message_id=mid, created_at=NOW)
+    Message.create(
+        ticket=other, direction="in", kind="customer", message_id="<o@x>", created_at=NOW
+    )
+    expected = ["<c1@x>", "<a1@x>", "<g1@x>", "<c2@x>"]  # no note, no missing id, no other
+    assert lookups.visible_thread_ids(t.id) == expected
+    peewee = (
+        Message.select(Message.message_id)
+        .where(
+            (Message.ticket == t)
+            & Message.message_id.is_null(False)
+            & Message.kind.in_(["customer", "agent", "auto"])
+        )
+        .order_by(Message.id)
+    )
+    assert [m.message_id for m in peewee] == expected  # what the composed query said
+
+
 def synchronous(db: Database) -> int:
     return int(db.execute_sql("PRAGMA synchronous").fetchone()[0])
 
