@@ -20,8 +20,9 @@ Postfix accepts and queues every acknowledgement (SMTP dialogue, cleanup, queue 
 by default, discards it: the customer domain's transport is ``discard:``, so the measurement is
 not also paying for 2,000 LMTP deliveries into Dovecot on the same two cores (a production MTA
 does those on its own time, usually on its own machine). ``--deliver-acks`` delivers them into
-real mailboxes instead. Peak RSS is ru_maxrss of each child measured at its end. Needs root
-(the mail stack).
+real mailboxes instead. Peak RSS is ru_maxrss of each child measured at its end; CPU is each
+process's user + system time, and for mailtix also what the rest of the machine (Dovecot,
+Postfix, the kernel) spent meanwhile, from /proc/stat. Needs root (the mail stack).
 """
 
 from __future__ import annotations
@@ -255,6 +256,7 @@ def floor_child(host: str, port: int, user: str, folder: str) -> None:
                 "bytes": total,
                 "work_seconds": done - imported,
                 "seconds_in_child": done - started,
+                "cpu_seconds": sum(resource.getrusage(resource.RUSAGE_SELF)[:2]),
                 "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             }
         )
@@ -264,6 +266,9 @@ def floor_child(host: str, port: int, user: str, folder: str) -> None:
 MAILTIX_CHILD = """\
 import json, resource, sys, time
 started = time.perf_counter()
+def _cpu(who):
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 import mailtix.app
 from mailtix.cli import main
 imported = time.perf_counter()
@@ -286,6 +291,8 @@ print("BENCH-RESULT " + json.dumps({
     "seconds_in_child": done - started,
     "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     "sender_maxrss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    "cpu_seconds": _cpu(resource.RUSAGE_SELF),
+    "sender_cpu_seconds": _cpu(resource.RUSAGE_CHILDREN),
 }))
 """
 
@@ -456,9 +463,13 @@ def mailtix_run(
     directory = workdir / f"mailtix-{number}"
     config = write_config(directory, stack, user, "mailtix.db", args.agents, args.connections)
     argv = [sys.executable, "-c", MAILTIX_CHILD, "--config", str(config), "poll", "--once"]
+    machine_before = machine_cpu_seconds()
     wall, out, err, code = run_child(argv, cwd=directory)
+    machine_during = machine_cpu_seconds() - machine_before
     mt = result_line(out, "BENCH-RESULT")
     mt["wall"] = wall
+    # the rest of the machine while it ran: Dovecot, Postfix, the kernel (and anything else)
+    mt["others_cpu_seconds"] = machine_during - mt["cpu_seconds"] - mt["sender_cpu_seconds"]
     if code != 0 or mt["exit"] != 0:
         print(f"mailtix exited {code}/{mt['exit']}:\n{err[-3000:]}", file=sys.stderr)
     print(f"mailtix run: {wall:.2f}s wall", flush=True)
@@ -472,6 +483,14 @@ def mailtix_run(
     mt["processed"] = folder_count(stack, user, "Processed")
     mt["quarantined"] = folder_count(stack, user, "Quarantine")
     return mt
+
+
+def machine_cpu_seconds() -> float:
+    """CPU time the whole machine has spent busy since boot (/proc/stat: all but idle and
+    iowait)."""
+    with open("/proc/stat") as stat:
+        ticks = [int(field) for field in stat.readline().split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def mailtix_user(number: int) -> str:
@@ -560,6 +579,7 @@ def run(args: argparse.Namespace, n: int, stack: Any, workdir: Path) -> int:
         if args.deliver_acks
         else "accepted and queued by Postfix, then discarded"
     )
+    NCPU = len(os.sched_getaffinity(0))  # noqa: N806 (used in the report text)
     report = f"""
 {line}
 mailtix polling benchmark
@@ -579,6 +599,7 @@ floor (imapclient SEARCH/RFC822.SIZE/BODY.PEEK[] x100 + mailparser.parse_from_by
   best wall    : {best_floor["wall"]:.2f}s = {n / best_floor["wall"]:.0f} msg/s  \
 (without interpreter start/imports: {best_floor["work_seconds"]:.2f}s = \
 {n / best_floor["work_seconds"]:.0f} msg/s)
+  CPU          : {best_floor["cpu_seconds"]:.2f}s (the floor's process; Dovecot's not counted)
   peak RSS     : {best_floor["maxrss_mb"]:.0f} MB
 
 mailtix (`mailtix --config X poll --once`: poll + commit + MOVE, the outbox drained to Postfix
@@ -591,6 +612,10 @@ beside it) {mt["work_seconds"] - mt["drain_seconds"]:.2f}s = \
 {n / (mt["work_seconds"] - mt["drain_seconds"]):.0f} msg/s; then the rest of the outbox \
 ({per_ticket * n} mails in all: ack{" + agent notification" if args.agents else ""}, \
 over {CONNECTIONS} SMTP connection(s)) and opening the store {mt["drain_seconds"]:.2f}s
+  CPU          : poll --once {mt["cpu_seconds"]:.2f}s, its sender process \
+{mt["sender_cpu_seconds"]:.2f}s, the rest of the machine meanwhile (Dovecot, Postfix, \
+kernel) {mt["others_cpu_seconds"]:.2f}s; {NCPU} CPUs x {mt["wall"]:.2f}s wall = \
+{NCPU * mt["wall"]:.2f}s
   peak RSS     : {mt["maxrss_mb"]:.0f} MB (poll --once), \
 {mt["sender_maxrss_mb"]:.0f} MB (its sender process)
   exit code    : {mt["exit"]}
