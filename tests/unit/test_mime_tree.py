@@ -6,6 +6,7 @@ leaves, defects. The corpus-wide comparison of whole parse results is in test_co
 
 from __future__ import annotations
 
+import random
 import tracemalloc
 from email.message import Message
 from email.parser import BytesParser
@@ -144,3 +145,48 @@ def test_a_big_attachment_deep_in_the_tree_is_not_copied_per_level() -> None:
         tracemalloc.stop()
     assert msg is not None
     assert peak < 3 * len(raw)  # the leaf's bytes and payload; not a copy per level
+
+
+def random_tree(rng: random.Random, depth: int = 0) -> str:
+    """A random MIME entity (header block + body), plain or odd in the ways mail is."""
+    blank = rng.choice(["", " ", "\t ", ""])
+    if depth < 3 and rng.random() < 0.4:
+        boundary = rng.choice(["b", "=_x", "b1", "bb", "-b-"]) + str(depth)
+        subtype = rng.choice(["mixed", "alternative", "related", "report"])
+        head = f'Content-Type: multipart/{subtype}; boundary="{boundary}"\n'
+        parts = [random_tree(rng, depth + 1) for _ in range(rng.randint(0, 3))]
+        body = rng.choice(["", "preamble\n", "\n"])
+        for part in parts:
+            body += f"--{boundary}{blank}\n{part}\n"
+            if rng.random() < 0.05:
+                body += f"--{boundary}\n"  # two boundary lines in a row
+        if rng.random() < 0.9:
+            body += f"--{boundary}--{blank}" + rng.choice(["\n", "", "\nepilogue\n"])
+        if rng.random() < 0.05:
+            body += f"--{boundary}x not a boundary\n--{boundary}\n"
+    else:
+        kind = rng.choice(["text/plain", "text/html", "application/pdf", "message/rfc822", ""])
+        head = f"Content-Type: {kind}\n" if kind else ""
+        if rng.random() < 0.2:
+            head += "Content-Transfer-Encoding: base64\n"
+        if rng.random() < 0.05:
+            head += "not a header line\n"
+        body = rng.choice(["", "x", "line\n", "a\n\nb\n", "--b0 inside\n", "Subject: s\n\nhi\n"])
+    if rng.random() < 0.1:
+        return body  # no header block at all: the part starts with its body
+    return head + ("" if rng.random() < 0.03 else "\n") + body
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_trees_are_read_as_the_stdlib_parser_reads_them_or_left_to_it(seed: int) -> None:
+    rng = random.Random(seed)
+    taken = 0
+    for _ in range(25):
+        head = "From: a@example.org\nSubject: s\nMIME-Version: 1.0\n"
+        raw = (head + random_tree(rng)).replace("\n", rng.choice(["\n", "\r\n"])).encode()
+        end = _HEADER_END.search(raw)
+        msg = mime_tree.read(raw, end.end()) if end else None
+        if msg is not None:
+            taken += 1
+            assert shape(msg) == shape(FULL.parsebytes(raw)), raw
+    assert taken > 0
