@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from mailtix import outbox, routing
-from mailtix.app import App, ingest, poll_cycle
+from mailtix.app import App, ingest, open_source, poll_cycle
 from mailtix.cli import Handler, config_path, print_json
 from mailtix.clock import iso, utcnow
-from mailtix.config import Config, load_config
+from mailtix.config import Config, MailboxConfig, load_config
 from mailtix.correlate import format_ref, parse_ref
 from mailtix.errors import MailtixError, UsageError
 from mailtix.parse import parse_message
@@ -71,8 +73,10 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     config = load_config(config_path(args))
     problems = check_templates(config.templates.dir, KINDS, [d.name for d in config.departments])
+    reached: list[str] = []
     if args.connect:
-        problems += _connection_problems(config)
+        reached, failed = _connect_all(config)
+        problems += failed
     for line in problems:
         print(line, file=sys.stderr)
     if problems:
@@ -80,39 +84,41 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(
         f"ok: {len(config.mailboxes)} mailbox(es), {len(config.departments)} department(s), "
         f"{len(config.agents)} agent(s), {len(config.rules)} rule(s)"
-        + (f"; connected to {', '.join(_servers(config))}" if args.connect else "")
+        + (f"; connected to {', '.join(reached)}" if args.connect else "")
     )
     return 0
 
 
-def _servers(config: Config) -> list[str]:
-    """What ``check --connect`` logged in to (or opened), in the words of its report."""
-    boxes = [
-        f"mailbox {m.name} ({m.host}:{m.port})" if m.maildir is None else f"mailbox {m.name}"
-        for m in config.mailboxes
-    ]
-    smtp = config.smtp
-    return boxes + ([f"smtp {smtp.host}:{smtp.port}"] if smtp.maildir is None else [])
-
-
-def _connection_problems(config: Config) -> list[str]:
-    from mailtix.app import open_source
+def _connect_all(config: Config) -> tuple[list[str], list[str]]:
+    """Log in to (or open) every mailbox and the SMTP server, then leave: what was reached, and
+    one line per problem."""
     from mailtix.smtp_sender import check_connection
 
-    problems: list[str] = []
-    for mailbox in config.mailboxes:
-        try:
-            with open_source(mailbox):
-                pass
-        except MailtixError as exc:
-            problems.append(f"connect: mailbox {mailbox.name}: {exc}")
     smtp = config.smtp
+    checks: list[tuple[str, str, Callable[[], object]]] = [
+        (f"mailbox {m.name}", f" ({m.host}:{m.port})" if m.maildir is None else "",
+         partial(_open_and_close, m))
+        for m in config.mailboxes
+    ]  # fmt: skip
     if smtp.maildir is None:
+        checks.append(
+            (f"smtp {smtp.host}:{smtp.port}", "", lambda: asyncio.run(check_connection(smtp)))
+        )
+    reached: list[str] = []
+    problems: list[str] = []
+    for name, where, connect in checks:
         try:
-            asyncio.run(check_connection(smtp))
+            connect()
         except MailtixError as exc:
-            problems.append(f"connect: smtp {smtp.host}:{smtp.port}: {exc}")
-    return problems
+            problems.append(f"connect: {name}: {exc}")
+        else:
+            reached.append(name + where)
+    return reached, problems
+
+
+def _open_and_close(mailbox: MailboxConfig) -> None:
+    with open_source(mailbox):
+        pass
 
 
 def cmd_tickets_list(args: argparse.Namespace) -> int:
