@@ -6,8 +6,7 @@ import secrets
 from collections.abc import Sequence
 from datetime import datetime
 
-from mailtix.store import lookups
-from mailtix.store.lookups import copy_holder, is_participant
+from mailtix.store.lookups import copy_holder, execute, is_participant
 from mailtix.store.models import Attachment, Event, Message, Participant, Ticket
 from mailtix.store.statements import insert_row
 from mailtix.values import Attachment as AttachmentValue
@@ -174,9 +173,17 @@ def set_status(ticket: Ticket, status: str, now: datetime, *, why: str, actor: s
     add_event(ticket, "status", f"{old} -> {status}: {why}", now, actor)
 
 
+_THREAD_IDS = (
+    "SELECT message_id FROM message WHERE ticket_id = ? AND message_id IS NOT NULL "
+    "AND kind IN ('customer', 'agent', 'auto') ORDER BY id"
+)
+
+
 def visible_thread_ids(ticket: Ticket) -> list[str]:
-    """Message-IDs the customer has seen (no internal notes), oldest first."""
-    return lookups.visible_thread_ids(ticket.id)
+    """Message-IDs the customer has seen (no internal notes), oldest first: the References of
+    every mail about the ticket. Plain SQL (``lookups.execute``): peewee took 0.3 ms to compose
+    it, 15 times what the query needs, and it runs for every notification."""
+    return [str(row[0]) for row in execute(_THREAD_IDS, [ticket.id]).fetchall()]
 
 
 def earlier_copy(mail: ParsedMail) -> Ticket | None:

@@ -25,6 +25,7 @@ from mailtix.store.models import (
     Ticket,
     database_proxy,
 )
+from mailtix.store.tickets import visible_thread_ids
 
 NOW = datetime(2026, 11, 23, 10, 0, 0, 123456)
 
@@ -158,7 +159,7 @@ def test_visible_thread_ids_are_what_the_customer_saw_oldest_first(db: Database)
         ticket=other, direction="in", kind="customer", message_id="<o@x>", created_at=NOW
     )
     expected = ["<c1@x>", "<a1@x>", "<g1@x>", "<c2@x>"]  # no note, no missing id, no other
-    assert lookups.visible_thread_ids(t.id) == expected
+    assert visible_thread_ids(t) == expected
     peewee = (
         Message.select(Message.message_id)
         .where(
