@@ -21,8 +21,8 @@ from email.policy import compat32
 
 MAX_NESTING = 20  # deeper trees go to the stdlib parser (which has its own bounds)
 
-_PARSER = BytesParser(policy=compat32)
-_HEADER_END = re.compile(rb"\n\r?\n")
+PARSER = BytesParser(policy=compat32)  # the stdlib parser, as parse.py runs it on the rest
+HEADER_END = re.compile(rb"\n\r?\n|\r\r")  # the empty line that ends a header block
 _PLAIN_MULTIPART_CTE = ("7bit", "8bit", "binary")
 
 
@@ -37,7 +37,7 @@ def read(raw: bytes, body_at: int) -> Message | None:
 
 
 def _part(raw: bytes, start: int, body_at: int, end: int, depth: int) -> Message | None:
-    msg = _PARSER.parsebytes(raw[start:body_at], headersonly=True)
+    msg = PARSER.parsebytes(raw[start:body_at], headersonly=True)
     if msg.get_payload():  # a line that is no header ended the header block before its end
         return None
     maintype = msg.get_content_maintype()
@@ -116,7 +116,7 @@ def _child(raw: bytes, start: int, end: int, depth: int) -> Message | None:
     elif raw.startswith(b"\r\n", start, end):
         body_at = start + 2
     else:
-        header_end = _HEADER_END.search(raw, start, end)
+        header_end = HEADER_END.search(raw, start, end)
         if header_end is None:  # the header runs up to the boundary: the stdlib parser's edge case
             return None
         body_at = header_end.end()

@@ -13,8 +13,6 @@ import logging
 import re
 from datetime import UTC, datetime
 from email.message import Message
-from email.parser import BytesParser
-from email.policy import compat32
 from email.utils import parsedate_to_datetime
 
 from mailparser.dates import parse_mail_date
@@ -40,6 +38,7 @@ from mailtix.header_text import (
     unfold,
 )
 from mailtix.html_text import html_to_text, sanitize_html
+from mailtix.mime_tree import HEADER_END, PARSER
 from mailtix.values import Attachment, ParsedMail
 
 logging.getLogger("mailparser").setLevel(logging.CRITICAL)
@@ -50,9 +49,6 @@ MAX_HEADER_BYTES = 1_000_000
 MAX_FILENAME = 255
 
 _HEADER_LINE = re.compile(rb"[!-9;-~]+:")
-_HEADER_END = re.compile(rb"\n\r?\n|\r\r")
-
-_PARSER = BytesParser(policy=compat32)
 
 
 def parse_message(
@@ -79,17 +75,17 @@ def _read_structure(raw: bytes, max_header_bytes: int, defects: list[str]) -> Me
         raise ParseError("not an email: empty")
     if len(stripped) != len(raw):
         defects.append("leading blank lines")
-    end = _HEADER_END.search(stripped)
+    end = HEADER_END.search(stripped)
     if (end.start() if end else len(stripped)) > max_header_bytes:
         raise ParseError("header block too large")
     quick = mime_tree.read(stripped, end.end()) if end else None
     if quick is not None:
         return quick
     try:
-        msg = _PARSER.parsebytes(stripped)
+        msg = PARSER.parsebytes(stripped)
     except RecursionError:
         defects.append("MIME structure too deep; body not parsed")
-        msg = _PARSER.parsebytes(stripped, headersonly=True)
+        msg = PARSER.parsebytes(stripped, headersonly=True)
         msg.set_payload("")
     if not msg.keys():
         msg = _skip_junk_line(stripped, defects)
@@ -100,7 +96,7 @@ def _skip_junk_line(raw: bytes, defects: list[str]) -> Message:
     """Retry without a first line that is not a header (e.g. "---- Original message ----")."""
     _, newline, rest = raw.partition(b"\n")
     if newline and _HEADER_LINE.match(rest):
-        msg = _PARSER.parsebytes(rest)
+        msg = PARSER.parsebytes(rest)
         if msg.keys():
             defects.append("junk line before the header")
             return msg

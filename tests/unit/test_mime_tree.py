@@ -15,13 +15,12 @@ from email.policy import compat32
 import pytest
 
 from mailtix import mime_tree
-from mailtix.parse import _HEADER_END
 
 FULL = BytesParser(policy=compat32)
 
 
 def quick(raw: bytes) -> Message | None:
-    end = _HEADER_END.search(raw)
+    end = mime_tree.HEADER_END.search(raw)
     assert end is not None
     return mime_tree.read(raw, end.end())
 
@@ -184,7 +183,7 @@ def test_random_trees_are_read_as_the_stdlib_parser_reads_them_or_left_to_it(see
     for _ in range(25):
         head = "From: a@example.org\nSubject: s\nMIME-Version: 1.0\n"
         raw = (head + random_tree(rng)).replace("\n", rng.choice(["\n", "\r\n"])).encode()
-        end = _HEADER_END.search(raw)
+        end = mime_tree.HEADER_END.search(raw)
         msg = mime_tree.read(raw, end.end()) if end else None
         if msg is not None:
             taken += 1
