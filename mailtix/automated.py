@@ -2,6 +2,8 @@
 
 Pure: reads only ParsedMail headers and addresses. The first matching check wins, in the order
 own → bounce → auto-reply → list → bulk → system → human; ``reason`` names the deciding header.
+``responses_refused`` reads a separate question: whether a (possibly human) sender asked for no
+automatic response (Exchange's ``X-Auto-Response-Suppress``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ SYSTEM_LOCAL_PARTS = frozenset(
 BOUNCE_SENDERS = frozenset({"mailer-daemon", "postmaster"})
 AUTO_REPLY_HEADERS = ("x-autoreply", "x-autorespond", "x-autoresponder", "x-autoreply-from")
 LIST_HEADERS = ("list-id", "list-unsubscribe", "list-post")
+# MS-OXCMAIL 2.1.3.2.20: All and AutoReply refuse automatic replies; DR, NDR, RN, NRN and OOF
+# only refuse receipts and out-of-office answers, which mailtix never sends.
+REFUSED_RESPONSES = frozenset({"all", "autoreply"})
 
 _REPORT_TYPE = re.compile(r"report-type\s*=\s*\"?delivery-status", re.I)
 _FAILURE_SUBJECT = re.compile(
@@ -63,6 +68,17 @@ def classify(mail: ParsedMail, own_addresses: frozenset[str] = frozenset()) -> A
         if verdict is not None:
             return verdict
     return HUMAN
+
+
+def responses_refused(mail: ParsedMail) -> str | None:
+    """The header asking for no automatic reply to ``mail`` (``X-Auto-Response-Suppress: All``
+    or ``AutoReply``), or None. It says nothing about who wrote the mail: a person's Outlook
+    sends it too, so the mail is still a customer's."""
+    for value in mail.header_all("x-auto-response-suppress"):
+        words = {word.strip().lower() for word in value.split(",")}
+        if words & REFUSED_RESPONSES:
+            return f"X-Auto-Response-Suppress: {value[:60]}"
+    return None
 
 
 def _local_part(mail: ParsedMail) -> str:

@@ -1,17 +1,20 @@
 """Bounces (DSNs): never a new ticket and never an answer. A bounce of a message mailtix sent
 is filed on that message's ticket as a ``bounce`` event, and a permanently failing address
-that mailtix actually mailed is marked undeliverable for automatic mail.
+that mailtix actually mailed is marked undeliverable for automatic mail (for
+``tickets.suppression_days``) when the bounce plausibly comes from a mail server that handled
+that address (``bounces.suppression_refused``); a refused one is a ``not-suppressed`` event.
 """
 
 from __future__ import annotations
 
-from mailtix.bounces import Bounce, read_bounce
-from mailtix.intake import DeskResult, Incoming
-from mailtix.store.models import OutboxItem, Suppression, Ticket
+from mailtix.bounces import Bounce, read_bounce, suppression_refused
+from mailtix.intake import Desk, DeskResult, Incoming
+from mailtix.store.models import OutboxItem, Participant, Suppression, Ticket
 from mailtix.store.tickets import add_event, get_ticket, store_incoming, touch
+from mailtix.values import ParsedMail
 
 
-class BounceDesk:
+class BounceDesk(Desk):
     def handle(self, item: Incoming, threaded: Ticket | None) -> DeskResult:
         bounce = read_bounce(item.raw)
         sent = self._our_message(bounce)
@@ -40,14 +43,46 @@ class BounceDesk:
         )
 
     def _suppress(self, bounce: Bounce, sent: OutboxItem, ticket: Ticket, item: Incoming) -> None:
-        """Only addresses we really sent that message to; others named in a DSN are ignored."""
+        """Only addresses we really sent that message to, and only on a plausible bounce."""
+        people = Participant.select(Participant.email).where(Participant.ticket == ticket.id)
+        insiders = {*sent.recipients, ticket.customer, *(p.email for p in people)}
         for address in sorted(bounce.permanent & set(sent.recipients)):
-            if Suppression.get_or_none(Suppression.address == address) is None:
-                reason = f"permanent failure of {sent.message_id}"
-                Suppression.create(
-                    address=address, reason=reason, ticket=ticket, created_at=item.now
-                )
-                add_event(ticket, "undeliverable", f"{address}: no more automatic mail", item.now)
+            refused = suppression_refused(
+                address, _authors(item.mail), item.mail.return_path,
+                _reporters(item.mail, bounce), self._own_domains(), insiders,
+            )  # fmt: skip
+            if refused is not None:
+                add_event(ticket, "not-suppressed", f"{address}: {refused}", item.now)
+                continue
+            reason = f"permanent failure of {sent.message_id}"
+            row = {"reason": reason, "ticket": ticket.id, "created_at": item.now}
+            Suppression.insert(address=address, **row).on_conflict(
+                conflict_target=[Suppression.address], update=row
+            ).execute()
+            days = self.config.tickets.suppression_days
+            add_event(
+                ticket, "undeliverable", f"{address}: no automatic mail for {days} days", item.now
+            )
+
+    def _own_domains(self) -> set[str]:
+        config = self.config
+        domains = {m.address.rpartition("@")[2] for m in config.mailboxes}
+        domains.add(config.tickets.message_id_domain)
+        host = config.smtp.host.lower()  # a name with a dot; not an address, not "localhost"
+        if "." in host and not host.replace(".", "").isdigit() and ":" not in host:
+            domains.add(host)
+        return {d for d in domains if d}
+
+
+def _authors(mail: ParsedMail) -> list[str]:
+    found = [mail.sender.email] if mail.sender else []
+    found += [a.email for a in mail.reply_to]
+    return [*found, mail.return_path] if mail.return_path else found
+
+
+def _reporters(mail: ParsedMail, bounce: Bounce) -> list[str]:
+    domain = mail.sender.email.rpartition("@")[2] if mail.sender else ""
+    return [domain, bounce.reporting_mta]
 
 
 def _what(bounce: Bounce) -> str:

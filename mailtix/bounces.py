@@ -2,8 +2,11 @@
 failed, permanently or not (flufl.bounce does the parsing), and which of our messages bounced.
 
 A bounce is tied to a ticket only through the Message-ID of a message mailtix sent (found in
-the returned headers of the DSN). Those ids are random and unguessable, so a forged bounce
-cannot mark an address undeliverable unless its author saw our mail.
+the returned headers of the DSN). Those ids are random and unguessable, but everyone who
+received that mail knows it, a co-recipient included; so a bounce suppresses an address only
+when it looks like the work of a mail server that handled that address (``suppression_refused``):
+sent from a null sender, not written by anyone on the ticket or that mail, and reported from
+the failed address's own domain or from ours.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import email
 import logging
 import re
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from email.message import Message
 
@@ -27,6 +31,7 @@ class Bounce:
     permanent: frozenset[str]
     temporary: frozenset[str]
     returned_ids: tuple[str, ...]  # Message-IDs of the returned (original) messages
+    reporting_mta: str = ""  # the host named by Reporting-MTA (RFC 3464), lower-case
 
     @property
     def addresses(self) -> frozenset[str]:
@@ -45,7 +50,51 @@ def read_bounce(raw: bytes) -> Bounce:
         permanent=_addresses(permanent),
         temporary=_addresses(temporary) - _addresses(permanent),
         returned_ids=returned_message_ids(message, raw[:MAX_SCAN]),
+        reporting_mta=_reporting_mta(message),
     )
+
+
+def suppression_refused(
+    failed: str,
+    authors: Iterable[str],
+    return_path: str | None,
+    reporters: Iterable[str],
+    own_domains: Iterable[str],
+    insiders: Collection[str],
+) -> str | None:
+    """Why a bounce may not mark ``failed`` undeliverable, or None when it plausibly may.
+
+    ``authors``: the bounce's From, Reply-To and Return-Path addresses; ``reporters``: the
+    domains it claims to come from (From's domain, Reporting-MTA); ``insiders``: everyone the
+    bounced mail went to and the ticket's people, who know its Message-ID."""
+    for author in authors:
+        if author.lower() in insiders:
+            return f"written by {author}, who received that mail"
+    if return_path:
+        return f"not sent from a null sender (Return-Path: <{return_path}>)"
+    domain = failed.rpartition("@")[2].lower()
+    trusted = {domain, *(d.lower() for d in own_domains if d)}
+    named = [r.lower().rstrip(".") for r in reporters if r]
+    if not any(_within(r, t) for r in named for t in trusted):
+        shown = ", ".join(dict.fromkeys(named)) or "no domain"
+        return f"reported by {shown}: neither {domain} nor one of ours"
+    return None
+
+
+def _within(host: str, domain: str) -> bool:
+    return host == domain or host.endswith("." + domain)
+
+
+def _reporting_mta(message: Message) -> str:
+    """The host of ``Reporting-MTA: dns; mx.example.org`` in the message/delivery-status part."""
+    for part in message.walk():
+        if part.get_content_type() != "message/delivery-status":
+            continue
+        blocks = part.get_payload()
+        first = blocks[0] if isinstance(blocks, list) and blocks else None
+        value = str(first.get("Reporting-MTA", "")) if isinstance(first, Message) else ""
+        return value.rpartition(";")[2].strip().lower()[:253]
+    return ""
 
 
 def returned_message_ids(message: Message, raw: bytes) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from mailtix import __version__
 from mailtix.errors import ConfigError, MailtixError, UsageError
+from mailtix.private_files import restrict_process_umask
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -85,6 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
     oretry = box.add_parser("retry", parents=[common], help="make a row (or --all) due now")
     oretry.add_argument("id", nargs="?", type=int)
     oretry.add_argument("--all", action="store_true")
+    osupp = box.add_parser(
+        "suppressions", parents=[common],
+        help="addresses that get no automatic mail after a permanent bounce, and until when",
+    )  # fmt: skip
+    osupp.add_argument("--json", action="store_true")
+    ounsupp = box.add_parser(
+        "unsuppress", parents=[common], help="let automatic mail go to ADDRESS again"
+    )
+    ounsupp.add_argument("address")
 
     quar = sub.add_parser("quarantine", help="messages that could not be processed").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -118,10 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    restrict_process_umask()  # every file mailtix writes holds mail or secrets: 0600
     _setup_logging(args.verbose)
-    from mailtix import commands  # imported late: --help stays fast
+    from mailtix import commands, suppression_commands  # imported late: --help stays fast
 
-    handler: Handler = commands.HANDLERS[_command_key(args)]
+    handlers = {**commands.HANDLERS, **suppression_commands.HANDLERS}
+    handler: Handler = handlers[_command_key(args)]
     try:
         code = handler(args)
         sys.stdout.flush()  # a closed pipe (`mailtix tickets list | head`) shows up here

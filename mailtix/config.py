@@ -51,15 +51,20 @@ class TicketsConfig:
     acknowledge_followups: bool = False
     message_id_domain: str = ""  # default: the domain of the first mailbox address
     auto_reply_limit_per_hour: int = 5  # automatic mails to one address per hour
+    max_mails_per_ticket_per_hour: int = 20  # mails of any kind to one address about one ticket
+    automated_mail: str = "ticket"  # ticket | ignore: automated mail that is not a reply
+    suppression_days: int = 30  # a permanent bounce holds back automatic mail this long
 
 
 @dataclass(frozen=True)
 class AgentsConfig:
     secret: str | None = field(default=None, repr=False)  # None: a secret kept in the store
+    secret_file: Path | None = None  # where the secret was read from, when secret_file
     notify: str = "department"  # department | assignee
     trusted_authserv_ids: tuple[str, ...] = ()
     cc_policy: str = "participants"  # participants | ignore
     relay_name: str = "{agent} via {mailbox}"
+    notifications_per_hour: int = 60  # notifications to one agent per hour, all tickets
 
 
 @dataclass(frozen=True)
@@ -190,7 +195,10 @@ class Config:
 MAIN_KEYS = ("store", "tickets", "smtp", "mailbox", "rules", "templates", "agents")
 OPTIONAL_SECTIONS = ("lifecycle", "sla", "survey", "report")
 STORE_KEYS = ("url",)
-TICKETS_KEYS = ("prefix", "acknowledge_followups", "message_id_domain", "auto_reply_limit_per_hour")
+TICKETS_KEYS = (
+    *("prefix", "acknowledge_followups", "message_id_domain", "auto_reply_limit_per_hour"),
+    *("max_mails_per_ticket_per_hour", "automated_mail", "suppression_days"),
+)
 SECRET_KEYS = ("password", "password_env", "password_file")
 SMTP_KEYS = (
     "host", "port", "security", "username", "timeout", "maildir", "connections", *SECRET_KEYS
@@ -324,6 +332,9 @@ def _tickets(reader: Reader, mailboxes: tuple[MailboxConfig, ...]) -> TicketsCon
         acknowledge_followups=reader.boolean("acknowledge_followups", False),
         message_id_domain=domain,
         auto_reply_limit_per_hour=reader.integer("auto_reply_limit_per_hour", 5, 0),
+        max_mails_per_ticket_per_hour=reader.integer("max_mails_per_ticket_per_hour", 20, 1),
+        automated_mail=reader.choice("automated_mail", "ticket", ("ticket", "ignore")),
+        suppression_days=reader.integer("suppression_days", 30, 1),
     )
 
 

@@ -15,6 +15,7 @@ AGENTS_KEYS = (
     "trusted_authserv_ids",
     "cc_policy",
     "relay_name",
+    "notifications_per_hour",
 )
 
 
@@ -30,12 +31,15 @@ def load_agents_policy(reader: Reader, base: Path, env: dict[str, str] | None) -
     except (KeyError, IndexError, ValueError):
         reader.problem("relay_name", "may only use the placeholders {agent} and {mailbox}")
         relay_name = AgentsConfig.relay_name
+    secret_file = reader.raw("secret_file") if reader.has("secret_file") else None
     return AgentsConfig(
         secret=secret,
+        secret_file=base / secret_file if isinstance(secret_file, str) and secret else None,
         notify=reader.choice("notify", "department", ("department", "assignee")),
         trusted_authserv_ids=_trusted(reader),
         cc_policy=reader.choice("cc_policy", "participants", ("participants", "ignore")),
         relay_name=relay_name,
+        notifications_per_hour=reader.integer("notifications_per_hour", 60, 1),
     )
 
 

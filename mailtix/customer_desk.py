@@ -9,7 +9,7 @@ closed, and notifies the agents; automated mail is kept but changes nothing.
 
 from __future__ import annotations
 
-from mailtix import lifecycle, routing, sla, survey
+from mailtix import automated, lifecycle, routing, sla, survey
 from mailtix.assign import pick_assignee
 from mailtix.correlate import clean_subject, format_ref
 from mailtix.errors import MailtixError
@@ -130,5 +130,7 @@ class CustomerDesk(Desk):
             add_event(ticket, "no-ack", f"automated mail ({item.automation.reason})", now)
         elif ticket.customer in self.config.own_addresses:
             add_event(ticket, "no-ack", "customer address is one of our own", now)
+        elif refused := automated.responses_refused(item.mail):
+            add_event(ticket, "no-ack", f"the sender asks for none ({refused})", now)
         else:
             self.mailer.acknowledge(ticket, item.mailbox, item.mail.message_id, now, new=new)

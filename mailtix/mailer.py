@@ -2,9 +2,12 @@
 error replies: render the template, compose the bytes, queue them in the outbox (the caller's
 transaction commits them with the ticket change).
 
-Customer data goes into templates only as context. Automatic mail to outside addresses is
-rate-limited per recipient (``tickets.auto_reply_limit_per_hour``) so a broken autoresponder
-cannot start a loop.
+Customer data goes into templates only as context. Budgets hold mail back (an event on the
+ticket says which), so no autoresponder, loop or flood turns mailtix into a mail cannon:
+automatic mail to one address (``tickets.auto_reply_limit_per_hour``), mail of any kind to one
+address about one ticket (``tickets.max_mails_per_ticket_per_hour``), notifications to one agent
+(``agents.notifications_per_hour``). Warnings about unverified mail have a budget of their own
+(``budgets``): a flood of forgeries neither silences them nor multiplies them.
 """
 
 from __future__ import annotations
@@ -12,13 +15,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
+from mailtix import budgets
 from mailtix.compose import compose, make_message_id
 from mailtix.config import Config, MailboxConfig
 from mailtix.correlate import format_ref
 from mailtix.render import TemplateRenderer
-from mailtix.store.lookups import automatic_mails_since, is_suppressed
 from mailtix.store.models import Message, OutboxItem, Ticket
 from mailtix.store.tickets import add_event, store_outgoing, visible_thread_ids
 from mailtix.values import Address, Attachment, OutgoingMail
@@ -37,7 +40,7 @@ class Letter:
     message_id: str | None = None
     in_reply_to: str | None = None
     references: tuple[str, ...] = ()
-    automatic: bool = True  # counts against the per-recipient rate limit
+    automatic: bool = True  # counts against (and is held by) the per-recipient rate limit
     auto_submitted: str | None = "auto-replied"
     sender_name: str | None = None
     attachments: tuple[Attachment, ...] = ()
@@ -82,23 +85,24 @@ class Mailer:
             },
         }
 
-    def over_rate_limit(self, recipient: str, now: datetime) -> bool:
-        limit = self.config.tickets.auto_reply_limit_per_hour
-        return automatic_mails_since(recipient, now - timedelta(hours=1)) >= limit
-
     def queue(
         self, letter: Letter, ticket: Ticket, mailbox: MailboxConfig, now: datetime
     ) -> OutboxItem | None:
-        """Render, compose and queue ``letter``; None when the rate limit holds it back."""
+        """Render, compose and queue ``letter``; None when a budget holds it back."""
         recipient = letter.to[0].email
-        if letter.automatic and is_suppressed(recipient):
-            add_event(ticket, "suppressed", f"{letter.template} to {recipient}: undeliverable", now)
+        automatic = letter.automatic and letter.template != budgets.WARNING
+        held = budgets.held_back(self.config, letter.template, automatic, ticket, recipient, now)
+        if held is not None:
+            detail = budgets.held_detail(letter.template, recipient, held)
+            add_event(ticket, "suppressed", detail, now)
+            if held != "undeliverable":
+                log.warning("%s to %s about ticket %s held back: %s", letter.template,
+                            recipient, ticket.id, held)  # fmt: skip
             return None
-        if letter.automatic and self.over_rate_limit(recipient, now):
-            add_event(ticket, "suppressed", f"{letter.template} to {recipient}: rate limit", now)
-            log.warning("%s to %s suppressed: rate limit", letter.template, recipient)
-            return None
-        context = {**self.context(ticket, mailbox), **letter.extra}
+        extra = letter.extra
+        if letter.template == budgets.WARNING:
+            extra = {**extra, "warnings": budgets.warning_context(recipient, now)}
+        context = {**self.context(ticket, mailbox), **extra}
         rendered = self.renderer.render(letter.template, context, ticket.department)
         outgoing = OutgoingMail(
             sender=Address(mailbox.address, letter.sender_name or mailbox.display_name),
@@ -119,7 +123,7 @@ class Mailer:
         recipients = [a.email for a in (*letter.to, *letter.cc)]
         sender = self.sent_by() if self.sent_by is not None else None
         return OutboxItem.create(
-            ticket=ticket, kind=letter.template, automatic=letter.automatic,
+            ticket=ticket, kind=letter.template, automatic=automatic,
             envelope_from=mailbox.address, recipients=recipients, recipient_key=recipient,
             message_id=outgoing.message_id, rfc822=compose(outgoing),
             status="sending" if sender else "pending", claimed_by=sender or "",

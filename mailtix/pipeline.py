@@ -74,7 +74,7 @@ class Pipeline:
         self.notifier = Notifier(self.mailer)
         self.customers = CustomerDesk(self.mailer, self.notifier)
         self.agents = AgentDesk(self.mailer, self.notifier)
-        self.bounces = BounceDesk()
+        self.bounces = BounceDesk(self.mailer, self.notifier)
         self.clock = clock
         self.lookup = StoreLookup()
         self.max_attempts = MAX_ATTEMPTS
@@ -234,6 +234,9 @@ class Pipeline:
             return self._done(source, sha, self.agents.handle(item, agent, ticket))
         if ticket is not None:
             return self._done(source, sha, self.customers.follow_up(ticket, item))
+        if automation.automated and self.config.tickets.automated_mail == "ignore":
+            detail = f"automated mail ({automation.reason}); [tickets] automated_mail = ignore"
+            return self._done(source, sha, DeskResult("ignored", None, detail))
         decision = routing.route(mail, mailbox, self.config)
         if decision.ignore:
             detail = "ignored by rule " + ", ".join(decision.matched_rules)

@@ -96,14 +96,51 @@ def copy_holder(message_id: str, sender: str, subject: str) -> int | None:
     return int(row[0]) if row else None
 
 
-def is_suppressed(address: str) -> bool:
-    row = execute("SELECT 1 FROM suppression WHERE address = ? LIMIT 1", [address]).fetchone()
-    return row is not None
+def is_suppressed(address: str, since: datetime) -> bool:
+    """Whether ``address`` bounced permanently after ``since`` (older suppressions expired)."""
+    sql = "SELECT 1 FROM suppression WHERE address = ? AND created_at > ? LIMIT 1"
+    return execute(sql, [address, since]).fetchone() is not None
 
 
 def automatic_mails_since(recipient: str, since: datetime) -> int:
     sql = "SELECT COUNT(*) FROM outbox WHERE recipient_key = ? AND automatic = ? AND created_at > ?"
     return int(execute(sql, [recipient, True, since]).fetchone()[0])
+
+
+def ticket_mails_since(ticket_id: int, recipient: str, since: datetime, kind: str) -> int:
+    """Mails to ``recipient`` about one ticket since ``since``, of any kind but ``kind``."""
+    sql = (
+        "SELECT COUNT(*) FROM outbox WHERE recipient_key = ? AND ticket_id = ? "
+        "AND kind <> ? AND created_at > ?"
+    )
+    return int(execute(sql, [recipient, ticket_id, kind, since]).fetchone()[0])
+
+
+def mails_of_kind_since(kind: str, recipient: str, since: datetime) -> tuple[int, datetime | None]:
+    """How many mails of ``kind`` went to ``recipient`` since ``since``, and when the last did
+    (at any time)."""
+    sql = (
+        "SELECT COUNT(CASE WHEN created_at > ? THEN 1 END), MAX(created_at) FROM outbox "
+        "WHERE recipient_key = ? AND kind = ?"
+    )
+    count, last = execute(sql, [since, recipient, kind]).fetchone()
+    return int(count), _as_datetime(last)
+
+
+def events_since(type_: str, detail: str, since: datetime | None) -> int:
+    """Events of one type with exactly this detail since ``since`` (None: ever)."""
+    sql = "SELECT COUNT(*) FROM event WHERE type = ? AND detail = ?"
+    params: list[Any] = [type_, detail]
+    if since is not None:
+        sql, params = sql + " AND at > ?", [*params, since]
+    return int(execute(sql, params).fetchone()[0])
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    """A timestamp as SQLite (text) or PostgreSQL (datetime) returns it."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
 
 
 def is_participant(ticket_id: int, email: str) -> bool:

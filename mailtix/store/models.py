@@ -244,11 +244,13 @@ class IngestAttempt(BaseModel):
 
 
 class Suppression(BaseModel):
-    """An address that bounced permanently: no more automatic mail goes to it."""
+    """An address that bounced permanently: no automatic mail goes to it for
+    ``tickets.suppression_days`` after ``created_at`` (the time of its last bounce)."""
 
     address = CharField(max_length=320, unique=True)
     reason = TextField(default="")
     ticket = ForeignKeyField(Ticket, null=True, on_delete="SET NULL")
+    ticket_id: int | None
     created_at = DateTimeField()
 
     class Meta:

@@ -128,3 +128,19 @@ def test_order_bounce_before_auto_reply_before_list() -> None:
 
 def test_no_sender_is_not_a_crash() -> None:
     assert classify(mail(sender=None)).kind == "human"
+
+
+@pytest.mark.parametrize(
+    ("value", "refused"),
+    [("All", True), ("AutoReply", True), ("DR, NDR, AutoReply", True), ("oof,ALL", True),
+     ("OOF", False), ("DR, NDR, RN, NRN, OOF", False), ("", False)],
+)  # fmt: skip
+def test_x_auto_response_suppress_refuses_replies_only_for_all_or_autoreply(
+    value: str, refused: bool
+) -> None:
+    """MS-OXCMAIL: All and AutoReply ask for no automatic reply; the mail is still a person's."""
+    from mailtix.automated import responses_refused
+
+    message = mail(("X-Auto-Response-Suppress", value))
+    assert (responses_refused(message) is not None) is refused
+    assert classify(message).kind == "human"

@@ -384,6 +384,7 @@ def test_dsn_returning_our_ack_files_a_bounce_and_stops_automatic_mail(feed: Fee
         (MAILS / "dsn-bounce.eml")
         .read_bytes()
         .replace(b"<ack-42@helpdesk.example.org>", ack_id.encode())
+        .replace(b"mx.example.org", b"mx.acme.example")  # reported by our own MTA
     )
     outcome = feed(dsn)
     assert (outcome.kind, outcome.ticket_ref) == ("followup", first.ticket_ref)

@@ -7,7 +7,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,7 @@ from mailtix.store.models import (
     OutboxItem,
     Receipt,
     Setting,
+    Suppression,
     Ticket,
     database_proxy,
 )
@@ -137,7 +138,11 @@ def test_copy_holder_suppression_and_rate_count(db: Database) -> None:
     )  # fmt: skip
     assert lookups.copy_holder("<m1@example.org>", "carol@example.org", "Hi") == t.id
     assert lookups.copy_holder("<m1@example.org>", "mallory@example.org", "Hi") is None
-    assert not lookups.is_suppressed("carol@example.org")
+    since = datetime(2026, 11, 23, 9)
+    assert not lookups.is_suppressed("carol@example.org", since)
+    Suppression.create(address="carol@example.org", created_at=since)
+    assert not lookups.is_suppressed("carol@example.org", since)  # expired: strictly after
+    assert lookups.is_suppressed("carol@example.org", since - timedelta(seconds=1))
     for automatic in (True, True, False):
         OutboxItem.create(
             ticket=t, kind="acknowledgement", automatic=automatic, envelope_from="s@x",
