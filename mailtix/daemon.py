@@ -20,6 +20,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from mailtix.app import App, open_source, start_sender, stop_sender
 from mailtix.config import MailboxConfig
 from mailtix.errors import MailtixError
+from mailtix.exposure import exposure_warnings
 from mailtix.poller import poll_mailbox
 from mailtix.reload import ConfigWatcher
 from mailtix.sender_process import SenderProcess
@@ -57,6 +58,8 @@ class Daemon:
         self.stop()
 
     def start(self) -> None:
+        for line in exposure_warnings(self.app.config):  # not errors: the admin decides
+            log.warning("%s", line.removeprefix("warning: "))
         for mailbox in self.app.config.mailboxes:
             self._every(mailbox.poll_interval, self.watch_mailbox, f"mailbox:{mailbox.name}",
                         args=[mailbox])  # fmt: skip

@@ -2,7 +2,8 @@
 
 Writes a config, a Maildir "inbox" with sample customer mail and an outgoing Maildir into a
 directory, then runs two poll cycles (new mail; then replies to the acknowledgements, a stranger
-using someone else's ticket tag, and an out-of-office answer) and prints what happened.
+using someone else's ticket tag, and an out-of-office answer) and prints what happened. All of
+it is created owner-only (0600 files, 0700 directories).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import mailtix
 from mailtix.app import App, poll_cycle
 from mailtix.present import table, ticket_summary
+from mailtix.private_files import private_umask
 from mailtix.store.models import Ticket
 
 SUPPORT = "support@acme.example"
@@ -227,6 +229,11 @@ def _cycle(app: App, inbox: Path, wave: list[tuple[str, bytes]]) -> None:
 
 
 def run_demo(directory: Path | None = None) -> int:
+    with private_umask():  # its directory, config, Maildirs and store are owner-only
+        return _run_demo(directory)
+
+
+def _run_demo(directory: Path | None) -> int:
     base = Path(directory or tempfile.mkdtemp(prefix="mailtix-demo-")).resolve()
     base.mkdir(parents=True, exist_ok=True)
     templates = Path(mailtix.__file__).resolve().parent.parent / "templates"

@@ -2,7 +2,7 @@
 
 It has the same async interface as ``SmtpSender``. Each message is stored as one file, with
 ``Return-Path`` and ``Delivered-To`` lines prepended as a local delivery agent would, so the
-envelope stays visible.
+envelope stays visible. Its directories and files are owner-only (``private_files``).
 """
 
 from __future__ import annotations
@@ -15,12 +15,18 @@ from pathlib import Path
 from types import TracebackType
 
 from mailtix.errors import SendError
+from mailtix.private_files import private_umask
 
 log = logging.getLogger(__name__)
 
 
 def _clean(address: str) -> str:
     return "".join(ch for ch in address if ch.isprintable() and not ch.isspace())
+
+
+def _add_private(maildir: mailbox.Maildir, data: bytes) -> str:
+    with private_umask():  # mailbox creates message files 0666 minus the umask
+        return maildir.add(data)
 
 
 class MaildirSink:
@@ -32,7 +38,8 @@ class MaildirSink:
 
     async def __aenter__(self) -> MaildirSink:
         try:
-            self._maildir = mailbox.Maildir(self.path, factory=None, create=True)
+            with private_umask():
+                self._maildir = mailbox.Maildir(self.path, factory=None, create=True)
         except OSError as exc:
             raise SendError(
                 f"cannot open Maildir {self.path}: {exc}", permanent=False, connection_lost=True
@@ -63,7 +70,7 @@ class MaildirSink:
         trace += [f"Delivered-To: {_clean(recipient)}" for recipient in recipients]
         data = "\r\n".join(trace).encode("utf-8") + b"\r\n" + raw
         try:
-            key = await asyncio.to_thread(self._maildir.add, data)
+            key = await asyncio.to_thread(_add_private, self._maildir, data)
         except OSError as exc:
             raise SendError(
                 f"cannot write to Maildir {self.path}: {exc}", permanent=False

@@ -1,6 +1,7 @@
 """A local Maildir as a mailbox (for ``mailtix demo`` and development): same interface as
 ImapSource, with Maildir++ subfolders (``.Processed``, ``.Quarantine``) as the target folders.
 Maildir has no UIDs, so keys are file keys and duplicates are recognised by content hash.
+What it creates is owner-only (``private_files``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 from types import TracebackType
 
 from mailtix.config import MailboxConfig
+from mailtix.private_files import private_umask
 
 
 class MaildirSource:
@@ -21,7 +23,8 @@ class MaildirSource:
         if config.maildir is None:
             raise ValueError("mailbox has no maildir")
         self.config = config
-        self.box = mailbox.Maildir(Path(config.maildir), factory=None, create=True)
+        with private_umask():
+            self.box = mailbox.Maildir(Path(config.maildir), factory=None, create=True)
 
     def __enter__(self) -> MaildirSource:
         for folder in (self.config.processed_folder, self.config.quarantine_folder):
@@ -35,7 +38,8 @@ class MaildirSource:
 
     def ensure_folder(self, folder: str) -> None:
         if folder not in self.box.list_folders():
-            self.box.add_folder(folder)
+            with private_umask():
+                self.box.add_folder(folder)
 
     def list_keys(self) -> list[str]:
         return sorted(self.box.keys())
@@ -50,8 +54,19 @@ class MaildirSource:
     def move(self, keys: Sequence[str], folder: str) -> None:
         target = self.box.get_folder(folder)
         for key in keys:
-            target.add(self.box.get_bytes(key))
+            with private_umask():
+                target.add(self.box.get_bytes(key))
             self.box.discard(key)
 
     def _path(self, key: str) -> Path:
         return Path(self.box._path) / self.box._lookup(key)  # type: ignore[attr-defined]
+
+
+def missing_parts(config: MailboxConfig) -> list[str]:
+    """What opening the mailbox would create: the Maildir itself and its target folders."""
+    wanted = list(dict.fromkeys((config.processed_folder, config.quarantine_folder)))
+    path = Path(config.maildir or "")
+    if not path.is_dir():
+        return [f"Maildir {path}", *wanted]
+    present = mailbox.Maildir(path, factory=None, create=False).list_folders()
+    return [folder for folder in wanted if folder not in present]

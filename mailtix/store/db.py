@@ -20,6 +20,7 @@ from peewee import Database, OperationalError, PostgresqlDatabase, SqliteDatabas
 from playhouse.db_url import connect
 
 from mailtix.errors import MailtixError
+from mailtix.private_files import create_private_file, make_private_dir
 from mailtix.store.migrations import migrate
 from mailtix.store.models import database_proxy
 
@@ -102,8 +103,12 @@ def open_store(url: str, *, upgrade: bool = True) -> Database:
 def _connect(url: str) -> Database:
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///") :]
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if path != ":memory:":  # SQLite gives the -wal and -shm files the database's mode
+            try:
+                make_private_dir(Path(path).parent)
+                create_private_file(Path(path))
+            except OSError as exc:
+                raise MailtixError(f"cannot open store {path}: {exc.strerror or exc}") from exc
         return _SqliteStore(path, pragmas=SQLITE_PRAGMAS, lock_type="IMMEDIATE")
     if url.startswith(("postgresql://", "postgres://")):
         db = connect(url)
