@@ -6,20 +6,26 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable
+from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from mailtix import outbox, routing
-from mailtix.app import App, ingest, open_source, poll_cycle
+from mailtix.app import App, ingest, poll_cycle
+from mailtix.bounded_read import read_at_most
 from mailtix.cli import Handler, config_path, print_json
 from mailtix.clock import iso, utcnow
-from mailtix.config import Config, MailboxConfig, load_config
+from mailtix.config import Config, MailboxConfig, SmtpConfig, load_config
 from mailtix.correlate import format_ref, parse_ref
 from mailtix.errors import MailtixError, UsageError
+from mailtix.exposure import exposure_warnings
+from mailtix.imap_source import ImapSource
+from mailtix.maildir_source import missing_parts
 from mailtix.parse import parse_message
 from mailtix.pipeline import Source
 from mailtix.present import outbox_dict, table, ticket_detail, ticket_summary
+from mailtix.private_files import write_private
 from mailtix.store.models import OutboxItem, QuarantineItem, Ticket, database_proxy
 
 EX_TEMPFAIL = 75  # sysexits.h: the MTA keeps the message and delivers it again later
@@ -61,8 +67,16 @@ def cmd_poll(args: argparse.Namespace) -> int:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     app = _app(args)
-    raw = Path(args.file).read_bytes() if args.file else sys.stdin.buffer.read()
-    outcome = ingest(app, args.mailbox, raw)
+    mailbox = app.mailbox(args.mailbox)
+    try:
+        with open(args.file, "rb") if args.file else nullcontext(sys.stdin.buffer) as stream:
+            raw, size = read_at_most(stream, mailbox.max_message_bytes)
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.file}: {exc.strerror or exc}") from exc
+    if raw is None:  # quarantined with its size and no bytes, as the poller does
+        outcome = app.pipeline.quarantine_oversized(Source(mailbox.name), size)
+    else:
+        outcome = ingest(app, mailbox.name, raw)
     print(f"{outcome.kind} {outcome.ticket_ref or ''} {outcome.detail}".strip())
     outbox.drain(app.config.smtp, app.clock)
     return EX_TEMPFAIL if outcome.kind == "deferred" else 0
@@ -74,13 +88,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     config = load_config(config_path(args))
     problems = check_templates(config.templates.dir, KINDS, [d.name for d in config.departments])
     reached: list[str] = []
+    notes: list[str] = []
     if args.connect:
-        reached, failed = _connect_all(config)
+        reached, failed, notes = _connect_all(config)
         problems += failed
     for line in problems:
         print(line, file=sys.stderr)
     if problems:
         return 2
+    for line in exposure_warnings(config):  # warnings, not problems: the exit code stays 0
+        print(line, file=sys.stderr)
+    for note in notes:
+        print(note)
     print(
         f"ok: {len(config.mailboxes)} mailbox(es), {len(config.departments)} department(s), "
         f"{len(config.agents)} agent(s), {len(config.rules)} rule(s)"
@@ -89,36 +108,46 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _connect_all(config: Config) -> tuple[list[str], list[str]]:
-    """Log in to (or open) every mailbox and the SMTP server, then leave: what was reached, and
-    one line per problem."""
-    from mailtix.smtp_sender import check_connection
-
+def _connect_all(config: Config) -> tuple[list[str], list[str], list[str]]:
+    """Log in to (or open) every mailbox and the SMTP server, then leave, changing nothing:
+    what was reached, one line per problem, and one line per mailbox whose first poll would
+    create folders."""
     smtp = config.smtp
-    checks: list[tuple[str, str, Callable[[], object]]] = [
+    checks: list[tuple[str, str, Callable[[], list[str]]]] = [
         (f"mailbox {m.name}", f" ({m.host}:{m.port})" if m.maildir is None else "",
-         partial(_open_and_close, m))
+         partial(_would_create, m))
         for m in config.mailboxes
     ]  # fmt: skip
     if smtp.maildir is None:
-        checks.append(
-            (f"smtp {smtp.host}:{smtp.port}", "", lambda: asyncio.run(check_connection(smtp)))
-        )
+        checks.append((f"smtp {smtp.host}:{smtp.port}", "", partial(_log_in_to_smtp, smtp)))
     reached: list[str] = []
     problems: list[str] = []
+    notes: list[str] = []
     for name, where, connect in checks:
         try:
-            connect()
+            missing = connect()
         except MailtixError as exc:
             problems.append(f"connect: {name}: {exc}")
         else:
             reached.append(name + where)
-    return reached, problems
+            if missing:
+                notes.append(f"{name}: would create {', '.join(missing)} (the first poll does)")
+    return reached, problems, notes
 
 
-def _open_and_close(mailbox: MailboxConfig) -> None:
-    with open_source(mailbox):
-        pass
+def _log_in_to_smtp(smtp: SmtpConfig) -> list[str]:
+    from mailtix.smtp_sender import check_connection
+
+    asyncio.run(check_connection(smtp))
+    return []  # a check sends nothing
+
+
+def _would_create(mailbox: MailboxConfig) -> list[str]:
+    """Log in to (or look at) a mailbox without changing it: what its first poll would create."""
+    if mailbox.maildir is not None:
+        return missing_parts(mailbox)
+    with ImapSource(mailbox, create_folders=False) as source:
+        return source.missing_folders()
 
 
 def cmd_tickets_list(args: argparse.Namespace) -> int:
@@ -309,7 +338,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     app = _store_app(args)
     text = run_report(app, args.since, args.until, args.format, utcnow())
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        write_private(Path(args.output), text)
         print(f"report written to {args.output}")
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")

@@ -2,7 +2,9 @@
 
 Fetches with BODY.PEEK[] (never sets \\Seen), decides size from RFC822.SIZE before downloading,
 moves with MOVE, or COPY + \\Deleted + UID EXPUNGE where the server lacks MOVE. TLS is never
-downgraded: "starttls" fails when the server does not offer it.
+downgraded: "starttls" fails when the server does not offer it. The processed and quarantine
+folders are created at login, except for a check (``create_folders=False``), which only says
+which are missing.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ IDLE_SLICE = 10.0  # seconds in IDLE before the mailbox is listed again (see wai
 class ImapSource:
     """One logged-in connection to one mailbox's folder."""
 
-    def __init__(self, config: MailboxConfig) -> None:
+    def __init__(self, config: MailboxConfig, *, create_folders: bool = True) -> None:
         self.config = config
+        self.create_folders = create_folders
         self.client: IMAPClient | None = None
         self.uidvalidity = 0
         self.last_listed: list[int] = []
@@ -69,8 +72,9 @@ class ImapSource:
                 with contextlib.suppress(Exception):
                     client.shutdown()
             raise MailSourceError(f"IMAP {where}: {_server_text(exc)}") from exc
-        for folder in (cfg.processed_folder, cfg.quarantine_folder):
-            self.ensure_folder(folder)
+        if self.create_folders:
+            for folder in (cfg.processed_folder, cfg.quarantine_folder):
+                self.ensure_folder(folder)
 
     def close(self) -> None:
         if self.client is None:
@@ -95,6 +99,11 @@ class ImapSource:
         if not self.imap.folder_exists(folder):
             self.imap.create_folder(folder)
             log.info("created IMAP folder %s in %s", folder, self.config.name)
+
+    def missing_folders(self) -> list[str]:
+        """The processed and quarantine folders that do not exist yet (a poll would make them)."""
+        wanted = dict.fromkeys((self.config.processed_folder, self.config.quarantine_folder))
+        return [folder for folder in wanted if not self.imap.folder_exists(folder)]
 
     def list_keys(self) -> list[int]:
         self.last_listed = sorted(int(uid) for uid in self.imap.search(["ALL"]))

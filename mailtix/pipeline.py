@@ -183,15 +183,18 @@ class Pipeline:
                 return self._quarantine(raw, sha, source, f"internal error: {error}")
             return Outcome("deferred", detail=f"attempt {attempt} failed ({error}); will retry")
 
-    def _quarantine(self, raw: bytes | None, sha: str, source: Source, reason: str) -> Outcome:
+    def _quarantine(
+        self, raw: bytes | None, sha: str, source: Source, reason: str, size: int | None = None
+    ) -> Outcome:
         with database_proxy.atomic():
-            quarantine(source, raw, sha, reason, self.clock(), size=len(raw or b""))
+            quarantine(source, raw, sha, reason, self.clock(), size=size or len(raw or b""))
         log.warning("quarantined %s uid=%s: %s", source.mailbox, source.uid, reason)
         return Outcome("quarantined", detail=reason)
 
     def quarantine_oversized(self, source: Source, size: int) -> Outcome:
         reason = f"too large: {size} bytes (max_message_bytes)"
-        return self._quarantine(None, f"size:{source.uidvalidity}:{source.uid}", source, reason)
+        sha = f"size:{source.uidvalidity}:{source.uid}"
+        return self._quarantine(None, sha, source, reason, size)
 
     def _already_seen(self, source: Source, sha: str, retry: bool = False) -> Outcome | None:
         """The earlier outcome for this UID, or for the same bytes (a new UIDVALIDITY, a

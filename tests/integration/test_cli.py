@@ -315,3 +315,89 @@ def test_closed_stdout_pipe_is_not_a_traceback(config: Path) -> None:
         os.close(writer)
     assert proc.returncode == 1
     assert proc.stderr == ""
+
+
+# --- private files and where the secret lives -----------------------------------------------------
+
+
+def mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def under_umask_022(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    old = os.umask(0o022)  # inherited by the child: what an admin's shell usually has
+    try:
+        return mailtix(*args, stdin=stdin)
+    finally:
+        os.umask(old)
+
+
+def test_store_and_report_written_by_the_cli_are_private_under_umask_022(config: Path) -> None:
+    raw = (MAILS / "plain-customer.eml").read_text()
+    proc = under_umask_022("--config", str(config), "ingest", "--mailbox", "support", stdin=raw)
+    assert proc.returncode == 0, proc.stderr
+    var = config.parent / "var"
+    assert mode(var) == 0o700
+    assert sorted(p.name for p in var.iterdir()) == ["mailtix.db"]  # its WAL went at close
+    assert mode(var / "mailtix.db") == 0o600  # (the WAL and SHM of an open store: unit test)
+    assert under_umask_022("--config", str(config), "poll", "--once").returncode == 0
+    for directory in ("inbox", "inbox/.Processed", "inbox/.Quarantine", "outgoing"):
+        assert mode(config.parent / directory) == 0o700, directory
+    for written in (config.parent / "outgoing" / "new").iterdir():
+        assert mode(written) == 0o600, written
+    report = config.parent / "report.html"
+    proc = under_umask_022("--config", str(config), "report", "--format", "html", "--output",
+                           str(report))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert mode(report) == 0o600
+
+
+def test_check_warns_about_a_store_other_users_can_read(config: Path) -> None:
+    mailtix("--config", str(config), "tickets", "list")  # creates the store, privately
+    database = config.parent / "var" / "mailtix.db"
+    quiet = mailtix("--config", str(config), "check")
+    assert "accessible" not in quiet.stderr, quiet.stderr
+    database.chmod(0o644)
+    (config.parent / "var").chmod(0o755)
+    proc = mailtix("--config", str(config), "check")
+    assert proc.returncode == 0, proc.stderr  # a warning, not an error
+    assert proc.stdout.startswith("ok:")
+    lines = [line for line in proc.stderr.splitlines() if "accessible" in line]
+    assert lines == [
+        f"warning: the store's directory {database.parent} is accessible to other users "
+        f"(mode 0755); run: chmod 700 {database.parent}",
+        f"warning: the store {database} is accessible to other users (mode 0644); "
+        f"run: chmod 600 {database}",
+    ]
+    no_traceback(proc)
+
+
+def test_check_warns_when_the_reply_token_key_lives_only_in_the_store(config: Path) -> None:
+    proc = mailtix("--config", str(config), "check")
+    assert proc.returncode == 0, proc.stderr
+    [line] = [line for line in proc.stderr.splitlines() if "[agents] secret" in line]
+    assert line.startswith("warning: [agents] secret is not set")
+
+    secret = config.parent / "agent-secret"
+    secret.write_text("s3cr3t-" * 6 + "\n")
+    secret.chmod(0o600)
+    config.write_text(config.read_text() + '\n[agents]\nsecret_file = "agent-secret"\n')
+    private = mailtix("--config", str(config), "check")
+    assert private.returncode == 0 and private.stderr == "", private.stderr
+
+    secret.chmod(0o644)
+    readable = mailtix("--config", str(config), "check")
+    assert readable.returncode == 0, readable.stderr
+    assert readable.stderr.splitlines() == [
+        f"warning: [agents] secret_file {secret} is accessible to other users (mode 0644); "
+        f"run: chmod 600 {secret}"
+    ]
+    assert "s3cr3t" not in readable.stdout + readable.stderr
+
+
+def test_check_connect_on_a_maildir_mailbox_creates_nothing(config: Path) -> None:
+    proc = mailtix("--config", str(config), "check", "--connect")
+    assert proc.returncode == 0, proc.stderr
+    inbox = config.parent / "inbox"
+    assert f"mailbox support: would create Maildir {inbox}, Processed, Quarantine" in proc.stdout
+    assert not inbox.exists() and not (config.parent / "var").exists()

@@ -365,6 +365,24 @@ def test_check_connect_says_what_it_logged_in_to(mailstack: Any, tmp_path: Path)
     assert "connected" not in mailtix(config, "check").stdout  # without --connect: no claim
 
 
+def test_check_connect_creates_no_folder_and_says_which_the_first_poll_would(
+    mailstack: Any, tmp_path: Path
+) -> None:
+    support = unique("support")
+    config = write_config(tmp_path, mailstack, [{"name": "support", "user": support}])
+    proc = mailtix(config, "check", "--connect")
+    assert proc.returncode == 0, proc.stderr
+    assert "mailbox support: would create Processed, Quarantine (the first poll does)" in (
+        proc.stdout.splitlines()
+    ), proc.stdout
+    with mailstack.imap(support) as client:
+        assert not client.folder_exists("Processed") and not client.folder_exists("Quarantine")
+
+    mailtix(config, "poll", "--once")  # polling does create them; a check then has nothing to say
+    again = mailtix(config, "check", "--connect")
+    assert "would create" not in again.stdout, again.stdout
+
+
 def test_check_connect_names_the_mailbox_with_a_wrong_password(
     mailstack: Any, tmp_path: Path
 ) -> None:

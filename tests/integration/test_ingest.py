@@ -3,6 +3,7 @@ goes through the same pipeline as polling; the acknowledgement goes out through 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -82,3 +83,33 @@ def test_unknown_mailbox_is_a_usage_error(desk: dict[str, Any]) -> None:
     assert len(lines) == 1 and "nope" in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr
     assert tickets(desk["config"]) == []
+
+
+def test_oversized_stdin_is_quarantined_by_size_without_a_ticket_or_reply(
+    mailstack: Any, tmp_path: Path
+) -> None:
+    support, carol = unique("support"), unique("carol")
+    mailstack.add_user(carol)
+    mailboxes = [{"name": "support", "user": support, "max_message_bytes": 4000}]
+    config = write_config(tmp_path, mailstack, mailboxes)
+    carol_addr = f"{carol}@customer.test"
+    small = customer_mail(carol_addr, f"{support}@example.test", "Fits", "ok\n").as_bytes()
+    body = ("x" * 70 + "\n") * 200  # about 14 KB
+    raw = customer_mail(carol_addr, f"{support}@example.test", "Huge", body).as_bytes()
+
+    proc = mailtix(config, "ingest", "--mailbox", "support", stdin=raw)
+    assert proc.returncode == 0  # handled, so the MTA does not deliver it again
+    assert (
+        proc.stdout.split()
+        == f"quarantined too large: {len(raw)} bytes (max_message_bytes)".split()
+    )
+    [held] = json.loads(mailtix(config, "quarantine", "list", "--json").stdout)
+    assert (held["size"], held["status"]) == (len(raw), "held")
+    assert tickets(config) == []
+
+    fits = mailtix(config, "ingest", "--mailbox", "support", stdin=small)
+    assert fits.stdout.startswith("ticket "), fits.stdout
+    mailstack.wait_for_messages(carol, count=1)
+    mailstack.wait_queue_empty()
+    [ack] = mailstack.fetch(carol)
+    assert parse(ack)["Subject"].endswith("Fits")  # no reply to the oversized one
