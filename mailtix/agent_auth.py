@@ -12,9 +12,15 @@ Two proofs, checked separately so the caller can require one or both:
    the one our own MX added last, and only when its authserv-id is configured as trusted.
    Headers further down may have been written by the sender and are never read (S2, RFC 8601
    §5). It verifies on ``dmarc=pass`` for the From domain, or on a ``dkim=pass`` whose
-   ``header.d`` is that domain (or ``header.i`` the address or ``@domain``). SPF alone
+   ``header.d`` aligns with the From domain: relaxed alignment in one direction, ``d`` equal
+   to the From domain or a parent of it (mail from sub.acme.example signed by acme.example).
+   A sibling or a child does not count, since without the Public Suffix List the
+   organisational domain is unknown. ``header.i`` (the address or ``@domain``) counts only
+   when ``header.d`` is absent (Gmail writes none; ``i`` always lies within ``d``) or aligned,
+   so ``header.d=evil.example header.i=alice@acme.example`` verifies nothing. SPF alone
    authenticates the envelope, not the From, and never counts. Parsing is authres's job;
-   anything it cannot parse fails closed.
+   anything it cannot parse fails closed. A trusted ``dmarc=fail`` for the From domain is
+   reported as ``failed``: a reply token in such a mail proves nothing either.
 """
 
 from __future__ import annotations
@@ -41,6 +47,11 @@ _DOMAIN = re.compile(r"[A-Za-z0-9.-]+\Z", re.ASCII)
 _TOKEN = re.compile(
     rf"<?mtx\.(0|[1-9][0-9]{{0,17}})\.([a-z0-9]{{1,32}})\.([a-z2-7]{{{TAG_LENGTH}}})@[^<>\s@]+>?\Z",
     re.ASCII,
+)
+
+#: A reply token anywhere in bytes: a quoted, pasted or attached notification carries one.
+TOKEN_IN_BYTES = re.compile(
+    rb"mtx\.[0-9]{1,18}\.[a-z0-9]{1,32}\.[a-z2-7]{%d}@" % TAG_LENGTH, re.ASCII | re.I
 )
 
 
@@ -112,6 +123,7 @@ class AuthVerdict:
     verified: bool
     method: str = ""
     reason: str = ""
+    failed: bool = False  # our trusted MX says the From domain failed DMARC: a forgery
 
 
 def _refused(reason: str) -> AuthVerdict:
@@ -141,7 +153,13 @@ def authenticated_sender(mail: ParsedMail, trusted_authserv_ids: Collection[str]
     if method is not None:
         return AuthVerdict(True, method=method)
     summary = ", ".join(_describe(result) for result in header.results) or "none"
-    return _refused(f"no dmarc or aligned dkim pass for {domain} ({summary})")
+    failed = any(
+        _properties(result).get("header.from", "").lower() == domain
+        for result in header.results
+        if str(result.method).lower() == "dmarc" and str(result.result).lower() == "fail"
+    )
+    reason = f"no dmarc or aligned dkim pass for {domain} ({summary})"
+    return AuthVerdict(False, reason=reason, failed=failed)
 
 
 def _parse_header(value: str) -> tuple[Any, str]:
@@ -177,12 +195,21 @@ def _passing_method(results: Sequence[Any], address: str, domain: str) -> str | 
         if props.get("header.from", "").lower() == domain:
             return f"dmarc=pass header.from={domain}"
     for props in _passes(results, "dkim"):
-        if props.get("header.d", "").lower() == domain:
-            return f"dkim=pass header.d={domain}"
+        signer = props.get("header.d", "").lower().rstrip(".")
+        if signer and not aligned(signer, domain):
+            continue
+        if signer:
+            return f"dkim=pass header.d={signer}"
         identity = props.get("header.i", "").lower()
         if identity in (address, f"@{domain}"):
             return f"dkim=pass header.i={identity}"
     return None
+
+
+def aligned(signer: str, domain: str) -> bool:
+    """Whether a DKIM ``d=`` domain vouches for ``domain``: the same, or a parent of it with at
+    least two labels (acme.example for sub.acme.example; never a bare "example")."""
+    return signer == domain or ("." in signer and domain.endswith("." + signer))
 
 
 def _describe(result: Any) -> str:

@@ -4,7 +4,8 @@ Rule, in order:
 1. In-Reply-To, then References (newest first): any Message-ID stored or sent for a ticket joins
    that ticket.
 2. A subject tag ``[PREFIX-N]`` anywhere in the subject (leftmost first, ASCII digits only) joins
-   ticket N only when the sender is already one of its participants. Otherwise the message opens
+   ticket N only when the sender is already one of its participants (addresses compared
+   IDNA-normalised: a domain in Unicode or in punycode is the same domain). Otherwise the message opens
    a new ticket and nothing of the old one is disclosed.
 3. Anything else opens a new ticket.
 """
@@ -64,6 +65,18 @@ def header_ids(mail: ParsedMail) -> list[str]:
     return list(dict.fromkeys(ordered))
 
 
+def address_key(email: str) -> str:
+    """``email`` for comparing: lower-case, its domain IDNA-encoded (punycode), so that
+    bob@münchen.example and bob@xn--mnchen-3ya.example are one participant."""
+    local, at, domain = email.strip().lower().rpartition("@")
+    if not at or domain.isascii():
+        return email.strip().lower()
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:  # not a valid IDN: compared as written
+        return f"{local}@{domain}"
+
+
 def decide(mail: ParsedMail, prefix: str, lookup: ThreadLookup) -> ThreadDecision:
     ids = header_ids(mail)
     if ids:
@@ -77,13 +90,14 @@ def decide(mail: ParsedMail, prefix: str, lookup: ThreadLookup) -> ThreadDecisio
 
 def _decide_by_tag(mail: ParsedMail, prefix: str, lookup: ThreadLookup) -> ThreadDecision:
     sender = mail.sender.email if mail.sender else None
+    key = address_key(sender) if sender is not None else None
     refused: list[str] = []
     for ticket_id in subject_tags(mail.subject, prefix):
         participants = lookup.ticket_participants(ticket_id)
         ref = format_ref(prefix, ticket_id)
         if participants is None:
             refused.append(f"{ref} does not exist")
-        elif sender is not None and sender in participants:
+        elif key is not None and key in {address_key(p) for p in participants}:
             return ThreadDecision(ticket_id, f"subject tag {ref} from participant {sender}")
         else:
             refused.append(f"{ref} ignored: sender is not a participant")

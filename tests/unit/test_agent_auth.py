@@ -343,3 +343,39 @@ def test_arc_authentication_results_is_not_read() -> None:
         headers=(("arc-authentication-results", "i=1; " + FORGED_PASS),),
     )
     assert not authenticated_sender(arc, TRUSTED).verified
+
+
+# --- DKIM alignment (issue 13) ------------------------------------------------------------
+
+
+def test_dkim_header_i_of_the_agent_signed_by_an_unaligned_domain_does_not_verify() -> None:
+    forged = "mx.acme.example; dkim=pass header.d=evil.example header.i=agent@example.com"
+    verdict = authenticated_sender(mail(forged), TRUSTED)
+    assert not verdict.verified
+    assert "dkim=pass header.d=evil.example" in verdict.reason
+
+
+def test_dkim_header_i_with_the_domain_signed_by_an_unaligned_domain_does_not_verify() -> None:
+    forged = "mx.acme.example; dkim=pass header.d=evil.example header.i=@example.com"
+    assert not authenticated_sender(mail(forged), TRUSTED).verified
+
+
+def test_dkim_signed_by_the_parent_domain_is_aligned() -> None:
+    dkim = "mx.acme.example; dkim=pass header.d=example.com"
+    verdict = authenticated_sender(mail(dkim, sender="agent@eu.example.com"), TRUSTED)
+    assert (verdict.verified, verdict.method) == (True, "dkim=pass header.d=example.com")
+
+
+@pytest.mark.parametrize(
+    "signer", ["eu.example.com", "other.example.com", "com", "xexample.com", "example.com.evil"]
+)
+def test_dkim_signed_by_a_child_sibling_suffix_or_tld_is_not_aligned(signer: str) -> None:
+    dkim = f"mx.acme.example; dkim=pass header.d={signer} header.i=agent@example.com"
+    assert not authenticated_sender(mail(dkim), TRUSTED).verified
+
+
+def test_trusted_dmarc_fail_for_the_from_domain_is_reported_as_failed() -> None:
+    assert authenticated_sender(mail(REAL_FAIL), TRUSTED).failed
+    assert not authenticated_sender(mail("mx.acme.example; dmarc=none"), TRUSTED).failed
+    other = "mx.acme.example; dmarc=fail header.from=other.example"
+    assert not authenticated_sender(mail(other), TRUSTED).failed

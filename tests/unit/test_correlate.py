@@ -97,3 +97,26 @@ def test_clean_subject_drops_old_tags() -> None:
 )
 def test_parse_ref(text: str, number: int | None) -> None:
     assert parse_ref("SUP", text) == number
+
+
+@pytest.mark.parametrize(
+    ("stored", "sender"),
+    [
+        ("bob@xn--mnchen-3ya.example", "bob@münchen.example"),
+        ("bob@münchen.example", "bob@xn--mnchen-3ya.example"),
+        ("bob@münchen.example", "bob@MÜNCHEN.example"),
+    ],
+)
+def test_participant_domain_in_punycode_or_unicode_is_the_same_participant(
+    stored: str, sender: str
+) -> None:
+    store = FakeStore()
+    store.people[1] = frozenset({stored})
+    decision = decide(mail("Re: [SUP-1] printer", sender=sender), "SUP", store)
+    assert decision.ticket_id == 1
+
+
+def test_a_lookalike_unicode_domain_is_still_a_stranger() -> None:
+    store = FakeStore()
+    store.people[1] = frozenset({"bob@munchen.example"})
+    assert decide(mail("Re: [SUP-1] x", sender="bob@münchen.example"), "SUP", store).ticket_id is None
