@@ -5,8 +5,8 @@ Rule, in order:
    that ticket.
 2. A subject tag ``[PREFIX-N]`` anywhere in the subject (leftmost first, ASCII digits only) joins
    ticket N only when the sender is already one of its participants (addresses compared
-   IDNA-normalised: a domain in Unicode or in punycode is the same domain). Otherwise the message opens
-   a new ticket and nothing of the old one is disclosed.
+   IDNA-normalised: a domain in Unicode or in punycode is the same domain). Otherwise the
+   message opens a new ticket and nothing of the old one is disclosed.
 3. Anything else opens a new ticket.
 """
 

@@ -119,4 +119,5 @@ def test_participant_domain_in_punycode_or_unicode_is_the_same_participant(
 def test_a_lookalike_unicode_domain_is_still_a_stranger() -> None:
     store = FakeStore()
     store.people[1] = frozenset({"bob@munchen.example"})
-    assert decide(mail("Re: [SUP-1] x", sender="bob@münchen.example"), "SUP", store).ticket_id is None
+    decision = decide(mail("Re: [SUP-1] x", sender="bob@münchen.example"), "SUP", store)
+    assert decision.ticket_id is None
