@@ -11,16 +11,26 @@ A mail from an agent that belongs to no ticket opens one for the customer it was
 from __future__ import annotations
 
 from mailtix import agent_commands, lifecycle, routing, sla
-from mailtix.agent_auth import authenticated_sender, token_ticket, verify_token
+from mailtix.absence import absent_reply
+from mailtix.agent_auth import (
+    authenticated_sender,
+    notification_message_id,
+    token_ticket,
+    verify_token,
+)
 from mailtix.agent_commands import Command, CommandBlock, Directory
 from mailtix.correlate import clean_subject, header_ids, subject_tags
 from mailtix.forwarded import forwarded_sender, strip_forward_prefix
 from mailtix.intake import Desk, DeskResult, Incoming
 from mailtix.mailer import Letter, last_customer_message_id
 from mailtix.parse import parse_message
-from mailtix.reply_text import authored_words
+from mailtix.relay_guard import TEMPLATE_MARKERS, leaks, notification_markers, relayable_attachments
+from mailtix.reply_text import authored_words, cut_quoted_mail
+from mailtix.store.lookups import sent_mail
 from mailtix.store.models import Message, Participant, Ticket
 from mailtix.store.tickets import (
+    MAX_THREAD_IDS,
+    UNVERIFIED,
     add_event,
     add_participant,
     create_ticket,
@@ -30,7 +40,7 @@ from mailtix.store.tickets import (
     touch,
     visible_thread_ids,
 )
-from mailtix.values import Address, ParsedMail
+from mailtix.values import Address, Attachment, ParsedMail
 
 
 class AgentDesk(Desk):
@@ -47,13 +57,31 @@ class AgentDesk(Desk):
         if ticket is None:
             ticket = self._named_ticket(item.mail)
         auth = authenticated_sender(item.mail, self.config.agents_policy.trusted_authserv_ids)
-        by_token = ticket is not None and proven == ticket.id
-        if ticket is None:
-            return self._open_for_customer(item, agent, by_token or auth.verified)
+        by_token = ticket is not None and proven == ticket.id and not auth.failed
+        if ticket is not None and (item.automation.automated or absent_reply(item.mail.text)):
+            return self._keep_automatic(item, agent, ticket, by_token or auth.verified)
         if not (by_token or auth.verified):
             why = "no reply token from a mailtix notification to you"
+            if auth.failed:
+                why = "a reply token, but your domain failed DMARC at our MX"
+            if ticket is None:
+                return self._hold_opening(item, agent, f"{why}; {auth.reason}")
             return self._unverified(item, agent, ticket, f"{why}; {auth.reason}")
+        if ticket is None:
+            return self._open_for_customer(item, agent)
         return self._apply(item, agent, ticket, "reply token" if by_token else auth.method)
+
+    def _keep_automatic(
+        self, item: Incoming, agent: str, ticket: Ticket, verified: bool
+    ) -> DeskResult:
+        """An agent's out-of-office (or other automatic) answer: an internal note, never
+        relayed, no commands (it would carry the token and the agent's phone number)."""
+        why = item.automation.reason if item.automation.automated else "out-of-office text"
+        label = f"automatic reply from {agent} ({why})"
+        reason = label if verified else f"{UNVERIFIED} {label}"
+        self._keep(item, ticket, agent, reason, item.mail.text)
+        add_event(ticket, "note", f"{label}: kept, not relayed", item.now, actor=agent)
+        return DeskResult("followup", ticket, f"{label}: kept as an internal note")
 
     def _named_ticket(self, mail: ParsedMail) -> Ticket | None:
         """The ticket a mail points at without proof (for filing an unverified note)."""
@@ -68,12 +96,20 @@ class AgentDesk(Desk):
                 return found
         return None
 
-    def _unverified(self, item: Incoming, agent: str, ticket: Ticket, why: str) -> DeskResult:
+    def _unverified(
+        self, item: Incoming, agent: str, ticket: Ticket, why: str, *, held: bool = False
+    ) -> DeskResult:
         store_incoming(
             ticket, item.mail, item.raw, item.sha, kind="note", automation="human",
-            thread_reason=f"UNVERIFIED mail claiming to be {agent}", now=item.now,
+            thread_reason=f"{UNVERIFIED} mail claiming to be {agent}", now=item.now,
         )  # fmt: skip
         add_event(ticket, "unverified", f"mail claiming to be {agent}: {why}", item.now)
+        self._warn(item, agent, ticket, why, held)
+        return DeskResult("followup", ticket, f"unverified mail claiming {agent}: kept as a note")
+
+    def _warn(self, item: Incoming, agent: str, ticket: Ticket, why: str, held: bool) -> None:
+        """The warning to the real agent, alone. Its Message-ID is her reply token, so a reply
+        to it (``#customer carol@…`` for a held forward) is hers and verified."""
         letter = Letter(
             template="unverified",
             to=(Address(agent, self.config.agent_name(agent)),),
@@ -81,32 +117,68 @@ class AgentDesk(Desk):
                 "agent": {"email": agent, "name": self.config.agent_name(agent)},
                 "event": {"kind": "unverified", "title": "Unverified mail", "detail": why},
                 "message": {"from": agent, "text": item.mail.text[:5000]},
+                "held": held,
             },
+            message_id=notification_message_id(
+                self.notifier.secret, ticket.id, agent, self.mailer.domain
+            ),
             auto_submitted="auto-generated",
         )
         self.mailer.queue(letter, ticket, item.mailbox, item.now)
-        return DeskResult("followup", ticket, f"unverified mail claiming {agent}: kept as a note")
+
+    def _hold_opening(self, item: Incoming, agent: str, why: str) -> DeskResult:
+        """Unverified mail in an agent's name that belongs to no ticket (a forward, a
+        ``#customer`` opening): kept on a ticket of the claimed agent's own, status new, with
+        no acknowledgement, notification, SLA or command, and only the agent is told. Nobody
+        named in it hears anything: a forged agent cannot make mailtix mail a victim."""
+        decision = routing.route(item.mail, item.mailbox, self.config)
+        subject = strip_forward_prefix(clean_subject(item.mail.subject, self.config.tickets.prefix))
+        ticket = create_ticket(
+            subject=subject, customer=agent, customer_name=self.config.agent_name(agent),
+            mailbox=item.mailbox.name, department=decision.department, priority="normal",
+            tags=(), now=item.now,
+        )  # fmt: skip
+        add_event(ticket, "created", f"held: unverified mail claiming to be {agent}", item.now)
+        self._unverified(item, agent, ticket, f"{why}; held on a ticket of its own", held=True)
+        return DeskResult("ticket", ticket, f"unverified mail claiming {agent}: held, no mail")
 
     def _apply(self, item: Incoming, agent: str, ticket: Ticket, how: str) -> DeskResult:
         block = agent_commands.parse_commands(item.mail.text, agent, self.directory())
         if block.errors:
-            return self._reject(item, agent, ticket, block)
+            return self._reject(item, agent, ticket, block.errors)
+        markers = self._sent_markers(item.mail, ticket)
+        reply = authored_words(cut_quoted_mail(block.body, markers))
+        attachments, refused = relayable_attachments(item.mail.attachments, self.mailer.domain)
+        if not block.internal and (reply or attachments):
+            found = leaks(reply, agent, markers)
+            if found:
+                why = "not relayed: the answer would show the customer " + " and ".join(found)
+                return self._reject(item, agent, ticket, (why,))
         self.run_commands(ticket, block.commands, agent, item)
-        reply = authored_words(block.body)
         if block.internal:
             notes = [c.argument for c in block.commands if c.name == "note" and c.argument]
             text = "\n\n".join([*notes, reply]).strip()
             self._keep(item, ticket, agent, f"note by {agent} ({how})", text)
             add_event(ticket, "note", text[:200], item.now, actor=agent)
             detail = "internal note"
-        elif reply or item.mail.attachments:
-            self._relay(item, agent, ticket, reply, how)
+        elif reply or attachments:
+            self._relay(item, agent, ticket, reply, how, attachments)
             detail = f"agent reply relayed ({how})"
         else:
             self._keep(item, ticket, agent, f"commands by {agent} ({how})", "(commands only)")
             detail = f"{len(block.commands)} command(s) applied ({how})"
+        for why in refused:
+            add_event(ticket, "withheld", f"attachment not relayed: {why}", item.now, agent)
         touch(ticket, item.now)
         return DeskResult("followup", ticket, detail)
+
+    def _sent_markers(self, mail: ParsedMail, ticket: Ticket) -> tuple[str, ...]:
+        """The own lines of the notification this mail answers (found in the outbox by its
+        token), else those of the shipped notification template."""
+        tokens = [i for i in header_ids(mail) if token_ticket(i) == ticket.id]
+        sent = sent_mail(ticket.id, tokens[:MAX_THREAD_IDS])
+        text = parse_message(sent).text if sent is not None else ""
+        return notification_markers(text) + TEMPLATE_MARKERS
 
     def _keep(self, item: Incoming, ticket: Ticket, agent: str, why: str, text: str) -> None:
         store_incoming(
@@ -115,24 +187,27 @@ class AgentDesk(Desk):
         )  # fmt: skip
 
     def _reject(
-        self, item: Incoming, agent: str, ticket: Ticket, block: CommandBlock
+        self, item: Incoming, agent: str, ticket: Ticket, errors: tuple[str, ...]
     ) -> DeskResult:
         self._keep(item, ticket, agent, f"commands rejected for {agent}", item.mail.text)
-        add_event(ticket, "rejected", "; ".join(block.errors), item.now, actor=agent)
+        add_event(ticket, "rejected", "; ".join(errors), item.now, actor=agent)
         letter = Letter(
             template="command_error",
             to=(Address(agent, self.config.agent_name(agent)),),
             extra={
                 "agent": {"email": agent, "name": self.config.agent_name(agent)},
-                "errors": list(block.errors),
+                "errors": list(errors),
                 "event": {"kind": "rejected", "title": "Not applied", "detail": ""},
             },
             automatic=False,
         )
         self.mailer.queue(letter, ticket, item.mailbox, item.now)
-        return DeskResult("followup", ticket, "commands rejected: " + "; ".join(block.errors))
+        return DeskResult("followup", ticket, "not applied: " + "; ".join(errors))
 
-    def _relay(self, item: Incoming, agent: str, ticket: Ticket, text: str, how: str) -> None:
+    def _relay(
+        self, item: Incoming, agent: str, ticket: Ticket, text: str, how: str,
+        attachments: tuple[Attachment, ...],
+    ) -> None:  # fmt: skip
         name = self.config.agent_name(agent) or agent.partition("@")[0]
         sender_name = self.config.agents_policy.relay_name.format(
             agent=name, mailbox=item.mailbox.display_name
@@ -149,13 +224,13 @@ class AgentDesk(Desk):
             automatic=False,
             auto_submitted=None,
             sender_name=sender_name,
-            attachments=item.mail.attachments,
+            attachments=attachments,
             record_kind="agent",
             record_from=agent,
         )
         queued = self.mailer.queue(letter, ticket, item.mailbox, item.now)
         if queued is not None:
-            self._complete_record(queued.message_id, item, text, how)
+            self._complete_record(queued.message_id, item, text, how, attachments)
         lifecycle.record_first_response(ticket, item.now)
         if ticket.status == "new":
             why = f"first answer by {agent}"
@@ -165,7 +240,10 @@ class AgentDesk(Desk):
         to = ", ".join([ticket.customer, *(a.email for a in copies)])
         add_event(ticket, "replied", f"{agent} answered ({how}); sent to {to}", item.now, agent)
 
-    def _complete_record(self, message_id: str, item: Incoming, text: str, how: str) -> None:
+    def _complete_record(
+        self, message_id: str, item: Incoming, text: str, how: str,
+        attachments: tuple[Attachment, ...],
+    ) -> None:  # fmt: skip
         """Keep the agent's own words and raw mail on the relayed message's record."""
         record = Message.get_or_none(Message.message_id == message_id)
         if record is None:
@@ -173,7 +251,7 @@ class AgentDesk(Desk):
         record.text, record.rfc822, record.raw_sha256 = text, item.raw, item.sha
         record.thread_reason = f"verified by {how}"
         record.save()
-        store_attachments(record, item.mail.attachments)
+        store_attachments(record, attachments)
 
     def run_commands(
         self, ticket: Ticket, commands: tuple[Command, ...], agent: str, item: Incoming
@@ -250,7 +328,9 @@ class AgentDesk(Desk):
         add_participant(ticket, value, "", "customer", item.now)
         add_event(ticket, "customer", f"{old} -> {value}", item.now, actor=agent)
 
-    def _open_for_customer(self, item: Incoming, agent: str, verified: bool) -> DeskResult:
+    def _open_for_customer(self, item: Incoming, agent: str) -> DeskResult:
+        """Verified mail from an agent that belongs to no ticket: a ticket for the customer it
+        was forwarded from (or named by ``#customer``), who gets the acknowledgement."""
         block = agent_commands.parse_commands(item.mail.text, agent, self.directory())
         named = next((c.argument for c in block.commands if c.name == "customer"), None)
         ignore = {*self.config.own_addresses, *(a.email for a in self.config.agents)}
@@ -269,7 +349,7 @@ class AgentDesk(Desk):
         add_participant(ticket, agent, self.config.agent_name(agent), "agent", item.now)
         self._keep(item, ticket, agent, f"opened by agent {agent}", block.body or item.mail.text)
         add_event(ticket, "created", f"opened by {agent} for {customer.email}", item.now, agent)
-        self._opening_commands(ticket, block, agent, item, verified)
+        self._opening_commands(ticket, block, agent, item)
         if decision.acknowledge and customer.email != agent:
             self.mailer.acknowledge(ticket, item.mailbox, None, item.now)
         detail = f"{agent} opened this ticket for {customer.email}."
@@ -279,15 +359,12 @@ class AgentDesk(Desk):
         return DeskResult("ticket", ticket, f"opened by agent {agent} for {customer.email}")
 
     def _opening_commands(
-        self, ticket: Ticket, block: CommandBlock, agent: str, item: Incoming, verified: bool
+        self, ticket: Ticket, block: CommandBlock, agent: str, item: Incoming
     ) -> None:
         commands = tuple(c for c in block.commands if c.name not in ("customer", "note"))
         if block.errors:
             add_event(ticket, "rejected", "; ".join(block.errors), item.now, actor=agent)
-        if commands and not verified:
-            listed = ", ".join(c.line for c in commands)
-            add_event(ticket, "unverified", f"commands not applied: {listed}", item.now, agent)
-        elif commands:
+        if commands:
             self.run_commands(ticket, commands, agent, item)
 
 

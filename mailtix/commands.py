@@ -189,7 +189,8 @@ def cmd_tickets_show(args: argparse.Namespace) -> int:
     for key, value in fields:
         print(f"  {key:<{width}} {value}")
     for m in data["messages"]:
-        print(f"\n--- {m['created_at']} {m['direction']} {m['kind']} from {m['from']}")
+        flag = " UNVERIFIED (not from the agent it claims)" if m["verified"] is False else ""
+        print(f"\n--- {m['created_at']} {m['direction']} {m['kind']}{flag} from {m['from']}")
         print(f"    subject: {m['subject']}")
         for line in m["text"].strip().splitlines()[:40]:
             print(f"    {line}")

@@ -232,8 +232,8 @@ class Pipeline:
         item = Incoming(mail, raw, sha, mailbox, self.clock(), automation, thread.reason)
         if automation.kind == "bounce":
             return self._done(source, sha, self.bounces.handle(item, ticket))
-        agent = self._agent_sender(mail)
-        if agent is not None and not automation.automated:
+        agent = self._agent_sender(mail)  # an agent's automatic reply on a ticket: the agent desk
+        if agent is not None and (ticket is not None or not automation.automated):
             return self._done(source, sha, self.agents.handle(item, agent, ticket))
         if ticket is not None:
             return self._done(source, sha, self.customers.follow_up(ticket, item))

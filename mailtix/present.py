@@ -7,6 +7,7 @@ from typing import Any
 from mailtix.clock import iso
 from mailtix.correlate import format_ref
 from mailtix.store.models import Attachment, Event, Message, OutboxItem, Participant, Ticket
+from mailtix.store.tickets import verified_flag
 
 
 def ticket_summary(ticket: Ticket, prefix: str) -> dict[str, Any]:
@@ -65,6 +66,7 @@ def message_dict(message: Message) -> dict[str, Any]:
         "created_at": iso(message.created_at),
         "automation": message.automation,
         "thread_reason": message.thread_reason,
+        "verified": verified_flag(message.kind, message.thread_reason),
         "attachments": [
             {"filename": a.filename, "content_type": a.content_type, "size": a.size}
             for a in attachments

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -135,6 +135,33 @@ def _visible_reply(text: str, languages: tuple[str, ...]) -> ReplyText:
     if not methods or not _has_content(kept):
         return ReplyText(_join(_trim_trailing(lines)), "", "none")
     return ReplyText(_join(kept), _join(signature + removed).strip("\n"), " + ".join(methods))
+
+
+def cut_quoted_mail(text: str, markers: Collection[str]) -> str:
+    """``text`` up to a quoted copy of a mail whose own lines are ``markers`` (normalised as
+    ``normalise_line`` does): from the first line that is one of them, together with the
+    header block, rule line and blank lines right above it (Outlook's "Feladó: … Tárgy: …" in
+    any language). ``text`` unchanged when no marker is found."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    hit = next((i for i, line in enumerate(lines) if normalise_line(line) in markers), None)
+    if hit is None:
+        return text
+    start = hit
+    while start > 0 and not lines[start - 1].strip():
+        start -= 1
+    fields = start
+    while fields > 0 and _HEADER_FIELD.match(lines[fields - 1].lstrip("> ")):
+        fields -= 1
+    if start - fields >= 2:  # a header block, not an agent's "Note: …" line
+        start = fields
+        while start > 0 and (_DECORATION.match(lines[start - 1]) or not lines[start - 1].strip()):
+            start -= 1
+    return _join(lines[:start])
+
+
+def normalise_line(line: str) -> str:
+    """A line as compared with a sent mail's: quote marks, case and runs of space ignored."""
+    return " ".join(line.lstrip(" \t>").split()).lower()
 
 
 # ---------------------------------------------------------------- where the history starts

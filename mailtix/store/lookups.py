@@ -96,6 +96,39 @@ def copy_holder(message_id: str, sender: str, subject: str) -> int | None:
     return int(row[0]) if row else None
 
 
+#: Messages whose Message-ID a ticket's customer and participants could have seen: what they
+#: sent (customer, and automated mail that joined), what mailtix sent them (acknowledgements,
+#: status mails, relayed answers). Never notes: an unverified note's Message-ID is the sender's
+#: choice, and a real note's never left the desk.
+THREADABLE_KINDS = ("customer", "agent", "auto")
+
+
+def thread_owners(ids: list[str]) -> list[tuple[str, int]]:
+    """(Message-ID, ticket) for each of ``ids`` a customer-visible message has, newest first:
+    one query on the message_id index."""
+    marks = ", ".join("?" * len(ids))
+    kinds = ", ".join(f"'{kind}'" for kind in THREADABLE_KINDS)
+    sql = (
+        f"SELECT message_id, ticket_id FROM message WHERE message_id IN ({marks}) "
+        f"AND kind IN ({kinds}) ORDER BY id DESC"
+    )
+    return [(str(row[0]), int(row[1])) for row in execute(sql, ids).fetchall()]
+
+
+def sent_mail(ticket_id: int, message_ids: list[str]) -> bytes | None:
+    """The bytes of the newest mail mailtix sent about ``ticket_id`` under one of
+    ``message_ids`` (the notification an agent answers), or None."""
+    if not message_ids:
+        return None
+    marks = ", ".join("?" * len(message_ids))
+    sql = (
+        f"SELECT rfc822 FROM outbox WHERE message_id IN ({marks}) AND ticket_id = ? "
+        "ORDER BY id DESC LIMIT 1"
+    )
+    row = execute(sql, [*message_ids, ticket_id]).fetchone()
+    return bytes(row[0]) if row else None
+
+
 def is_suppressed(address: str, since: datetime) -> bool:
     """Whether ``address`` bounced permanently after ``since`` (older suppressions expired)."""
     sql = "SELECT 1 FROM suppression WHERE address = ? AND created_at > ? LIMIT 1"

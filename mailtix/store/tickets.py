@@ -6,29 +6,35 @@ import secrets
 from collections.abc import Sequence
 from datetime import datetime
 
-from mailtix.store.lookups import copy_holder, execute, is_participant
+from mailtix.store.lookups import copy_holder, execute, is_participant, thread_owners
 from mailtix.store.models import Attachment, Event, Message, Participant, Ticket
 from mailtix.store.statements import insert_row
 from mailtix.values import Attachment as AttachmentValue
 from mailtix.values import ParsedMail
+
+MAX_THREAD_IDS = 100  # In-Reply-To + the newest References looked up; a real thread has fewer
+#: How a note kept from unverified mail claiming an agent's address starts its thread_reason.
+UNVERIFIED = "UNVERIFIED"
+
+
+def verified_flag(kind: str, thread_reason: str) -> bool | None:
+    """For ``tickets show``: False for a note kept from unverified mail claiming an agent's
+    address, True for an agent's message or note, None for everyone else's mail."""
+    if thread_reason.startswith(UNVERIFIED):
+        return False
+    return True if kind in ("agent", "note") else None
 
 
 class StoreLookup:
     """The store side of ``correlate.ThreadLookup``."""
 
     def ticket_for_message_ids(self, ids: Sequence[str]) -> tuple[int, str] | None:
+        """Only ids the ticket's people could have seen thread (``lookups.thread_owners``)."""
         if not ids:
             return None
-        rows = (
-            Message.select(Message.message_id, Message.ticket)
-            .where(Message.message_id.in_(list(ids)))
-            .order_by(Message.id.desc())
-            .tuples()
-            .iterator()
-        )
         owner: dict[str, int] = {}
-        for row in rows:
-            owner.setdefault(str(row[0]), int(row[1]))
+        for message_id, ticket_id in thread_owners(list(ids)[:MAX_THREAD_IDS]):
+            owner.setdefault(message_id, ticket_id)
         for wanted in ids:
             if wanted in owner:
                 return owner[wanted], wanted
