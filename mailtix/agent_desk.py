@@ -2,10 +2,14 @@
 
 A mail counts as the agent's only when it carries a reply token mailtix put in a notification
 to that agent about that ticket, or (when configured) the topmost Authentication-Results from a
-trusted host says DMARC/DKIM pass for the From domain. An unverified mail changes nothing, is
-relayed to no one, is kept on the ticket as an internal note, and the real agent is told.
-A mail from an agent that belongs to no ticket opens one for the customer it was forwarded from
-(or named by ``#customer``); the customer gets the acknowledgement.
+trusted host says DMARC/DKIM pass for the From domain. An unverified mail runs no command, is
+relayed to no one, is kept on the ticket as an internal note, and the real agent alone is
+told; one that belongs to no ticket is held on a ticket in the claimed agent's own name, so
+nobody it names hears anything. A verified mail that belongs to no ticket opens one for the
+customer it was forwarded from (or named by ``#customer``), who gets the acknowledgement.
+Before an answer is relayed, the notification it quotes is cut (``reply_text``) and what would
+still give the agent or a token away holds it (``relay_guard``); an agent's automatic reply is
+only kept as a note.
 """
 
 from __future__ import annotations

@@ -279,17 +279,32 @@ def compose(mail: OutgoingMail, *, now: datetime | None = None) -> bytes:
 
 
 def _attachment(item: Attachment) -> bytes:
-    """``item`` as a download: base64, with its (cleaned) filename."""
-    maintype, _, subtype = item.content_type.partition("/")
+    """``item`` as a download with its (cleaned) filename: base64, except an attached message,
+    which RFC 2046 (5.2.1) allows only as 7bit or 8bit; one that cannot be sent so (a line
+    over 998 bytes, NUL, a bare CR) goes as an application/octet-stream file instead."""
+    maintype, _, subtype = item.content_type.lower().partition("/")
     if not (_TOKEN.match(maintype) and _TOKEN.match(subtype)):
         maintype, subtype = "application", "octet-stream"
     filename = clean_text(item.filename, 255) or "attachment"
     params = ";".join(f"{CRLF} {p}" for p in _filename_params(filename))
-    head = (
-        f"Content-Type: {maintype}/{subtype}{CRLF}Content-Transfer-Encoding: base64{CRLF}"
-        f"Content-Disposition: attachment;{params}{CRLF}{CRLF}"
-    )
-    return head.encode("ascii") + _base64(item.content)
+    disposition = f"Content-Disposition: attachment;{params}{CRLF}{CRLF}"
+    if maintype == "message":
+        content = _message_lines(item.content)
+        if content is not None:
+            cte = "7bit" if content.isascii() else "8bit"
+            head = f"Content-Type: message/{subtype}{CRLF}Content-Transfer-Encoding: {cte}{CRLF}"
+            return (head + disposition).encode("ascii") + content
+        maintype, subtype = "application", "octet-stream"
+    head = f"Content-Type: {maintype}/{subtype}{CRLF}Content-Transfer-Encoding: base64{CRLF}"
+    return (head + disposition).encode("ascii") + _base64(item.content)
+
+
+def _message_lines(content: bytes) -> bytes | None:
+    """An attached message with CRLF line ends, or None when 7bit/8bit cannot carry it."""
+    lines = content.replace(b"\r\n", b"\n").split(b"\n")
+    if any(len(line) > 998 or b"\r" in line or b"\x00" in line for line in lines):
+        return None
+    return b"\r\n".join(lines)
 
 
 def _filename_params(filename: str) -> list[str]:

@@ -14,7 +14,7 @@ from email.message import EmailMessage
 import pytest
 
 from mailtix.compose import compose, envelope_recipients, make_message_id
-from mailtix.values import Address, OutgoingMail
+from mailtix.values import Address, Attachment, OutgoingMail
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
@@ -333,3 +333,36 @@ def test_non_ascii_filenames_use_rfc2231_sections_and_round_trip() -> None:
     assert max(len(line) for line in raw.split(b"\r\n")) <= 998
     [file] = parse(raw).iter_attachments()
     assert file.get_filename() == " ".join(name.split())
+
+
+ATTACHED_MAIL = (
+    "From: Carol <carol@example.org>\nTo: support@example.com\nSubject: Grüße\n"
+    "Message-ID: <orig-1@example.org>\nContent-Type: text/plain; charset=utf-8\n"
+    "Content-Transfer-Encoding: 8bit\n\nDer Drucker — kaputt.\n"
+).encode()
+
+
+def test_attached_message_is_sent_8bit_never_base64() -> None:
+    item = Attachment("original.eml", "message/rfc822", ATTACHED_MAIL)
+    raw = compose(outgoing(attachments=(item,)), now=NOW)
+    [part] = parse(raw).iter_attachments()
+    assert part.get_content_type() == "message/rfc822"
+    assert part["Content-Transfer-Encoding"] == "8bit"
+    [inner] = part.iter_parts()
+    assert inner["Message-ID"] == "<orig-1@example.org>"
+    assert "Der Drucker — kaputt." in inner.get_content()
+    assert b"\nFrom: Carol <carol@example.org>\r\nTo: support@example.com\r\n" in raw
+
+
+def test_ascii_attached_message_is_sent_7bit() -> None:
+    item = Attachment("a.eml", "message/rfc822", b"Subject: hi\r\n\r\nplain\r\n")
+    [part] = parse(compose(outgoing(attachments=(item,)), now=NOW)).iter_attachments()
+    assert part["Content-Transfer-Encoding"] == "7bit"
+
+
+def test_attached_message_that_7bit_and_8bit_cannot_carry_goes_as_a_file() -> None:
+    item = Attachment("long.eml", "message/rfc822", b"Subject: x\n\n" + b"y" * 2000 + b"\n")
+    [part] = parse(compose(outgoing(attachments=(item,)), now=NOW)).iter_attachments()
+    assert part.get_content_type() == "application/octet-stream"
+    assert part["Content-Transfer-Encoding"] == "base64"
+    assert part.get_content() == b"Subject: x\n\n" + b"y" * 2000 + b"\n"
