@@ -1,11 +1,27 @@
-"""HTML mail bodies: sanitise them with nh3 (allow-list) and turn them into readable plain text."""
+"""HTML mail bodies: sanitise them with nh3 (allow-list) and turn them into readable plain text,
+with bounded work: markup too large or too deeply nested to parse is read as stripped text.
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from html.parser import HTMLParser
 
 import nh3
+
+from mailtix.html_strip import strip_tags
+
+MAX_HTML_CHARS = 2_000_000  # larger HTML is not sanitised (nh3: about 0.3 s a megabyte)
+MAX_HTML_DEPTH = 256  # nor deeper markup: html5ever's work grows with the depth squared
+MAX_FORMATTED_CHARS = 500_000  # larger sanitised HTML becomes text by stripping its tags
+VOID_TAGS = frozenset(
+    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param"}
+    | {"source", "track", "wbr"}
+)
+# Elements that a following sibling closes implicitly; they never nest by themselves.
+_SELF_CLOSING_SIBLINGS = frozenset({"p", "li", "dt", "dd", "tr", "td", "th", "option"})
+_TAG = re.compile(r"<(/?)([a-zA-Z][^\s/<>]*)[^<>]*?(/?)>")
 
 BLOCK_TAGS = frozenset(
     {
@@ -76,6 +92,53 @@ class _TextCollector(HTMLParser):
         if self.skip:
             return
         self.out.append(data if self.pre else _SPACES.sub(" ", data))
+
+
+@dataclass(frozen=True)
+class HtmlBody:
+    """An HTML body read for storage: its text, its sanitised HTML (None when it was too large
+    or too deep to sanitise) and, then, why."""
+
+    text: str
+    html: str | None
+    defect: str = ""
+
+
+def read_html(markup: str) -> HtmlBody:
+    """Text and sanitised HTML of ``markup``, in time linear in its size beyond the caps."""
+    if len(markup) > MAX_HTML_CHARS:
+        return _stripped(markup, f"HTML over {MAX_HTML_CHARS} characters")
+    if nesting_depth(markup) > MAX_HTML_DEPTH:
+        return _stripped(markup, f"HTML nested deeper than {MAX_HTML_DEPTH} elements")
+    clean = sanitize_html(markup)
+    text = html_to_text(clean) if len(clean) <= MAX_FORMATTED_CHARS else strip_tags(clean)
+    return HtmlBody(text, clean)
+
+
+def _stripped(markup: str, why: str) -> HtmlBody:
+    return HtmlBody(strip_tags(markup), None, f"{why}: read as text with its tags stripped")
+
+
+def nesting_depth(markup: str) -> int:
+    """The deepest nesting of elements in ``markup``, counted from its tags alone (void and
+    self-closed tags do not nest; p, li, td and the like do not nest in themselves)."""
+    depth = deepest = 0
+    open_siblings: dict[str, int] = {}
+    for match in _TAG.finditer(markup):
+        closing, name, self_closed = match.groups()
+        name = name.lower()
+        if name in VOID_TAGS or self_closed:
+            continue
+        if closing:
+            depth = max(depth - 1, 0)
+            continue
+        if name in _SELF_CLOSING_SIBLINGS:
+            if open_siblings.get(name) == depth:
+                continue  # <p>a<p>b: the second closes the first
+            open_siblings[name] = depth + 1
+        depth += 1
+        deepest = max(deepest, depth)
+    return deepest
 
 
 def html_to_text(html: str) -> str:

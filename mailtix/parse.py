@@ -37,7 +37,7 @@ from mailtix.header_text import (
     sender_address,
     unfold,
 )
-from mailtix.html_text import html_to_text, sanitize_html
+from mailtix.html_text import read_html
 from mailtix.mime_tree import HEADER_END, PARSER
 from mailtix.values import Attachment, ParsedMail
 
@@ -105,8 +105,12 @@ def _skip_junk_line(raw: bytes, defects: list[str]) -> Message:
 
 def _build(msg: Message, max_depth: int, max_parts: int, defects: list[str]) -> ParsedMail:
     plain, html, attachments = _walk(msg, max_depth, max_parts, defects)
-    html_raw = "\n".join(html)
-    text = "\n".join(plain) if plain else html_to_text(html_raw) if html else ""
+    body = read_html("\n".join(html)) if html else None
+    if body is not None and body.defect:
+        defects.append(body.defect)
+    text = "\n".join(plain)
+    if body is not None and not text.strip():  # a blank text/plain part: the HTML says it
+        text = body.text
     own_ids = message_ids(raw_value(msg, "message-id"))
     return ParsedMail(
         message_id=own_ids[0] if own_ids else None,
@@ -119,7 +123,7 @@ def _build(msg: Message, max_depth: int, max_parts: int, defects: list[str]) -> 
         references=reference_ids(raw_values(msg, "references")),
         date=_date(raw_value(msg, "date"), defects),
         text=text,
-        html=sanitize_html(html_raw) if html else None,
+        html=body.html if body is not None else None,
         attachments=tuple(attachments),
         headers=tuple(
             (clean_header(name).lower(), header_text(value, defects))

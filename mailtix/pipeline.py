@@ -18,6 +18,7 @@ from mailtix.agent_desk import AgentDesk
 from mailtix.bounce_desk import BounceDesk
 from mailtix.clock import utcnow
 from mailtix.config import Config, MailboxConfig
+from mailtix.cpu_budget import CpuBudget, OverBudget
 from mailtix.customer_desk import CustomerDesk, NoSender
 from mailtix.errors import ParseError
 from mailtix.faults import fault_point
@@ -43,6 +44,7 @@ from mailtix.values import ParsedMail
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3  # a message failing this often is quarantined instead of retried
+CPU_BUDGET = 10.0  # seconds of CPU for one message; over it, the message is quarantined
 GROUP_SIZE = 20  # new messages of a poll batch that share one commit (process_batch)
 
 
@@ -78,6 +80,7 @@ class Pipeline:
         self.clock = clock
         self.lookup = StoreLookup()
         self.max_attempts = MAX_ATTEMPTS
+        self.cpu_budget = CPU_BUDGET
 
     @property
     def config(self) -> Config:
@@ -164,15 +167,20 @@ class Pipeline:
             reason = f"gave up after {attempt - 1} attempts; last error: {last_error or 'crash'}"
             return self._quarantine(raw, sha, source, reason)
         fault_point("after-fetch")
+        budget = CpuBudget(self.cpu_budget)
         try:
             mail = parse_message(raw)
+            budget.check("parsing")
             with database_proxy.atomic():  # in a group: a savepoint, committed with the group
-                outcome = self._apply(mail, raw, sha, source, mailbox)
+                outcome = self._apply(mail, raw, sha, source, mailbox, budget)
+                budget.check("handling")  # over it: the message's rows are rolled back
             if not in_group:
                 fault_point("after-commit")
             return outcome
         except ParseError as exc:
             return self._quarantine(raw, sha, source, f"unparseable: {exc}")
+        except OverBudget as exc:
+            return self._quarantine(raw, sha, source, f"too slow to process: {exc}")
         except NoSender as exc:
             return self._quarantine(raw, sha, source, f"no ticket possible: {exc}")
         except Exception as exc:  # one bad message never stops the batch
@@ -218,7 +226,13 @@ class Pipeline:
         add_receipt(source, sha, outcome, detail, ticket, self.clock())
 
     def _apply(
-        self, mail: ParsedMail, raw: bytes, sha: str, source: Source, mailbox: MailboxConfig
+        self,
+        mail: ParsedMail,
+        raw: bytes,
+        sha: str,
+        source: Source,
+        mailbox: MailboxConfig,
+        budget: CpuBudget,
     ) -> Outcome:
         automation = automated.classify(mail, self.config.own_addresses)
         if automation.kind == "own" or self._is_our_message(mail):
@@ -228,6 +242,7 @@ class Pipeline:
         if copy_of is not None:
             return self._second_copy(copy_of, source, sha, mailbox)
         thread = correlate.decide(mail, self.config.tickets.prefix, self.lookup)
+        budget.check("threading")
         ticket = get_ticket(thread.ticket_id) if thread.ticket_id is not None else None
         item = Incoming(mail, raw, sha, mailbox, self.clock(), automation, thread.reason)
         if automation.kind == "bounce":

@@ -1,0 +1,31 @@
+"""A CPU-time budget for handling one message: a deadline on the thread's own CPU clock,
+checked between the expensive steps. Cooperative on purpose: the pipeline runs in the main
+thread (``poll --once``, ``ingest``) and in APScheduler's worker threads (``run``), and signal
+timers only reach the main thread; each step is bounded by itself (parse caps, HTML caps), and
+the budget turns an unforeseen combination into a quarantine instead of a blocked mailbox.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+
+class OverBudget(Exception):
+    """Handling one message used more CPU time than its budget; the message is quarantined."""
+
+
+class CpuBudget:
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.thread_time) -> None:
+        self.seconds = seconds
+        self.clock = clock
+        self.started = clock()
+
+    def used(self) -> float:
+        return self.clock() - self.started
+
+    def check(self, step: str) -> None:
+        """Raise OverBudget when the time used so far is over the budget."""
+        used = self.used()
+        if used > self.seconds:
+            raise OverBudget(f"{used:.1f} s of CPU after {step} (budget {self.seconds:g} s)")

@@ -1,0 +1,73 @@
+"""The per-message CPU budget of the pipeline (issue 13, breakage 2): a message that takes too
+long is quarantined with the reason, none of its rows are kept, and the batch goes on - in the
+main thread and in a worker thread, where the daemon's APScheduler jobs run it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+
+import mailtix.pipeline
+from mailtix.app import App
+from mailtix.cpu_budget import CpuBudget, OverBudget
+from mailtix.pipeline import Outcome, Source
+from mailtix.store.models import Message, OutboxItem, QuarantineItem, Ticket
+from tests.unit.test_pipeline import app, clock, mail, make_app  # noqa: F401 - fixtures
+
+
+class SlowClock:
+    """A CPU clock on which every reading is ``step`` seconds after the one before."""
+
+    def __init__(self, step: float) -> None:
+        self.now = 0.0
+        self.step = step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+@pytest.fixture
+def slow_budget(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[float], None]]:
+    def make(step: float) -> None:
+        monkeypatch.setattr(
+            mailtix.pipeline, "CpuBudget", lambda seconds: CpuBudget(seconds, SlowClock(step))
+        )
+
+    yield make
+
+
+def test_budget_check_raises_only_over_the_budget() -> None:
+    budget = CpuBudget(5, SlowClock(3))  # started at 3; then 6 (3 s used), 9 (6 s)
+    budget.check("parsing")
+    with pytest.raises(OverBudget, match=r"6.0 s of CPU after handling \(budget 5 s\)"):
+        budget.check("handling")
+
+
+def test_message_over_budget_is_quarantined_and_the_batch_goes_on(
+    app: App,  # noqa: F811
+    slow_budget: Callable[[float], None],
+) -> None:
+    slow_budget(4.0)  # three readings after the start: 12 s of "CPU" with a 10 s budget
+    slow = app.pipeline.process(mail(subject="slow"), Source("support", 1, 1))
+    assert slow.kind == "quarantined"
+    assert slow.detail.startswith("too slow to process: ") and "budget 10 s" in slow.detail
+    assert Ticket.select().count() == 0 and Message.select().count() == 0  # rolled back
+    assert OutboxItem.select().count() == 0  # no acknowledgement for it
+    assert QuarantineItem.get().reason == slow.detail
+    slow_budget(0.001)
+    assert app.pipeline.process(mail(subject="next"), Source("support", 1, 2)).kind == "ticket"
+
+
+def test_budget_is_enforced_in_a_worker_thread(app: App) -> None:  # noqa: F811
+    app.pipeline.cpu_budget = 0.0  # any CPU at all is over it
+    outcomes: list[Outcome] = []
+    worker = threading.Thread(
+        target=lambda: outcomes.append(app.pipeline.process(mail(), Source("support", 1, 1)))
+    )
+    worker.start()
+    worker.join()
+    assert [o.kind for o in outcomes] == ["quarantined"]
+    assert "after parsing" in outcomes[0].detail
