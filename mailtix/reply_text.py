@@ -40,6 +40,19 @@ _INVISIBLE = re.compile(r"^[\s\u200b\u200c\u200d\u2060\ufeff\u1427]*$")
 _DECORATION = re.compile(r"^\s*[-_=*~#+]{3,}\s*$")
 _RFC3676_DELIMITER = re.compile(r"^--\s?$")
 _ORIGINAL_SEPARATOR = re.compile(r"^\s*\*?-{4,}\s*[^\s-][^-]{0,50}?\s*-{4,}\*?\s*$")
+#: "---Original Message---": three dashes only around the words that name a history
+_SHORT_SEPARATOR = re.compile(
+    r"^\s*\*?-{3}\s*(original message|original|forwarded message|ursprüngliche nachricht|"
+    r"weitergeleitete nachricht|message d'origine|mensaje original|messaggio originale|"
+    r"oorspronkelijk bericht|původní zpráva|ursprungligt meddelande)\s*-{3}\*?\s*$",
+    re.IGNORECASE,
+)
+#: other help desks' "##- Please type your reply above this line -##" markers
+_ABOVE_THIS_LINE = re.compile(
+    r"\b(reply|type|write|respond|answer)\b.{0,40}\babove (this|the) line\b|"
+    r"\boberhalb dieser zeile\b|\bau-dessus de cette ligne\b|\bencima de esta l[ií]nea\b",
+    re.IGNORECASE,
+)
 _FORWARD_INTRO = re.compile(r"^\s*>?\s*(Begin forwarded message|Anfang der weitergeleiteten)\b.*:$")
 _RULE_LINE = re.compile(r"^\s*[-_]{10,}\s*$")
 _HEADER_FIELD = re.compile(r"^\s*\*?([^\W\d_][\w'. -]{0,24}?)\s?\*?\s?:\*?(\s|$)")
@@ -238,12 +251,17 @@ def _library_cut(stripped: str, match: re.Match[str]) -> _Cut:
 
 
 def _separator(lines: list[str]) -> _Cut | None:
-    """ "-------- Message d'origine --------" style lines, "Begin forwarded message:", a
+    """ "-------- Message d'origine --------" style lines (and "---Original Message---"),
+    "Begin forwarded message:", other help desks' "Please type your reply above this line", a
     "Sent from my …" line with more text below it (the history, unquoted), and a rule line
     (Outlook's underscores, or dashes) directly followed by a header block."""
     for index, line in enumerate(lines):
         if _ORIGINAL_SEPARATOR.match(line) or _FORWARD_INTRO.match(line):
             return _Cut(index, index + 1, "separator '-- Original Message --'")
+        if _SHORT_SEPARATOR.match(line):
+            return _Cut(index, index + 1, "separator '---Original Message---'")
+        if len(line) <= 120 and _ABOVE_THIS_LINE.search(line):
+            return _Cut(index, index + 1, "marker 'reply above this line'")
         if _is_sent_from(line) and _has_content(lines[:index]) and _has_content(lines[index + 1 :]):
             return _Cut(index, index + 1, "sent-from line 'Sent from my …'")
         if _RULE_LINE.match(line) and _header_block(lines[index + 1 : index + 4]) is not None:

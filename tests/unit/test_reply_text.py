@@ -11,7 +11,8 @@ import time
 import pytest
 from measure_replies import all_cases, score, table
 
-from mailtix.reply_text import ReplyText, visible_reply
+from mailtix.relay_guard import notification_markers
+from mailtix.reply_text import ReplyText, cut_quoted_mail, visible_reply
 
 FLOORS = {  # share of fixtures right once whitespace is normalised
     "email-reply-trimmer": 0.80,
@@ -184,3 +185,60 @@ def test_authored_words_is_empty_for_quote_and_signature_only(text: str, expecte
     from mailtix.reply_text import authored_words
 
     assert authored_words(text) == expected
+
+
+# --- issue 13: separators other tools write, and the quoted notification ---------------------
+
+
+@pytest.mark.parametrize(
+    "separator",
+    [
+        "---Original Message---",
+        "--- Original Message ---",
+        "---Ursprüngliche Nachricht---",
+        "##- Please type your reply above this line -##",
+        "-- Reply above this line --",
+        "## Bitte antworten Sie oberhalb dieser Zeile ##",
+    ],
+)
+def test_history_under_other_tools_separators_is_cut(separator: str) -> None:
+    text = f"Thanks, done.\n\n{separator}\nOld text: the printer jams.\nJohn\n"
+    assert visible_reply(text).text == "Thanks, done."
+
+
+def test_three_dash_heading_of_the_senders_own_is_kept() -> None:
+    text = "--- Update ---\nThe printer works again.\n"
+    assert visible_reply(text).text == text.rstrip()
+
+
+NOTIFICATION = (
+    "New ticket — [SUP-1] Printer jams\n\nFrom: Carol <carol@example.org>\n\nIt jams.\n"
+    + "-" * 70
+    + "\nStatus:      new\nReply to this mail to answer the customer (your address is never "
+    "shown).\n"
+)
+
+
+def markers() -> tuple[str, ...]:
+    return notification_markers(NOTIFICATION)
+
+
+@pytest.mark.parametrize("prefix", ["", "> "])
+def test_quoted_notification_under_hungarian_outlook_headers_is_cut(prefix: str) -> None:
+    quoted = "".join(f"{prefix}{line}\n" for line in NOTIFICATION.splitlines())
+    text = (
+        "Kedves Carol, kapcsolja ki.\n\n________________________________\n"
+        "Feladó: ACME Support <support@acme.example>\nElküldve: 2026. november 23., hétfő\n"
+        "Címzett: Alice Agent <alice@acme.example>\nTárgy: [SUP-1] New ticket: Printer jams\n\n"
+        + quoted
+    )
+    assert cut_quoted_mail(text, markers()) == "Kedves Carol, kapcsolja ki."
+
+
+def test_a_note_line_above_the_quoted_notification_is_the_agents() -> None:
+    text = "Note: restart it.\n" + NOTIFICATION
+    assert cut_quoted_mail(text, markers()) == "Note: restart it."
+
+
+def test_text_without_the_notification_is_unchanged() -> None:
+    assert cut_quoted_mail("Status: fixed\nbye", markers()) == "Status: fixed\nbye"
