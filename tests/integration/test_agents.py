@@ -21,6 +21,7 @@ from tests.integration.support import (
 )
 
 pytestmark = pytest.mark.integration
+MX = "mx.example.test"  # the authserv-id of "our MX" (Postfix adds no Authentication-Results)
 
 
 @pytest.fixture
@@ -36,7 +37,8 @@ def desk(mailstack: Any, tmp_path: Path) -> dict[str, Any]:
     )
     config = write_config(
         tmp_path, mailstack, [{"name": "support", "user": names["support"]}],
-        departments=departments, extra='[agents]\nsecret = "0123456789abcdef0123"\n',
+        departments=departments,
+        extra=f'[agents]\nsecret = "0123456789abcdef0123"\ntrusted_authserv_ids = ["{MX}"]\n',
     )  # fmt: skip
     addr = {k: f"{v}@{'customer' if k in ('carol', 'dan') else 'example'}.test"
             for k, v in names.items()}  # fmt: skip
@@ -187,7 +189,7 @@ def test_forged_agent_mail_changes_nothing(mailstack: Any, desk: dict[str, Any])
     assert len(mailstack.folder_uids(u["carol"], "INBOX")) == 1  # nothing relayed
 
 
-def test_agent_forward_opens_a_ticket_for_the_customer(
+def test_agent_forward_verified_by_dmarc_opens_a_ticket_for_the_customer(
     mailstack: Any, desk: dict[str, Any]
 ) -> None:
     a, u = desk["addr"], desk["user"]
@@ -196,6 +198,7 @@ def test_agent_forward_opens_a_ticket_for_the_customer(
         f"Please help her.\n\n---------- Forwarded message ---------\n"
         f"From: Carol <{a['carol']}>\nSubject: Cannot log in\n\nMy login fails.\n",
     )  # fmt: skip
+    forward["Authentication-Results"] = f"{MX}; dmarc=pass header.from=example.test"
     deliver(mailstack, desk, forward, a["alice"])
     [only] = tickets(desk["config"])
     assert only["customer"] == a["carol"] and only["subject"] == "Cannot log in"
@@ -217,3 +220,69 @@ def test_agent_attachments_are_relayed(mailstack: Any, desk: dict[str, Any]) -> 
     shown = ticket(desk["config"], ref)
     [agent_message] = [m for m in shown["messages"] if m["kind"] == "agent"]
     assert agent_message["attachments"][0]["filename"] == "manual.pdf"
+
+
+# --- issue 13: a forged agent, a planted Message-ID, an attached notification ---------------
+
+
+def test_forged_agent_customer_command_mails_nobody_but_the_real_agent(
+    mailstack: Any, desk: dict[str, Any]
+) -> None:
+    a, u = desk["addr"], desk["user"]
+    phish = customer_mail(
+        f"Alice Agent <{a['alice']}>", a["support"],
+        "Your account is locked - verify at http://evil.example/login",
+        f"#customer {a['dan']}\n\nPlease verify your account.\n",
+    )  # fmt: skip
+    deliver(mailstack, desk, phish, a["alice"])
+    [held] = tickets(desk["config"])
+    assert held["customer"] == a["alice"]
+    warning = newest(mailstack, u["alice"], 1)
+    assert "Unverified mail in your name" in warning["Subject"]
+    assert "Ticket opened for a customer" not in warning.get_body(("plain",)).get_content()
+    assert mailstack.folder_uids(u["dan"], "INBOX") == []  # the victim hears nothing
+    assert mailstack.folder_uids(u["bob"], "INBOX") == []  # nor the other agents
+
+
+def test_stranger_replying_to_a_planted_message_id_gets_a_ticket_of_their_own(
+    mailstack: Any, desk: dict[str, Any]
+) -> None:
+    a = desk["addr"]
+    ref, _ = open_ticket(mailstack, desk)
+    planted = "<planted@evil.example>"
+    forged = customer_mail(
+        f"Alice Agent <{a['alice']}>", a["support"], f"Re: [{ref}] Printer jams", "hi\n"
+    )
+    forged.replace_header("Message-ID", planted)
+    deliver(mailstack, desk, forged, a["alice"])
+    shown = ticket(desk["config"], ref)
+    assert [m["verified"] for m in shown["messages"] if m["kind"] == "note"] == [False]
+    assert "UNVERIFIED" in mailtix(desk["config"], "tickets", "show", ref).stdout
+    stranger = customer_mail(
+        f"Dan <{a['dan']}>", a["support"], "Re: printer", "Show me the ticket\n",
+        In_Reply_To=planted,
+    )  # fmt: skip
+    deliver(mailstack, desk, stranger, a["dan"])
+    assert len(tickets(desk["config"])) == 2
+    assert a["dan"] not in ticket(desk["config"], ref)["participants"]
+
+
+def test_relay_of_a_reply_with_the_notification_attached_carries_no_token(
+    mailstack: Any, desk: dict[str, Any]
+) -> None:
+    a, u = desk["addr"], desk["user"]
+    ref, notification = open_ticket(mailstack, desk)
+    reply = agent_reply(notification, a["alice"], a["support"], "Please restart it.")
+    reply.add_attachment(notification.as_bytes(), maintype="message", subtype="rfc822")
+    before = len(mailstack.folder_uids(u["support"], "Processed"))
+    mailstack.send(reply.as_bytes(), a["alice"], [a["support"]])  # as Outlook "include original"
+    mailstack.wait_for_messages(u["support"], count=1)
+    mailtix(desk["config"], "poll", "--once")
+    assert len(mailstack.folder_uids(u["support"], "Processed")) == before + 1
+    relay_raw = mailstack.wait_for_messages(u["carol"], count=2)[-1]
+    relay = parse(relay_raw)
+    assert "Please restart it." in relay.get_body(("plain",)).get_content()
+    assert list(relay.iter_attachments()) == []
+    assert b"mtx." not in relay_raw and a["alice"].encode() not in relay_raw
+    shown = ticket(desk["config"], ref)
+    assert any(e["type"] == "withheld" for e in shown["events"])
