@@ -49,6 +49,9 @@ MAX_HEADER_BYTES = 1_000_000
 MAX_FILENAME = 255
 
 _HEADER_LINE = re.compile(rb"[!-9;-~]+:")
+# A delimiter line (RFC 2046 boundary: 1-70 characters, no quote or backslash here) that
+# starts a part with a Content- header.
+_DELIMITER = re.compile(r'^--([^\s"\\]{1,70})[ \t]*\r?\n(?=content-)', re.MULTILINE | re.IGNORECASE)
 
 
 def parse_message(
@@ -172,6 +175,12 @@ def _walk(
             defects.append(f"more than {max_parts} MIME parts; the rest ignored")
             break
         payload = part.get_payload()
+        if part.get_content_maintype() == "multipart" and not isinstance(payload, list):
+            payload = _found_parts(part, payload, defects) if depth < max_depth else None
+            if payload is None:  # the parser found no delimiter line: the body is the text
+                defects.append("multipart without delimiter lines; its body read as text")
+                _take_body(part, plain, html, defects)
+                continue
         if part.get_content_maintype() == "multipart" and isinstance(payload, list):
             if depth >= max_depth:
                 defects.append(f"MIME structure deeper than {max_depth}; inner parts ignored")
@@ -183,6 +192,31 @@ def _walk(
             continue
         _take_leaf(part, plain, html, attachments, defects)
     return plain, html, attachments
+
+
+def _found_parts(part: Message, payload: object, defects: list[str]) -> list[Message] | None:
+    """The parts of a multipart whose declared boundary is missing or matches no line (e.g. a
+    ``boundary=`` parameter on a continuation line without indentation), read by the first
+    delimiter line that starts a part with a Content- header; None when there is none."""
+    if not isinstance(payload, str):
+        return None
+    found = _DELIMITER.search(payload)
+    if found is None:
+        return None
+    head = f'Content-Type: {part.get_content_type()}; boundary="{found.group(1)}"\n\n'
+    reread = PARSER.parsebytes(head.encode() + payload.encode("ascii", "surrogateescape"))
+    parts = reread.get_payload()
+    if not isinstance(parts, list) or not parts:
+        return None
+    defects.append("multipart boundary not declared; parts found by their delimiter lines")
+    return [child for child in parts if isinstance(child, Message)]
+
+
+def _take_body(part: Message, plain: list[str], html: list[str], defects: list[str]) -> None:
+    """The body of a multipart without parts, as text (HTML when it starts like HTML)."""
+    text = _body_text(part, defects)
+    is_html = text.lstrip()[:15].lower().startswith(("<html", "<!doctype html"))
+    (html if is_html else plain).append(text)
 
 
 def _take_leaf(
@@ -223,11 +257,26 @@ def _invented_filename(part: Message, content_type: str) -> str:
 
 def _raw_filename(part: Message, defects: list[str]) -> str:
     try:
-        name = part.get_filename()
+        name = _decoded_headers(part).get_filename()
     except Exception:  # stdlib RFC 2231 edge cases; the part is still kept
         defects.append("unreadable attachment filename")
         return ""
     return header_text(name, defects) if name else ""
+
+
+def _decoded_headers(part: Message) -> Message:
+    """``part``, or, when its Content-Disposition or Content-Type holds raw 8-bit text (an
+    unencoded filename="Grüße.pdf"), a copy of these two headers decoded first: compat32
+    turns such bytes into replacement characters."""
+    names = ("Content-Disposition", "Content-Type")
+    values = [raw_value(part, name) for name in names]
+    if all(value is None or value.isascii() for value in values):
+        return part
+    decoded = Message()
+    for name, value in zip(names, values, strict=True):
+        if value is not None:
+            decoded[name] = unfold(value)
+    return decoded
 
 
 def clean_filename(name: str) -> str:
