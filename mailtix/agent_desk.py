@@ -165,9 +165,12 @@ class AgentDesk(Desk):
             self._keep(item, ticket, agent, f"note by {agent} ({how})", text)
             add_event(ticket, "note", text[:200], item.now, actor=agent)
             detail = "internal note"
-        elif reply or attachments:
+        elif (reply or attachments) and ticket.customer != agent:
             self._relay(item, agent, ticket, reply, how, attachments)
             detail = f"agent reply relayed ({how})"
+        elif reply or attachments:  # a held ticket still in her own name: nobody to answer
+            self._keep(item, ticket, agent, f"note by {agent} ({how})", reply)
+            detail = "kept: the ticket is in your own name (#customer ADDRESS hands it over)"
         else:
             self._keep(item, ticket, agent, f"commands by {agent} ({how})", "(commands only)")
             detail = f"{len(block.commands)} command(s) applied ({how})"

@@ -319,3 +319,13 @@ def test_agent_answer_mentioning_absence_midway_is_relayed(desk: Desk) -> None:
     _, notification = open_ticket(desk)
     desk.feed(reply_to(notification, "Hi Carol, restart it. I am out of the office tomorrow."))
     assert len(relays()) == 1
+
+
+def test_reply_to_the_warning_without_customer_relays_nothing_to_the_agent_herself(
+    desk: Desk,
+) -> None:
+    desk.feed(mail(f"Alice <{ALICE}>", "Fwd: Cannot log in", "From: Carol <carol@example.org>\n"))
+    [warning] = outbox("unverified")
+    desk.feed(reply_to(warning, "Thanks, that was me."))
+    assert relays() == []
+    assert Message.select().where(Message.kind == "note").count() == 2
