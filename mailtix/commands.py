@@ -17,6 +17,7 @@ from mailtix.bounded_read import read_at_most
 from mailtix.cli import Handler, config_path, print_json
 from mailtix.clock import iso, utcnow
 from mailtix.config import Config, MailboxConfig, SmtpConfig, load_config
+from mailtix.config_rules import rule_warnings
 from mailtix.correlate import format_ref, parse_ref
 from mailtix.errors import MailtixError, UsageError
 from mailtix.exposure import exposure_warnings
@@ -96,7 +97,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(line, file=sys.stderr)
     if problems:
         return 2
-    for line in exposure_warnings(config):  # warnings, not problems: the exit code stays 0
+    warnings = exposure_warnings(config) + rule_warnings(config)
+    for line in warnings:  # warnings, not problems: the exit code stays 0
         print(line, file=sys.stderr)
     for note in notes:
         print(note)

@@ -11,11 +11,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from mailtix import rule_regex
 from mailtix.config import (
     PRIORITIES,
     Action,
     Agent,
     Condition,
+    Config,
     Department,
     MailboxConfig,
     Rule,
@@ -215,11 +217,32 @@ def _value_problem(key: str, value: str, known: Known) -> str:
 
 
 def regex_problem(pattern: str) -> str:
-    try:
-        re.compile(pattern, re.IGNORECASE)
-    except re.error as exc:
-        return f"invalid regex: {exc}"
-    return ""
+    """Why a rule's pattern cannot be used ("" if it can); a usable one is compiled now, once."""
+    return rule_regex.problem(pattern)
+
+
+def rule_warnings(config: Config) -> list[str]:
+    """One line "FILE:LINE: rule NAME: KEY: why" per pattern that nests quantifiers."""
+    if config.routing_path is None:
+        return []
+    label = file_label(config.routing_path, config.path.absolute().parent)
+    lines = table_lines(config.routing_path, "rule")
+    found: list[str] = []
+    for index, rule in enumerate(config.rules):
+        where = f"{label}:{lines[index]}" if index < len(lines) else label
+        for cond in rule.when:
+            key = f"when.header.{cond.header}" if cond.key == "header" else f"when.{cond.key}"
+            if cond.key not in (*REGEX_KEYS, "header"):
+                continue
+            found += [
+                f'{where}: rule "{rule.name}": {key}: /{pattern}/ repeats a repeat (nested '
+                "quantifier), which can backtrack for minutes on hostile mail; a search stops "
+                f"after {rule_regex.SEARCH_SECONDS} s and counts as no match, so rewrite it "
+                "(e.g. (a+)+ as a+)"
+                for pattern in cond.values
+                if rule_regex.nested_quantifier(pattern)
+            ]
+    return found
 
 
 def _headers(reader: Reader) -> list[Condition]:

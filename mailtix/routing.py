@@ -8,29 +8,31 @@ every rule, so ``mailtix rules test`` can show exactly why.
 
 from __future__ import annotations
 
-import functools
-import re
+import logging
 from dataclasses import replace
 from fnmatch import fnmatchcase
 
+from mailtix import rule_regex
 from mailtix.config import Action, Condition, Config, MailboxConfig, Rule
+from mailtix.rule_regex import MESSAGE_SECONDS, SEARCH_SECONDS, Budget
 from mailtix.values import ParsedMail, RouteDecision, RuleTrace
 
-BODY_LIMIT = 200_000  # only this many characters of the body are searched, bounding regex time
+log = logging.getLogger(__name__)
 
-
-@functools.lru_cache(maxsize=1024)
-def compiled(pattern: str) -> re.Pattern[str] | None:
-    """The pattern compiled case-insensitively, once; None if it is invalid."""
-    try:
-        return re.compile(pattern, re.IGNORECASE)
-    except re.error:
-        return None
+# What rules see of a message: as much as a person writes, so no header or body an attacker
+# makes huge costs more than a moment; the rest is not searched.
+SUBJECT_LIMIT = 1_000  # characters of the subject (a line of mail holds at most 998)
+HEADER_LIMIT = 1_000  # characters of each header value
+HEADER_VALUES = 20  # values of one header name (Received:, say) tried
+RECIPIENT_LIMIT = 100  # recipients (To + Cc) tried
+ADDRESS_LIMIT = 320  # characters of an address (RFC 5321: 64 + @ + 255)
+BODY_LIMIT = 20_000  # characters of the body text
 
 
 def route(mail: ParsedMail, mailbox: MailboxConfig, config: Config) -> RouteDecision:
     """Where ``mail``, arriving in ``mailbox``, goes: the mailbox defaults changed by the rules."""
     decision = RouteDecision(department=mailbox.department)
+    budget = Budget(MESSAGE_SECONDS, SEARCH_SECONDS)
     trace: list[RuleTrace] = []
     matched: list[str] = []
     decider: str | None = None
@@ -38,7 +40,7 @@ def route(mail: ParsedMail, mailbox: MailboxConfig, config: Config) -> RouteDeci
         if decider is not None:
             trace.append(RuleTrace(rule.name, False, (f"not tried: rule {decider!r} decided",)))
             continue
-        ok, reasons = rule_matches(rule, mail, mailbox)
+        ok, reasons = rule_matches(rule, mail, mailbox, budget)
         trace.append(RuleTrace(rule.name, ok, reasons))
         if ok:
             matched.append(rule.name)
@@ -49,19 +51,21 @@ def route(mail: ParsedMail, mailbox: MailboxConfig, config: Config) -> RouteDeci
 
 
 def rule_matches(
-    rule: Rule, mail: ParsedMail, mailbox: MailboxConfig
+    rule: Rule, mail: ParsedMail, mailbox: MailboxConfig, budget: Budget | None = None
 ) -> tuple[bool, tuple[str, ...]]:
     """Whether every condition of ``rule`` holds, with one reason per condition."""
     if not rule.when:
         return True, ("no conditions: matches every message",)
-    results = [condition_matches(c, mail, mailbox) for c in rule.when]
+    budget = budget or Budget(MESSAGE_SECONDS, SEARCH_SECONDS)
+    results = [condition_matches(c, mail, mailbox, budget) for c in rule.when]
     return all(ok for ok, _ in results), tuple(reason for _, reason in results)
 
 
 def condition_matches(
-    cond: Condition, mail: ParsedMail, mailbox: MailboxConfig
+    cond: Condition, mail: ParsedMail, mailbox: MailboxConfig, budget: Budget | None = None
 ) -> tuple[bool, str]:
     """One condition against the message: (matched, human-readable reason)."""
+    budget = budget or Budget(MESSAGE_SECONDS, SEARCH_SECONDS)
     if cond.key == "mailbox":
         ok = mailbox.name in cond.values
         return ok, f'mailbox "{mailbox.name}" {"is" if ok else "is not"} in {_list(cond.values)}'
@@ -72,11 +76,11 @@ def condition_matches(
     if cond.key == "from_domain":
         return _domain(cond, mail)
     if cond.key == "subject":
-        return _regex("subject", mail.subject, cond.values, show=True)
+        return _regex("subject", mail.subject, SUBJECT_LIMIT, cond.values, budget, show=True)
     if cond.key == "body":
-        return _regex("body", mail.text[:BODY_LIMIT], cond.values, show=False)
+        return _regex("body", mail.text, BODY_LIMIT, cond.values, budget, show=False)
     if cond.key == "header":
-        return _header(cond, mail)
+        return _header(cond, mail, budget)
     if cond.key == "has_attachment":
         count = len(mail.attachments)
         ok = bool(count) == bool(cond.flag)
@@ -86,11 +90,12 @@ def condition_matches(
 
 
 def _glob_hit(address: str, patterns: tuple[str, ...]) -> str | None:
-    return next((p for p in patterns if fnmatchcase(address.lower(), p.lower())), None)
+    seen = address[:ADDRESS_LIMIT].lower()
+    return next((p for p in patterns if fnmatchcase(seen, p.lower())), None)
 
 
 def _recipients(cond: Condition, mail: ParsedMail) -> tuple[bool, str]:
-    for address in mail.recipients:
+    for address in mail.recipients[:RECIPIENT_LIMIT]:
         hit = _glob_hit(address.email, cond.values)
         if hit is not None:
             return True, f"to: {address.email} matches {hit}"
@@ -115,20 +120,35 @@ def _domain(cond: Condition, mail: ParsedMail) -> tuple[bool, str]:
     return ok, f"from_domain: {email} {'is' if ok else 'is not'} in {_list(cond.values)}"
 
 
-def _regex(label: str, text: str, patterns: tuple[str, ...], *, show: bool) -> tuple[bool, str]:
-    quoted = f"{label} {_quote(text)}" if show else label
+def _regex(
+    label: str,
+    text: str,
+    limit: int,
+    patterns: tuple[str, ...],
+    budget: Budget,
+    *,
+    show: bool,
+) -> tuple[bool, str]:
+    seen = text[:limit]
+    quoted = f"{label} {_quote(seen)}" if show else label
+    if len(text) > limit:
+        quoted += f" (its first {limit} characters)"
     for pattern in patterns:
-        regex = compiled(pattern)
-        if regex is not None and regex.search(text):
+        found = rule_regex.search(pattern, seen, budget)
+        if found is None:
+            log.warning("routing: /%s/ on %s ran out of time; counted as no match", pattern, label)
+            return False, f"{quoted}: /{pattern}/ ran out of time; counted as no match"
+        if found:
             return True, f"{quoted} matches /{pattern}/"
     return False, f"{quoted} does not match {' or '.join(f'/{p}/' for p in patterns)}"
 
 
-def _header(cond: Condition, mail: ParsedMail) -> tuple[bool, str]:
-    values = mail.header_all(cond.header)
+def _header(cond: Condition, mail: ParsedMail, budget: Budget) -> tuple[bool, str]:
+    values = mail.header_all(cond.header)[:HEADER_VALUES]
     if not values:
         return False, f"header {cond.header}: absent"
-    results = [_regex(f"header {cond.header}", v, cond.values, show=True) for v in values]
+    label = f"header {cond.header}"
+    results = [_regex(label, v, HEADER_LIMIT, cond.values, budget, show=True) for v in values]
     hit = next((reason for ok, reason in results if ok), None)
     if hit is not None:
         return True, hit

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from mailtix.config import (
@@ -17,6 +18,7 @@ from mailtix.config import (
     TicketsConfig,
 )
 from mailtix.routing import route
+from mailtix.rule_regex import nested_quantifier
 from mailtix.values import Address, Attachment, ParsedMail
 
 SUPPORT = MailboxConfig(name="support", address="support@example.com", department="general")
@@ -215,3 +217,111 @@ def test_loaded_rules_route(tmp_path: Path) -> None:
     loaded = load_config(tmp_path / "mailtix.toml", {})
     decision = route(mail(subject="your invoice"), loaded.mailboxes[0], loaded)
     assert (decision.department, decision.tags) == ("billing", ("invoice",))
+
+
+# --- bounded: what a rule sees is capped, and a search that backtracks is stopped -----------------
+
+URGENT = rule("Urgent", cond("subject", "urgent.*(down|outage)"), priority="urgent")
+
+
+def test_a_280_kb_subject_of_repeated_urgent_routes_within_two_cpu_seconds() -> None:
+    started = time.process_time()
+    decision = route(mail(subject="urgent " * 40_000), SUPPORT, config(URGENT))
+    spent = time.process_time() - started
+    assert spent < 2.0, f"{spent:.1f} s of CPU"
+    assert decision.priority == "normal"
+    assert "(its first 1000 characters)" in decision.trace[0].reasons[0]
+
+
+def test_only_the_first_1000_characters_of_the_subject_are_searched() -> None:
+    near = "urgent " + "x" * 900 + " outage"
+    far = "urgent " + "x" * 1_000 + " outage"
+    assert route(mail(subject=near), SUPPORT, config(URGENT)).priority == "urgent"
+    assert route(mail(subject=far), SUPPORT, config(URGENT)).priority == "normal"
+
+
+def test_only_the_first_20000_characters_of_the_body_are_searched() -> None:
+    r = rule("Deep", cond("body", "needle"), tags=("found",))
+    assert route(mail(text="x" * 19_000 + "needle"), SUPPORT, config(r)).tags == ("found",)
+    decision = route(mail(text="x" * 20_000 + "needle"), SUPPORT, config(r))
+    assert decision.tags == ()
+    assert decision.trace[0].reasons == (
+        "body (its first 20000 characters) does not match /needle/",
+    )
+
+
+def test_header_values_are_capped_in_length_and_number() -> None:
+    r = rule("Tagged", cond("header", "needle", header="x-tag"), tags=("tagged",))
+    long_value = mail(headers=(("x-tag", "x" * 1_000 + "needle"),))
+    assert route(long_value, SUPPORT, config(r)).tags == ()
+    many = mail(headers=tuple(("x-tag", "hay") for _ in range(20)) + (("x-tag", "needle"),))
+    assert route(many, SUPPORT, config(r)).tags == ()
+    few = mail(headers=tuple(("x-tag", "hay") for _ in range(19)) + (("x-tag", "needle"),))
+    assert route(few, SUPPORT, config(r)).tags == ("tagged",)
+
+
+def test_only_the_first_100_recipients_are_tried() -> None:
+    r = rule("Sales", cond("to", "sales@example.com"), department="sales")
+    crowd = tuple(f"p{i}@example.org" for i in range(100))
+    assert route(mail(to=(*crowd, "sales@example.com")), SUPPORT, config(r)).department == "general"
+    assert (
+        route(mail(to=(*crowd[:99], "sales@example.com")), SUPPORT, config(r)).department == "sales"
+    )
+
+
+def test_a_backtracking_body_search_is_stopped_and_counts_as_no_match() -> None:
+    r = rule("Urgent body", cond("body", "urgent.*(down|outage)"), priority="urgent")
+    started = time.process_time()
+    decision = route(mail(text="urgent " * 3_000), SUPPORT, config(r))
+    spent = time.process_time() - started
+    assert spent < 1.0, f"{spent:.2f} s of CPU"
+    assert decision.priority == "normal"
+    assert decision.trace[0].reasons == (
+        "body (its first 20000 characters): /urgent.*(down|outage)/ ran out of time; "
+        "counted as no match",
+    )
+
+
+def test_all_searches_for_one_message_share_one_time_budget() -> None:
+    slow = [rule(f"Slow {i}", cond("body", "urgent.*(down|outage)")) for i in range(12)]
+    started = time.process_time()
+    decision = route(mail(text="urgent " * 3_000), SUPPORT, config(*slow))
+    spent = time.process_time() - started
+    assert spent < 2.0, f"{spent:.2f} s of CPU for 12 slow rules"
+    assert all("ran out of time" in t.reasons[0] for t in decision.trace)
+
+
+def test_a_rule_that_was_fast_stays_exact_under_the_regex_engine() -> None:
+    r = rule("Umlaut", cond("subject", r"\bÄnderung\b|(?<!no )refund"), tags=("t",))
+    assert route(mail(subject="Änderung der Adresse"), SUPPORT, config(r)).tags == ("t",)
+    assert route(mail(subject="REFUND please"), SUPPORT, config(r)).tags == ("t",)
+    assert route(mail(subject="no refund"), SUPPORT, config(r)).tags == ()
+
+
+def test_nested_quantifiers_are_recognised() -> None:
+    for pattern in ("(a+)+", "(.*)*", r"(\w+\s?)*", "(?:x|(?:y+))*", "(a{1,3})+$"):
+        assert nested_quantifier(pattern), pattern
+    for pattern in ("urgent.*(down|outage)", "(ab)+", "a+b+", "(a{2})+", "(a|b)*", r"\p{L}+"):
+        assert not nested_quantifier(pattern), pattern
+
+
+def test_check_warns_about_nested_quantifiers_with_file_line_rule_and_key(tmp_path: Path) -> None:
+    from mailtix.config import load_config
+    from mailtix.config_rules import rule_warnings
+
+    (tmp_path / "routing.toml").write_text(
+        '[[rule]]\nname = "Fine"\nwhen = { subject = "invoice" }\nthen = { tags = ["a"] }\n\n'
+        '[[rule]]\nname = "Words"\nwhen = { body = "(\\\\w+\\\\s?)*$", header = '
+        '{ X-Tag = ["ok", "(.*)*x"] } }\nthen = { tags = ["b"] }\n'
+    )
+    (tmp_path / "mailtix.toml").write_text(
+        '[smtp]\nmaildir = "out"\n[[mailbox]]\nname = "support"\naddress = "s@example.com"\n'
+        'maildir = "in"\n[rules]\nrouting = "routing.toml"\n'
+    )
+    lines = rule_warnings(load_config(tmp_path / "mailtix.toml", {}))
+    assert [line.split(" /")[0] for line in lines] == [
+        'routing.toml:6: rule "Words": when.body:',
+        'routing.toml:6: rule "Words": when.header.x-tag:',
+    ]
+    assert "/(\\w+\\s?)*$/ repeats a repeat" in lines[0]
+    assert "/(.*)*x/" in lines[1]
