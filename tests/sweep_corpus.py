@@ -1,14 +1,16 @@
 """Run every mail of a corpus (default tests/data/corpus; --corpus DIR for another collection of
 the same layout) through ``Pipeline.process`` and count the outcomes.
 
-    .venv/bin/python tests/sweep_corpus.py [--corpus DIR] [--keep] [-v]
+    .venv/bin/python tests/sweep_corpus.py [--corpus DIR] [--hostile] [--slowest N] [--keep] [-v]
 
 A throwaway SQLite store and a Maildir SMTP sink in a temp dir (the demo's config shape); one
 ``Source(mailbox, uidvalidity=1, uid=n)`` per file. Files that do not start with a header block
 (talon/trimmer bodies, .json/.yml expectations, TNEF blobs ...) are skipped and counted.
 Reports tickets, follow-ups, ignored (by reason prefix), duplicates, quarantined (by reason),
 deferred, crashes (exceptions escaping ``process``; must be 0) and "internal error" quarantine
-reasons (should be 0), then drains the outbox into the Maildir sink. Prints time and peak RSS.
+reasons (should be 0), then drains the outbox into the Maildir sink. Prints time and peak RSS,
+and the N slowest mails by CPU time (--slowest, default 10). --hostile adds the generated
+hostile mails of tests/data/make_hostile.py (named "hostile/<case>").
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import tempfile
 import time
 import traceback
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -96,6 +99,8 @@ def main() -> int:
     parser.add_argument("--corpus", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the temp dir and print it")
     parser.add_argument("-v", "--verbose", action="store_true", help="list every quarantine")
+    parser.add_argument("--slowest", type=int, default=10, metavar="N", help="list the N slowest")
+    parser.add_argument("--hostile", action="store_true", help="add tests/data/make_hostile.py")
     args = parser.parse_args()
     corpus = args.corpus or LOCAL
     files = sorted(p for p in corpus.rglob("*") if p.is_file())
@@ -121,15 +126,14 @@ def main() -> int:
     slowest: list[tuple[float, Path]] = []
     rss_before = rss_mb()
     started = time.perf_counter()
-    for uid, path in enumerate(mails, start=1):
-        raw = path.read_bytes()
-        t0 = time.perf_counter()
+    for uid, (path, raw) in enumerate(inputs(mails, corpus, args.hostile), start=1):
+        t0 = time.process_time()
         try:
             outcome = app.pipeline.process(raw, Source("support", uidvalidity=1, uid=uid))
         except Exception:  # noqa: BLE001 - counting crashes is the point
             crashes.append((path, traceback.format_exc(limit=3)))
             continue
-        slowest.append((time.perf_counter() - t0, path))
+        slowest.append((time.process_time() - t0, path))
         per_file.append((path, outcome))
         kinds[outcome.kind] += 1
         if outcome.kind == "ignored":
@@ -142,9 +146,10 @@ def main() -> int:
     draining = time.perf_counter() - t0
     written = len(list((base / "outgoing" / "new").glob("*")))
 
+    each = elapsed / max(len(per_file), 1) * 1000
     print(
-        f"\nprocessed {len(mails)} mails in {elapsed:.1f} s ({elapsed / len(mails) * 1000:.1f} ms"
-        f" each); outbox drained in {draining:.1f} s: {sent}, {written} files in the sink"
+        f"\nprocessed {len(per_file)} mails in {elapsed:.1f} s ({each:.1f} ms each); outbox"
+        f" drained in {draining:.1f} s: {sent}, {written} files in the sink"
     )
     print(f"peak RSS {rss_mb():.0f} MB (before the sweep {rss_before:.0f} MB)")
     print("\noutcomes:")
@@ -179,18 +184,27 @@ def main() -> int:
                 print(f"  {path.relative_to(corpus)}: {outcome.detail[:150]}")
     held = QuarantineItem.select().count()
     print(f"\nquarantine table rows: {held}")
-    print(
-        "slowest: "
-        + ", ".join(
-            f"{p.relative_to(corpus)} {s:.2f}s" for s, p in sorted(slowest, reverse=True)[:5]
-        )
-    )
+    print(f"\nslowest {args.slowest}, by CPU time:")
+    for seconds, path in sorted(slowest, reverse=True)[: args.slowest]:
+        print(f"  {seconds:6.2f} s  {path.relative_to(corpus)}")
     if args.keep:
         print(f"kept {base}")
     else:
         app.db.close()
         shutil.rmtree(base, ignore_errors=True)
     return 1 if crashes else 0
+
+
+def inputs(mails: list[Path], corpus: Path, hostile: bool) -> Iterator[tuple[Path, bytes]]:
+    """(path, raw bytes) of every corpus mail, then of the generated hostile ones."""
+    for path in mails:
+        yield path, path.read_bytes()
+    if hostile:
+        sys.path.insert(0, str(REPO / "tests" / "data"))
+        from make_hostile import hostile_mails
+
+        for name, raw in hostile_mails():
+            yield corpus / "hostile" / name, raw
 
 
 def group(detail: str) -> str:
