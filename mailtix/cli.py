@@ -12,10 +12,12 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TextIO, cast
 
 from mailtix import __version__
 from mailtix.errors import ConfigError, MailtixError, UsageError
 from mailtix.private_files import restrict_process_umask
+from mailtix.terminal_text import PrintableStream, json_safe
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -57,7 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     tlist = tickets.add_parser("list", parents=[common], help="tickets, newest first")
     tlist.add_argument("--status")
     tlist.add_argument("--department")
-    tlist.add_argument("--limit", type=int, default=100)
+    tlist.add_argument(
+        "--limit", type=positive, default=100, metavar="N", help="at most N tickets (default 100)"
+    )
     tlist.add_argument("--json", action="store_true")
     tshow = tickets.add_parser(
         "show", parents=[common], help="one ticket with its messages and events"
@@ -125,10 +129,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def positive(text: str) -> int:
+    """An argparse type: a whole number from 1 to 2**63 - 1 (what the store can hold)."""
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if not 0 < number < 2**63:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {2**63 - 1}: {text}")
+    return number
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     restrict_process_umask()  # every file mailtix writes holds mail or secrets: 0600
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = (cast(TextIO, PrintableStream(s)) for s in streams)
+    try:
+        return _run(args)
+    finally:
+        sys.stdout, sys.stderr = streams
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command, with stdout and stderr showing control characters instead of obeying them."""
     _setup_logging(args.verbose)
     from mailtix import commands, suppression_commands  # imported late: --help stays fast
 
@@ -168,7 +193,7 @@ def _setup_logging(verbose: int) -> None:
 
 
 def print_json(data: object) -> None:
-    print(json.dumps(data, indent=2, ensure_ascii=False))
+    print(json_safe(json.dumps(data, indent=2, ensure_ascii=False)))
 
 
 def config_path(args: argparse.Namespace) -> Path:

@@ -28,8 +28,15 @@ from mailtix.pipeline import Source
 from mailtix.present import outbox_dict, table, ticket_detail, ticket_summary
 from mailtix.private_files import write_private
 from mailtix.store.models import OutboxItem, QuarantineItem, Ticket, database_proxy
+from mailtix.terminal_text import json_safe
 
 EX_TEMPFAIL = 75  # sysexits.h: the MTA keeps the message and delivers it again later
+MAX_ROW_ID = 2**63 - 1  # SQLite INTEGER and PostgreSQL bigint: no row has a larger id
+
+
+def _storable(number: int | None) -> bool:
+    """Whether ``number`` could be a row id at all (a larger one overflows the driver)."""
+    return number is not None and 0 < number <= MAX_ROW_ID
 
 
 def _app(args: argparse.Namespace) -> App:
@@ -154,13 +161,18 @@ def _would_create(mailbox: MailboxConfig) -> list[str]:
 
 def cmd_tickets_list(args: argparse.Namespace) -> int:
     app = _store_app(args)
-    query = Ticket.select().order_by(Ticket.id.desc()).limit(args.limit)
+    query = Ticket.select()
     if args.status:
         query = query.where(Ticket.status == args.status)
     if args.department:
         query = query.where(Ticket.department == args.department)
     prefix = app.config.tickets.prefix
-    items = [ticket_summary(t, prefix) for t in query]
+    items = [ticket_summary(t, prefix) for t in query.order_by(Ticket.id.desc()).limit(args.limit)]
+    if len(items) == args.limit and (total := query.count()) > len(items):
+        print(
+            f"mailtix: the newest {len(items)} of {total} tickets; --limit N shows more",
+            file=sys.stderr,
+        )
     if args.json:
         print_json(items)
         return 0
@@ -176,7 +188,7 @@ def cmd_tickets_show(args: argparse.Namespace) -> int:
     app = _store_app(args)
     prefix = app.config.tickets.prefix
     number = parse_ref(prefix, args.ref)
-    ticket = Ticket.get_or_none(Ticket.id == number) if number is not None else None
+    ticket = Ticket.get_or_none(Ticket.id == number) if _storable(number) else None
     if ticket is None:
         raise UsageError(f"no ticket {args.ref}")
     data = ticket_detail(ticket, prefix)
@@ -286,6 +298,8 @@ def cmd_outbox_retry(args: argparse.Namespace) -> int:
     if args.id is None and not args.all:
         raise UsageError("outbox retry needs an ID or --all")
     _store_app(args)
+    if not args.all and not _storable(args.id):
+        raise UsageError(f"no outbox row {args.id}")
     count = outbox.retry(None if args.all else args.id, utcnow())
     if count == 0 and not args.all:
         raise UsageError(f"no outbox row {args.id}")
@@ -320,7 +334,7 @@ def cmd_quarantine_list(args: argparse.Namespace) -> int:
 
 def cmd_quarantine_retry(args: argparse.Namespace) -> int:
     app = _app(args)
-    item = QuarantineItem.get_or_none(QuarantineItem.id == args.id)
+    item = QuarantineItem.get_or_none(QuarantineItem.id == args.id) if _storable(args.id) else None
     if item is None:
         raise UsageError(f"no quarantined message {args.id}")
     if item.rfc822 is None:
@@ -340,6 +354,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     app = _store_app(args)
     text = run_report(app, args.since, args.until, args.format, utcnow())
+    text = json_safe(text) if args.format == "json" else text  # exact data, safe to print
     if args.output:
         write_private(Path(args.output), text)
         print(f"report written to {args.output}")

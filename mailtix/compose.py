@@ -33,7 +33,8 @@ MAX_MESSAGE_ID = 250
 MAX_DISPLAY_NAME = 200
 MAX_HEADER_VALUE = 900
 _MESSAGE_ID = re.compile(r"<[^<>\s@]+@[^<>\s@]+>\Z")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+# C0 and C1 controls, line separators, and the bidi embeddings, overrides and isolates
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\Z")
 _HEADER_NAME = re.compile(r"[!-9;-~]+\Z")
