@@ -25,6 +25,11 @@ _WORD_RUN = re.compile(_ENCODED_WORD.pattern + r"(?:[ \t]*" + _ENCODED_WORD.patt
 _ANGLE_TOKEN = re.compile(r"<([^<>]*)>")
 _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
 _ADDR_LIKE = re.compile(r"[^\s<>()\"',;:@]+@[^\s<>()\"',;:@]+")
+# A mailing list's or Google Group's DMARC rewrite, unquoted: 'Marston, John' via Western
+# Support <support@example.com> - one angle address, no other @ or angle bracket.
+_GROUP_REWRITE = re.compile(
+    r'\s*(?P<name>[^<>@"]+? via [^<>@"]+?)\s*<(?P<addr>[^<>@\s]+@[^<>@\s]+)>\s*'
+)
 _BAD_IN_ADDRESS = re.compile(r'[\s\x00-\x1f\x7f<>(),;:"\[\]\\\u202a-\u202e\u2066-\u2069]')
 # Charset labels seen in the wild, mapped as browsers do (WHATWG encoding standard).
 _CHARSET_ALIASES = {
@@ -221,6 +226,8 @@ def sender_address(msg: Message, defects: list[str]) -> Address | None:
         return None
     raw = _quote_words(unfold(values[0]))
     pairs = [pair for pair in _getaddresses([raw], "from", defects) if pair[1]]
+    if len(pairs) != 1 and (rewrite := _GROUP_REWRITE.fullmatch(raw)) is not None:
+        pairs = [(rewrite["name"], rewrite["addr"])]  # an unquoted comma in a group's rewrite
     if len(pairs) != 1 or len({a.lower() for a in _ADDR_LIKE.findall(_display_free(raw))}) > 1:
         defects.append("ambiguous From")
         return None

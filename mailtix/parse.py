@@ -137,6 +137,7 @@ def _build(msg: Message, max_depth: int, max_parts: int, defects: list[str]) -> 
         to=address_list(msg, "to", defects),
         cc=address_list(msg, "cc", defects),
         reply_to=address_list(msg, "reply-to", defects),
+        original_from=address_list(msg, "x-original-from", defects),
         in_reply_to=message_ids(raw_value(msg, "in-reply-to")),
         references=reference_ids(raw_values(msg, "references")),
         date=_date(raw_value(msg, "date"), defects),

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from mailtix import automated, correlate, routing
+from mailtix import automated, correlate, group_rewrite, routing
 from mailtix.agent_desk import AgentDesk
 from mailtix.bounce_desk import BounceDesk
 from mailtix.clock import utcnow
@@ -169,7 +169,7 @@ class Pipeline:
         fault_point("after-fetch")
         budget = CpuBudget(self.cpu_budget)
         try:
-            mail = parse_message(raw)
+            mail = group_rewrite.unwrapped(parse_message(raw), self.config.own_addresses)
             budget.check("parsing")
             with database_proxy.atomic():  # in a group: a savepoint, committed with the group
                 outcome = self._apply(mail, raw, sha, source, mailbox, budget)

@@ -55,6 +55,7 @@ class ParsedMail:
     headers: tuple[tuple[str, str], ...] = ()
     return_path: str | None = None
     defects: tuple[str, ...] = ()
+    original_from: tuple[Address, ...] = ()  # X-Original-From, as a list's DMARC rewrite keeps it
 
     def header(self, name: str) -> str | None:
         """The first value of header ``name`` (case-insensitive), or None."""
