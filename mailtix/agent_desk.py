@@ -139,8 +139,8 @@ class AgentDesk(Desk):
         subject = strip_forward_prefix(clean_subject(item.mail.subject, self.config.tickets.prefix))
         ticket = create_ticket(
             subject=subject, customer=agent, customer_name=self.config.agent_name(agent),
-            mailbox=item.mailbox.name, department=decision.department, priority="normal",
-            tags=(), now=item.now,
+            mailbox=item.mailbox.name, department=decision.department,
+            priority=decision.priority, tags=decision.tags, now=item.now,
         )  # fmt: skip
         add_event(ticket, "created", f"held: unverified mail claiming to be {agent}", item.now)
         self._unverified(item, agent, ticket, f"{why}; held on a ticket of its own", held=True)
