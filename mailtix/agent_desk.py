@@ -166,8 +166,8 @@ class AgentDesk(Desk):
             add_event(ticket, "note", text[:200], item.now, actor=agent)
             detail = "internal note"
         elif (reply or attachments) and ticket.customer != agent:
-            self._relay(item, agent, ticket, reply, how, attachments)
-            detail = f"agent reply relayed ({how})"
+            relayed = self._relay(item, agent, ticket, reply, how, attachments)
+            detail = f"agent reply relayed ({how})" if relayed else "agent reply held back"
         elif reply or attachments:  # a held ticket still in her own name: nobody to answer
             self._keep(item, ticket, agent, f"note by {agent} ({how})", reply)
             detail = "kept: the ticket is in your own name (#customer ADDRESS hands it over)"
@@ -214,7 +214,9 @@ class AgentDesk(Desk):
     def _relay(
         self, item: Incoming, agent: str, ticket: Ticket, text: str, how: str,
         attachments: tuple[Attachment, ...],
-    ) -> None:  # fmt: skip
+    ) -> bool:  # fmt: skip
+        """Relay the answer to the customer and the Cc'd participants; False when a mail budget
+        held it back (then it is kept as a note and the agent alone is told)."""
         name = self.config.agent_name(agent) or agent.partition("@")[0]
         sender_name = self.config.agents_policy.relay_name.format(
             agent=name, mailbox=item.mailbox.display_name
@@ -236,8 +238,10 @@ class AgentDesk(Desk):
             record_from=agent,
         )
         queued = self.mailer.queue(letter, ticket, item.mailbox, item.now)
-        if queued is not None:
-            self._complete_record(queued.message_id, item, text, how, attachments)
+        if queued is None:
+            self._held_relay(item, agent, ticket, text)
+            return False
+        self._complete_record(queued.message_id, item, text, how, attachments)
         lifecycle.record_first_response(ticket, item.now)
         if ticket.status == "new":
             why = f"first answer by {agent}"
@@ -246,6 +250,23 @@ class AgentDesk(Desk):
             self._assign(ticket, agent, agent, item)
         to = ", ".join([ticket.customer, *(a.email for a in copies)])
         add_event(ticket, "replied", f"{agent} answered ({how}); sent to {to}", item.now, agent)
+        return True
+
+    def _held_relay(self, item: Incoming, agent: str, ticket: Ticket, text: str) -> None:
+        """A budget held the relay back (a loop, a flood): keep the answer, tell the agent."""
+        why = "not relayed: this ticket has had as much mail to the customer as one hour allows"
+        self._keep(item, ticket, agent, f"answer by {agent} held back", text)
+        letter = Letter(
+            template="command_error",
+            to=(Address(agent, self.config.agent_name(agent)),),
+            extra={
+                "agent": {"email": agent, "name": self.config.agent_name(agent)},
+                "errors": [why, "send it again later; it is kept on the ticket as a note"],
+                "event": {"kind": "held", "title": "Not relayed", "detail": ""},
+            },
+            automatic=False,
+        )
+        self.mailer.queue(letter, ticket, item.mailbox, item.now)
 
     def _complete_record(
         self, message_id: str, item: Incoming, text: str, how: str,

@@ -14,7 +14,7 @@ import pytest
 
 from mailtix.app import App
 from mailtix.pipeline import Outcome, Source
-from mailtix.store.models import Event, OutboxItem, Receipt, Ticket
+from mailtix.store.models import Event, Message, OutboxItem, Receipt, Ticket
 
 REPO = Path(__file__).resolve().parents[2]
 SUPPORT = "support@acme.example"
@@ -315,3 +315,25 @@ def test_budget_defaults(make_desk: Callable[..., Desk]) -> None:
     assert config.tickets.automated_mail == "ticket"
     assert config.tickets.suppression_days == 30
     assert config.agents_policy.notifications_per_hour == 60
+
+
+def test_an_answer_held_by_the_ticket_budget_is_kept_and_the_agent_is_told(
+    make_desk: Callable[..., Desk],
+) -> None:
+    """A real agent's answer over max_mails_per_ticket_per_hour is not relayed, but it is not
+    lost either: it stays on the ticket as a note, and the agent alone hears why."""
+    desk = make_desk(tickets="max_mails_per_ticket_per_hour = 2")
+    desk(mail())  # the acknowledgement: mail 1 of 2 to Carol about this ticket
+    [note] = outbox("notification", ALICE)
+    for n in range(2):
+        desk.advance(minutes=1)
+        body = f"Answer number {n}: please restart the printer.\n"
+        desk(mail(f"Alice <{ALICE}>", "Re: printer", body, In_Reply_To=note.message_id))
+    assert len(outbox("relay", CAROL)) == 1
+    [told] = outbox("command_error", ALICE)
+    text = bytes(told.rfc822).decode()
+    assert "Not relayed" in text and "was not sent to the customer" in text
+    kept = [m.text for m in Message.select().where(Message.kind == "note")]
+    assert any("Answer number 1" in t for t in kept)
+    events = [e.detail for e in Event.select().where(Event.type == "replied")]
+    assert len(events) == 1  # only the relayed answer is recorded as sent
