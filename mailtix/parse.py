@@ -2,9 +2,11 @@
 
 The MIME tree is read as the stdlib parser reads it (policy compat32, which keeps raw header
 values): by ``mime_tree`` for plain structures, by the stdlib parser for the rest. mail-parser
-supplies its hardened RFC 5322 date reader. Everything that leaves this module is
-decoded text without control characters; anything odd that was survived is listed in
-``ParsedMail.defects``. Only bytes that are not an email at all raise ParseError.
+supplies its hardened RFC 5322 date reader. Everything that leaves this module is decoded
+text with NUL removed; other control characters stay as data and are neutralised where text
+is output (``terminal_text`` for the CLI, ``compose`` for outgoing headers). Anything odd that
+was survived is listed in ``ParsedMail.defects``. Only bytes that are not an email at all
+raise ParseError.
 """
 
 from __future__ import annotations
