@@ -1,5 +1,5 @@
 """Entry point for ``python -m mailtix``."""
 
-from mailtix.cli import main
+from mailtix.cli.main import main
 
 raise SystemExit(main())

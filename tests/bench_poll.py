@@ -270,11 +270,11 @@ started = time.perf_counter()
 def _cpu(who):
     usage = resource.getrusage(who)
     return usage.ru_utime + usage.ru_stime
-import mailtix.app
-from mailtix.cli import main
+import mailtix.runtime.app
+from mailtix.cli.main import main
 imported = time.perf_counter()
 poll_seconds = 0.0
-_poll = mailtix.app.poll_mailbox
+_poll = mailtix.runtime.app.poll_mailbox
 def _timed_poll(*args, **kwargs):
     global poll_seconds
     begun = time.perf_counter()
@@ -282,7 +282,7 @@ def _timed_poll(*args, **kwargs):
         return _poll(*args, **kwargs)
     finally:
         poll_seconds += time.perf_counter() - begun
-mailtix.app.poll_mailbox = _timed_poll  # poll_cycle calls it through mailtix.app
+mailtix.runtime.app.poll_mailbox = _timed_poll  # poll_cycle calls it through mailtix.runtime.app
 code = main(sys.argv[1:])
 done = time.perf_counter()
 print("BENCH-RESULT " + json.dumps({
@@ -504,7 +504,10 @@ def warm_up() -> None:
     a first run - and never where PYTHONDONTWRITEBYTECODE is set, hence compileall, which
     writes it regardless."""
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "mailtix")], check=True)
-    modules = "mailtix.cli, mailtix.app, mailtix.outbox, mailtix.sender_process"
+    modules = (
+        "mailtix.cli.main, mailtix.runtime.app, mailtix.outbound.outbox, "
+        "mailtix.outbound.sender_process"
+    )
     subprocess.run([sys.executable, "-c", f"import {modules}"], check=True)
 
 

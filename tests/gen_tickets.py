@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from peewee import chunked  # noqa: E402
 
-from mailtix.clock import utcnow  # noqa: E402
+from mailtix.domain.clock import utcnow  # noqa: E402
 from mailtix.store import open_store  # noqa: E402
 from mailtix.store.models import Event, Message, Ticket, database_proxy  # noqa: E402
 

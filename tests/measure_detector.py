@@ -1,6 +1,6 @@
-"""Measure the automated-mail detector (mailtix.automated.classify) and the bounce address reader
-(mailtix.bounces.read_bounce) on tests/data/corpus (or any corpus of the same layout given with
---corpus). Prints tables; asserts nothing.
+"""Measure the automated-mail detector (mailtix.decisions.automated.classify) and the bounce
+address reader (mailtix.decisions.bounces.read_bounce) on tests/data/corpus (or any corpus of
+the same layout given with --corpus). Prints tables; asserts nothing.
 
     .venv/bin/python tests/measure_detector.py [-v] [--corpus DIR]
 
@@ -40,11 +40,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from mailtix import automated  # noqa: E402
-from mailtix.bounces import read_bounce  # noqa: E402
-from mailtix.errors import ParseError  # noqa: E402
-from mailtix.parse import parse_message  # noqa: E402
-from mailtix.values import ParsedMail  # noqa: E402
+from mailtix.decisions import automated  # noqa: E402
+from mailtix.decisions.bounces import read_bounce  # noqa: E402
+from mailtix.domain.errors import ParseError  # noqa: E402
+from mailtix.domain.values import ParsedMail  # noqa: E402
+from mailtix.inbound.parse import parse_message  # noqa: E402
 
 LOCAL = REPO / "tests" / "data" / "corpus"
 LABELS = ("bounce", "auto-reply")

@@ -1,4 +1,5 @@
-"""Measure mailtix.reply_text.visible_reply on the third-party reply fixtures; print the table.
+"""Measure mailtix.inbound.reply_text.visible_reply on the third-party reply fixtures; print
+the table.
 
 Run ``.venv/bin/python tests/measure_replies.py`` (``-v`` lists every miss). The same cases and
 scoring are used by tests/unit/test_reply_text.py, which asserts a floor per source.
@@ -22,8 +23,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from mailtix.parse import parse_message  # noqa: E402
-from mailtix.reply_text import ReplyText, visible_reply  # noqa: E402
+from mailtix.inbound.parse import parse_message  # noqa: E402
+from mailtix.inbound.reply_text import ReplyText, visible_reply  # noqa: E402
 
 REPLIES = HERE / "data" / "replies"
 TRIMMER = REPLIES / "email-reply-trimmer" / "test"

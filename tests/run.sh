@@ -86,6 +86,7 @@ run() {
 run .venv/bin/ruff check mailtix tests
 run .venv/bin/ruff format --check mailtix tests
 run .venv/bin/mypy
+run .venv/bin/lint-imports --no-cache
 run .venv/bin/python -m pytest "$@"
 
 if [ "$status" -ne 0 ]; then

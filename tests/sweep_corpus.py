@@ -30,9 +30,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from mailtix import outbox  # noqa: E402
-from mailtix.app import App  # noqa: E402
-from mailtix.pipeline import Outcome, Source  # noqa: E402
+from mailtix.desks.pipeline import Outcome, Source  # noqa: E402
+from mailtix.outbound import outbox  # noqa: E402
+from mailtix.runtime.app import App  # noqa: E402
 from mailtix.store.models import QuarantineItem  # noqa: E402
 
 LOCAL = REPO / "tests" / "data" / "corpus"

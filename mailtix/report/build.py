@@ -10,8 +10,8 @@ from typing import Any
 
 from peewee import Database
 
-from mailtix.clock import iso
-from mailtix.config import Config
+from mailtix.config.model import Config
+from mailtix.domain.clock import iso
 from mailtix.report import durations, figures
 from mailtix.report.durations import GroupKey
 from mailtix.report.hours import Targets, business_clock, sla_targets

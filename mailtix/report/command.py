@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from mailtix.config_report import report_config
+from mailtix.config.report import report_config
 from mailtix.report.build import build_report
 from mailtix.report.formats import render_csv, render_json, render_table
 from mailtix.report.html_page import render_html

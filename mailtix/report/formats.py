@@ -8,8 +8,6 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from mailtix.present import table
-
 CSV_COLUMNS = (
     "section", "name", "created", "resolved", "reopened", "backlog",
     "first_response_count", "first_response_median_hours", "first_response_p90_hours",
@@ -116,3 +114,19 @@ def render_table(report: dict[str, Any]) -> str:
         ),
     ]
     return "\n".join(parts)
+
+
+def table(rows: list[list[str]], headers: list[str]) -> str:
+    """Aligned plain-text columns; long cells are cut with an ellipsis."""
+    cells = [[_cut(c) for c in row] for row in [headers, *rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _cut(value: str, width: int = 48) -> str:
+    value = " ".join(value.split())
+    return value if len(value) <= width else value[: width - 1] + "…"

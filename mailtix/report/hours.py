@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from mailtix.config import PRIORITIES, Config
+from mailtix.config.model import PRIORITIES, Config
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from mailtix.errors import UsageError
+from mailtix.domain.errors import UsageError
 
 DEFAULT_DAYS = 30
 

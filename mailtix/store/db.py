@@ -19,8 +19,8 @@ from typing import Any
 from peewee import Database, OperationalError, PostgresqlDatabase, SqliteDatabase
 from playhouse.db_url import connect
 
-from mailtix.errors import MailtixError
-from mailtix.private_files import create_private_file, make_private_dir
+from mailtix.domain.errors import MailtixError
+from mailtix.domain.private_files import create_private_file, make_private_dir
 from mailtix.store.migrations import migrate
 from mailtix.store.models import database_proxy
 

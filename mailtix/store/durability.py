@@ -22,7 +22,7 @@ from typing import Any
 
 from peewee import PostgresqlDatabase, SqliteDatabase
 
-from mailtix.clock import utcnow
+from mailtix.domain.clock import utcnow
 from mailtix.store.models import MailboxState, database_proxy
 
 _depth = threading.local()  # peewee keeps one connection per thread, so the mode is per thread

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from peewee import Database, PostgresqlDatabase
 
-from mailtix.errors import MailtixError
+from mailtix.domain.errors import MailtixError
 from mailtix.store.models import ALL_MODELS, SchemaVersion
 
 log = logging.getLogger(__name__)

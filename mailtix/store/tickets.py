@@ -6,11 +6,11 @@ import secrets
 from collections.abc import Sequence
 from datetime import datetime
 
+from mailtix.domain.values import Attachment as AttachmentValue
+from mailtix.domain.values import ParsedMail
 from mailtix.store.lookups import copy_holder, execute, is_participant, thread_owners
 from mailtix.store.models import Attachment, Event, Message, Participant, Ticket
 from mailtix.store.statements import insert_row
-from mailtix.values import Attachment as AttachmentValue
-from mailtix.values import ParsedMail
 
 MAX_THREAD_IDS = 100  # In-Reply-To + the newest References looked up; a real thread has fewer
 #: How a note kept from unverified mail claiming an agent's address starts its thread_reason.

@@ -132,8 +132,8 @@ def test_reply_to_closed_ticket_reopens_it(mailstack: Any, desk: dict[str, Any])
 
 
 def _close(config: Path, ticket_id: int) -> None:
-    from mailtix.app import App
-    from mailtix.clock import utcnow
+    from mailtix.domain.clock import utcnow
+    from mailtix.runtime.app import App
     from mailtix.store.tickets import get_ticket, set_status
 
     App.open(config)

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from mailtix.app import App
-from mailtix.imap_source import ImapSource
-from mailtix.pipeline import Source
-from mailtix.poller import poll_mailbox
+from mailtix.desks.pipeline import Source
+from mailtix.inbound.imap_source import ImapSource
+from mailtix.runtime.app import App
+from mailtix.runtime.poller import poll_mailbox
 from tests.integration.support import (
     customer_mail,
     mailtix,

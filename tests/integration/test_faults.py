@@ -2,7 +2,7 @@
 kill -9 in the middle of a big batch and of an SMTP send, a poison message, a bad login.
 
 Crashes are real: ``MAILTIX_FAULT=NAME:N`` makes the CLI SIGKILL itself at a named point (see
-mailtix/faults.py), so nothing gets to clean up or commit on the way out.
+mailtix/domain/faults.py), so nothing gets to clean up or commit on the way out.
 """
 
 from __future__ import annotations
@@ -277,8 +277,8 @@ def test_kill_during_smtp_send_repeats_at_most_one_ack(
         mailstack.send(customer_mail(addr, support_addr, f"Send crash {n}"), addr, [support_addr])
     mailstack.wait_for_messages(support, count=len(customers))
 
-    # poll --once sends from a child process (mailtix/sender_process.py): the SIGKILL takes the
-    # sender down in the middle of its work, and the poll says so
+    # poll --once sends from a child process (mailtix/outbound/sender_process.py): the SIGKILL
+    # takes the sender down in the middle of its work, and the poll says so
     killed = crash_run(config, "during-send:3", "poll", "--once", expect=1)
     assert "sender process was killed by signal 9" in killed.stdout, killed.stdout
     out = mailtix(config, "poll", "--once").stdout

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from mailtix.app import App
-from mailtix.imap_source import ImapSource
-from mailtix.poller import poll_mailbox
+from mailtix.inbound.imap_source import ImapSource
+from mailtix.runtime.app import App
+from mailtix.runtime.poller import poll_mailbox
 from tests.integration.support import customer_mail, tickets, unique, write_config
 
 pytestmark = pytest.mark.integration

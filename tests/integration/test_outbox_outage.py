@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from mailstack import free_ports
 
-from mailtix.app import App
-from mailtix.pipeline import Source
+from mailtix.desks.pipeline import Source
+from mailtix.runtime.app import App
 from tests.integration.support import (
     customer_mail,
     mailtix,

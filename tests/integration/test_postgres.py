@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from mailtix import outbox
-from mailtix.app import App
-from mailtix.pipeline import Source
+from mailtix.desks.pipeline import Source
+from mailtix.outbound import outbox
+from mailtix.runtime.app import App
 from mailtix.store import open_store
 from mailtix.store.db import is_postgres
 from mailtix.store.migrations import CURRENT_VERSION, schema_version
@@ -153,7 +153,7 @@ def test_internal_error_rolls_back_and_quarantines_on_postgres(
         def broken(*args: object, **kwargs: object) -> object:
             raise RuntimeError("simulated bug")
 
-        monkeypatch.setattr("mailtix.pipeline.routing.route", broken)
+        monkeypatch.setattr("mailtix.desks.pipeline.routing.route", broken)
         raw = mail("Hits the bug", "<pg-bug@example.org>")
         app.pipeline.max_attempts = 1  # quarantine at the first failure
         outcome = app.pipeline.process(raw, Source("support", 1, 1))

@@ -14,9 +14,9 @@ import pytest
 from mailstack import MailStack
 from support import parse, unique, write_config
 
-from mailtix import outbox
-from mailtix.app import App
-from mailtix.report.digest import run_digest
+from mailtix.lifecycle.digest import run_digest
+from mailtix.outbound import outbox
+from mailtix.runtime.app import App
 from mailtix.store.models import Message, Ticket
 from mailtix.store.tickets import set_status
 

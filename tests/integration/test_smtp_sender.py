@@ -18,12 +18,12 @@ import aiosmtplib
 import pytest
 from mailstack import CUSTOMER_DOMAIN, Mailbox, MailStack
 
-from mailtix import sent_marks
-from mailtix.compose import compose, envelope_recipients, make_message_id
-from mailtix.config import SmtpConfig
-from mailtix.errors import SendError
-from mailtix.smtp_sender import SmtpSender, check_connection
-from mailtix.values import Address, OutgoingMail
+from mailtix.config.model import SmtpConfig
+from mailtix.domain.errors import SendError
+from mailtix.domain.values import Address, OutgoingMail
+from mailtix.outbound import sent_marks
+from mailtix.outbound.compose import compose, envelope_recipients, make_message_id
+from mailtix.outbound.smtp_sender import SmtpSender, check_connection
 
 pytestmark = pytest.mark.integration
 
@@ -217,7 +217,7 @@ def test_several_connections_overlap_envelopes_but_never_two_data_commands(
     their envelopes at the same time, but the server is only ever taking one message (DATA)
     that is not yet marked sent; so a crash can repeat one acknowledgement, not one per
     connection. Counted on the real Postfix, over 24 mails and 3 connections."""
-    from mailtix import outbox
+    from mailtix.outbound import outbox
     from mailtix.store.db import open_store
     from mailtix.store.models import OutboxItem
 

@@ -6,13 +6,13 @@ import re
 
 import pytest
 
-from mailtix.agent_auth import (
+from mailtix.decisions.agent_auth import (
     authenticated_sender,
     notification_message_id,
     token_ticket,
     verify_token,
 )
-from mailtix.values import Address, ParsedMail
+from mailtix.domain.values import Address, ParsedMail
 
 SECRET = b"0123456789abcdef-test-secret"
 AGENT = "agent@acme.example"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailtix.agent_commands import Directory, parse_commands
+from mailtix.decisions.agent_commands import Directory, parse_commands
 
 DIRECTORY = Directory(
     departments=("general", "billing"), agents=("alice@acme.example", "bob@acme.example")

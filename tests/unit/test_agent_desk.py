@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from mailtix.app import App
-from mailtix.pipeline import Outcome, Source
-from mailtix.present import ticket_detail
+from mailtix.cli.present import ticket_detail
+from mailtix.desks.pipeline import Outcome, Source
+from mailtix.runtime.app import App
 from mailtix.store.models import Event, Message, OutboxItem, Ticket
 
 REPO = Path(__file__).resolve().parents[2]

@@ -1,4 +1,5 @@
-"""Unit tests for mailtix.automated.classify on hand-built ParsedMail values and fixtures."""
+"""Unit tests for mailtix.decisions.automated.classify on hand-built ParsedMail values and
+fixtures."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mailtix.automated import classify
-from mailtix.parse import parse_message
-from mailtix.values import Address, ParsedMail
+from mailtix.decisions.automated import classify
+from mailtix.domain.values import Address, ParsedMail
+from mailtix.inbound.parse import parse_message
 
 MAILS = Path(__file__).parents[1] / "data" / "mails"
 
@@ -139,7 +140,7 @@ def test_x_auto_response_suppress_refuses_replies_only_for_all_or_autoreply(
     value: str, refused: bool
 ) -> None:
     """MS-OXCMAIL: All and AutoReply ask for no automatic reply; the mail is still a person's."""
-    from mailtix.automated import responses_refused
+    from mailtix.decisions.automated import responses_refused
 
     message = mail(("X-Auto-Response-Suppress", value))
     assert (responses_refused(message) is not None) is refused

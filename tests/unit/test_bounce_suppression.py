@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from test_mail_budgets import ALICE, CAROL, SUPPORT, Desk, answer, mail, make_desk
 
-from mailtix.bounces import suppression_refused
-from mailtix.cli import main
+from mailtix.cli.main import main
+from mailtix.decisions.bounces import suppression_refused
 from mailtix.store.models import Event, OutboxItem, Suppression
 
 __all__ = ["make_desk"]  # the fixture, imported to be used here

@@ -6,8 +6,8 @@ import io
 
 import pytest
 
-from mailtix import bounded_read
-from mailtix.bounded_read import read_at_most
+from mailtix.inbound import bounded_read
+from mailtix.inbound.bounded_read import read_at_most
 
 
 class CountingStream(io.BytesIO):

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailtix.business_hours import (
+from mailtix.domain.business_hours import (
     Calendar,
     CalendarError,
     calendar_from_config,

@@ -13,8 +13,8 @@ from email.message import EmailMessage
 
 import pytest
 
-from mailtix.compose import compose, envelope_recipients, make_message_id
-from mailtix.values import Address, Attachment, OutgoingMail
+from mailtix.domain.values import Address, Attachment, OutgoingMail
+from mailtix.outbound.compose import compose, envelope_recipients, make_message_id
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
@@ -249,7 +249,7 @@ def test_date_defaults_to_now_in_utc() -> None:
 
 
 def test_attachments_are_relayed_as_downloads() -> None:
-    from mailtix.values import Attachment
+    from mailtix.domain.values import Attachment
 
     mail = outgoing(
         attachments=(
@@ -326,7 +326,7 @@ def test_fuzzed_header_input_never_injects_or_duplicates_headers() -> None:
 
 
 def test_non_ascii_filenames_use_rfc2231_sections_and_round_trip() -> None:
-    from mailtix.values import Attachment
+    from mailtix.domain.values import Attachment
 
     name = "Überweisung für März " * 8 + ".pdf"
     raw = compose(outgoing(attachments=(Attachment(name, "application/pdf", b"x"),)), now=NOW)

@@ -6,8 +6,8 @@ import email
 import email.policy
 from datetime import UTC, datetime
 
-from mailtix.compose import compose
-from mailtix.values import Address, OutgoingMail
+from mailtix.domain.values import Address, OutgoingMail
+from mailtix.outbound.compose import compose
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 BIDI = [*map(chr, range(0x202A, 0x202F)), *map(chr, range(0x2066, 0x206A))]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mailtix.config import SHIPPED_TEMPLATES, check_problems, load_config
-from mailtix.errors import ConfigError
+from mailtix.config.load import SHIPPED_TEMPLATES, check_problems, load_config
+from mailtix.domain.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 ENV = {"MAILTIX_SMTP_PASSWORD": "smtp-secret", "MAILTIX_IMAP_PASSWORD": "imap-secret"}
@@ -83,7 +83,7 @@ def test_commands_that_only_read_the_store_need_no_secrets(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An admin on a box without the server passwords can still list and show tickets."""
-    from mailtix.cli import main
+    from mailtix.cli.main import main
 
     shutil.copy(REPO / "mailtix.toml.example", tmp_path / "mailtix.toml")
     shutil.copytree(REPO / "config", tmp_path / "config")

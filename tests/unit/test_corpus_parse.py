@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from mailtix.automated import classify
-from mailtix.errors import ParseError
-from mailtix.parse import parse_message
-from mailtix.values import ParsedMail
+from mailtix.decisions.automated import classify
+from mailtix.domain.errors import ParseError
+from mailtix.domain.values import ParsedMail
+from mailtix.inbound.parse import parse_message
 
 CORPUS = Path(__file__).parents[1] / "data" / "corpus"
 ZAMMAD = CORPUS / "zammad" / "test" / "data" / "mail"
@@ -97,10 +97,10 @@ def test_quick_mime_reader_reads_every_mail_as_the_full_parser_does(
     boundary lines instead of letting it split every body into lines: the result must be the
     same, mail by mail, over the whole corpus (and it must be taken for most of it, multipart
     mails included, or it saves nothing)."""
-    import mailtix.mime_tree
+    import mailtix.inbound.mime_tree
 
     taken = Counter[str]()
-    real = mailtix.mime_tree.read
+    real = mailtix.inbound.mime_tree.read
 
     def counting(raw: bytes, body_at: int) -> Any:
         msg = real(raw, body_at)
@@ -111,9 +111,9 @@ def test_quick_mime_reader_reads_every_mail_as_the_full_parser_does(
     differ = []
     for path in corpus_files():
         raw = path.read_bytes()
-        monkeypatch.setattr(mailtix.mime_tree, "read", counting)
+        monkeypatch.setattr(mailtix.inbound.mime_tree, "read", counting)
         fast = outcome(raw)
-        monkeypatch.setattr(mailtix.mime_tree, "read", lambda raw, body_at: None)
+        monkeypatch.setattr(mailtix.inbound.mime_tree, "read", lambda raw, body_at: None)
         if outcome(raw) != fast:
             differ.append(path.relative_to(CORPUS).as_posix())
     print(f"quick reader taken for {dict(taken)} of {len(corpus_files())} files")

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from mailtix.correlate import clean_subject, decide, parse_ref, subject_tags
-from mailtix.values import Address, ParsedMail
+from mailtix.decisions.correlate import clean_subject, decide, parse_ref, subject_tags
+from mailtix.domain.values import Address, ParsedMail
 
 
 class FakeStore:

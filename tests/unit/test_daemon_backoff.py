@@ -6,8 +6,8 @@ import socket
 import time
 from pathlib import Path
 
-from mailtix.app import App
-from mailtix.daemon import MAX_BACKOFF, Daemon
+from mailtix.runtime.app import App
+from mailtix.runtime.daemon import MAX_BACKOFF, Daemon
 
 
 def closed_port() -> int:

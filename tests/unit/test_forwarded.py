@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from mailtix.forwarded import forwarded_sender, strip_forward_prefix
-from mailtix.parse import parse_message
-from mailtix.values import Address, Attachment, ParsedMail
+from mailtix.decisions.forwarded import forwarded_sender, strip_forward_prefix
+from mailtix.domain.values import Address, Attachment, ParsedMail
+from mailtix.inbound.parse import parse_message
 
 AGENTS = {"alice@acme.example", "support@acme.example"}
 

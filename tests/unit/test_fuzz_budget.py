@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from mailtix.app import App
-from mailtix.pipeline import Source
+from mailtix.desks.pipeline import Source
+from mailtix.runtime.app import App
 
 TESTS = Path(__file__).parents[1]
 sys.path.insert(0, str(TESTS / "data"))

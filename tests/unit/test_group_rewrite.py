@@ -7,12 +7,12 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from mailtix.app import App
-from mailtix.group_rewrite import unwrapped
-from mailtix.parse import parse_message
-from mailtix.pipeline import Source
+from mailtix.decisions.group_rewrite import unwrapped
+from mailtix.desks.pipeline import Source
+from mailtix.domain.values import Address
+from mailtix.inbound.parse import parse_message
+from mailtix.runtime.app import App
 from mailtix.store.models import OutboxItem, Ticket
-from mailtix.values import Address
 from tests.unit.test_pipeline import app, clock, make_app  # noqa: F401 - fixtures
 
 MAILS = Path(__file__).parents[1] / "data" / "mails"

@@ -10,15 +10,15 @@ import time
 
 import pytest
 
-from mailtix.html_strip import strip_tags
-from mailtix.html_text import (
+from mailtix.inbound.html_strip import strip_tags
+from mailtix.inbound.html_text import (
     MAX_FORMATTED_CHARS,
     MAX_HTML_CHARS,
     MAX_HTML_DEPTH,
     nesting_depth,
     read_html,
 )
-from mailtix.parse import parse_message
+from mailtix.inbound.parse import parse_message
 
 HEAD = (
     b"From: Eve <eve@evil.example>\r\nTo: support@acme.example\r\nSubject: deep\r\n"

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from mailtix.app import App
-from mailtix.jobs import parse_at, run_jobs
-from mailtix.pipeline import Outcome, Source
+from mailtix.desks.pipeline import Outcome, Source
+from mailtix.lifecycle.jobs import parse_at, run_jobs
+from mailtix.runtime.app import App
 from mailtix.store.models import Event, OutboxItem, Ticket
 
 REPO = Path(__file__).resolve().parents[2]

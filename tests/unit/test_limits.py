@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from mailtix.errors import ParseError
-from mailtix.parse import (
+from mailtix.domain.errors import ParseError
+from mailtix.inbound.parse import (
     MAX_DELIMITER_LINES,
     MAX_DEPTH,
     MAX_HEADER_BYTES,

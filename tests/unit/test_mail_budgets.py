@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from mailtix.app import App
-from mailtix.pipeline import Outcome, Source
+from mailtix.desks.pipeline import Outcome, Source
+from mailtix.runtime.app import App
 from mailtix.store.models import Event, Message, OutboxItem, Receipt, Ticket
 
 REPO = Path(__file__).resolve().parents[2]
@@ -291,7 +291,7 @@ def test_automated_mail_opens_a_ticket_by_default(
 
 
 def test_budget_keys_are_validated_one_line_each(tmp_path: Path) -> None:
-    from mailtix.config import check_problems
+    from mailtix.config.load import check_problems
 
     tickets = 'max_mails_per_ticket_per_hour = 0\nautomated_mail = "drop"\nsuppression_days = "x"'
     (tmp_path / "mailtix.toml").write_text(

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from mailtix.config import SmtpConfig
-from mailtix.errors import SendError
-from mailtix.maildir_sink import MaildirSink
-from mailtix.senders import open_sender
-from mailtix.smtp_sender import SmtpSender
+from mailtix.config.model import SmtpConfig
+from mailtix.domain.errors import SendError
+from mailtix.outbound.maildir_sink import MaildirSink
+from mailtix.outbound.senders import open_sender
+from mailtix.outbound.smtp_sender import SmtpSender
 
 RAW = b"From: support@example.com\r\nTo: carol@example.org\r\nSubject: hi\r\n\r\nbody\r\n"
 

@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-import mailtix.pipeline
-from mailtix.app import App
-from mailtix.cpu_budget import CpuBudget, OverBudget
-from mailtix.pipeline import Outcome, Source
+import mailtix.desks.pipeline
+from mailtix.desks.cpu_budget import CpuBudget, OverBudget
+from mailtix.desks.pipeline import Outcome, Source
+from mailtix.runtime.app import App
 from mailtix.store.models import Message, OutboxItem, QuarantineItem, Ticket
 from tests.unit.test_pipeline import app, clock, mail, make_app  # noqa: F401 - fixtures
 
@@ -33,7 +33,7 @@ class SlowClock:
 def slow_budget(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[float], None]]:
     def make(step: float) -> None:
         monkeypatch.setattr(
-            mailtix.pipeline, "CpuBudget", lambda seconds: CpuBudget(seconds, SlowClock(step))
+            mailtix.desks.pipeline, "CpuBudget", lambda seconds: CpuBudget(seconds, SlowClock(step))
         )
 
     yield make

@@ -14,7 +14,7 @@ from email.policy import compat32
 
 import pytest
 
-from mailtix import mime_tree
+from mailtix.inbound import mime_tree
 
 FULL = BytesParser(policy=compat32)
 

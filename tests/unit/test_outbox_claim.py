@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from peewee import Database
 
-from mailtix import outbox
-from mailtix.sent_marks import journal_stem
+from mailtix.outbound import outbox
+from mailtix.outbound.sent_marks import journal_stem
 from mailtix.store import claims
 from mailtix.store.db import open_store
 from mailtix.store.durability import relaxed_transaction
@@ -156,11 +156,11 @@ def test_what_a_drain_sent_is_not_sent_again_while_its_marks_wait_for_the_store(
 ) -> None:
     """The store is busy (the poller commits): marks stay in the journal, the rows stay
     "sending" in the store, and the next drain of the same sender leaves them alone."""
-    from mailtix.config import SmtpConfig
+    from mailtix.config.model import SmtpConfig
 
     smtp = SmtpConfig(maildir=tmp_path / "sent")
     mine, pending = given_row(1), row(status="pending", n=2)
-    monkeypatch.setattr("mailtix.sent_marks.write_if_free", lambda work: False)
+    monkeypatch.setattr("mailtix.outbound.sent_marks.write_if_free", lambda work: False)
     state = outbox.SenderState.open()
     assert outbox.drain(smtp, lambda: NOW, state=state)["sent"] == 2
     assert {r.status for r in OutboxItem.select()} == {"sending"}  # not flushed yet
@@ -177,7 +177,7 @@ def test_what_a_drain_sent_is_not_sent_again_while_its_marks_wait_for_the_store(
 def test_a_drain_sends_the_rows_queued_for_it_and_writes_only_its_marks(
     db: Database, tmp_path: Path
 ) -> None:
-    from mailtix.config import SmtpConfig
+    from mailtix.config.model import SmtpConfig
 
     mine = [given_row(n) for n in range(3)]
     pending = row(status="pending", n=5)  # queued with no sender beside: claimed as usual

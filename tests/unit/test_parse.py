@@ -1,4 +1,5 @@
-"""Unit tests for mailtix.parse and mailtix.html_text on the hand-written tests/data/mails."""
+"""Unit tests for mailtix.inbound.parse and mailtix.inbound.html_text on the hand-written
+tests/data/mails."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from mailtix.errors import ParseError
-from mailtix.html_text import html_to_text, sanitize_html
-from mailtix.parse import clean_filename, header_text, parse_message
+from mailtix.domain.errors import ParseError
+from mailtix.inbound.html_text import html_to_text, sanitize_html
+from mailtix.inbound.parse import clean_filename, header_text, parse_message
 
 MAILS = Path(__file__).parents[1] / "data" / "mails"
 
@@ -284,7 +285,7 @@ def test_clean_header_fast_path_agrees_with_the_full_cleaning() -> None:
     cleaning must still come out as the full path makes it."""
     import random
 
-    from mailtix import header_text as h
+    from mailtix.inbound import header_text as h
 
     def full(value: str) -> str:
         value = h.CONTROLS.sub("", h.LINE_BREAKS.sub(" ", value))

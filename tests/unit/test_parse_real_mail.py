@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mailtix.parse import parse_message
+from mailtix.inbound.parse import parse_message
 
 CORPUS = Path(__file__).parents[1] / "data" / "corpus"
 HEAD = b"From: Carol <carol@example.org>\r\nTo: support@acme.example\r\nSubject: s\r\n"

@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-import mailtix.pipeline
-from mailtix.app import App
-from mailtix.pipeline import Outcome, Source
+import mailtix.desks.pipeline
+from mailtix.desks.pipeline import Outcome, Source
+from mailtix.runtime.app import App
 from mailtix.store.attempts import begin_attempt, begin_first_attempts
 from mailtix.store.models import (
     Attachment,
@@ -511,14 +511,14 @@ def break_routing_for(
 ) -> Callable[..., Any]:
     """Routing raises ``error`` for mail with this subject (a bug, or the process going
     down); returns the real routing function."""
-    real_route = mailtix.pipeline.routing.route
+    real_route = mailtix.desks.pipeline.routing.route
 
     def route(*args: Any, **kwargs: Any) -> Any:
         if args[0].subject == subject:
             raise error
         return real_route(*args, **kwargs)
 
-    monkeypatch.setattr("mailtix.pipeline.routing.route", route)
+    monkeypatch.setattr("mailtix.desks.pipeline.routing.route", route)
     return real_route
 
 
@@ -583,7 +583,7 @@ def test_a_batch_counts_first_attempts_together_and_a_crashed_batch_goes_one_by_
         alone.append(sha)
         return real_begin(mailbox, sha, now)
 
-    monkeypatch.setattr("mailtix.pipeline.begin_attempt", counted_alone)
+    monkeypatch.setattr("mailtix.desks.pipeline.begin_attempt", counted_alone)
     app.pipeline.max_attempts = 3
 
     # the process "died" handling the first message of this batch, three times: once in the
@@ -611,7 +611,7 @@ def test_new_messages_share_a_commit_each_in_a_savepoint_of_its_own(
 ) -> None:
     """Groups of up to GROUP_SIZE new messages are one commit each; a message that fails in
     the middle of a group is undone alone (its savepoint) and recorded for a retry."""
-    monkeypatch.setattr("mailtix.pipeline.GROUP_SIZE", 2)
+    monkeypatch.setattr("mailtix.desks.pipeline.GROUP_SIZE", 2)
     break_routing_for(monkeypatch, "Group 1", RuntimeError("simulated bug"))
     raws = [mail(subject=f"Group {n}") for n in range(5)]
     batch = [(raw, Source("support", 7, uid)) for uid, raw in enumerate(raws, start=1)]
@@ -645,7 +645,7 @@ def test_a_group_that_dies_leaves_nothing_and_its_messages_are_then_handled_alon
     assert Ticket.select().count() == 0 and Receipt.select().count() == 0
     assert [attempts_of(r) for r in raws] == [1, 1, 1]
 
-    monkeypatch.setattr("mailtix.pipeline.routing.route", real_route)
+    monkeypatch.setattr("mailtix.desks.pipeline.routing.route", real_route)
     alone = [list(g) for g in app.pipeline.process_batch("support", batch)]
     assert [[o.kind for o in g] for g in alone] == [["ticket"], ["ticket"], ["ticket"]]
     assert [attempts_of(r) for r in raws] == [2, 2, 2]
@@ -713,7 +713,7 @@ def test_attachment_names_are_metadata_only(feed: Feeder) -> None:
 
 
 def test_copied_people_become_participants_up_to_a_cap(feed: Feeder) -> None:
-    from mailtix.customer_desk import MAX_COPIED
+    from mailtix.desks.customer import MAX_COPIED
     from mailtix.store.models import Participant
 
     many = ", ".join(f"p{i}@example.net" for i in range(5000))

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from mailtix.app import App
-from mailtix.poller import poll_mailbox
+from mailtix.runtime.app import App
+from mailtix.runtime.poller import poll_mailbox
 from mailtix.store.models import Receipt, Ticket
 from tests.unit.test_pipeline import CONFIG, DEPARTMENTS, REPO, ROUTING, SUPPORT, Clock, mail
 
@@ -74,7 +74,7 @@ class MemorySource:
 def test_batches_are_downloaded_handled_then_moved_after_their_commit(
     app: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("mailtix.poller.BATCH_MESSAGES", 2)
+    monkeypatch.setattr("mailtix.runtime.poller.BATCH_MESSAGES", 2)
     source = MemorySource([mail(subject=f"Question {n}") for n in range(5)], slow=0)
     mailbox = app.mailbox("support")
     result = poll_mailbox(mailbox, source, app.pipeline)  # type: ignore[arg-type]
@@ -90,7 +90,7 @@ def test_batches_are_downloaded_handled_then_moved_after_their_commit(
 def test_a_failed_move_is_raised_and_the_next_poll_only_moves(
     app: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("mailtix.poller.BATCH_MESSAGES", 2)
+    monkeypatch.setattr("mailtix.runtime.poller.BATCH_MESSAGES", 2)
     source = MemorySource([mail(subject=f"Question {n}") for n in range(3)], slow=0)
     real_move = source.move
 

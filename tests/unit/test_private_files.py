@@ -14,13 +14,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from mailtix.app import App
-from mailtix.config import MailboxConfig
-from mailtix.daemon import Daemon
-from mailtix.maildir_sink import MaildirSink
-from mailtix.maildir_source import MaildirSource
-from mailtix.private_files import exposure_warning, private_umask, write_private
-from mailtix.sent_marks import JournalMarks
+from mailtix.config.model import MailboxConfig
+from mailtix.domain.private_files import exposure_warning, private_umask, write_private
+from mailtix.inbound.maildir_source import MaildirSource
+from mailtix.outbound.maildir_sink import MaildirSink
+from mailtix.outbound.sent_marks import JournalMarks
+from mailtix.runtime.app import App
+from mailtix.runtime.daemon import Daemon
 from mailtix.store import open_store
 from mailtix.store.locks import mailbox_lock
 from mailtix.store.models import database_proxy
@@ -142,10 +142,10 @@ def test_daemon_start_warns_about_a_readable_store(
     app = App.open(tmp_path / "mailtix.toml")
     (tmp_path / "mailtix.db").chmod(0o644)
     daemon = Daemon(app)
-    monkeypatch.setattr("mailtix.daemon.start_sender", lambda *_: None)
+    monkeypatch.setattr("mailtix.runtime.daemon.start_sender", lambda *_: None)
     monkeypatch.setattr(daemon.scheduler, "start", lambda: None)
     try:
-        with caplog.at_level(logging.WARNING, logger="mailtix.daemon"):
+        with caplog.at_level(logging.WARNING, logger="mailtix.runtime.daemon"):
             daemon.start()
     finally:
         app.db.close()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mailtix.config import load_config
-from mailtix.reload import ConfigWatcher
+from mailtix.config.load import load_config
+from mailtix.runtime.reload import ConfigWatcher
 
 MAIN = """
 [store]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mailtix.errors import TemplateError
-from mailtix.render import SAMPLE_CONTEXT, TemplateRenderer, check_templates, clean_subject
+from mailtix.domain.errors import TemplateError
+from mailtix.outbound.render import SAMPLE_CONTEXT, TemplateRenderer, check_templates, clean_subject
 
 SHIPPED = Path(__file__).resolve().parents[2] / "templates"
 PAYLOADS = ("{{ 7*7 }}", "{% raw %}", "{{ ''.__class__.__mro__ }}", "{% endraw %}{# x")
@@ -146,7 +146,7 @@ def test_huge_output_is_refused(tmp_path: Path, source: str) -> None:
 
 
 def test_long_loop_hits_the_time_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("mailtix.render.MAX_RENDER_SECONDS", 0.2)
+    monkeypatch.setattr("mailtix.outbound.render.MAX_RENDER_SECONDS", 0.2)
     write_kind(
         tmp_path,
         txt="{% for a in range(10000) %}{% for b in range(10000) %}{% endfor %}{% endfor %}",

@@ -1,4 +1,5 @@
-"""mailtix.reply_text: hit rates on third-party reply fixtures, plus one test per client style.
+"""mailtix.inbound.reply_text: hit rates on third-party reply fixtures, plus one test per
+client style.
 
 The fixtures and scoring live in tests/measure_replies.py (run it to see the table); ``-s`` prints
 the same figures here. The floors are what the implementation reaches, rounded down.
@@ -11,8 +12,8 @@ import time
 import pytest
 from measure_replies import all_cases, score, table
 
-from mailtix.relay_guard import notification_markers
-from mailtix.reply_text import ReplyText, cut_quoted_mail, visible_reply
+from mailtix.decisions.relay_guard import notification_markers
+from mailtix.inbound.reply_text import ReplyText, cut_quoted_mail, visible_reply
 
 FLOORS = {  # share of fixtures right once whitespace is normalised
     "email-reply-trimmer": 0.80,
@@ -182,7 +183,7 @@ def test_never_raises_and_is_fast() -> None:
     ],
 )
 def test_authored_words_is_empty_for_quote_and_signature_only(text: str, expected: str) -> None:
-    from mailtix.reply_text import authored_words
+    from mailtix.inbound.reply_text import authored_words
 
     assert authored_words(text) == expected
 

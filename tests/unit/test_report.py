@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from peewee import Database
 
-from mailtix.config import load_config
+from mailtix.config.load import load_config
 from mailtix.report import build_report, durations
 from mailtix.report.period import Period, parse_period
 from mailtix.report.sql import Dialect
@@ -220,7 +220,7 @@ def test_period_parsing() -> None:
     berlin = parse_period("2026-03-02", "2026-03-09T08:00", now, ZoneInfo("Europe/Berlin"))
     assert berlin.since == datetime(2026, 3, 1, 23, 0)
     assert berlin.until == datetime(2026, 3, 9, 7, 0)
-    from mailtix.errors import UsageError
+    from mailtix.domain.errors import UsageError
 
     with pytest.raises(UsageError, match="--since"):
         parse_period("yesterday", None, now, UTC_ZONE)

@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailtix.app import App
-from mailtix.config import check_problems, load_config
-from mailtix.report.digest import digest_due, next_digest, run_digest
+from mailtix.config.load import check_problems, load_config
+from mailtix.lifecycle.digest import digest_due, next_digest, run_digest
+from mailtix.runtime.app import App
 from mailtix.store import open_store
 from mailtix.store.models import OutboxItem, Ticket
 
@@ -120,7 +120,7 @@ def test_report_config_problems(tmp_path: Path) -> None:
 
 def test_cron_days_are_standard_cron() -> None:
     """APScheduler 3 counts 0 = Monday; mailtix's [report] schedule is standard cron."""
-    from mailtix.config_report import _cron_days
+    from mailtix.config.report import _cron_days
 
     assert _cron_days("1") == "mon"
     assert _cron_days("1-5") == "mon,tue,wed,thu,fri"

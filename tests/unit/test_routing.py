@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from mailtix.config import (
+from mailtix.config.model import (
     Action,
     Condition,
     Config,
@@ -17,9 +17,9 @@ from mailtix.config import (
     TemplatesConfig,
     TicketsConfig,
 )
-from mailtix.routing import route
-from mailtix.rule_regex import nested_quantifier
-from mailtix.values import Address, Attachment, ParsedMail
+from mailtix.config.rule_regex import nested_quantifier
+from mailtix.decisions.routing import route
+from mailtix.domain.values import Address, Attachment, ParsedMail
 
 SUPPORT = MailboxConfig(name="support", address="support@example.com", department="general")
 SALES = MailboxConfig(name="sales", address="sales@example.com", department="sales")
@@ -201,7 +201,7 @@ def test_body_search_is_bounded() -> None:
 
 
 def test_loaded_rules_route(tmp_path: Path) -> None:
-    from mailtix.config import load_config
+    from mailtix.config.load import load_config
 
     (tmp_path / "routing.toml").write_text(
         '[[rule]]\nname = "Invoices"\nwhen = { subject = "INVOICE" }\n'
@@ -306,8 +306,8 @@ def test_nested_quantifiers_are_recognised() -> None:
 
 
 def test_check_warns_about_nested_quantifiers_with_file_line_rule_and_key(tmp_path: Path) -> None:
-    from mailtix.config import load_config
-    from mailtix.config_rules import rule_warnings
+    from mailtix.config.load import load_config
+    from mailtix.config.rules import rule_warnings
 
     (tmp_path / "routing.toml").write_text(
         '[[rule]]\nname = "Fine"\nwhen = { subject = "invoice" }\nthen = { tags = ["a"] }\n\n'

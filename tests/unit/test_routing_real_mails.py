@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from mailtix.config import Config, Rule, load_config
-from mailtix.parse import parse_message
-from mailtix.routing import condition_matches, route
-from mailtix.values import ParsedMail, RouteDecision
+from mailtix.config.load import load_config
+from mailtix.config.model import Config, Rule
+from mailtix.decisions.routing import condition_matches, route
+from mailtix.domain.values import ParsedMail, RouteDecision
+from mailtix.inbound.parse import parse_message
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 MAILS = DATA / "mails"

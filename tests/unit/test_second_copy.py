@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from mailtix.app import App, poll_cycle
-from mailtix.pipeline import Source
+from mailtix.desks.pipeline import Source
+from mailtix.runtime.app import App, poll_cycle
 from mailtix.store.models import Event, Message, OutboxItem, Receipt, Ticket
 
 REPO = Path(__file__).resolve().parents[2]

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from peewee import Database
 
-from mailtix import sent_marks
-from mailtix.config import SmtpConfig
-from mailtix.sender_process import SenderProcess
-from mailtix.sender_thread import SenderThread
-from mailtix.sent_marks import JournalMarks, apply_journal, journal_stem, recover_journals
+from mailtix.config.model import SmtpConfig
+from mailtix.outbound import sent_marks
+from mailtix.outbound.sender_process import SenderProcess
+from mailtix.outbound.sender_thread import SenderThread
+from mailtix.outbound.sent_marks import JournalMarks, apply_journal, journal_stem, recover_journals
 from mailtix.store.db import open_store
 from mailtix.store.models import OutboxItem
 
@@ -249,13 +249,13 @@ def test_naming_the_sender_loads_no_smtp_code_into_the_poller() -> None:
     """The poller names its sender's worker id for every mail it queues: that must not pull
     asyncio and aiosmtplib into the poller (they belong to the sender process)."""
     code = (
-        "import sys; import mailtix.app\n"
-        "from mailtix.sender_process import SenderProcess\n"
-        "from mailtix.workers import worker_of\n"
+        "import sys; import mailtix.runtime.app\n"
+        "from mailtix.outbound.sender_process import SenderProcess\n"
+        "from mailtix.domain.workers import worker_of\n"
         "sender = SenderProcess(None)\n"
         "sender._proc = type('Proc', (), {'pid': 4242})()\n"
         "assert sender.worker == worker_of(4242), sender.worker\n"
-        "print(sorted(m for m in ('aiosmtplib', 'mailtix.outbox') if m in sys.modules))\n"
+        "print(sorted(m for m in ('aiosmtplib', 'mailtix.outbound.outbox') if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -8,11 +8,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from mailtix import sla
-from mailtix.cli import main
-from mailtix.config import load_config
-from mailtix.config_lifecycle import parse_duration
-from mailtix.errors import ConfigError
+from mailtix.cli.main import main
+from mailtix.config.lifecycle import parse_duration
+from mailtix.config.load import load_config
+from mailtix.domain.errors import ConfigError
+from mailtix.lifecycle import sla
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = """\

@@ -8,9 +8,9 @@ import ssl
 import aiosmtplib
 import pytest
 
-from mailtix.config import SmtpConfig
-from mailtix.errors import SendError
-from mailtix.smtp_sender import SmtpSender, classify
+from mailtix.config.model import SmtpConfig
+from mailtix.domain.errors import SendError
+from mailtix.outbound.smtp_sender import SmtpSender, classify
 
 
 def refused(code: int, recipient: str = "x@example.org") -> aiosmtplib.SMTPRecipientRefused:
@@ -107,7 +107,7 @@ def test_password_is_redacted_from_messages() -> None:
 def test_connection_lost_is_a_fact_of_the_error_not_of_its_wording() -> None:
     import aiosmtplib
 
-    from mailtix.smtp_sender import classify
+    from mailtix.outbound.smtp_sender import classify
 
     assert classify(ConnectionRefusedError("refused"), host="h").connection_lost
     assert classify(aiosmtplib.SMTPServerDisconnected("gone"), host="h").connection_lost

@@ -11,7 +11,7 @@ from peewee import Database, TextField
 from playhouse.migrate import SchemaMigrator
 from playhouse.migrate import migrate as run_migration
 
-from mailtix.errors import MailtixError
+from mailtix.domain.errors import MailtixError
 from mailtix.store import migrations
 from mailtix.store.db import SQLITE_PRAGMAS, open_store, redact
 from mailtix.store.migrations import CURRENT_VERSION, schema_version

@@ -10,9 +10,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
-from mailtix.app import App
+from mailtix.lifecycle.survey import parse_answer, rating_links
+from mailtix.runtime.app import App
 from mailtix.store.models import Event, Ticket
-from mailtix.survey import parse_answer, rating_links
 from tests.unit import test_jobs as j
 
 
@@ -127,6 +127,6 @@ def test_no_survey_when_disabled(tmp_path: Path, clock: j.Clock) -> None:
 def _without_survey(app: App):  # type: ignore[no-untyped-def]
     from dataclasses import replace
 
-    from mailtix.config_lifecycle import SurveyConfig
+    from mailtix.config.lifecycle import SurveyConfig
 
     return replace(app.config, survey=SurveyConfig(enabled=False))

@@ -6,7 +6,7 @@ import io
 import json
 import random
 
-from mailtix.terminal_text import PrintableStream, json_safe, printable
+from mailtix.cli.terminal_text import PrintableStream, json_safe, printable
 
 C0 = [chr(c) for c in range(0x20) if chr(c) not in "\n\t"]
 OTHERS = [*map(chr, range(0x80, 0xA0)), "\u061c", "\u200e", "\u200f"]

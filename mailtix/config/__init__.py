@@ -1,0 +1,1 @@
+"""Reading and checking mailtix.toml and the rule files into frozen objects."""

@@ -1,0 +1,1 @@
+"""Pure answers about a mail: automated?, which ticket?, which route?, an agent?"""

@@ -1,0 +1,286 @@
+"""One incoming message → one committed outcome: a new ticket, a follow-up, ignored, a duplicate,
+or quarantined. Decisions come from pure modules (parse, automated, correlate, routing); this
+module applies them, each message all or nothing (ticket + message + outbox + receipt): in a
+transaction of its own, or, in a poll batch, a savepoint of its own in a transaction shared
+by up to GROUP_SIZE messages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from mailtix.config.model import Config, MailboxConfig
+from mailtix.decisions import automated, correlate, group_rewrite, routing
+from mailtix.desks.agent import AgentDesk
+from mailtix.desks.bounce import BounceDesk
+from mailtix.desks.cpu_budget import CpuBudget, OverBudget
+from mailtix.desks.customer import CustomerDesk, NoSender
+from mailtix.desks.intake import DeskResult, Incoming
+from mailtix.desks.quarantine import quarantine
+from mailtix.domain.clock import utcnow
+from mailtix.domain.errors import ParseError
+from mailtix.domain.faults import fault_point
+from mailtix.domain.values import ParsedMail
+from mailtix.inbound.parse import parse_message
+from mailtix.outbound.mailer import Mailer
+from mailtix.outbound.notify import Notifier
+from mailtix.outbound.render import TemplateRenderer
+from mailtix.store.attempts import (
+    begin_attempt,
+    begin_first_attempts,
+    record_failure,
+    reset_attempts,
+)
+from mailtix.store.durability import relaxed
+from mailtix.store.ledger import add_receipt
+from mailtix.store.lookups import receipt_for_bytes, receipt_for_uid
+from mailtix.store.models import OutboxItem, Ticket, database_proxy
+from mailtix.store.tickets import StoreLookup, add_event, earlier_copy, get_ticket
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3  # a message failing this often is quarantined instead of retried
+CPU_BUDGET = 10.0  # seconds of CPU for one message; over it, the message is quarantined
+GROUP_SIZE = 20  # new messages of a poll batch that share one commit (process_batch)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a message came from: the mailbox, and its IMAP identity when it has one."""
+
+    mailbox: str
+    uidvalidity: int = 0
+    uid: int | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: str  # ticket | followup | ignored | duplicate | quarantined | deferred
+    ticket_ref: str | None = None
+    detail: str = ""
+
+
+class Pipeline:
+    def __init__(
+        self,
+        config: Config,
+        renderer: TemplateRenderer | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.renderer = renderer or TemplateRenderer(config.templates.dir)
+        self.mailer = Mailer(config, self.renderer)
+        self.notifier = Notifier(self.mailer)
+        self.customers = CustomerDesk(self.mailer, self.notifier)
+        self.agents = AgentDesk(self.mailer, self.notifier)
+        self.bounces = BounceDesk(self.mailer, self.notifier)
+        self.clock = clock
+        self.lookup = StoreLookup()
+        self.max_attempts = MAX_ATTEMPTS
+        self.cpu_budget = CPU_BUDGET
+
+    @property
+    def config(self) -> Config:
+        return self.mailer.config
+
+    @config.setter
+    def config(self, value: Config) -> None:
+        """A reloaded config (rules, departments, agents) takes effect with the next message."""
+        self.mailer.config = value
+
+    def ref(self, ticket_id: int | None) -> str | None:
+        return (
+            None
+            if ticket_id is None
+            else correlate.format_ref(self.config.tickets.prefix, ticket_id)
+        )
+
+    def process(self, raw: bytes, source: Source, *, retry: bool = False) -> Outcome:
+        """Handle one raw message; never raises for a bad message (it is quarantined).
+
+        ``retry`` (``mailtix quarantine retry``) runs a quarantined message again from scratch.
+        """
+        return self._process(raw, source, hashlib.sha256(raw).hexdigest(), retry=retry)
+
+    def process_batch(
+        self, mailbox: str, messages: Sequence[tuple[bytes, Source]]
+    ) -> Iterator[list[Outcome]]:
+        """``process`` for the messages of one poll batch: their outcomes in order, a list at a
+        time, each list committed when it is given (lazily: handled when it is taken).
+
+        The first attempt at every message never tried before is counted for all of them in
+        one commit (``store.attempts``). Up to GROUP_SIZE such messages in a row then share one
+        transaction, each handled in a savepoint of its own (all of its rows or none), so they
+        cost one commit instead of one each. A message tried before (it failed, or the process
+        died while its group was open) is handled alone, in a transaction of its own, once the
+        group before it is committed: a message that kills the process is still isolated. The
+        commits are relaxed: the caller makes them durable (``durability.durable_point``)
+        before it moves the messages.
+        """
+        hashed = [(raw, source, hashlib.sha256(raw).hexdigest()) for raw, source in messages]
+        counted = begin_first_attempts(mailbox, [sha for _, _, sha in hashed], self.clock())
+        group: list[tuple[bytes, Source, str]] = []
+        for raw, source, sha in hashed:
+            if sha in counted:
+                counted.discard(sha)  # the same bytes again in this batch: not a first attempt
+                group.append((raw, source, sha))
+                if len(group) == GROUP_SIZE:
+                    yield self._handle_group(group)
+                    group = []
+                continue
+            if group:  # committed first: this one is handled alone
+                yield self._handle_group(group)
+                group = []
+            yield [self._process(raw, source, sha)]
+        if group:
+            yield self._handle_group(group)
+
+    def _handle_group(self, group: list[tuple[bytes, Source, str]]) -> list[Outcome]:
+        # one relaxed commit (the poller makes the batch durable before moving it); each
+        # message in a savepoint of its own (_process)
+        with relaxed(), database_proxy.atomic():
+            outcomes = [self._process(raw, src, sha, in_group=True) for raw, src, sha in group]
+        fault_point("after-commit")
+        return outcomes
+
+    def _process(
+        self, raw: bytes, source: Source, sha: str, *, retry: bool = False, in_group: bool = False
+    ) -> Outcome:
+        """One message; ``in_group``: its first attempt is counted and a group's transaction
+        is open (``process_batch``)."""
+        mailbox = self.config.mailbox(source.mailbox)
+        if mailbox is None:
+            raise ValueError(f"unknown mailbox {source.mailbox!r}")
+        seen = self._already_seen(source, sha, retry)
+        if seen is not None:
+            return seen
+        if retry:
+            reset_attempts(source.mailbox, sha)
+        if in_group:
+            attempt, last_error = 1, ""
+        else:
+            attempt, last_error = begin_attempt(source.mailbox, sha, self.clock())
+        if attempt > self.max_attempts:  # it failed, or took the process down, every time
+            reason = f"gave up after {attempt - 1} attempts; last error: {last_error or 'crash'}"
+            return self._quarantine(raw, sha, source, reason)
+        fault_point("after-fetch")
+        budget = CpuBudget(self.cpu_budget)
+        try:
+            mail = group_rewrite.unwrapped(parse_message(raw), self.config.own_addresses)
+            budget.check("parsing")
+            with database_proxy.atomic():  # in a group: a savepoint, committed with the group
+                outcome = self._apply(mail, raw, sha, source, mailbox, budget)
+                budget.check("handling")  # over it: the message's rows are rolled back
+            if not in_group:
+                fault_point("after-commit")
+            return outcome
+        except ParseError as exc:
+            return self._quarantine(raw, sha, source, f"unparseable: {exc}")
+        except OverBudget as exc:
+            return self._quarantine(raw, sha, source, f"too slow to process: {exc}")
+        except NoSender as exc:
+            return self._quarantine(raw, sha, source, f"no ticket possible: {exc}")
+        except Exception as exc:  # one bad message never stops the batch
+            log.exception("message %s/%s failed (attempt %d)", source.mailbox, source.uid, attempt)
+            error = f"{type(exc).__name__}: {exc}"
+            record_failure(source.mailbox, sha, error, self.clock())
+            if attempt >= self.max_attempts:
+                return self._quarantine(raw, sha, source, f"internal error: {error}")
+            return Outcome("deferred", detail=f"attempt {attempt} failed ({error}); will retry")
+
+    def _quarantine(
+        self, raw: bytes | None, sha: str, source: Source, reason: str, size: int | None = None
+    ) -> Outcome:
+        with database_proxy.atomic():
+            quarantine(source, raw, sha, reason, self.clock(), size=size or len(raw or b""))
+        log.warning("quarantined %s uid=%s: %s", source.mailbox, source.uid, reason)
+        return Outcome("quarantined", detail=reason)
+
+    def quarantine_oversized(self, source: Source, size: int) -> Outcome:
+        reason = f"too large: {size} bytes (max_message_bytes)"
+        sha = f"size:{source.uidvalidity}:{source.uid}"
+        return self._quarantine(None, sha, source, reason, size)
+
+    def _already_seen(self, source: Source, sha: str, retry: bool = False) -> Outcome | None:
+        """The earlier outcome for this UID, or for the same bytes (a new UIDVALIDITY, a
+        redelivery); a quarantined message stays quarantined unless it is being retried."""
+        if source.uid is not None:
+            by_uid = receipt_for_uid(source.mailbox, source.uidvalidity, source.uid)
+            if by_uid is not None:
+                return Outcome("duplicate", self.ref(by_uid.ticket_id), f"already {by_uid.outcome}")
+        first = receipt_for_bytes(source.mailbox, sha, skip_quarantined=retry)
+        if first is None:
+            return None
+        kind = "quarantined" if first.outcome == "quarantined" else "duplicate"
+        with database_proxy.atomic():
+            detail = f"same bytes as receipt {first.id} ({first.outcome})"
+            self._receipt(source, sha, kind, detail, first.ticket_id)
+        return Outcome(kind, self.ref(first.ticket_id), "same message seen before")
+
+    def _receipt(
+        self, source: Source, sha: str, outcome: str, detail: str, ticket: int | None
+    ) -> None:
+        add_receipt(source, sha, outcome, detail, ticket, self.clock())
+
+    def _apply(
+        self,
+        mail: ParsedMail,
+        raw: bytes,
+        sha: str,
+        source: Source,
+        mailbox: MailboxConfig,
+        budget: CpuBudget,
+    ) -> Outcome:
+        automation = automated.classify(mail, self.config.own_addresses)
+        if automation.kind == "own" or self._is_our_message(mail):
+            self._receipt(source, sha, "ignored", "mailtix's own mail", None)
+            return Outcome("ignored", detail="mailtix's own mail")
+        copy_of = earlier_copy(mail)
+        if copy_of is not None:
+            return self._second_copy(copy_of, source, sha, mailbox)
+        thread = correlate.decide(mail, self.config.tickets.prefix, self.lookup)
+        budget.check("threading")
+        ticket = get_ticket(thread.ticket_id) if thread.ticket_id is not None else None
+        item = Incoming(mail, raw, sha, mailbox, self.clock(), automation, thread.reason)
+        if automation.kind == "bounce":
+            return self._done(source, sha, self.bounces.handle(item, ticket))
+        agent = self._agent_sender(mail)  # an agent's automatic reply on a ticket: the agent desk
+        if agent is not None and (ticket is not None or not automation.automated):
+            return self._done(source, sha, self.agents.handle(item, agent, ticket))
+        if ticket is not None:
+            return self._done(source, sha, self.customers.follow_up(ticket, item))
+        if automation.automated and self.config.tickets.automated_mail == "ignore":
+            detail = f"automated mail ({automation.reason}); [tickets] automated_mail = ignore"
+            return self._done(source, sha, DeskResult("ignored", None, detail))
+        decision = routing.route(mail, mailbox, self.config)
+        if decision.ignore:
+            detail = "ignored by rule " + ", ".join(decision.matched_rules)
+            return self._done(source, sha, DeskResult("ignored", None, detail))
+        return self._done(source, sha, self.customers.open_ticket(item, decision))
+
+    def _second_copy(
+        self, ticket: Ticket, source: Source, sha: str, mailbox: MailboxConfig
+    ) -> Outcome:
+        """The same mail through another address: one ticket, the copy noted on it."""
+        detail = f"same message also delivered to {mailbox.name} ({mailbox.address})"
+        add_event(ticket, "copy", detail, self.clock())
+        return self._done(source, sha, DeskResult("duplicate", ticket, detail))
+
+    def _done(self, source: Source, sha: str, result: DeskResult) -> Outcome:
+        ticket_id = result.ticket.id if result.ticket is not None else None
+        self._receipt(source, sha, result.kind, result.detail, ticket_id)
+        return Outcome(result.kind, self.ref(ticket_id), result.detail)
+
+    def _agent_sender(self, mail: ParsedMail) -> str | None:
+        """The sender's address when it is an agent's (verified or not: the desk decides)."""
+        sender = mail.sender.email if mail.sender else None
+        return sender if sender is not None and self.config.agent(sender) else None
+
+    def _is_our_message(self, mail: ParsedMail) -> bool:
+        """Our own mail coming back: a Message-ID mailtix generated (always on its domain)."""
+        if mail.message_id is None or not mail.message_id.endswith(f"@{self.mailer.domain}>"):
+            return False
+        return OutboxItem.select().where(OutboxItem.message_id == mail.message_id).exists()

@@ -1,0 +1,1 @@
+"""The vocabulary every layer shares: plain values, errors, the clock, calendars."""

@@ -1,0 +1,72 @@
+"""A local Maildir as a mailbox (for ``mailtix demo`` and development): same interface as
+ImapSource, with Maildir++ subfolders (``.Processed``, ``.Quarantine``) as the target folders.
+Maildir has no UIDs, so keys are file keys and duplicates are recognised by content hash.
+What it creates is owner-only (``private_files``).
+"""
+
+from __future__ import annotations
+
+import mailbox
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import TracebackType
+
+from mailtix.config.model import MailboxConfig
+from mailtix.domain.private_files import private_umask
+
+
+class MaildirSource:
+    uidvalidity = 0
+    supports_idle = False
+
+    def __init__(self, config: MailboxConfig) -> None:
+        if config.maildir is None:
+            raise ValueError("mailbox has no maildir")
+        self.config = config
+        with private_umask():
+            self.box = mailbox.Maildir(Path(config.maildir), factory=None, create=True)
+
+    def __enter__(self) -> MaildirSource:
+        for folder in (self.config.processed_folder, self.config.quarantine_folder):
+            self.ensure_folder(folder)
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.box.close()
+
+    def ensure_folder(self, folder: str) -> None:
+        if folder not in self.box.list_folders():
+            with private_umask():
+                self.box.add_folder(folder)
+
+    def list_keys(self) -> list[str]:
+        return sorted(self.box.keys())
+
+    def sizes(self, keys: Sequence[str]) -> dict[str, int]:
+        return {key: self._path(key).stat().st_size for key in keys}
+
+    def fetch(self, keys: Sequence[str]) -> Iterator[tuple[str, bytes]]:
+        for key in keys:
+            yield key, self.box.get_bytes(key)
+
+    def move(self, keys: Sequence[str], folder: str) -> None:
+        target = self.box.get_folder(folder)
+        for key in keys:
+            with private_umask():
+                target.add(self.box.get_bytes(key))
+            self.box.discard(key)
+
+    def _path(self, key: str) -> Path:
+        return Path(self.box._path) / self.box._lookup(key)  # type: ignore[attr-defined]
+
+
+def missing_parts(config: MailboxConfig) -> list[str]:
+    """What opening the mailbox would create: the Maildir itself and its target folders."""
+    wanted = list(dict.fromkeys((config.processed_folder, config.quarantine_folder)))
+    path = Path(config.maildir or "")
+    if not path.is_dir():
+        return [f"Maildir {path}", *wanted]
+    present = mailbox.Maildir(path, factory=None, create=False).list_folders()
+    return [folder for folder in wanted if folder not in present]

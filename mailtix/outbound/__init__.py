@@ -1,0 +1,1 @@
+"""Mail mailtix writes: letters, templates, MIME, the outbox and its senders."""

@@ -1,0 +1,72 @@
+"""How much mail mailtix may send, to whom, per hour: the budgets the mailer checks before it
+queues anything (windows of one hour, counted in the outbox).
+
+- An address that bounced permanently in the last ``suppression_days`` gets no automatic mail.
+- Automatic mail to one address: ``tickets.auto_reply_limit_per_hour``.
+- Notifications to one agent, over all tickets: ``agents.notifications_per_hour``.
+- Any mail to one address about one ticket: ``tickets.max_mails_per_ticket_per_hour`` (a loop
+  between two autoresponders always runs on one ticket).
+- Warnings about unverified mail claiming an agent's address (template ``unverified``) count
+  only against their own budget, WARNINGS_PER_HOUR per agent: a flood of forged customer mail
+  or of notifications never silences them, and a flood of forgeries makes a few warnings, the
+  next of which says how many more arrived meanwhile (``warning_context``).
+
+Escalations and command errors are held only by the per-ticket budget.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from mailtix.config.model import Config
+from mailtix.store.lookups import (
+    automatic_mails_since,
+    events_since,
+    is_suppressed,
+    mails_of_kind_since,
+    ticket_mails_since,
+)
+from mailtix.store.models import Ticket
+
+WARNING = "unverified"  # the template of the warning to an agent
+NOTIFICATION = "notification"
+WARNINGS_PER_HOUR = 5  # warnings to one agent about unverified mail
+HOUR = timedelta(hours=1)
+
+
+def held_back(
+    config: Config, template: str, automatic: bool, ticket: Ticket, recipient: str, now: datetime
+) -> str | None:
+    """Why a mail from ``template`` to ``recipient`` about ``ticket`` is not to be queued now
+    ("undeliverable", "rate limit", …), or None: it may go."""
+    since = now - HOUR
+    if template == WARNING:
+        sent, _ = mails_of_kind_since(WARNING, recipient, since)
+        return "warning budget" if sent >= WARNINGS_PER_HOUR else None
+    if automatic:
+        if is_suppressed(recipient, now - timedelta(days=config.tickets.suppression_days)):
+            return "undeliverable"
+        if automatic_mails_since(recipient, since) >= config.tickets.auto_reply_limit_per_hour:
+            return "rate limit"
+    if template == NOTIFICATION:
+        sent, _ = mails_of_kind_since(NOTIFICATION, recipient, since)
+        if sent >= config.agents_policy.notifications_per_hour:
+            return "notification budget"
+    if ticket_mails_since(ticket.id, recipient, since, WARNING) >= (
+        config.tickets.max_mails_per_ticket_per_hour
+    ):
+        return "ticket mail budget"
+    return None
+
+
+def held_detail(template: str, recipient: str, why: str) -> str:
+    """The detail of the ``suppressed`` event for a mail held back."""
+    return f"{template} to {recipient}: {why}"
+
+
+def warning_context(agent: str, now: datetime) -> dict[str, object]:
+    """For the warning about to be queued to ``agent``: how many warnings were held back since
+    the last one went (``held_back``), and whether this is the last one this hour may send."""
+    sent, last = mails_of_kind_since(WARNING, agent, now - HOUR)
+    held = events_since("suppressed", held_detail(WARNING, agent, "warning budget"), last)
+    return {"held_back": held, "last_this_hour": sent + 1 >= WARNINGS_PER_HOUR}

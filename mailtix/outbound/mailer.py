@@ -1,0 +1,167 @@
+"""Mail mailtix writes itself — acknowledgements, agent notifications, relayed agent answers,
+error replies: render the template, compose the bytes, queue them in the outbox (the caller's
+transaction commits them with the ticket change).
+
+Customer data goes into templates only as context. Budgets hold mail back (an event on the
+ticket says which), so no autoresponder, loop or flood turns mailtix into a mail cannon:
+automatic mail to one address (``tickets.auto_reply_limit_per_hour``), mail of any kind to one
+address about one ticket (``tickets.max_mails_per_ticket_per_hour``), notifications to one agent
+(``agents.notifications_per_hour``). Warnings about unverified mail have a budget of their own
+(``budgets``): a flood of forgeries neither silences them nor multiplies them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from mailtix.config.model import Config, MailboxConfig
+from mailtix.decisions.correlate import format_ref
+from mailtix.domain.values import Address, Attachment, OutgoingMail
+from mailtix.outbound import budgets
+from mailtix.outbound.compose import compose, make_message_id
+from mailtix.outbound.render import TemplateRenderer
+from mailtix.store.models import Message, OutboxItem, Ticket
+from mailtix.store.tickets import add_event, store_outgoing, visible_thread_ids
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Letter:
+    """One mail to queue: which template, to whom, and how it threads."""
+
+    template: str
+    to: tuple[Address, ...]
+    cc: tuple[Address, ...] = ()
+    extra: Mapping[str, object] = field(default_factory=dict)
+    message_id: str | None = None
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+    automatic: bool = True  # counts against (and is held by) the per-recipient rate limit
+    auto_submitted: str | None = "auto-replied"
+    sender_name: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    record_kind: str | None = None  # store as a ticket message of this kind ("auto", "agent")
+    record_from: str | None = None
+
+
+class Mailer:
+    def __init__(self, config: Config, renderer: TemplateRenderer) -> None:
+        self.config = config
+        self.renderer = renderer
+        # The worker id of the sender that runs beside this mailer, if one does (poll --once,
+        # the daemon): mail is queued already claimed by it, so it finds its rows with a read
+        # and never waits for the store's write lock to claim them. A claim of a worker that
+        # died is taken over at once by the next drain on this host, as any claim.
+        self.sent_by: Callable[[], str | None] | None = None
+
+    @property
+    def domain(self) -> str:
+        if self.config.tickets.message_id_domain:
+            return self.config.tickets.message_id_domain
+        first = self.config.mailboxes[0].address if self.config.mailboxes else "x@mailtix.invalid"
+        return first.rpartition("@")[2]
+
+    def context(self, ticket: Ticket, mailbox: MailboxConfig) -> dict[str, object]:
+        return {
+            "ticket": {
+                "ref": format_ref(self.config.tickets.prefix, ticket.id),
+                "subject": ticket.subject,
+                "status": ticket.status,
+                "priority": ticket.priority,
+                "department": ticket.department,
+                "customer": ticket.customer,
+                "assignee": ticket.assignee,
+                "tags": list(ticket.tags),
+            },
+            "customer": {"email": ticket.customer, "name": ticket.customer_name},
+            "mailbox": {
+                "name": mailbox.name,
+                "address": mailbox.address,
+                "display_name": mailbox.display_name,
+            },
+        }
+
+    def queue(
+        self, letter: Letter, ticket: Ticket, mailbox: MailboxConfig, now: datetime
+    ) -> OutboxItem | None:
+        """Render, compose and queue ``letter``; None when a budget holds it back."""
+        recipient = letter.to[0].email
+        automatic = letter.automatic and letter.template != budgets.WARNING
+        held = budgets.held_back(self.config, letter.template, automatic, ticket, recipient, now)
+        if held is not None:
+            detail = budgets.held_detail(letter.template, recipient, held)
+            add_event(ticket, "suppressed", detail, now)
+            if held != "undeliverable":
+                log.warning("%s to %s about ticket %s held back: %s", letter.template,
+                            recipient, ticket.id, held)  # fmt: skip
+            return None
+        extra = letter.extra
+        if letter.template == budgets.WARNING:
+            extra = {**extra, "warnings": budgets.warning_context(recipient, now)}
+        context = {**self.context(ticket, mailbox), **extra}
+        rendered = self.renderer.render(letter.template, context, ticket.department)
+        outgoing = OutgoingMail(
+            sender=Address(mailbox.address, letter.sender_name or mailbox.display_name),
+            to=letter.to,
+            cc=letter.cc,
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            message_id=letter.message_id or make_message_id(self.domain),
+            in_reply_to=letter.in_reply_to,
+            references=letter.references,
+            auto_submitted=letter.auto_submitted,
+            reply_to=Address(mailbox.address, mailbox.display_name),
+            attachments=letter.attachments,
+        )
+        if letter.record_kind is not None:
+            self._record(letter, ticket, mailbox, outgoing, now)
+        recipients = [a.email for a in (*letter.to, *letter.cc)]
+        sender = self.sent_by() if self.sent_by is not None else None
+        return OutboxItem.create(
+            ticket=ticket, kind=letter.template, automatic=automatic,
+            envelope_from=mailbox.address, recipients=recipients, recipient_key=recipient,
+            message_id=outgoing.message_id, rfc822=compose(outgoing),
+            status="sending" if sender else "pending", claimed_by=sender or "",
+            claimed_at=now if sender else None, next_attempt_at=now, created_at=now,
+        )  # fmt: skip
+
+    def _record(
+        self, letter: Letter, ticket: Ticket, mailbox: MailboxConfig, mail: OutgoingMail,
+        now: datetime,
+    ) -> Message:  # fmt: skip
+        return store_outgoing(
+            ticket, kind=letter.record_kind or "auto", sender=letter.record_from or mailbox.address,
+            sender_name=mail.sender.name, to=[a.email for a in (*mail.to, *mail.cc)],
+            subject=mail.subject, text=mail.text, html=mail.html, message_id=mail.message_id,
+            in_reply_to=mail.in_reply_to or "", references=mail.references, now=now,
+        )  # fmt: skip
+
+    def acknowledge(
+        self, ticket: Ticket, mailbox: MailboxConfig, in_reply_to: str | None, now: datetime,
+        *, new: bool = False,
+    ) -> OutboxItem | None:  # fmt: skip
+        """The acknowledgement of a ticket, to its customer (``new``: the ticket holds only the
+        message being acknowledged, so the thread is just that message)."""
+        if new:
+            references: tuple[str, ...] = (in_reply_to,) if in_reply_to else ()
+        else:
+            references = tuple(visible_thread_ids(ticket))
+        letter = Letter(
+            template="acknowledgement",
+            to=(Address(ticket.customer, ticket.customer_name),),
+            in_reply_to=in_reply_to,
+            references=references,
+            record_kind="auto",
+        )
+        return self.queue(letter, ticket, mailbox, now)
+
+
+def last_customer_message_id(ticket: Ticket) -> str | None:
+    """The Message-ID the next customer-facing mail should answer."""
+    ids: Sequence[str] = visible_thread_ids(ticket)
+    return ids[-1] if ids else None

@@ -1,0 +1,106 @@
+"""Notifications to agents: a new ticket, a customer reply, an assignment or a transfer.
+
+Each notification goes to one agent and carries a Message-ID with an HMAC token bound to that
+agent and ticket (``agent_auth``), so the agent's reply proves who answers which ticket. Reply-To
+is the mailbox address; the mail threads in the agent's client with In-Reply-To/References.
+Notifications are internal mail: they do not count against the customer rate limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from mailtix.config.model import MailboxConfig
+from mailtix.decisions.agent_auth import notification_message_id
+from mailtix.domain.values import Address, ParsedMail
+from mailtix.outbound.mailer import Letter, Mailer
+from mailtix.store.models import Ticket
+from mailtix.store.settings import agent_secret
+from mailtix.store.tickets import visible_thread_ids
+
+MAX_TEXT = 20_000  # characters of the customer's text quoted in a notification
+
+TITLES = {
+    "new": "New ticket",
+    "reply": "Customer reply",
+    "assigned": "Assigned to you",
+    "transfer": "Transferred to your department",
+    "opened": "Ticket opened for a customer",
+}
+
+
+class Notifier:
+    def __init__(self, mailer: Mailer) -> None:
+        self.mailer = mailer
+        self._secret: bytes | None = None
+
+    @property
+    def secret(self) -> bytes:
+        if self._secret is None:
+            self._secret = agent_secret(self.mailer.config.agents_policy.secret)
+        return self._secret
+
+    def recipients(self, ticket: Ticket) -> list[str]:
+        """Who hears about ``ticket``: the assignee alone (policy "assignee", once assigned),
+        else every agent of its department who is not away."""
+        config = self.mailer.config
+        if config.agents_policy.notify == "assignee" and ticket.assignee:
+            return [ticket.assignee]
+        return self.department_agents(ticket.department)
+
+    def department_agents(self, name: str) -> list[str]:
+        """The agents of department ``name`` who are not away."""
+        return self.mailer.config.available_agents(name)
+
+    def notify(
+        self,
+        ticket: Ticket,
+        mailbox: MailboxConfig,
+        event: str,
+        now: datetime,
+        *,
+        mail: ParsedMail | None = None,
+        text: str = "",
+        detail: str = "",
+        to: Iterable[str] | None = None,
+        exclude: str | None = None,
+    ) -> int:
+        """Queue one notification per recipient; returns how many were queued."""
+        targets = [a for a in (self.recipients(ticket) if to is None else to) if a != exclude]
+        if not targets:
+            return 0
+        message = _message_context(mail, text)
+        references = tuple(visible_thread_ids(ticket))
+        for agent in dict.fromkeys(targets):
+            name = self.mailer.config.agent_name(agent)
+            letter = Letter(
+                template="notification",
+                to=(Address(agent, name),),
+                extra={
+                    "agent": {"email": agent, "name": name},
+                    "event": {"kind": event, "title": TITLES.get(event, event), "detail": detail},
+                    "message": message,
+                },
+                message_id=notification_message_id(
+                    self.secret, ticket.id, agent, self.mailer.domain
+                ),
+                in_reply_to=references[-1] if references else None,
+                references=references,
+                automatic=False,
+                auto_submitted="auto-generated",
+            )
+            self.mailer.queue(letter, ticket, mailbox, now)
+        return len(dict.fromkeys(targets))
+
+
+def _message_context(mail: ParsedMail | None, text: str) -> dict[str, object]:
+    if mail is None:
+        return {"from": "", "from_name": "", "text": text[:MAX_TEXT], "attachments": []}
+    sender = mail.sender
+    return {
+        "from": sender.email if sender else "",
+        "from_name": sender.name if sender else "",
+        "text": (text or mail.text)[:MAX_TEXT],
+        "attachments": [a.filename for a in mail.attachments],
+    }

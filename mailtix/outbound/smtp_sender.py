@@ -1,0 +1,227 @@
+"""Send composed messages over SMTP: the only module that imports aiosmtplib.
+
+Transport security fails closed: ``security = "tls"`` is implicit TLS, ``"starttls"`` demands the
+STARTTLS upgrade (a server that does not offer it is refused, never used in plain text) and
+certificates are always verified. Every failure becomes one ``SendError`` whose one-line message
+says what the server answered; ``permanent`` is True for 5xx answers, bad addresses and TLS
+failures, False for 4xx answers, timeouts and lost connections (the outbox retries those).
+Passwords never appear in messages or logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from collections.abc import Awaitable, Callable, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+import aiosmtplib
+
+from mailtix.config.model import SmtpConfig
+from mailtix.domain.errors import SendError
+
+log = logging.getLogger(__name__)
+
+MAX_ERROR_CHARS = 500
+_TLS_REFUSAL = "(refusing to send in plain text)"
+_T = TypeVar("_T")
+
+
+def _one_line(text: str, secret: str | None = None) -> str:
+    if secret:
+        text = text.replace(secret, "***")
+    return " ".join(text.split())[:MAX_ERROR_CHARS]
+
+
+def _tls_cause(exc: BaseException) -> ssl.SSLError | None:
+    """The ssl error (bad certificate, handshake failure) behind ``exc``, if there is one."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return None
+        if isinstance(seen, ssl.SSLError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _response_text(exc: aiosmtplib.SMTPResponseException) -> str:
+    return f"{exc.code} {exc.message}"
+
+
+def classify(exc: BaseException, *, phase: str = "send", host: str = "") -> SendError:
+    """The SendError for an exception raised while talking SMTP during ``phase``.
+
+    ``phase`` is "connect", "starttls", "login" or "send". Pure: takes aiosmtplib's exception
+    objects (or ssl/OS errors) and decides permanent vs. temporary and the one-line message.
+    """
+    tls_error = _tls_cause(exc)
+    if tls_error is not None:
+        return SendError(f"TLS failed: {tls_error} {_TLS_REFUSAL}", permanent=True)
+    if phase == "starttls":
+        return _classify_starttls(exc)
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        codes = [refused.code for refused in exc.recipients]
+        text = "; ".join(f"{r.recipient}: {_response_text(r)}" for r in exc.recipients)
+        return SendError(text, permanent=bool(codes) and all(500 <= c < 600 for c in codes))
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        prefix = "login failed: " if phase == "login" else ""
+        return SendError(prefix + _response_text(exc), permanent=500 <= exc.code < 600)
+    if isinstance(exc, aiosmtplib.SMTPTimeoutError | TimeoutError):
+        return SendError(
+            f"timed out talking to {host}: {exc}", permanent=False, connection_lost=True
+        )
+    if isinstance(exc, aiosmtplib.SMTPServerDisconnected):
+        return SendError(
+            f"server {host} disconnected: {exc}", permanent=False, connection_lost=True
+        )
+    if isinstance(exc, aiosmtplib.SMTPConnectError | OSError):
+        return SendError(f"cannot connect to {host}: {exc}", permanent=False, connection_lost=True)
+    if isinstance(exc, ValueError | UnicodeError):  # e.g. an address aiosmtplib will not send
+        return SendError(f"invalid address: {exc}", permanent=True)
+    if isinstance(exc, aiosmtplib.SMTPNotSupported):
+        return SendError(f"not supported by {host}: {exc}", permanent=True)
+    if phase == "login":  # e.g. no AUTH offered: a configuration problem, retrying will not help
+        return SendError(f"login failed: {exc}", permanent=True)
+    return SendError(f"{phase} failed: {exc}", permanent=False)
+
+
+def _classify_starttls(exc: BaseException) -> SendError:
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        detail, permanent = _response_text(exc), 500 <= exc.code < 600
+    elif isinstance(exc, aiosmtplib.SMTPTimeoutError | aiosmtplib.SMTPServerDisconnected):
+        detail, permanent = f"{exc}", False
+    else:  # STARTTLS not offered (stripped?), protocol trouble
+        detail, permanent = f"{exc}", True
+    lost = isinstance(exc, aiosmtplib.SMTPTimeoutError | aiosmtplib.SMTPServerDisconnected)
+    return SendError(
+        f"TLS failed: {detail} {_TLS_REFUSAL}", permanent=permanent, connection_lost=lost
+    )
+
+
+class _Client(aiosmtplib.SMTP):
+    """aiosmtplib's client, with its DATA command (the moment the server takes a message) run
+    under ``handover``, a lock the connections of one drain share, together with
+    ``on_accepted``: so the envelopes of several connections overlap, but only one message at a
+    time is ever accepted by the server and not yet marked sent (the crash bound)."""
+
+    handover: asyncio.Lock | None = None
+    on_accepted: Callable[[], None] | None = None
+
+    async def data(self, message: str | bytes, /, **kwargs: Any) -> aiosmtplib.SMTPResponse:
+        async with self.handover or contextlib.nullcontext():
+            response = await super().data(message, **kwargs)
+            if self.on_accepted is not None:
+                try:
+                    self.on_accepted()
+                except Exception as exc:  # not a send failure: _step lets it through
+                    raise AcceptedHookFailed(exc) from exc
+            return response
+
+
+class AcceptedHookFailed(Exception):
+    """``on_accepted`` failed after the server took the message (e.g. the store is gone): the
+    drain must stop, not count it as a failed send and go on."""
+
+
+def _new_client(config: SmtpConfig) -> _Client:
+    return _Client(
+        hostname=config.host,
+        port=config.port,
+        use_tls=config.security == "tls",
+        start_tls=False,  # done explicitly below, so it can never be skipped silently
+        validate_certs=True,
+        timeout=config.timeout,
+    )
+
+
+class SmtpSender:
+    """One SMTP connection for a batch of messages: ``async with SmtpSender(cfg) as s: ...``."""
+
+    def __init__(self, config: SmtpConfig, handover: asyncio.Lock | None = None) -> None:
+        self.config = config
+        self.handover = handover  # shared by the connections of one drain (see _Client)
+        self._client: _Client | None = None
+
+    @property
+    def _where(self) -> str:
+        return f"{self.config.host}:{self.config.port}"
+
+    async def _step(self, phase: str, operation: Awaitable[_T]) -> _T:
+        try:
+            return await operation
+        except AcceptedHookFailed as exc:
+            raise exc.__cause__ or exc from None
+        except Exception as exc:
+            error = classify(exc, phase=phase, host=self._where)
+            message = _one_line(str(error), self.config.password)
+            raise SendError(
+                message, permanent=error.permanent, connection_lost=error.connection_lost
+            ) from None
+
+    async def __aenter__(self) -> SmtpSender:
+        client = _new_client(self.config)
+        client.handover = self.handover
+        try:
+            await self._step("connect", client.connect())
+            if self.config.security == "starttls":
+                await self._step("starttls", client.starttls())
+            if self.config.username and self.config.password is not None:
+                login = client.login(self.config.username, self.config.password)
+                await self._step("login", login)
+        except SendError:
+            client.close()
+            raise
+        self._client = client
+        log.debug("connected to SMTP %s (%s)", self._where, self.config.security)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        client, self._client = self._client, None
+        if client is None or not client.is_connected:
+            return
+        try:
+            await client.quit()
+        except (TimeoutError, aiosmtplib.SMTPException, OSError):
+            client.close()
+
+    async def send(
+        self,
+        envelope_from: str,
+        recipients: Sequence[str],
+        raw: bytes,
+        on_accepted: Callable[[], None] | None = None,
+    ) -> None:
+        """Hand ``raw`` to the server for ``recipients``; SendError unless every one is taken.
+        ``on_accepted`` runs as soon as the server has taken it, still under the handover."""
+        if self._client is None:
+            raise SendError(
+                f"not connected to {self._where}", permanent=False, connection_lost=True
+            )
+        if not recipients:
+            raise SendError("no recipients", permanent=True)
+        addresses = [envelope_from, *recipients]
+        options = [] if all(a.isascii() for a in addresses) else ["SMTPUTF8"]
+        self._client.on_accepted = on_accepted
+        sending = self._client.sendmail(envelope_from, list(recipients), raw, mail_options=options)
+        try:
+            refused, _ = await self._step("send", sending)
+        finally:
+            self._client.on_accepted = None
+        for recipient, response in refused.items():
+            log.warning("SMTP %s refused %s: %s %s", self._where, recipient, *response)
+
+
+async def check_connection(config: SmtpConfig) -> None:
+    """Connect, say EHLO, STARTTLS and log in as configured, then QUIT; SendError if any fails."""
+    async with SmtpSender(config) as sender:
+        assert sender._client is not None
+        await sender._step("connect", sender._client.ehlo())

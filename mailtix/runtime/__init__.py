@@ -1,0 +1,1 @@
+"""Wiring the parts together: the app, the poller, the daemon, config reloads."""

@@ -1,0 +1,158 @@
+"""Wiring: load the config, open the store, build the pipeline; open a mailbox's source; run one
+poll cycle over every mailbox. Shared by the CLI, the daemon and the demo.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from peewee import Database
+
+from mailtix.config.load import load_config
+from mailtix.config.model import Config, MailboxConfig
+from mailtix.desks.pipeline import Outcome, Pipeline, Source
+from mailtix.domain.clock import utcnow
+from mailtix.domain.errors import MailSourceError, UsageError
+from mailtix.inbound.imap_source import ImapSource
+from mailtix.inbound.maildir_source import MaildirSource
+from mailtix.outbound.sender_process import SenderProcess
+from mailtix.runtime.poller import PollResult, poll_mailbox
+from mailtix.store import open_store
+from mailtix.store.db import is_postgres, sqlite_file
+from mailtix.store.locks import mailbox_lock
+
+if TYPE_CHECKING:
+    from mailtix.outbound.sender_thread import SenderThread
+
+log = logging.getLogger(__name__)
+
+
+def find_config(path: str | None) -> Path:
+    """--config, else $MAILTIX_CONFIG, else ./mailtix.toml."""
+    chosen = path or os.environ.get("MAILTIX_CONFIG") or "mailtix.toml"
+    resolved = Path(chosen)
+    if not resolved.is_file():
+        raise UsageError(
+            f"{chosen}: config file not found (use --config, $MAILTIX_CONFIG, or copy "
+            "mailtix.toml.example to mailtix.toml)"
+        )
+    return resolved
+
+
+@dataclass
+class App:
+    config: Config
+    db: Database
+    clock: Callable[[], datetime] = utcnow
+    pipeline: Pipeline = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.pipeline = Pipeline(self.config, clock=self.clock)
+
+    @classmethod
+    def open(
+        cls, config_path: Path, clock: Callable[[], datetime] = utcnow, *, secrets: bool = True
+    ) -> App:
+        """``secrets=False`` for commands that only read or mark the store (no server)."""
+        config = load_config(config_path, secrets=secrets)
+        return cls(config, open_store(config.store.url), clock)
+
+    def mailbox(self, name: str) -> MailboxConfig:
+        found = self.config.mailbox(name)
+        if found is None:
+            names = ", ".join(m.name for m in self.config.mailboxes)
+            raise UsageError(f"no mailbox named {name!r} (configured: {names})")
+        return found
+
+
+def open_source(mailbox: MailboxConfig) -> Any:
+    return MaildirSource(mailbox) if mailbox.maildir is not None else ImapSource(mailbox)
+
+
+@dataclass
+class CycleResult:
+    polls: list[PollResult] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    sent: dict[str, int] = field(default_factory=dict)
+    send_error: str | None = None  # the sender process died: what it sent is not known
+
+
+def poll_cycle(app: App, *, send: bool = True) -> CycleResult:
+    """One poll of every mailbox (a failing one does not stop the others); with ``send``, the
+    outbox is drained meanwhile by ``start_sender``'s sender, kicked as messages are committed."""
+    result = CycleResult()
+    if not send:
+        _poll_all(app, result, None)
+    elif _in_memory(app.db):  # another thread would open a different, empty database
+        _poll_all(app, result, None)
+        from mailtix.outbound import (
+            outbox,  # asyncio and aiosmtplib: loaded only where mail is sent
+        )
+
+        result.sent = dict(outbox.drain(app.config.smtp, app.clock))
+    else:
+        sender = start_sender(app)
+        try:
+            _poll_all(app, result, sender.kick)
+        finally:
+            result.sent = dict(stop_sender(app, sender))
+            result.send_error = sender.error
+    return result
+
+
+def start_sender(app: App, interval: float | None = None) -> SenderProcess | SenderThread:
+    """The outbox sender for polling: a child process (``sender_process``) when the config is a
+    file and the clock the real one, else a thread (``sender_thread``); with ``interval``, it
+    also drains every that many seconds (retries). Until ``stop_sender``, the app's mailer
+    queues mail already claimed by it (``Mailer.sent_by``). Not for an in-memory store."""
+    sender: SenderProcess | SenderThread
+    if app.config.path.is_file() and app.clock is utcnow:
+        sender = SenderProcess(app.config.path, interval).start()
+    else:
+        from mailtix.outbound.sender_thread import SenderThread
+
+        sender = SenderThread(app.config.smtp, app.clock, interval).start()
+    app.pipeline.mailer.sent_by = lambda: sender.worker
+    return sender
+
+
+def stop_sender(app: App, sender: SenderProcess | SenderThread) -> Counter[str]:
+    """Mail is queued for any drain again; the sender sends what is due and stops (its counts;
+    ``sender.error`` says if it died)."""
+    app.pipeline.mailer.sent_by = None
+    return sender.finish()
+
+
+def _poll_all(app: App, result: CycleResult, on_commit: Callable[..., None] | None) -> None:
+    for mailbox in app.config.mailboxes:
+        try:
+            with mailbox_lock(mailbox.name) as mine:
+                if not mine:  # a running daemon (or another host) is polling it right now
+                    log.warning("%s: another worker is polling it; skipped", mailbox.name)
+                    continue
+                with open_source(mailbox) as source:
+                    poll = poll_mailbox(mailbox, source, app.pipeline, on_commit)
+                    result.polls.append(poll)
+        except MailSourceError as exc:
+            log.error("%s", exc)
+            result.errors.append(str(exc))
+        except Exception as exc:  # a dropped connection mid-poll: the next cycle resumes
+            log.exception("polling %s failed", mailbox.name)
+            result.errors.append(f"{mailbox.name}: {type(exc).__name__}: {exc}")
+
+
+def _in_memory(db: Database) -> bool:
+    return not is_postgres(db) and sqlite_file(db) is None
+
+
+def ingest(app: App, mailbox_name: str, raw: bytes) -> Outcome:
+    """One message from an MTA pipe or a file, through the same pipeline as polling."""
+    app.mailbox(mailbox_name)
+    return app.pipeline.process(raw, Source(mailbox_name))

@@ -1,0 +1,156 @@
+"""``mailtix run``: APScheduler 3.x runs one job per mailbox and one for the timed jobs
+(``lifecycle.jobs``, every minute) until SIGTERM/SIGINT; the outbox sender (``app.start_sender``:
+a child process) sends whenever a poll batch or a timed job queued mail, and every
+OUTBOX_INTERVAL seconds for retries. Where the server has IMAP IDLE, a mailbox job stays in IDLE
+between polls and polls again as soon as the server reports new mail.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import FrameType
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from mailtix.config.model import MailboxConfig
+from mailtix.domain.errors import MailtixError
+from mailtix.outbound.sender_process import SenderProcess
+from mailtix.outbound.sender_thread import SenderThread
+from mailtix.runtime.app import App, open_source, start_sender, stop_sender
+from mailtix.runtime.exposure import exposure_warnings
+from mailtix.runtime.poller import poll_mailbox
+from mailtix.runtime.reload import ConfigWatcher
+from mailtix.store.locks import mailbox_lock
+
+log = logging.getLogger(__name__)
+
+OUTBOX_INTERVAL = 10  # seconds
+RELOAD_INTERVAL = 2  # seconds between looks at the rule files
+MAX_BACKOFF = 900  # seconds: the longest wait before trying a failing mailbox again
+JOBS_INTERVAL = 60  # seconds between runs of the timed jobs (mailtix.lifecycle.jobs)
+
+
+class Daemon:
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.stopping = threading.Event()
+        self.scheduler = BackgroundScheduler(timezone=UTC)
+        self.watcher = ConfigWatcher(app.config)
+        self.sender: SenderProcess | SenderThread | None = None
+        self.failures: dict[str, int] = {}  # mailbox -> consecutive failed polls
+        self.resume_at: dict[str, float] = {}  # mailbox -> monotonic time of the next try
+
+    def run_forever(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        self.start()
+        log.warning(
+            "mailtix running: %d mailbox(es); stop with SIGTERM or Ctrl-C",
+            len(self.app.config.mailboxes),
+        )
+        while not self.stopping.wait(1.0):
+            pass
+        self.stop()
+
+    def start(self) -> None:
+        for line in exposure_warnings(self.app.config):  # not errors: the admin decides
+            log.warning("%s", line.removeprefix("warning: "))
+        for mailbox in self.app.config.mailboxes:
+            self._every(mailbox.poll_interval, self.watch_mailbox, f"mailbox:{mailbox.name}",
+                        args=[mailbox])  # fmt: skip
+        self._every(RELOAD_INTERVAL, self.reload_rules, "reload", now=False)
+        self._every(JOBS_INTERVAL, self.run_timed_jobs, "jobs", now=False)
+        self.sender = start_sender(self.app, OUTBOX_INTERVAL)  # before anything queues mail
+        self.scheduler.start()
+
+    def _every(
+        self, seconds: float, func: Callable[..., None], job_id: str, *, now: bool = True,
+        args: list[object] | None = None,
+    ) -> None:  # fmt: skip
+        """An interval job that never overlaps itself, runs late rather than never, and (with
+        ``now``) runs once at start."""
+        first = {"next_run_time": datetime.now(UTC)} if now else {}  # None would pause it
+        self.scheduler.add_job(
+            func, "interval", seconds=seconds, id=job_id, args=args or [], max_instances=1,
+            coalesce=True, misfire_grace_time=None, **first,
+        )  # fmt: skip
+
+    def run_timed_jobs(self) -> None:
+        """SLA escalation, reminders, auto-resolve/close and the digest when due (its cron
+        schedule is checked against the store, so it goes out once however often this runs)."""
+        from mailtix.lifecycle.jobs import run_jobs
+
+        try:
+            for result in run_jobs(self.app, self.app.clock()):
+                if result.done or result.errors:
+                    log.info("%s", result.line())
+            self.kick_outbox()
+        except Exception:
+            log.exception("timed jobs failed; trying again in %d s", JOBS_INTERVAL)
+
+    def reload_rules(self) -> None:
+        fresh = self.watcher.check()
+        if fresh is not None:
+            self.app.config = fresh
+            self.app.pipeline.config = fresh
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.scheduler.shutdown(wait=True)
+        if self.sender is not None:
+            stop_sender(self.app, self.sender)  # what the last polls queued goes out first
+        log.warning("mailtix stopped")
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        log.warning("signal %d: stopping after the current message", signum)
+        self.stopping.set()
+
+    def watch_mailbox(self, mailbox: MailboxConfig) -> None:
+        """Poll now; with IDLE, keep watching until the next scheduled poll is due. A mailbox
+        that keeps failing (server down, password wrong) is tried less and less often, up to
+        every MAX_BACKOFF seconds, so a bad login cannot get the account locked."""
+        if time.monotonic() < self.resume_at.get(mailbox.name, 0.0):
+            return
+        deadline = time.monotonic() + max(1.0, mailbox.poll_interval - 1.0)
+        try:
+            with mailbox_lock(mailbox.name) as mine:
+                if not mine:
+                    log.debug("%s: another worker is polling it", mailbox.name)
+                    return
+                self._watch(mailbox, deadline)
+        except Exception as exc:
+            self._failed(mailbox, exc)
+        else:
+            self.failures.pop(mailbox.name, None)
+
+    def _failed(self, mailbox: MailboxConfig, exc: Exception) -> None:
+        count = self.failures[mailbox.name] = self.failures.get(mailbox.name, 0) + 1
+        wait = min(mailbox.poll_interval * 2 ** (count - 1), MAX_BACKOFF)
+        self.resume_at[mailbox.name] = time.monotonic() + wait
+        if isinstance(exc, MailtixError):  # a known condition: one line, no traceback
+            log.error("%s (failure %d; next try in %d s)", exc, count, wait)
+        else:
+            log.exception("mailbox %s: poll failed (failure %d; next try in %d s)",
+                          mailbox.name, count, wait)  # fmt: skip
+
+    def _watch(self, mailbox: MailboxConfig, deadline: float) -> None:
+        with open_source(mailbox) as source:
+            self._poll(mailbox, source)
+            if not getattr(source, "supports_idle", False):
+                return
+            while not self.stopping.is_set() and time.monotonic() < deadline:
+                remaining = deadline - time.monotonic()
+                if source.wait_for_news(remaining, self.stopping.is_set):
+                    self._poll(mailbox, source)
+
+    def _poll(self, mailbox: MailboxConfig, source: object) -> None:
+        poll_mailbox(mailbox, source, self.app.pipeline, self.kick_outbox)  # type: ignore[arg-type]
+
+    def kick_outbox(self, *_: object) -> None:
+        if self.sender is not None:
+            self.sender.kick()

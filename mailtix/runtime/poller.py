@@ -1,0 +1,185 @@
+"""One poll of one mailbox: list, skip what the ledger already knows, fetch the rest in bounded
+batches, run them through the pipeline (each message all-or-nothing, committed with a few
+others, relaxed), make the batch durable with one synced commit, and only then move it out of
+the inbox. A crash anywhere loses nothing: a committed message still in the inbox is only moved
+on the next poll, never processed again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from mailtix.config.model import MailboxConfig
+from mailtix.desks.pipeline import Outcome, Pipeline, Source
+from mailtix.domain.clock import utcnow
+from mailtix.store.durability import durable_point, relaxed
+from mailtix.store.models import MailboxState, Receipt, database_proxy
+
+log = logging.getLogger(__name__)
+
+BATCH_MESSAGES = 100
+BATCH_BYTES = 32 * 1024 * 1024
+
+
+class MailSource(Protocol):
+    uidvalidity: int
+
+    def list_keys(self) -> Sequence[Any]: ...
+    def sizes(self, keys: Sequence[Any]) -> dict[Any, int]: ...
+    def fetch(self, keys: Sequence[Any]) -> Iterator[tuple[Any, bytes]]: ...
+    def move(self, keys: Sequence[Any], folder: str) -> None: ...
+
+
+@dataclass
+class PollResult:
+    mailbox: str
+    outcomes: Counter[str] = field(default_factory=Counter)
+    details: list[tuple[Any, Outcome]] = field(default_factory=list)
+    moved: int = 0
+
+    def add(self, key: Any, outcome: Outcome) -> None:
+        self.outcomes[outcome.kind] += 1
+        self.details.append((key, outcome))
+
+    @property
+    def handled(self) -> int:
+        return sum(self.outcomes.values())
+
+    def summary(self) -> str:
+        parts = [f"{n} {kind}" for kind, n in sorted(self.outcomes.items())]
+        return f"{self.mailbox}: " + (", ".join(parts) or "nothing new") + f"; {self.moved} moved"
+
+
+def poll_mailbox(
+    config: MailboxConfig,
+    source: MailSource,
+    pipeline: Pipeline,
+    on_commit: Callable[[PollResult], None] | None = None,
+) -> PollResult:
+    """Poll once; ``on_commit`` is called after every commit of handled messages (a group of
+    up to ``pipeline.GROUP_SIZE``): the daemon and ``poll --once`` have their sender send what
+    was queued (acknowledgements) while the rest is read. Such a mail may leave before its
+    batch is made durable; ``store.durability`` says what a power loss can then repeat."""
+    result = PollResult(config.name)
+    _check_uidvalidity(config.name, source.uidvalidity)
+    keys = list(source.list_keys())
+    known = _known_outcomes(config.name, source.uidvalidity, keys)
+    leftovers = [k for k in keys if k in known]
+    if leftovers:  # committed before a crash or a failed move: only the move is redone
+        _move(source, config, {k: known[k] for k in leftovers}, result)
+    fresh = [k for k in keys if k not in known]
+    sizes = source.sizes(fresh)
+    for batch in _batches(fresh, sizes, config, pipeline, source, result):
+        done: dict[Any, str] = {}
+        with relaxed():  # commits of a few messages each; made durable together by _move
+            fetched = list(source.fetch(batch))
+            messages = [(raw, _source(config, source, key)) for key, raw in fetched]
+            in_order = iter([key for key, _ in fetched])
+            for committed in pipeline.process_batch(config.name, messages):
+                for outcome in committed:
+                    key = next(in_order)
+                    result.add(key, outcome)
+                    done[key] = outcome.kind
+                if on_commit is not None:
+                    on_commit(result)
+        _move(source, config, done, result)
+    _remember_high_water(config.name, source.uidvalidity, keys)
+    if result.handled:
+        log.info("%s", result.summary())
+    return result
+
+
+def _source(config: MailboxConfig, source: MailSource, key: Any) -> Source:
+    uid = key if isinstance(key, int) else None
+    return Source(config.name, source.uidvalidity, uid)
+
+
+def _batches(
+    keys: list[Any],
+    sizes: dict[Any, int],
+    config: MailboxConfig,
+    pipeline: Pipeline,
+    source: MailSource,
+    result: PollResult,
+) -> Iterator[list[Any]]:
+    """Bounded batches of keys to download; oversized messages are quarantined unread."""
+    batch: list[Any] = []
+    volume = 0
+    oversized: dict[Any, str] = {}
+    for key in keys:
+        size = sizes.get(key)
+        if size is None:  # expunged meanwhile by someone else
+            continue
+        if size > config.max_message_bytes:
+            outcome: Outcome = pipeline.quarantine_oversized(_source(config, source, key), size)
+            result.add(key, outcome)
+            oversized[key] = outcome.kind
+            continue
+        if batch and (len(batch) >= BATCH_MESSAGES or volume + size > BATCH_BYTES):
+            yield batch
+            batch, volume = [], 0
+        batch.append(key)
+        volume += size
+    if batch:
+        yield batch
+    _move(source, config, oversized, result)
+
+
+def _move(
+    source: MailSource, config: MailboxConfig, outcomes: dict[Any, str], result: PollResult
+) -> None:
+    bad = [k for k, kind in outcomes.items() if kind == "quarantined"]
+    good = [k for k, kind in outcomes.items() if kind not in ("quarantined", "deferred")]
+    if good or bad:
+        durable_point(config.name)  # what the store knows of them is on disk before they go
+    source.move(good, config.processed_folder)
+    source.move(bad, config.quarantine_folder)
+    result.moved += len(good) + len(bad)  # a deferred message stays for the next poll
+
+
+def _known_outcomes(mailbox: str, uidvalidity: int, keys: list[Any]) -> dict[Any, str]:
+    uids = [k for k in keys if isinstance(k, int)]
+    known: dict[Any, str] = {}
+    for start in range(0, len(uids), 500):
+        chunk = uids[start : start + 500]
+        rows = Receipt.select(Receipt.uid, Receipt.outcome).where(
+            (Receipt.mailbox == mailbox)
+            & (Receipt.uidvalidity == uidvalidity)
+            & Receipt.uid.in_(chunk)
+        )
+        known.update({int(r.uid or 0): str(r.outcome) for r in rows})
+    return known
+
+
+def _check_uidvalidity(mailbox: str, uidvalidity: int) -> None:
+    state = MailboxState.get_or_none(MailboxState.mailbox == mailbox)
+    with database_proxy.atomic():
+        if state is None:
+            MailboxState.create(mailbox=mailbox, uidvalidity=uidvalidity, updated_at=utcnow())
+        elif state.uidvalidity is None:  # the row was made before the first poll
+            state.uidvalidity, state.updated_at = uidvalidity, utcnow()
+            state.save()
+        elif state.uidvalidity != uidvalidity:
+            log.warning(
+                "%s: UIDVALIDITY changed %s -> %s; known messages matched by content",
+                mailbox,
+                state.uidvalidity,
+                uidvalidity,
+            )
+            state.uidvalidity, state.last_uid, state.updated_at = uidvalidity, 0, utcnow()
+            state.save()
+
+
+def _remember_high_water(mailbox: str, uidvalidity: int, keys: list[Any]) -> None:
+    uids = [k for k in keys if isinstance(k, int)]
+    if not uids:
+        return
+    MailboxState.update(last_uid=max(uids), updated_at=utcnow()).where(
+        (MailboxState.mailbox == mailbox)
+        & (MailboxState.uidvalidity == uidvalidity)
+        & (MailboxState.last_uid < max(uids))
+    ).execute()
