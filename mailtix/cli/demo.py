@@ -15,8 +15,9 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 import mailtix
-from mailtix.cli.present import table, ticket_summary
+from mailtix.cli.present import ticket_summary
 from mailtix.domain.private_files import private_umask
+from mailtix.report.formats import table
 from mailtix.runtime.app import App, poll_cycle
 from mailtix.store.models import Ticket
 

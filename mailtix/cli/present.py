@@ -6,7 +6,6 @@ from typing import Any
 
 from mailtix.decisions.correlate import format_ref
 from mailtix.domain.clock import iso
-from mailtix.report.formats import table  # noqa: F401
 from mailtix.store.models import Attachment, Event, Message, OutboxItem, Participant, Ticket
 from mailtix.store.tickets import verified_flag
 

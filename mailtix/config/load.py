@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -70,20 +71,29 @@ PREFIX = re.compile(r"^[A-Z][A-Z0-9]{0,9}$")
 
 
 def load_config(
-    path: Path, env: Mapping[str, str] | None = None, *, secrets: bool = True
+    path: Path,
+    env: Mapping[str, str] | None = None,
+    *,
+    secrets: bool = True,
+    strict_rule_files: bool = True,
 ) -> Config:
     """Read and validate the config at ``path``; raise ConfigError listing every problem.
 
     ``env`` (default ``os.environ``) is where ``password_env`` variables are looked up.
     ``secrets=False`` (commands that only read the store): ``*_env`` and ``*_file`` secrets
     are not looked up, so a missing variable or an unreadable file is no problem; they stay
-    None.
+    None. ``strict_rule_files=False`` (the same commands): the routing file is not read (no
+    rules), and problems in the departments file are kept in ``Config.warnings`` instead of
+    raised.
     """
     problems = Problems()
+    rule_problems = problems if strict_rule_files else Problems()
     lookup = dict(os.environ if env is None else env) if secrets else None
-    config = _build(Path(path), problems, lookup)
+    config = _build(Path(path), problems, lookup, rule_problems, strict=strict_rule_files)
     if problems.lines or config is None:
         raise ConfigError(problems.lines or [f"{Path(path).name}: invalid configuration"])
+    if rule_problems.lines:
+        config = replace(config, warnings=tuple(rule_problems.lines))
     return config
 
 
@@ -96,7 +106,14 @@ def check_problems(path: Path, env: Mapping[str, str] | None = None) -> list[str
     return []
 
 
-def _build(path: Path, problems: Problems, env: dict[str, str] | None) -> Config | None:
+def _build(
+    path: Path,
+    problems: Problems,
+    env: dict[str, str] | None,
+    rule_problems: Problems,
+    *,
+    strict: bool = True,
+) -> Config | None:
     from mailtix.config.agents import AGENTS_KEYS, load_agents_policy
     from mailtix.config.report import check_report
     from mailtix.config.rules import Known, load_departments, load_routing
@@ -122,7 +139,9 @@ def _build(path: Path, problems: Problems, env: dict[str, str] | None) -> Config
     departments_path = optional_file(rules, "departments", DEFAULT_DEPARTMENTS, base)
     routing_path = optional_file(rules, "routing", DEFAULT_ROUTING, base)
     templates = _templates(section("templates", TEMPLATES_KEYS), base)
-    departments, agents, readable = load_departments(departments_path, base, problems, mailboxes)
+    departments, agents, readable = load_departments(
+        departments_path, base, rule_problems, mailboxes
+    )
     if readable:
         _check_mailbox_departments(top, mailboxes, departments)
     known = Known(
@@ -142,7 +161,7 @@ def _build(path: Path, problems: Problems, env: dict[str, str] | None) -> Config
         mailboxes=mailboxes,
         departments=departments,
         agents=agents,
-        rules=load_routing(routing_path, base, problems, known),
+        rules=load_routing(routing_path, base, rule_problems, known) if strict else (),
         templates=templates,
         departments_path=departments_path,
         routing_path=routing_path,

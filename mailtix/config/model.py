@@ -139,6 +139,8 @@ class Config:
     lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
     sla: SlaConfig = field(default_factory=SlaConfig)
     survey: SurveyConfig = field(default_factory=SurveyConfig)
+    # problems in the rule files when they were read leniently (``strict_rule_files=False``)
+    warnings: tuple[str, ...] = ()
 
     def mailbox(self, name: str) -> MailboxConfig | None:
         return next((m for m in self.mailboxes if m.name == name), None)

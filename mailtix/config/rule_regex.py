@@ -16,9 +16,6 @@ from re import _constants as sre  # type: ignore[attr-defined]  # the stdlib's o
 from re import _parser as sre_parse  # type: ignore[attr-defined]
 from typing import Any
 
-import regex
-
-FLAGS = regex.IGNORECASE | regex.VERSION0
 REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT)
 NO_BACKTRACKING = (sre.ATOMIC_GROUP, sre.POSSESSIVE_REPEAT)
 SEARCH_SECONDS = 0.25  # one pattern search; one that takes longer counts as no match
@@ -27,9 +24,12 @@ MESSAGE_SECONDS = 1.0  # all the pattern searches for one message together
 
 @functools.lru_cache(maxsize=1024)
 def compiled(pattern: str) -> Any | None:
-    """The pattern compiled case-insensitively, once; None if it is invalid."""
+    """The pattern compiled case-insensitively, once; None if it is invalid. (``regex`` is
+    imported here, where rules are loaded: commands that read no rules never pay for it.)"""
+    import regex
+
     try:
-        return regex.compile(pattern, FLAGS)
+        return regex.compile(pattern, regex.IGNORECASE | regex.VERSION0)
     except (regex.error, OverflowError, RecursionError):
         return None
 

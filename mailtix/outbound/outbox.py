@@ -258,11 +258,3 @@ def _record_failure(sent: Pending, exc: SendError, now: datetime, counts: Counte
 def _defer_all(items: list[Pending], exc: SendError, now: datetime, counts: Counter[str]) -> None:
     for item in items:
         _record_failure(item, SendError(str(exc), permanent=False), now, counts)
-
-
-def retry(item_id: int | None, now: datetime) -> int:
-    """Make one row (or every pending/failed row when None) due now; returns how many."""
-    query = OutboxItem.update(status="pending", next_attempt_at=now)
-    if item_id is None:
-        return int(query.where(OutboxItem.status.in_(["pending", "failed"])).execute())
-    return int(query.where(OutboxItem.id == item_id).execute())

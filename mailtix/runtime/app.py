@@ -5,7 +5,6 @@ poll cycle over every mailbox. Shared by the CLI, the daemon and the demo.
 from __future__ import annotations
 
 import logging
-import os
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,18 +31,6 @@ if TYPE_CHECKING:
     from mailtix.outbound.sender_thread import SenderThread
 
 log = logging.getLogger(__name__)
-
-
-def find_config(path: str | None) -> Path:
-    """--config, else $MAILTIX_CONFIG, else ./mailtix.toml."""
-    chosen = path or os.environ.get("MAILTIX_CONFIG") or "mailtix.toml"
-    resolved = Path(chosen)
-    if not resolved.is_file():
-        raise UsageError(
-            f"{chosen}: config file not found (use --config, $MAILTIX_CONFIG, or copy "
-            "mailtix.toml.example to mailtix.toml)"
-        )
-    return resolved
 
 
 @dataclass

@@ -99,3 +99,11 @@ def hand_back(ids: Sequence[int]) -> None:
 
 def _marks(values: Sequence[object]) -> str:
     return ", ".join("?" * len(values))
+
+
+def make_due(item_id: int | None, now: datetime) -> int:
+    """Make one row (or every pending/failed row when None) due now; returns how many."""
+    query = OutboxItem.update(status="pending", next_attempt_at=now)
+    if item_id is None:
+        return int(query.where(OutboxItem.status.in_(["pending", "failed"])).execute())
+    return int(query.where(OutboxItem.id == item_id).execute())

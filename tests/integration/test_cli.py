@@ -401,3 +401,56 @@ def test_check_connect_on_a_maildir_mailbox_creates_nothing(config: Path) -> Non
     inbox = config.parent / "inbox"
     assert f"mailbox support: would create Maildir {inbox}, Processed, Quarantine" in proc.stdout
     assert not inbox.exists() and not (config.parent / "var").exists()
+
+
+# --- a light, forgiving command line for reading the store ---------------------------------------
+
+HEAVY = ("jinja2", "imapclient", "aiosmtplib", "asyncio", "mailparser", "nh3", "regex")
+LOADED = """\
+import sys
+from mailtix.cli.main import main
+code = main(sys.argv[1:])
+heavy = [m for m in {heavy!r} if m in sys.modules]
+heavy += [m for m in sys.modules if m.startswith(("mailtix.desks", "mailtix.outbound"))]
+print("LOADED", " ".join(sorted(heavy)) or "-", file=sys.stderr)
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("tickets", "list"), ("tickets", "show", "1"), ("outbox", "list"), ("quarantine", "list")],
+)
+def test_read_only_commands_load_no_mail_library_and_no_pipeline(
+    config: Path, command: tuple[str, ...]
+) -> None:
+    assert mailtix("--config", str(config), "ingest", "--mailbox", "support",
+                   stdin=(MAILS / "plain-customer.eml").read_text()).returncode == 0  # fmt: skip
+    script = LOADED.format(heavy=HEAVY)
+    proc = subprocess.run(
+        [sys.executable, "-c", script, "--config", str(config), *command],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "LOADED -" in proc.stderr, proc.stderr
+
+
+def test_read_only_commands_work_when_a_rule_file_is_broken(config: Path) -> None:
+    raw = (MAILS / "plain-customer.eml").read_text()
+    assert (
+        mailtix("--config", str(config), "ingest", "--mailbox", "support", stdin=raw).returncode
+        == 0
+    )
+    (config.parent / "routing.toml").write_text('[[rule]]\nname = "broken\n')
+    listed = mailtix("--config", str(config), "tickets", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [t["ref"] for t in json.loads(listed.stdout)] == ["SUP-1"]
+    assert listed.stderr == ""  # the routing file is not even read
+    (config.parent / "departments.toml").write_text("[[department]]\nname = 3\n")
+    shown = mailtix("--config", str(config), "tickets", "show", "SUP-1")
+    assert shown.returncode == 0, shown.stderr
+    [warning] = shown.stderr.splitlines()
+    assert warning.startswith("mailtix: warning: departments.toml:") and "mailtix check" in warning
+    checked = mailtix("--config", str(config), "check")  # check still refuses it
+    assert checked.returncode == 2 and "departments.toml" in checked.stderr
+    no_traceback(checked)

@@ -1,0 +1,101 @@
+"""``mailtix check [--connect]``: the config, rules and templates, and optionally every server.
+
+A check changes nothing: ``--connect`` logs in and leaves, and says which folders the first
+poll would create instead of creating them. Warnings (a store others can read, a rule pattern
+that can backtrack) are printed but keep the exit code 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from mailtix.cli.common import config_path
+from mailtix.config.load import load_config
+from mailtix.config.model import Config, MailboxConfig, SmtpConfig
+from mailtix.domain.errors import MailtixError
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    check = sub.add_parser("check", parents=[common], help="validate config, rules and templates")
+    check.add_argument("--connect", action="store_true", help="also log in to every server")
+    check.set_defaults(func=check_all)
+
+
+def check_all(args: argparse.Namespace) -> int:
+    from mailtix.config.rules import rule_warnings
+    from mailtix.outbound.render import KINDS, check_templates
+    from mailtix.runtime.exposure import exposure_warnings
+
+    config = load_config(config_path(args))
+    problems = check_templates(config.templates.dir, KINDS, [d.name for d in config.departments])
+    reached: list[str] = []
+    notes: list[str] = []
+    if args.connect:
+        reached, failed, notes = _connect_all(config)
+        problems += failed
+    for line in problems:
+        print(line, file=sys.stderr)
+    if problems:
+        return 2
+    warnings = exposure_warnings(config) + rule_warnings(config)
+    for line in warnings:  # warnings, not problems: the exit code stays 0
+        print(line, file=sys.stderr)
+    for note in notes:
+        print(note)
+    print(
+        f"ok: {len(config.mailboxes)} mailbox(es), {len(config.departments)} department(s), "
+        f"{len(config.agents)} agent(s), {len(config.rules)} rule(s)"
+        + (f"; connected to {', '.join(reached)}" if args.connect else "")
+    )
+    return 0
+
+
+def _connect_all(config: Config) -> tuple[list[str], list[str], list[str]]:
+    """Log in to (or open) every mailbox and the SMTP server, then leave, changing nothing:
+    what was reached, one line per problem, and one line per mailbox whose first poll would
+    create folders."""
+    smtp = config.smtp
+    checks: list[tuple[str, str, Callable[[], list[str]]]] = [
+        (f"mailbox {m.name}", f" ({m.host}:{m.port})" if m.maildir is None else "",
+         partial(_would_create, m))
+        for m in config.mailboxes
+    ]  # fmt: skip
+    if smtp.maildir is None:
+        checks.append((f"smtp {smtp.host}:{smtp.port}", "", partial(_log_in_to_smtp, smtp)))
+    reached: list[str] = []
+    problems: list[str] = []
+    notes: list[str] = []
+    for name, where, connect in checks:
+        try:
+            missing = connect()
+        except MailtixError as exc:
+            problems.append(f"connect: {name}: {exc}")
+        else:
+            reached.append(name + where)
+            if missing:
+                notes.append(f"{name}: would create {', '.join(missing)} (the first poll does)")
+    return reached, problems, notes
+
+
+def _log_in_to_smtp(smtp: SmtpConfig) -> list[str]:
+    import asyncio
+
+    from mailtix.outbound.smtp_sender import check_connection
+
+    asyncio.run(check_connection(smtp))
+    return []  # a check sends nothing
+
+
+def _would_create(mailbox: MailboxConfig) -> list[str]:
+    """Log in to (or look at) a mailbox without changing it: what its first poll would create."""
+    from mailtix.inbound.imap_source import ImapSource
+    from mailtix.inbound.maildir_source import missing_parts
+
+    if mailbox.maildir is not None:
+        return missing_parts(mailbox)
+    with ImapSource(mailbox, create_folders=False) as source:
+        return source.missing_folders()

@@ -1,0 +1,71 @@
+"""``mailtix quarantine list|retry``: messages that could not be processed, with the reason."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from mailtix.cli.common import open_app, open_store_view, print_json, storable
+from mailtix.domain.clock import iso
+from mailtix.domain.errors import UsageError
+from mailtix.report.formats import table
+from mailtix.store.models import QuarantineItem, database_proxy
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    quarantine = sub.add_parser(
+        "quarantine", help="messages that could not be processed"
+    ).add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = quarantine.add_parser("list", parents=[common], help="held messages with the reason")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=list_quarantine)
+    retry = quarantine.add_parser(
+        "retry", parents=[common], help="run a held message through the pipeline again"
+    )
+    retry.add_argument("id", type=int)
+    retry.set_defaults(func=retry_quarantined)
+
+
+def list_quarantine(args: argparse.Namespace) -> int:
+    open_store_view(args)
+    query = QuarantineItem.select().order_by(QuarantineItem.id)
+    items: list[dict[str, Any]] = [
+        {
+            "id": q.id,
+            "mailbox": q.mailbox,
+            "uid": q.uid,
+            "status": q.status,
+            "size": q.size,
+            "reason": q.reason,
+            "created_at": iso(q.created_at),
+        }
+        for q in query
+    ]
+    if args.json:
+        print_json(items)
+        return 0
+    rows = [
+        [str(i["id"]), i["status"], i["mailbox"], str(i["uid"] or "-"), i["reason"]] for i in items
+    ]
+    print(table(rows, ["ID", "STATUS", "MAILBOX", "UID", "REASON"]))
+    return 0
+
+
+def retry_quarantined(args: argparse.Namespace) -> int:
+    from mailtix.desks.pipeline import Source
+    from mailtix.outbound import outbox
+
+    app = open_app(args)
+    item = QuarantineItem.get_or_none(QuarantineItem.id == args.id) if storable(args.id) else None
+    if item is None:
+        raise UsageError(f"no quarantined message {args.id}")
+    if item.rfc822 is None:
+        raise UsageError(f"message {args.id} was never downloaded ({item.reason})")
+    outcome = app.pipeline.process(bytes(item.rfc822), Source(item.mailbox), retry=True)
+    if outcome.kind != "quarantined":
+        with database_proxy.atomic():
+            item.status = "released"
+            item.save()
+    print(f"{outcome.kind} {outcome.ticket_ref or ''} {outcome.detail}".strip())
+    outbox.drain(app.config.smtp, app.clock)
+    return 0 if outcome.kind != "quarantined" else 1
