@@ -19,8 +19,6 @@ from mailtix.config.model import Config, MailboxConfig
 from mailtix.desks.pipeline import Outcome, Pipeline, Source
 from mailtix.domain.clock import utcnow
 from mailtix.domain.errors import MailSourceError, UsageError
-from mailtix.inbound.imap_source import ImapSource
-from mailtix.inbound.maildir_source import MaildirSource
 from mailtix.outbound.sender_process import SenderProcess
 from mailtix.runtime.poller import PollResult, poll_mailbox
 from mailtix.store import open_store
@@ -60,7 +58,13 @@ class App:
 
 
 def open_source(mailbox: MailboxConfig) -> Any:
-    return MaildirSource(mailbox) if mailbox.maildir is not None else ImapSource(mailbox)
+    if mailbox.maildir is not None:
+        from mailtix.inbound.maildir_source import MaildirSource
+
+        return MaildirSource(mailbox)
+    from mailtix.inbound.imap_source import ImapSource  # imapclient: only where IMAP is read
+
+    return ImapSource(mailbox)
 
 
 @dataclass
