@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from mailtix.config.model import AgentsConfig
 from mailtix.config.reader import Reader, check_secret
-
-AGENTS_KEYS = (
-    "secret",
-    "secret_env",
-    "secret_file",
-    "notify",
-    "trusted_authserv_ids",
-    "cc_policy",
-    "relay_name",
-    "notifications_per_hour",
-)
+from mailtix.config.schema import read_keys
 
 
 def load_agents_policy(reader: Reader, base: Path, env: dict[str, str] | None) -> AgentsConfig:
     secret = check_secret(reader, base, env, key="secret")
     if secret is not None and len(secret) < 16:
         reader.problem("secret", "must be at least 16 characters (it keys the reply tokens)")
-    relay_name = reader.text("relay_name", AgentsConfig.relay_name)
+    policy = AgentsConfig(**read_keys(AgentsConfig, reader))
+    relay_name = policy.relay_name
     if "{agent}" not in relay_name:
         reader.problem("relay_name", 'must contain "{agent}", e.g. "{agent} via {mailbox}"')
     try:
@@ -32,18 +24,10 @@ def load_agents_policy(reader: Reader, base: Path, env: dict[str, str] | None) -
         reader.problem("relay_name", "may only use the placeholders {agent} and {mailbox}")
         relay_name = AgentsConfig.relay_name
     secret_file = reader.raw("secret_file") if reader.has("secret_file") else None
-    return AgentsConfig(
+    return replace(
+        policy,
         secret=secret,
         secret_file=base / secret_file if isinstance(secret_file, str) and secret else None,
-        notify=reader.choice("notify", "department", ("department", "assignee")),
-        trusted_authserv_ids=_trusted(reader),
-        cc_policy=reader.choice("cc_policy", "participants", ("participants", "ignore")),
+        trusted_authserv_ids=tuple(s.strip().lower() for s in policy.trusted_authserv_ids),
         relay_name=relay_name,
-        notifications_per_hour=reader.integer("notifications_per_hour", 60, 1),
     )
-
-
-def _trusted(reader: Reader) -> tuple[str, ...]:
-    if not reader.has("trusted_authserv_ids") or reader.raw("trusted_authserv_ids") == []:
-        return ()
-    return tuple(s.strip().lower() for s in reader.strings("trusted_authserv_ids") or ())

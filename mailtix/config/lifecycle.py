@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from mailtix.config.reader import Problems, Reader, is_email, show
+from mailtix.config.schema import key, keys, read_keys
 from mailtix.domain.business_hours import (
     Calendar,
     CalendarError,
@@ -23,15 +24,6 @@ from mailtix.domain.business_hours import (
     parse_zone,
 )
 
-LIFECYCLE_KEYS = (
-    "pending_autoresolve_days", "resolved_autoclose_days", "reopen_closed_days",
-    "pending_reminder_days", "status_mails",
-)  # fmt: skip
-SLA_KEYS = (
-    "business_hours", "timezone", "holidays", "warn_before", "lead", "first_response",
-    "resolution",
-)  # fmt: skip
-SURVEY_KEYS = ("enabled",)
 STATUS_MAILS = ("open", "pending", "resolved", "closed", "reopened")
 PRIORITY_NAMES = ("low", "normal", "high", "urgent")  # = config.PRIORITIES (no import cycle)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhd])\s*$")
@@ -39,11 +31,24 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhd])\s*$")
 
 @dataclass(frozen=True)
 class LifecycleConfig:
-    pending_autoresolve_days: int = 7  # 0 = never
-    resolved_autoclose_days: int = 3  # 0 = never
-    reopen_closed_days: int = 30  # 0 = a reply to a closed ticket always reopens it
-    pending_reminder_days: int = 3  # 0 = no reminder
-    status_mails: tuple[str, ...] = ("resolved", "closed", "reopened")
+    pending_autoresolve_days: int = key(7, low=0, high=3650)  # 0 = never
+    resolved_autoclose_days: int = key(3, low=0, high=3650)  # 0 = never
+    reopen_closed_days: int = key(30, low=0, high=3650)  # 0 = a reply always reopens
+    pending_reminder_days: int = key(3, low=0, high=3650)  # 0 = no reminder
+    status_mails: tuple[str, ...] = key(("resolved", "closed", "reopened"), "list")
+
+
+@dataclass(frozen=True)
+class SlaKeys:
+    """The keys of ``[sla]``; they are read into a ``SlaConfig`` (a calendar and targets)."""
+
+    business_hours: str = key("always")
+    timezone: str = key("UTC")
+    holidays: tuple[str, ...] = key((), "list")
+    warn_before: str = key("0")
+    lead: str | None = key(None, "text")
+    first_response: None = key(None, "table")
+    resolution: None = key(None, "table")
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,7 @@ class SlaConfig:
 
 @dataclass(frozen=True)
 class SurveyConfig:
-    enabled: bool = False
+    enabled: bool = key(False)
 
 
 def parse_duration(text: object, day: timedelta) -> timedelta | None:
@@ -79,18 +84,17 @@ def load_lifecycle(
     sections: Mapping[str, Mapping[str, Any]], file: str, problems: Problems
 ) -> tuple[LifecycleConfig, SlaConfig, SurveyConfig]:
     """The three sections, adding one problem line per bad value (defaults stand in)."""
-    lifecycle = _lifecycle(Reader(problems, file, "lifecycle", sections.get("lifecycle", {}),
-                                  LIFECYCLE_KEYS))  # fmt: skip
-    sla = _sla(Reader(problems, file, "sla", sections.get("sla", {}), SLA_KEYS))
-    survey = Reader(problems, file, "survey", sections.get("survey", {}), SURVEY_KEYS)
-    return lifecycle, sla, SurveyConfig(enabled=survey.boolean("enabled", False))
+
+    def reader(name: str, cls: type) -> Reader:
+        return Reader(problems, file, name, sections.get(name, {}), keys(cls))
+
+    lifecycle = _lifecycle(reader("lifecycle", LifecycleConfig))
+    sla = _sla(reader("sla", SlaKeys))
+    return lifecycle, sla, SurveyConfig(**read_keys(SurveyConfig, reader("survey", SurveyConfig)))
 
 
 def _lifecycle(reader: Reader) -> LifecycleConfig:
-    days = {
-        key: reader.integer(key, getattr(LifecycleConfig, key), 0, 3650)
-        for key in LIFECYCLE_KEYS[:4]
-    }
+    days = read_keys(LifecycleConfig, reader)
     mails = LifecycleConfig.status_mails
     if reader.has("status_mails"):
         value = reader.raw("status_mails")
@@ -106,27 +110,27 @@ def _lifecycle(reader: Reader) -> LifecycleConfig:
 def _calendar(reader: Reader) -> Calendar:
     hours, zone = None, Calendar().zone
     holidays: frozenset[date] = frozenset()
-    for key in ("business_hours", "timezone", "holidays"):
-        if not reader.has(key):
+    for name in ("business_hours", "timezone", "holidays"):
+        if not reader.has(name):
             continue
-        value = reader.raw(key)
+        value = reader.raw(name)
         try:
-            if key == "business_hours" and not isinstance(value, str):
+            if name == "business_hours" and not isinstance(value, str):
                 reader.problem(
-                    key, f'must be a string like "Mon-Fri 09:00-17:00", got {show(value)}'
+                    name, f'must be a string like "Mon-Fri 09:00-17:00", got {show(value)}'
                 )
-            elif key == "business_hours":
+            elif name == "business_hours":
                 hours = parse_hours(str(value))
-            elif key == "timezone":
+            elif name == "timezone":
                 zone = parse_zone(value)
             elif isinstance(value, list):
                 holidays = parse_holidays(value)
             else:
                 reader.problem(
-                    key, f'must be a list of dates like ["2026-12-25"], got {show(value)}'
+                    name, f'must be a list of dates like ["2026-12-25"], got {show(value)}'
                 )
         except CalendarError as exc:
-            reader.problem(key, str(exc))
+            reader.problem(name, str(exc))
     calendar = Calendar(hours, zone, holidays)
     if calendar.day_length <= timedelta(0):
         reader.problem("business_hours", "has no opening hours on any day")

@@ -1,7 +1,9 @@
-"""The frozen, validated configuration objects every part of mailtix reads."""
+"""The frozen, validated configuration objects every part of mailtix reads. Their ``key(...)``
+fields are the mailtix.toml schema: each key's type, limits and default (config/schema.py)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -9,69 +11,106 @@ from pathlib import Path
 from typing import Any
 
 from mailtix.config.lifecycle import LifecycleConfig, SlaConfig, SurveyConfig
+from mailtix.config.reader import is_domain, is_email
+from mailtix.config.report import ReportConfig
+from mailtix.config.schema import key
 
 PRIORITIES = ("low", "normal", "high", "urgent")
 STATUSES = ("new", "open", "pending", "resolved", "closed")
 SECURITY_MODES = ("tls", "starttls", "none")
+PREFIX = re.compile(r"^[A-Z][A-Z0-9]{0,9}$")
+
+
+def _prefix_problem(text: str) -> str:
+    if PREFIX.match(text):
+        return ""
+    return f'must be 1-10 upper-case letters or digits starting with a letter, got "{text}"'
+
+
+def _domain_problem(text: str) -> str:
+    return f'must be a domain name, got "{text}"' if text and not is_domain(text) else ""
+
+
+def _address_problem(text: str) -> str:
+    if not text or is_email(text):
+        return ""
+    return f'must be an email address like support@example.com, got "{text}"'
+
+
+def _lower(text: str) -> str:
+    return text.strip().lower()
 
 
 @dataclass(frozen=True)
 class StoreConfig:
-    url: str  # sqlite URLs carry an absolute path once loaded
+    url: str = key("sqlite:///var/mailtix.db")  # sqlite URLs carry an absolute path once loaded
 
 
 @dataclass(frozen=True)
 class TicketsConfig:
-    prefix: str = "SUP"
-    acknowledge_followups: bool = False
-    message_id_domain: str = ""  # default: the domain of the first mailbox address
-    auto_reply_limit_per_hour: int = 5  # automatic mails to one address per hour
-    max_mails_per_ticket_per_hour: int = 20  # mails of any kind to one address about one ticket
-    automated_mail: str = "ticket"  # ticket | ignore: automated mail that is not a reply
-    suppression_days: int = 30  # a permanent bounce holds back automatic mail this long
+    prefix: str = key("SUP", check=_prefix_problem)
+    acknowledge_followups: bool = key(False)
+    # default: the domain of the first mailbox address
+    message_id_domain: str = key("", derived=True, clean=str.lower, check=_domain_problem)
+    auto_reply_limit_per_hour: int = key(5, low=0)  # automatic mails to one address per hour
+    max_mails_per_ticket_per_hour: int = key(20, low=1)  # to one address about one ticket
+    automated_mail: str = key("ticket", choices=("ticket", "ignore"))  # not a reply: ticket?
+    suppression_days: int = key(30, low=1)  # a permanent bounce holds back automatic mail
 
 
 @dataclass(frozen=True)
 class AgentsConfig:
-    secret: str | None = field(default=None, repr=False)  # None: a secret kept in the store
+    secret: str | None = key(None, "text", secret=True)  # None: a secret kept in the store
     secret_file: Path | None = None  # where the secret was read from, when secret_file
-    notify: str = "department"  # department | assignee
-    trusted_authserv_ids: tuple[str, ...] = ()
-    cc_policy: str = "participants"  # participants | ignore
-    relay_name: str = "{agent} via {mailbox}"
-    notifications_per_hour: int = 60  # notifications to one agent per hour, all tickets
+    notify: str = key("department", choices=("department", "assignee"))
+    trusted_authserv_ids: tuple[str, ...] = key((), "strings")
+    cc_policy: str = key("participants", choices=("participants", "ignore"))
+    relay_name: str = key("{agent} via {mailbox}")
+    notifications_per_hour: int = key(60, low=1)  # to one agent per hour, all tickets
 
 
 @dataclass(frozen=True)
 class SmtpConfig:
-    host: str = ""
-    port: int = 587
-    security: str = "starttls"
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    timeout: float = 30.0
-    maildir: Path | None = None  # deliver outgoing mail into this Maildir instead (demo, dev)
-    connections: int = 2  # parallel SMTP connections (a crash still repeats at most one mail)
+    host: str = key("", clean=str.strip)
+    port: int = key(587, low=1, high=65535)
+    security: str = key("starttls", choices=SECURITY_MODES)
+    username: str | None = key(None, "text", clean=str.strip)
+    password: str | None = key(None, "text", secret=True)
+    timeout: float = key(30.0, low=1.0)
+    maildir: Path | None = key(
+        None, "path", clean=str.strip
+    )  # deliver outgoing mail into this Maildir instead
+    connections: int = key(2, low=1, high=16)  # parallel SMTP connections
 
 
 @dataclass(frozen=True)
 class MailboxConfig:
-    name: str
-    address: str
-    display_name: str = "Support"
-    host: str = ""
-    port: int = 993
-    security: str = "tls"
-    username: str = ""
-    password: str | None = field(default=None, repr=False)
-    folder: str = "INBOX"
-    processed_folder: str = "Processed"
-    quarantine_folder: str = "Quarantine"
-    department: str = "general"
-    poll_interval: int = 60
-    max_message_bytes: int = 26214400
-    timeout: float = 30.0
-    maildir: Path | None = None  # read from this Maildir instead of IMAP (demo, dev)
+    name: str = key("", required=True, clean=str.strip)
+    address: str = key("", required=True, clean=_lower, check=_address_problem)
+    display_name: str = key("Support")
+    host: str = key("", clean=str.strip)
+    port: int = key(993, low=1, high=65535)
+    security: str = key("tls", choices=SECURITY_MODES)
+    username: str = key("", derived=True, clean=str.strip)  # default: the address
+    password: str | None = key(None, "text", secret=True)
+    folder: str = key("INBOX", nonempty=True)
+    processed_folder: str = key("Processed", nonempty=True)
+    quarantine_folder: str = key("Quarantine", nonempty=True)
+    department: str = key("general", nonempty=True, clean=str.strip)
+    poll_interval: int = key(60, low=1)
+    max_message_bytes: int = key(26214400, low=1024)
+    timeout: float = key(30.0, low=1.0)
+    maildir: Path | None = key(
+        None, "path", clean=str.strip
+    )  # read from this Maildir instead of IMAP
+
+
+@dataclass(frozen=True)
+class RulesFiles:
+    """The ``[rules]`` section: where the departments and routing files are."""
+
+    departments: str = key("config/departments.toml", "path")
+    routing: str = key("config/routing.toml", "path")
 
 
 @dataclass(frozen=True)
@@ -117,7 +156,7 @@ class Rule:
 
 @dataclass(frozen=True)
 class TemplatesConfig:
-    dir: Path
+    dir: Path = key(Path("templates"), "path")
 
 
 @dataclass(frozen=True)
@@ -139,18 +178,30 @@ class Config:
     lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
     sla: SlaConfig = field(default_factory=SlaConfig)
     survey: SurveyConfig = field(default_factory=SurveyConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
     # problems in the rule files when they were read leniently (``strict_rule_files=False``)
     warnings: tuple[str, ...] = ()
 
+    @cached_property
+    def _mailboxes_by_name(self) -> Mapping[str, MailboxConfig]:
+        return {m.name: m for m in self.mailboxes}
+
+    @cached_property
+    def _departments_by_name(self) -> Mapping[str, Department]:
+        return {d.name: d for d in self.departments}
+
+    @cached_property
+    def _agents_by_email(self) -> Mapping[str, Agent]:
+        return {a.email: a for a in self.agents}
+
     def mailbox(self, name: str) -> MailboxConfig | None:
-        return next((m for m in self.mailboxes if m.name == name), None)
+        return self._mailboxes_by_name.get(name)
 
     def department(self, name: str) -> Department | None:
-        return next((d for d in self.departments if d.name == name), None)
+        return self._departments_by_name.get(name)
 
     def agent(self, email: str) -> Agent | None:
-        wanted = email.lower()
-        return next((a for a in self.agents if a.email == wanted), None)
+        return self._agents_by_email.get(email.lower())
 
     def agent_name(self, email: str) -> str:
         """The agent's display name ("" when unknown or unnamed)."""

@@ -1,26 +1,26 @@
 """The ``[report]`` section: who gets the digest, when (cron syntax), over how many days, and
 the time zone reports count days and hours in. Checked with the rest of the config (one line
-per problem); read into a frozen ``ReportConfig`` by ``report_config``."""
+per problem) and read once, at load, into the config's frozen ``ReportConfig``; the digest's
+cron trigger is built once per schedule."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mailtix.config.reader import Problems, is_email, show
-from mailtix.domain.errors import ConfigError
-
-REPORT_KEYS = ("digest_to", "digest_schedule", "digest_days", "timezone")
+from mailtix.config.schema import key, keys
 
 
 @dataclass(frozen=True)
 class ReportConfig:
-    digest_to: tuple[str, ...] = ()
-    digest_schedule: str | None = None  # cron syntax ("0 8 * * 1"), in ``timezone``
-    digest_days: int = 7  # the digest covers this many days up to when it is sent
-    timezone: str = "UTC"  # [report] timezone, else [sla] timezone, else UTC
+    digest_to: tuple[str, ...] = key((), "strings")
+    digest_schedule: str | None = key(None, "text")  # cron syntax ("0 8 * * 1"), in timezone
+    digest_days: int = key(7, low=1, high=366)  # the digest covers this many days up to now
+    timezone: str = key("UTC", derived=True)  # [report] timezone, else [sla] timezone, else UTC
 
     @property
     def zone(self) -> ZoneInfo:
@@ -34,9 +34,10 @@ class ReportConfig:
 def _read(sections: Mapping[str, Mapping[str, Any]], add: Any) -> ReportConfig:
     """The [report] values, calling ``add(key, message)`` for each problem."""
     section = sections.get("report", {})
-    for key in section:
-        if key not in REPORT_KEYS:
-            add(key, f"unknown key (known: {', '.join(REPORT_KEYS)})")
+    known = keys(ReportConfig)
+    for name in section:
+        if name not in known:
+            add(name, f"unknown key (known: {', '.join(known)})")
     to = section.get("digest_to", [])
     to = [to] if isinstance(to, str) else to
     if not isinstance(to, list) or not all(isinstance(a, str) and is_email(a) for a in to):
@@ -49,14 +50,17 @@ def _read(sections: Mapping[str, Mapping[str, Any]], add: Any) -> ReportConfig:
     if bool(to) != bool(schedule) and ("digest_to" in section or "digest_schedule" in section):
         add("digest_to" if not to else "digest_schedule", "digest needs both digest_to and "
             "digest_schedule")  # fmt: skip
-    days = section.get("digest_days", 7)
+    days = section.get("digest_days", ReportConfig.digest_days)
     if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 366:
         add("digest_days", f"must be a whole number of days from 1 to 366, got {show(days)}")
-        days = 7
-    zone = section.get("timezone", sections.get("sla", {}).get("timezone", "UTC"))
+        days = ReportConfig.digest_days
+    fallback = sections.get("sla", {}).get("timezone", ReportConfig.timezone)
+    zone = section.get("timezone", fallback)
     if not _valid_zone(zone):
         add("timezone", f'must be an IANA time zone like "Europe/Berlin", got {show(zone)}')
-        zone = "UTC"
+        zone = ReportConfig.timezone
+    if schedule is not None:
+        cron_trigger(schedule, ZoneInfo(zone))  # built now, once, for the digest job
     return ReportConfig(tuple(a.lower() for a in to), schedule, days, zone)
 
 
@@ -83,8 +87,10 @@ def _cron_days(field: str) -> str:
     return ",".join(dict.fromkeys(DAY_NAMES[d] for d in days))
 
 
+@functools.lru_cache(maxsize=64)
 def cron_trigger(schedule: str, timezone: Any) -> Any:
-    """An APScheduler 3 ``CronTrigger`` for a standard 5-field cron ``schedule``."""
+    """An APScheduler 3 ``CronTrigger`` for a standard 5-field cron ``schedule``, built once
+    per schedule and zone (the daemon asks every minute whether the digest is due)."""
     from apscheduler.triggers.cron import CronTrigger
 
     fields = schedule.split()
@@ -112,18 +118,17 @@ def _valid_zone(value: object) -> bool:
     return isinstance(value, str)
 
 
-def check_report(sections: Mapping[str, Mapping[str, Any]], file: str, problems: Problems) -> None:
-    """Add a problem line for each bad [report] key (the config loader's hook)."""
-    _read(sections, lambda key, message: problems.add(file, f"report.{key}", message))
+def load_report(
+    sections: Mapping[str, Mapping[str, Any]], file: str, problems: Problems
+) -> ReportConfig:
+    """The [report] section, adding a problem line for each bad key (defaults stand in)."""
+    return _read(sections, lambda name, message: problems.add(file, f"report.{name}", message))
 
 
 def report_config(config: Any) -> ReportConfig:
-    """The validated [report] of a loaded config (``Config.sections``)."""
-    problems = Problems()
-    found = _read(config.sections, lambda k, m: problems.add(config.path.name, f"report.{k}", m))
-    if problems.lines:
-        raise ConfigError(problems.lines)
-    return found
+    """The [report] of a loaded config, read and checked at load."""
+    report: ReportConfig = config.report
+    return report
 
 
-__all__ = ["ReportConfig", "check_report", "report_config"]
+__all__ = ["ReportConfig", "cron_trigger", "load_report", "report_config"]
