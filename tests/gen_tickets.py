@@ -24,6 +24,7 @@ from peewee import chunked  # noqa: E402
 
 from mailtix.domain.clock import utcnow  # noqa: E402
 from mailtix.store import open_store  # noqa: E402
+from mailtix.store.backfill import typed_columns  # noqa: E402
 from mailtix.store.models import Event, Message, Ticket, database_proxy  # noqa: E402
 
 DEPARTMENTS = {"general": 0.4, "billing": 0.25, "tech": 0.25, "sales": 0.1}
@@ -59,13 +60,14 @@ def one_ticket(rng: random.Random, number: int, now: datetime, days: int) -> dic
         "id": number, "subject": f"Question {number}", "status": "new",
         "priority": pick(rng, PRIORITIES), "department": department, "assignee": None,
         "customer": f"customer{number % 5000}@example.org", "mailbox": "support",
-        "created_at": created, "updated_at": created,
+        "created_at": created, "updated_at": created, "first_response_at": None,
     }  # fmt: skip
     messages = [_message(number, "in", "customer", created)]
     events = [_event(number, "created", "from customer", created)]
     responded = created + timedelta(hours=rng.expovariate(1 / 5))
     if responded < now and rng.random() < 0.93:
-        ticket.update(assignee=agent, status="open", updated_at=responded)
+        ticket.update(assignee=agent, status="open", updated_at=responded,
+                      first_response_at=responded)  # fmt: skip
         messages.append(_message(number, "out", "agent", responded))
         events.append(_event(number, "status", "new -> open: first answer", responded))
         resolved = responded + timedelta(hours=rng.expovariate(1 / 40))
@@ -92,7 +94,10 @@ def _message(ticket: int, direction: str, kind: str, at: datetime) -> dict[str, 
 
 
 def _event(ticket: int, type_: str, detail: str, at: datetime) -> dict[str, Any]:
-    return {"ticket": ticket, "type": type_, "detail": detail, "at": at}
+    """An event with its typed columns, as mailtix writes them."""
+    row = {"ticket": ticket, "type": type_, "detail": detail, "at": at}
+    return {**row, **dict.fromkeys(("field", "old_value", "new_value", "reason")),
+            **(typed_columns(type_, detail) or {})}  # fmt: skip
 
 
 def generate(url: str, tickets: int, days: int, seed: int, now: datetime) -> None:

@@ -23,9 +23,9 @@ from mailtix.domain.business_hours import (
     parse_hours,
     parse_zone,
 )
+from mailtix.domain.vocabulary import PRIORITIES
 
 STATUS_MAILS = ("open", "pending", "resolved", "closed", "reopened")
-PRIORITY_NAMES = ("low", "normal", "high", "urgent")  # = config.PRIORITIES (no import cycle)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhd])\s*$")
 
 
@@ -142,9 +142,9 @@ def _targets(reader: Reader, name: str, day: timedelta) -> dict[str, timedelta]:
     raw = reader.raw(name)
     if not reader.has(name):
         return {}
-    table = Reader(reader.problems, reader.file, reader.key(name), raw, PRIORITY_NAMES)
+    table = Reader(reader.problems, reader.file, reader.key(name), raw, PRIORITIES)
     found: dict[str, timedelta] = {}
-    for priority in PRIORITY_NAMES:
+    for priority in PRIORITIES:
         if not table.has(priority):
             continue
         value = parse_duration(table.raw(priority), day)

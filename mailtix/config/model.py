@@ -15,8 +15,6 @@ from mailtix.config.reader import is_domain, is_email
 from mailtix.config.report import ReportConfig
 from mailtix.config.schema import key
 
-PRIORITIES = ("low", "normal", "high", "urgent")
-STATUSES = ("new", "open", "pending", "resolved", "closed")
 SECURITY_MODES = ("tls", "starttls", "none")
 PREFIX = re.compile(r"^[A-Z][A-Z0-9]{0,9}$")
 

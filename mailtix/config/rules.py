@@ -13,7 +13,6 @@ from pathlib import Path
 
 from mailtix.config import rule_regex
 from mailtix.config.model import (
-    PRIORITIES,
     Action,
     Agent,
     Condition,
@@ -23,6 +22,7 @@ from mailtix.config.model import (
     Rule,
 )
 from mailtix.config.reader import MISSING, Problems, Reader, is_domain, is_email, read_toml, show
+from mailtix.domain.vocabulary import PRIORITIES
 
 DEPARTMENT_KEYS = ("name", "agents")
 AGENT_KEYS = ("email", "name", "away")

@@ -12,9 +12,8 @@ from __future__ import annotations
 from peewee import fn
 
 from mailtix.config.model import Config
+from mailtix.domain.vocabulary import OPEN_STATUSES
 from mailtix.store.models import Ticket
-
-ACTIVE = ("new", "open", "pending")
 
 
 def pick_assignee(config: Config, department: str, assign: str | None) -> str | None:
@@ -47,7 +46,7 @@ def _last_assigned(department: str, candidates: list[str]) -> dict[str, int]:
 def _open_counts(candidates: list[str]) -> dict[str, int]:
     rows = (
         Ticket.select(Ticket.assignee, fn.COUNT(Ticket.id))
-        .where(Ticket.assignee.in_(candidates) & Ticket.status.in_(ACTIVE))
+        .where(Ticket.assignee.in_(candidates) & Ticket.status.in_(OPEN_STATUSES))
         .group_by(Ticket.assignee)
         .tuples()
         .iterator()

@@ -33,23 +33,22 @@ from mailtix.decisions.relay_guard import (
 )
 from mailtix.desks.intake import Desk, DeskResult, Incoming
 from mailtix.domain.values import Address, Attachment, ParsedMail
+from mailtix.domain.vocabulary import EventType, Field, MessageKind, Status
 from mailtix.inbound.parse import parse_message
 from mailtix.inbound.reply_text import authored_words, cut_quoted_mail
-from mailtix.lifecycle import sla
 from mailtix.lifecycle import status as lifecycle
+from mailtix.lifecycle.changes import add_tag, change, opened, record, touch
 from mailtix.outbound.mailer import Letter, last_customer_message_id
 from mailtix.store.lookups import sent_mail
 from mailtix.store.models import Message, Participant, Ticket
 from mailtix.store.tickets import (
     MAX_THREAD_IDS,
     UNVERIFIED,
-    add_event,
     add_participant,
     create_ticket,
     get_ticket,
     store_attachments,
     store_incoming,
-    touch,
     visible_thread_ids,
 )
 
@@ -91,7 +90,7 @@ class AgentDesk(Desk):
         label = f"automatic reply from {agent} ({why})"
         reason = label if verified else f"{UNVERIFIED} {label}"
         self._keep(item, ticket, agent, reason, item.mail.text)
-        add_event(ticket, "note", f"{label}: kept, not relayed", item.now, actor=agent)
+        record(ticket, EventType.NOTE, f"{label}: kept, not relayed", item.now, actor=agent)
         return DeskResult("followup", ticket, f"{label}: kept as an internal note")
 
     def _named_ticket(self, mail: ParsedMail) -> Ticket | None:
@@ -111,10 +110,10 @@ class AgentDesk(Desk):
         self, item: Incoming, agent: str, ticket: Ticket, why: str, *, held: bool = False
     ) -> DeskResult:
         store_incoming(
-            ticket, item.mail, item.raw, item.sha, kind="note", automation="human",
+            ticket, item.mail, item.raw, item.sha, kind=MessageKind.NOTE, automation="human",
             thread_reason=f"{UNVERIFIED} mail claiming to be {agent}", now=item.now,
         )  # fmt: skip
-        add_event(ticket, "unverified", f"mail claiming to be {agent}: {why}", item.now)
+        record(ticket, EventType.UNVERIFIED, f"mail claiming to be {agent}: {why}", item.now)
         self._warn(item, agent, ticket, why, held)
         return DeskResult("followup", ticket, f"unverified mail claiming {agent}: kept as a note")
 
@@ -149,7 +148,7 @@ class AgentDesk(Desk):
             mailbox=item.mailbox.name, department=decision.department,
             priority=decision.priority, tags=decision.tags, now=item.now,
         )  # fmt: skip
-        add_event(ticket, "created", f"held: unverified mail claiming to be {agent}", item.now)
+        opened(ticket, f"held: unverified mail claiming to be {agent}", item.now, sla=None)
         self._unverified(item, agent, ticket, f"{why}; held on a ticket of its own", held=True)
         return DeskResult("ticket", ticket, f"unverified mail claiming {agent}: held, no mail")
 
@@ -170,7 +169,7 @@ class AgentDesk(Desk):
             notes = [c.argument for c in block.commands if c.name == "note" and c.argument]
             text = "\n\n".join([*notes, reply]).strip()
             self._keep(item, ticket, agent, f"note by {agent} ({how})", text)
-            add_event(ticket, "note", text[:200], item.now, actor=agent)
+            record(ticket, EventType.NOTE, text[:200], item.now, actor=agent)
             detail = "internal note"
         elif (reply or attachments) and ticket.customer != agent:
             relayed = self._relay(item, agent, ticket, reply, how, attachments)
@@ -182,7 +181,8 @@ class AgentDesk(Desk):
             self._keep(item, ticket, agent, f"commands by {agent} ({how})", "(commands only)")
             detail = f"{len(block.commands)} command(s) applied ({how})"
         for why in refused:
-            add_event(ticket, "withheld", f"attachment not relayed: {why}", item.now, agent)
+            detail = f"attachment not relayed: {why}"
+            record(ticket, EventType.WITHHELD, detail, item.now, actor=agent)
         touch(ticket, item.now)
         return DeskResult("followup", ticket, detail)
 
@@ -196,7 +196,7 @@ class AgentDesk(Desk):
 
     def _keep(self, item: Incoming, ticket: Ticket, agent: str, why: str, text: str) -> None:
         store_incoming(
-            ticket, item.mail, item.raw, item.sha, kind="note", automation="human",
+            ticket, item.mail, item.raw, item.sha, kind=MessageKind.NOTE, automation="human",
             thread_reason=why, now=item.now, text=text,
         )  # fmt: skip
 
@@ -204,7 +204,7 @@ class AgentDesk(Desk):
         self, item: Incoming, agent: str, ticket: Ticket, errors: tuple[str, ...]
     ) -> DeskResult:
         self._keep(item, ticket, agent, f"commands rejected for {agent}", item.mail.text)
-        add_event(ticket, "rejected", "; ".join(errors), item.now, actor=agent)
+        record(ticket, EventType.REJECTED, "; ".join(errors), item.now, actor=agent)
         letter = Letter(
             template="command_error",
             to=(Address(agent, self.config.agent_name(agent)),),
@@ -241,7 +241,7 @@ class AgentDesk(Desk):
             auto_submitted=None,
             sender_name=sender_name,
             attachments=attachments,
-            record_kind="agent",
+            record_kind=MessageKind.AGENT,
             record_from=agent,
         )
         queued = self.mailer.queue(letter, ticket, item.mailbox, item.now)
@@ -249,14 +249,16 @@ class AgentDesk(Desk):
             self._held_relay(item, agent, ticket, text)
             return False
         self._complete_record(queued.message_id, item, text, how, attachments)
-        lifecycle.record_first_response(ticket, item.now)
-        if ticket.status == "new":
+        if ticket.status == Status.NEW:
             why = f"first answer by {agent}"
-            lifecycle.change_status(self.mailer, ticket, "open", item.now, why=why, actor=agent)
+            lifecycle.change_status(
+                self.mailer, ticket, Status.OPEN, item.now, why=why, actor=agent
+            )
         if not ticket.assignee:
             self._assign(ticket, agent, agent, item)
         to = ", ".join([ticket.customer, *(a.email for a in copies)])
-        add_event(ticket, "replied", f"{agent} answered ({how}); sent to {to}", item.now, agent)
+        detail = f"{agent} answered ({how}); sent to {to}"
+        record(ticket, EventType.REPLIED, detail, item.now, actor=agent)
         return True
 
     def _held_relay(self, item: Incoming, agent: str, ticket: Ticket, text: str) -> None:
@@ -304,31 +306,24 @@ class AgentDesk(Desk):
         self._assign(ticket, value, agent, item)
 
     def _assign(self, ticket: Ticket, value: str, agent: str, item: Incoming) -> None:
-        old = ticket.assignee
-        if old == value:
+        if not self._change(ticket, Field.ASSIGNEE, value, agent, item):
             return
-        ticket.assignee = value
-        ticket.save()
-        add_event(ticket, "assigned", f"{old or 'nobody'} -> {value}", item.now, actor=agent)
         if value != agent:
             detail = f"{agent} assigned this ticket to you."
             self.notifier.notify(
                 ticket, item.mailbox, "assigned", item.now, to=[value], detail=detail
             )
 
+    def _change(self, ticket: Ticket, field: Field, value: str, agent: str, item: Incoming) -> bool:
+        return change(ticket, field, value, item.now, sla=self.config.sla, actor=agent)
+
     def _cmd_priority(self, ticket: Ticket, value: str, agent: str, item: Incoming) -> None:
-        old, ticket.priority = ticket.priority, value
-        ticket.save()
-        sla.apply_due(ticket, self.config.sla)
-        add_event(ticket, "priority", f"{old} -> {value}", item.now, actor=agent)
+        self._change(ticket, Field.PRIORITY, value, agent, item)
 
     def _cmd_department(self, ticket: Ticket, value: str, agent: str, item: Incoming) -> None:
         old = ticket.department
-        if old == value:
+        if not self._change(ticket, Field.DEPARTMENT, value, agent, item):
             return
-        ticket.department = value
-        ticket.save()
-        add_event(ticket, "department", f"{old} -> {value}", item.now, actor=agent)
         detail = f"{agent} transferred this ticket from {old} to {value}."
         self.notifier.notify(
             ticket, item.mailbox, "transfer", item.now, detail=detail, exclude=agent,
@@ -336,16 +331,13 @@ class AgentDesk(Desk):
         )  # fmt: skip
 
     def _cmd_tag(self, ticket: Ticket, value: str, agent: str, item: Incoming) -> None:
-        if value not in ticket.tags:
-            ticket.tags = [*ticket.tags, value]
-            ticket.save()
-            add_event(ticket, "tag", value, item.now, actor=agent)
+        add_tag(ticket, value, item.now, actor=agent)
 
     def _cmd_participant(self, ticket: Ticket, value: str, agent: str, item: Incoming) -> None:
         action, _, email = value.partition(" ")
         if action == "add":
             if add_participant(ticket, email, "", "cc", item.now):
-                add_event(ticket, "participant", f"added {email}", item.now, actor=agent)
+                record(ticket, EventType.PARTICIPANT, f"added {email}", item.now, actor=agent)
             return
         removed = (
             Participant.delete()
@@ -353,15 +345,14 @@ class AgentDesk(Desk):
             .execute()
         )
         if removed:
-            add_event(ticket, "participant", f"removed {email}", item.now, actor=agent)
+            record(ticket, EventType.PARTICIPANT, f"removed {email}", item.now, actor=agent)
 
     def _cmd_customer(self, ticket: Ticket, value: str, agent: str, item: Incoming) -> None:
         if ticket.customer == value:
             return
-        old, ticket.customer, ticket.customer_name = ticket.customer, value, ""
-        ticket.save()
+        ticket.customer_name = ""
+        self._change(ticket, Field.CUSTOMER, value, agent, item)
         add_participant(ticket, value, "", "customer", item.now)
-        add_event(ticket, "customer", f"{old} -> {value}", item.now, actor=agent)
 
     def _open_for_customer(self, item: Incoming, agent: str) -> DeskResult:
         """Verified mail from an agent that belongs to no ticket: a ticket for the customer it
@@ -380,10 +371,10 @@ class AgentDesk(Desk):
             mailbox=item.mailbox.name, department=decision.department,
             priority=decision.priority, tags=decision.tags, now=item.now,
         )  # fmt: skip
-        sla.apply_due(ticket, self.config.sla)
         add_participant(ticket, agent, self.config.agent_name(agent), "agent", item.now)
         self._keep(item, ticket, agent, f"opened by agent {agent}", block.body or item.mail.text)
-        add_event(ticket, "created", f"opened by {agent} for {customer.email}", item.now, agent)
+        detail = f"opened by {agent} for {customer.email}"
+        opened(ticket, detail, item.now, sla=self.config.sla, actor=agent)
         self._opening_commands(ticket, block, agent, item)
         if decision.acknowledge and customer.email != agent:
             self.mailer.acknowledge(ticket, item.mailbox, None, item.now)
@@ -398,7 +389,7 @@ class AgentDesk(Desk):
     ) -> None:
         commands = tuple(c for c in block.commands if c.name not in ("customer", "note"))
         if block.errors:
-            add_event(ticket, "rejected", "; ".join(block.errors), item.now, actor=agent)
+            record(ticket, EventType.REJECTED, "; ".join(block.errors), item.now, actor=agent)
         if commands:
             self.run_commands(ticket, commands, agent, item)
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 from mailtix.decisions.bounces import Bounce, read_bounce, suppression_refused
 from mailtix.desks.intake import Desk, DeskResult, Incoming
 from mailtix.domain.values import ParsedMail
+from mailtix.domain.vocabulary import EventType, MessageKind
+from mailtix.lifecycle.changes import record, touch
 from mailtix.store.models import OutboxItem, Participant, Suppression, Ticket
-from mailtix.store.tickets import add_event, get_ticket, store_incoming, touch
+from mailtix.store.tickets import get_ticket, store_incoming
 
 
 class BounceDesk(Desk):
@@ -22,11 +24,11 @@ class BounceDesk(Desk):
         if ticket is None:
             return DeskResult("ignored", None, f"bounce of no message of ours ({_what(bounce)})")
         store_incoming(
-            ticket, item.mail, item.raw, item.sha, kind="auto", automation="bounce",
+            ticket, item.mail, item.raw, item.sha, kind=MessageKind.AUTO, automation="bounce",
             thread_reason=f"bounce of {sent.message_id}" if sent else item.thread_reason,
             now=item.now,
         )  # fmt: skip
-        add_event(ticket, "bounce", _what(bounce), item.now)
+        record(ticket, EventType.BOUNCE, _what(bounce), item.now)
         if sent is not None:
             self._suppress(bounce, sent, ticket, item)
         touch(ticket, item.now)
@@ -52,7 +54,7 @@ class BounceDesk(Desk):
                 _reporters(item.mail, bounce), self._own_domains(), insiders,
             )  # fmt: skip
             if refused is not None:
-                add_event(ticket, "not-suppressed", f"{address}: {refused}", item.now)
+                record(ticket, EventType.NOT_SUPPRESSED, f"{address}: {refused}", item.now)
                 continue
             reason = f"permanent failure of {sent.message_id}"
             row = {"reason": reason, "ticket": ticket.id, "created_at": item.now}
@@ -60,9 +62,8 @@ class BounceDesk(Desk):
                 conflict_target=[Suppression.address], update=row
             ).execute()
             days = self.config.tickets.suppression_days
-            add_event(
-                ticket, "undeliverable", f"{address}: no automatic mail for {days} days", item.now
-            )
+            detail = f"{address}: no automatic mail for {days} days"
+            record(ticket, EventType.UNDELIVERABLE, detail, item.now)
 
     def _own_domains(self) -> set[str]:
         config = self.config

@@ -15,17 +15,13 @@ from mailtix.decisions.correlate import clean_subject, format_ref
 from mailtix.desks.intake import Desk, DeskResult, Incoming
 from mailtix.domain.errors import MailtixError
 from mailtix.domain.values import RouteDecision
+from mailtix.domain.vocabulary import DONE_STATUSES, EventType, Field, MessageKind, Status
 from mailtix.inbound.reply_text import visible_reply
-from mailtix.lifecycle import sla, survey
 from mailtix.lifecycle import status as lifecycle
+from mailtix.lifecycle import survey
+from mailtix.lifecycle.changes import change, opened, record, touch
 from mailtix.store.models import Ticket
-from mailtix.store.tickets import (
-    add_event,
-    add_participant,
-    create_ticket,
-    store_incoming,
-    touch,
-)
+from mailtix.store.tickets import add_participant, create_ticket, store_incoming
 
 MAX_COPIED = 20  # copied people taken on as participants; more only by #participant add
 
@@ -46,15 +42,14 @@ class CustomerDesk(Desk):
             department=decision.department, priority=decision.priority, tags=decision.tags,
             now=now,
         )  # fmt: skip
-        sla.apply_due(ticket, self.config.sla)
         self._keep(ticket, item)
         rules = ", ".join(decision.matched_rules) or "mailbox defaults"
-        add_event(ticket, "created", f"from {customer.email} via {item.mailbox.name}; {rules}", now)
+        detail = f"from {customer.email} via {item.mailbox.name}; {rules}"
+        opened(ticket, detail, now, sla=self.config.sla)
         assignee = pick_assignee(self.config, decision.department, decision.assign)
         if assignee:
-            ticket.assignee = assignee
-            ticket.save()
-            add_event(ticket, "assigned", f"{assignee} (rule: {decision.assign})", now)
+            change(ticket, Field.ASSIGNEE, assignee, now, sla=self.config.sla,
+                   reason=f"rule: {decision.assign}")  # fmt: skip
         if not item.automation.automated:
             self._add_copied_people(ticket, item)
         self._acknowledge(ticket, item, decision.acknowledge, new=True)
@@ -69,20 +64,22 @@ class CustomerDesk(Desk):
         self._keep(ticket, item)
         sender = item.mail.sender.email if item.mail.sender else "(unknown)"
         if automation.kind == "bounce":
-            add_event(ticket, "bounce", automation.reason, now)
+            record(ticket, EventType.BOUNCE, automation.reason, now)
         elif automation.automated:
-            add_event(ticket, "message", f"automated mail from {sender}: {automation.reason}", now)
+            detail = f"automated mail from {sender}: {automation.reason}"
+            record(ticket, EventType.MESSAGE, detail, now)
         elif survey.record_answer(ticket, item.mail, now, sender):  # never reopens the ticket
-            add_event(ticket, "message", f"survey answer from {sender} ({item.thread_reason})", now)
+            detail = f"survey answer from {sender} ({item.thread_reason})"
+            record(ticket, EventType.MESSAGE, detail, now)
         else:
-            add_event(ticket, "message", f"reply from {sender} ({item.thread_reason})", now)
-            if ticket.status in ("resolved", "closed", "pending"):
-                reopen = ticket.status != "pending"
+            record(ticket, EventType.MESSAGE, f"reply from {sender} ({item.thread_reason})", now)
+            if ticket.status in (*DONE_STATUSES, Status.PENDING):
+                reopen = ticket.status != Status.PENDING
                 lifecycle.change_status(
-                    self.mailer, ticket, "open", now, why=f"reply from {sender}", actor=sender
+                    self.mailer, ticket, Status.OPEN, now, why=f"reply from {sender}", actor=sender
                 )
                 if reopen:
-                    add_event(ticket, "reopened", f"reply from {sender}", now, sender)
+                    record(ticket, EventType.REOPENED, f"reply from {sender}", now, actor=sender)
             if self.config.tickets.acknowledge_followups:
                 self._acknowledge(ticket, item, True, new=False)
             text = visible_reply(item.mail.text).text
@@ -96,16 +93,16 @@ class CustomerDesk(Desk):
         new = result.ticket
         assert new is not None
         new.linked_ticket = old.id
-        new.save()
         prefix = self.config.tickets.prefix
         old_ref, new_ref = format_ref(prefix, old.id), format_ref(prefix, new.id)
         days = self.config.lifecycle.reopen_closed_days
-        add_event(new, "linked", f"continues {old_ref} (closed over {days} days ago)", item.now)
-        add_event(old, "linked", f"a later reply opened {new_ref}", item.now)
+        detail = f"continues {old_ref} (closed over {days} days ago)"
+        record(new, EventType.LINKED, detail, item.now)
+        record(old, EventType.LINKED, f"a later reply opened {new_ref}", item.now)
         return DeskResult("ticket", new, f"reply to {old_ref}, closed over {days} days: {new_ref}")
 
     def _keep(self, ticket: Ticket, item: Incoming) -> None:
-        kind = "auto" if item.automation.automated else "customer"
+        kind = MessageKind.AUTO if item.automation.automated else MessageKind.CUSTOMER
         store_incoming(
             ticket, item.mail, item.raw, item.sha, kind=kind, automation=item.automation.kind,
             thread_reason=item.thread_reason, now=item.now,
@@ -119,20 +116,20 @@ class CustomerDesk(Desk):
         people = list({p.email: p for p in item.mail.recipients if p.email not in skip}.values())
         for person in people[:MAX_COPIED]:
             add_participant(ticket, person.email, person.name, "cc", item.now)
-            add_event(ticket, "participant", f"added {person.email} (Cc)", item.now)
+            record(ticket, EventType.PARTICIPANT, f"added {person.email} (Cc)", item.now)
         if len(people) > MAX_COPIED:
             more = len(people) - MAX_COPIED
-            add_event(ticket, "participant", f"{more} more recipients not added", item.now)
+            record(ticket, EventType.PARTICIPANT, f"{more} more recipients not added", item.now)
 
     def _acknowledge(self, ticket: Ticket, item: Incoming, wanted: bool, *, new: bool) -> None:
         now = item.now
         if not wanted:
-            add_event(ticket, "no-ack", "routing rule says acknowledge = false", now)
+            record(ticket, EventType.NO_ACK, "routing rule says acknowledge = false", now)
         elif item.automation.automated:
-            add_event(ticket, "no-ack", f"automated mail ({item.automation.reason})", now)
+            record(ticket, EventType.NO_ACK, f"automated mail ({item.automation.reason})", now)
         elif ticket.customer in self.config.own_addresses:
-            add_event(ticket, "no-ack", "customer address is one of our own", now)
+            record(ticket, EventType.NO_ACK, "customer address is one of our own", now)
         elif refused := automated.responses_refused(item.mail):
-            add_event(ticket, "no-ack", f"the sender asks for none ({refused})", now)
+            record(ticket, EventType.NO_ACK, f"the sender asks for none ({refused})", now)
         else:
             self.mailer.acknowledge(ticket, item.mailbox, item.mail.message_id, now, new=new)

@@ -25,6 +25,7 @@ from mailtix.domain.clock import utcnow
 from mailtix.domain.errors import ParseError
 from mailtix.domain.faults import fault_point
 from mailtix.domain.values import ParsedMail
+from mailtix.domain.vocabulary import EventType
 from mailtix.inbound.parse import parse_message
 from mailtix.outbound.mailer import Mailer
 from mailtix.outbound.notify import Notifier
@@ -266,7 +267,7 @@ class Pipeline:
     ) -> Outcome:
         """The same mail through another address: one ticket, the copy noted on it."""
         detail = f"same message also delivered to {mailbox.name} ({mailbox.address})"
-        add_event(ticket, "copy", detail, self.clock())
+        add_event(ticket, EventType.COPY, detail, self.clock())
         return self._done(source, sha, DeskResult("duplicate", ticket, detail))
 
     def _done(self, source: Source, sha: str, result: DeskResult) -> Outcome:

@@ -1,6 +1,7 @@
 """The scheduled digest: decide whether it is due (cron syntax in the report's time zone),
-build the HTML report with a text alternative and queue it in the outbox, once per due time
-across every worker (the last sent time is kept in the store)."""
+build the HTML report with a text alternative and queue it through the mailer (suppression and
+budgets like any automatic mail), once per due time across every worker (the last sent time is
+kept in the store)."""
 
 from __future__ import annotations
 
@@ -11,16 +12,17 @@ from typing import Any
 from mailtix.config.report import ReportConfig, cron_trigger, report_config
 from mailtix.domain.clock import iso
 from mailtix.domain.values import Address, OutgoingMail
-from mailtix.outbound.compose import compose, make_message_id
+from mailtix.outbound.compose import make_message_id
 from mailtix.report.build import build_report
 from mailtix.report.formats import render_table
 from mailtix.report.html_page import render_html
 from mailtix.report.period import Period
 from mailtix.store import settings
-from mailtix.store.models import OutboxItem, database_proxy
+from mailtix.store.models import database_proxy
 
 log = logging.getLogger(__name__)
 
+DIGEST = "digest"  # the outbox kind
 LAST_SENT = "report.digest_last_sent"
 NEVER_SENT_LOOKBACK = timedelta(days=1)  # a first digest is only sent for a fire time this recent
 
@@ -63,7 +65,9 @@ def run_digest(app: Any, now: datetime) -> str:
     with database_proxy.atomic():
         if not settings.compare_and_set(LAST_SENT, raw, iso(now) or ""):
             return "digest: already sent by another worker"
-        item = _queue(mail, now)
+        item = app.pipeline.mailer.queue_mail(mail, DIGEST, now)
+    if isinstance(item, str):
+        return f"digest: held back for {', '.join(config.digest_to)}: {item}"
     log.info("digest queued for %s (outbox %d)", ", ".join(config.digest_to), item.id)
     return f"digest: queued for {', '.join(config.digest_to)} (outbox {item.id})"
 
@@ -84,13 +88,3 @@ def digest_mail(
         message_id=make_message_id(app_config.tickets.message_id_domain),
         auto_submitted="auto-generated",
     )
-
-
-def _queue(mail: OutgoingMail, now: datetime) -> OutboxItem:
-    recipients = [a.email for a in mail.to]
-    return OutboxItem.create(
-        ticket=None, kind="digest", automatic=True, envelope_from=mail.sender.email,
-        recipients=recipients, recipient_key=recipients[0], message_id=mail.message_id,
-        rfc822=compose(mail, now=now.replace(tzinfo=UTC)), status="pending",
-        next_attempt_at=now, created_at=now,
-    )  # fmt: skip

@@ -21,11 +21,13 @@ from mailtix.decisions.agent_auth import notification_message_id
 from mailtix.decisions.correlate import format_ref
 from mailtix.domain.errors import UsageError
 from mailtix.domain.values import Address
+from mailtix.domain.vocabulary import OPEN_STATUSES, EventType, MessageKind, Status
 from mailtix.lifecycle import sla
 from mailtix.lifecycle import status as lifecycle
+from mailtix.lifecycle.changes import MAILTIX, record
 from mailtix.outbound.mailer import Letter, last_customer_message_id
 from mailtix.store.models import Event, Ticket, database_proxy
-from mailtix.store.tickets import add_event, visible_thread_ids
+from mailtix.store.tickets import visible_thread_ids
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +73,7 @@ def escalate(app: Any, now: datetime) -> JobResult:
     tickets = (
         Ticket.select()
         .where(
-            Ticket.status.in_(sla.OPEN_STATUSES)
+            Ticket.status.in_(OPEN_STATUSES)
             & (Ticket.first_response_due.is_null(False) | Ticket.resolution_due.is_null(False))
         )
         .order_by(Ticket.id)
@@ -80,13 +82,14 @@ def escalate(app: Any, now: datetime) -> JobResult:
     def act(ticket: Ticket) -> str | None:
         sent = []
         for alert in sla.alerts(ticket, config.sla, now):
-            if _has_event(ticket, "sla", alert.key):
+            if _escalated(ticket, alert):
                 continue
             recipients = _escalation_recipients(app, ticket)
             for address in recipients:
                 _queue_escalation(app, ticket, alert, address, now)
             told = ", ".join(recipients) or "nobody"
-            add_event(ticket, "sla", f"{alert.key}; escalated to {told}", now)
+            record(ticket, EventType.SLA, f"{alert.key}; escalated to {told}", now,
+                   field=alert.target, new=alert.state, reason=alert.due_text)  # fmt: skip
             what = alert.title.removeprefix("SLA ")
             sent.append(f"{what}: escalated to {len(recipients)} recipient(s)")
         return ", ".join(sent) or None
@@ -94,12 +97,17 @@ def escalate(app: Any, now: datetime) -> JobResult:
     return _each(app, JobResult("escalation"), tickets, act)
 
 
-def _has_event(ticket: Ticket, type_: str, prefix: str) -> bool:
+def _escalated(ticket: Ticket, alert: sla.Alert) -> bool:
+    """Whether this alert (target, state, due time) was escalated already."""
     return (
         Event.select()
-        .where((Event.ticket == ticket) & (Event.type == type_) & Event.detail.startswith(prefix))
+        .where(
+            (Event.ticket == ticket) & (Event.type == EventType.SLA)
+            & (Event.field == alert.target) & (Event.new_value == alert.state)
+            & (Event.reason == alert.due_text)
+        )
         .exists()
-    )
+    )  # fmt: skip
 
 
 def _escalation_recipients(app: Any, ticket: Ticket) -> list[str]:
@@ -143,7 +151,7 @@ def _queue_escalation(
 
 
 def _pending_tickets() -> Any:
-    return Ticket.select().where(Ticket.status == "pending").order_by(Ticket.id)
+    return Ticket.select().where(Ticket.status == Status.PENDING).order_by(Ticket.id)
 
 
 def _waiting_since(ticket: Ticket) -> datetime:
@@ -165,7 +173,7 @@ def remind(app: Any, now: datetime) -> JobResult:
         resolve_after = rules.pending_autoresolve_days
         if resolve_after and waited >= timedelta(days=resolve_after):
             return None
-        if Event.select().where((Event.ticket == ticket) & (Event.type == "reminder")
+        if Event.select().where((Event.ticket == ticket) & (Event.type == EventType.REMINDER)
                                 & (Event.at >= since)).exists():  # fmt: skip
             return None
         letter = Letter(
@@ -174,10 +182,10 @@ def remind(app: Any, now: datetime) -> JobResult:
             extra={"reminder": {"days_waiting": waited.days, "autoresolve_days": resolve_after}},
             in_reply_to=last_customer_message_id(ticket),
             references=tuple(visible_thread_ids(ticket)),
-            record_kind="auto",
+            record_kind=MessageKind.AUTO,
         )
         app.pipeline.mailer.queue(letter, ticket, lifecycle.mailbox_for(app.config, ticket), now)
-        add_event(ticket, "reminder", f"reminder sent to {ticket.customer}", now)
+        record(ticket, EventType.REMINDER, f"reminder sent to {ticket.customer}", now)
         return f"reminded {ticket.customer}"
 
     return _each(app, JobResult("reminders"), _pending_tickets(), act)
@@ -194,8 +202,8 @@ def autoresolve(app: Any, now: datetime) -> JobResult:
         if now - _waiting_since(ticket) < timedelta(days=days):
             return None
         why = f"no reply from the customer for {days} days"
-        lifecycle.change_status(app.pipeline.mailer, ticket, "resolved", now, why=why,
-                                actor="mailtix", tell_customer=True, automatic=True)  # fmt: skip
+        lifecycle.change_status(app.pipeline.mailer, ticket, Status.RESOLVED, now, why=why,
+                                actor=MAILTIX, tell_customer=True, automatic=True)  # fmt: skip
         return "pending -> resolved"
 
     return _each(app, JobResult("auto-resolve"), _pending_tickets(), act)
@@ -206,14 +214,14 @@ def autoclose(app: Any, now: datetime) -> JobResult:
     days = app.config.lifecycle.resolved_autoclose_days
     if days <= 0:
         return JobResult("auto-close", note="auto-close: off (resolved_autoclose_days = 0)")
-    tickets = Ticket.select().where(Ticket.status == "resolved").order_by(Ticket.id)
+    tickets = Ticket.select().where(Ticket.status == Status.RESOLVED).order_by(Ticket.id)
 
     def act(ticket: Ticket) -> str | None:
         if now - (ticket.resolved_at or ticket.updated_at) < timedelta(days=days):
             return None
         why = f"resolved for {days} days"
-        lifecycle.change_status(app.pipeline.mailer, ticket, "closed", now, why=why,
-                                actor="mailtix", automatic=True)  # fmt: skip
+        lifecycle.change_status(app.pipeline.mailer, ticket, Status.CLOSED, now, why=why,
+                                actor=MAILTIX, automatic=True)  # fmt: skip
         return "resolved -> closed"
 
     return _each(app, JobResult("auto-close"), tickets, act)

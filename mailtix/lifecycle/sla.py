@@ -1,8 +1,8 @@
 """SLA targets on tickets: due times from the ticket's priority and creation time (in business
 time, ``[sla]``), and which targets are breached, or about to be, at a given moment.
 
-Pure apart from ``apply_due``, which writes the due times onto the ticket row. Store times are
-naive UTC; the calendar works in aware UTC.
+Pure (``changes`` writes the due times onto the ticket row). Store times are naive UTC; the
+calendar works in aware UTC.
 """
 
 from __future__ import annotations
@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from mailtix.config.lifecycle import SlaConfig
+from mailtix.domain.vocabulary import OPEN_STATUSES
 from mailtix.store.models import Ticket
 
-OPEN_STATUSES = ("new", "open", "pending")
-TARGETS = ("first_response", "resolution")
 LABELS = {"first_response": "first response", "resolution": "resolution"}
 
 
@@ -27,9 +26,15 @@ class Alert:
     due: datetime  # naive UTC
 
     @property
+    def due_text(self) -> str:
+        """ "due 2026-11-23T10:00:00": with target and state, what makes this alert unique on
+        its ticket (the ``sla`` event's reason)."""
+        return f"due {self.due.isoformat(timespec='seconds')}"
+
+    @property
     def key(self) -> str:
-        """What makes this alert unique on its ticket (the ``sla`` event's detail starts so)."""
-        return f"{self.target} {self.state} (due {self.due.isoformat(timespec='seconds')})"
+        """The start of the ``sla`` event's detail."""
+        return f"{self.target} {self.state} ({self.due_text})"
 
     @property
     def title(self) -> str:
@@ -57,15 +62,6 @@ def due_times(
         due_time(created, sla.first_response.get(priority), sla),
         due_time(created, sla.resolution.get(priority), sla),
     )
-
-
-def apply_due(ticket: Ticket, sla: SlaConfig) -> None:
-    """Store the due times for the ticket's current priority (on creation and on a priority
-    change; both counted from the ticket's creation)."""
-    first, resolution = due_times(ticket.created_at, ticket.priority, sla)
-    if (first, resolution) != (ticket.first_response_due, ticket.resolution_due):
-        ticket.first_response_due, ticket.resolution_due = first, resolution
-        ticket.save()
 
 
 def alerts(ticket: Ticket, sla: SlaConfig, now: datetime) -> list[Alert]:

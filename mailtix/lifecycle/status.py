@@ -1,9 +1,9 @@
 """Ticket life cycle: new → open → pending → resolved → closed, reopened by a customer reply.
 
-``change_status`` is the one way the desks and the timed jobs change a status: it records the
-status event (who and why), stamps ``resolved_at``, and queues the customer's status mail
+``change_status`` is the one way the desks and the timed jobs change a status: the change itself
+(event, stamps) goes through ``changes``; then it queues the customer's status mail
 (``[lifecycle] status_mails``) and, on resolve, the satisfaction survey (``[survey]``).
-The rest are small pure decisions the desks and jobs ask.
+The rest are small decisions the desks and jobs ask.
 """
 
 from __future__ import annotations
@@ -12,25 +12,27 @@ from datetime import datetime, timedelta
 
 from mailtix.config.model import Config, MailboxConfig
 from mailtix.domain.values import Address
+from mailtix.domain.vocabulary import DONE_STATUSES, EventType, Field, MessageKind, Status
+from mailtix.lifecycle.changes import change
 from mailtix.outbound.mailer import Letter, Mailer, last_customer_message_id
 from mailtix.store.models import Event, Ticket
-from mailtix.store.tickets import set_status, visible_thread_ids
+from mailtix.store.tickets import visible_thread_ids
 
-DONE = ("resolved", "closed")
+REOPENED = "reopened"  # the status mail of a resolved or closed ticket that is not done again
 TITLES = {
-    "new": "New",
-    "open": "Open",
-    "pending": "Waiting for your reply",
-    "resolved": "Resolved",
-    "closed": "Closed",
-    "reopened": "Reopened",
+    Status.NEW: "New",
+    Status.OPEN: "Open",
+    Status.PENDING: "Waiting for your reply",
+    Status.RESOLVED: "Resolved",
+    Status.CLOSED: "Closed",
+    REOPENED: "Reopened",
 }
 
 
 def status_mail_kind(old: str, new: str) -> str:
     """Which status mail a change means: "reopened" for resolved/closed → not done, else the
     new status."""
-    return "reopened" if old in DONE and new not in DONE else new
+    return REOPENED if old in DONE_STATUSES and new not in DONE_STATUSES else new
 
 
 def mailbox_for(config: Config, ticket: Ticket) -> MailboxConfig:
@@ -52,22 +54,15 @@ def change_status(
     """Set ``status`` (recorded as a status event); queue the status mail when configured (or
     when ``tell_customer`` says so) and the survey on resolve; ``automatic``: a timed job did it.
     False when nothing changed."""
-    old = ticket.status
-    if old == status:
+    old, config = ticket.status, mailer.config
+    if not change(ticket, Field.STATUS, status, now, sla=config.sla, actor=actor, reason=why):
         return False
-    set_status(ticket, status, now, why=why, actor=actor)
-    if status == "resolved" or (status == "closed" and ticket.resolved_at is None):
-        ticket.resolved_at = now
-    elif status not in DONE:
-        ticket.resolved_at = None
-    ticket.save()
-    config = mailer.config
     kind = status_mail_kind(old, status)
     wanted = kind in config.lifecycle.status_mails if tell_customer is None else tell_customer
     mailbox = mailbox_for(config, ticket)
     if wanted and ticket.customer not in config.own_addresses:
         queue_status_mail(mailer, ticket, mailbox, kind, old, automatic, now)
-    if status == "resolved" and config.survey.enabled:
+    if status == Status.RESOLVED and config.survey.enabled:
         from mailtix.lifecycle.survey import send_survey
 
         send_survey(mailer, ticket, mailbox, now)
@@ -98,22 +93,15 @@ def queue_status_mail(
         },
         in_reply_to=last_customer_message_id(ticket),
         references=tuple(visible_thread_ids(ticket)),
-        record_kind="auto",
+        record_kind=MessageKind.AUTO,
     )
     mailer.queue(letter, ticket, mailbox, now)
-
-
-def record_first_response(ticket: Ticket, now: datetime) -> None:
-    """The first agent answer relayed to the customer stops the first-response clock."""
-    if ticket.first_response_at is None:
-        ticket.first_response_at = now
-        ticket.save()
 
 
 def closed_too_long(ticket: Ticket, now: datetime, config: Config) -> bool:
     """A reply to this ticket opens a new, linked ticket (closed over ``reopen_closed_days``)."""
     days = config.lifecycle.reopen_closed_days
-    if ticket.status != "closed" or ticket.closed_at is None or days <= 0:
+    if ticket.status != Status.CLOSED or ticket.closed_at is None or days <= 0:
         return False
     return now - ticket.closed_at > timedelta(days=days)
 
@@ -124,8 +112,8 @@ def pending_since(ticket: Ticket) -> datetime | None:
         Event.select(Event.at)
         .where(
             (Event.ticket == ticket)
-            & (Event.type == "status")
-            & Event.detail.contains(" -> pending:")
+            & (Event.type == EventType.STATUS)
+            & (Event.new_value == Status.PENDING)
         )
         .order_by(Event.at.desc(), Event.id.desc())
         .first()

@@ -16,10 +16,12 @@ from urllib.parse import quote
 from mailtix.config.model import MailboxConfig
 from mailtix.decisions.correlate import format_ref, header_ids
 from mailtix.domain.values import Address, ParsedMail
+from mailtix.domain.vocabulary import EventType, MessageKind
 from mailtix.inbound.reply_text import visible_reply
+from mailtix.lifecycle.changes import record
 from mailtix.outbound.mailer import Letter, Mailer, last_customer_message_id
 from mailtix.store.models import OutboxItem, Ticket
-from mailtix.store.tickets import add_event, visible_thread_ids
+from mailtix.store.tickets import visible_thread_ids
 
 RATINGS = (1, 2, 3, 4, 5)
 MAX_COMMENT = 2000
@@ -50,11 +52,11 @@ def send_survey(
         extra={"survey": {"links": rating_links(mailbox.address, ref), "ratings": list(RATINGS)}},
         in_reply_to=last_customer_message_id(ticket),
         references=tuple(visible_thread_ids(ticket)),
-        record_kind="auto",
+        record_kind=MessageKind.AUTO,
     )
     queued = mailer.queue(letter, ticket, mailbox, now)
     if queued is not None:
-        add_event(ticket, "survey", f"satisfaction survey sent to {ticket.customer}", now)
+        record(ticket, EventType.SURVEY, f"satisfaction survey sent to {ticket.customer}", now)
     return queued
 
 
@@ -102,7 +104,6 @@ def record_answer(ticket: Ticket, mail: ParsedMail, now: datetime, actor: str) -
         return False
     rating, comment = answer
     ticket.satisfaction, ticket.satisfaction_comment = rating, comment or None
-    ticket.save()
     detail = f"{rating}/5" + (f": {comment[:200]}" if comment else "")
-    add_event(ticket, "satisfaction", detail, now, actor)
+    record(ticket, EventType.SATISFACTION, detail, now, actor=actor)
     return True

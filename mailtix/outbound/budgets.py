@@ -35,10 +35,15 @@ HOUR = timedelta(hours=1)
 
 
 def held_back(
-    config: Config, template: str, automatic: bool, ticket: Ticket, recipient: str, now: datetime
+    config: Config,
+    template: str,
+    automatic: bool,
+    ticket: Ticket | None,
+    recipient: str,
+    now: datetime,
 ) -> str | None:
-    """Why a mail from ``template`` to ``recipient`` about ``ticket`` is not to be queued now
-    ("undeliverable", "rate limit", …), or None: it may go."""
+    """Why a mail from ``template`` to ``recipient`` about ``ticket`` (None: about none, the
+    digest) is not to be queued now ("undeliverable", "rate limit", …), or None: it may go."""
     since = now - HOUR
     if template == WARNING:
         sent, _ = mails_of_kind_since(WARNING, recipient, since)
@@ -52,7 +57,7 @@ def held_back(
         sent, _ = mails_of_kind_since(NOTIFICATION, recipient, since)
         if sent >= config.agents_policy.notifications_per_hour:
             return "notification budget"
-    if ticket_mails_since(ticket.id, recipient, since, WARNING) >= (
+    if ticket is not None and ticket_mails_since(ticket.id, recipient, since, WARNING) >= (
         config.tickets.max_mails_per_ticket_per_hour
     ):
         return "ticket mail budget"

@@ -15,11 +15,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from mailtix.config.model import Config, MailboxConfig
 from mailtix.decisions.correlate import format_ref
 from mailtix.domain.values import Address, Attachment, OutgoingMail
+from mailtix.domain.vocabulary import EventType, MessageKind
 from mailtix.outbound import budgets
 from mailtix.outbound.compose import compose, make_message_id
 from mailtix.outbound.render import TemplateRenderer
@@ -94,7 +95,7 @@ class Mailer:
         held = budgets.held_back(self.config, letter.template, automatic, ticket, recipient, now)
         if held is not None:
             detail = budgets.held_detail(letter.template, recipient, held)
-            add_event(ticket, "suppressed", detail, now)
+            add_event(ticket, EventType.SUPPRESSED, detail, now)
             if held != "undeliverable":
                 log.warning("%s to %s about ticket %s held back: %s", letter.template,
                             recipient, ticket.id, held)  # fmt: skip
@@ -120,13 +121,31 @@ class Mailer:
         )
         if letter.record_kind is not None:
             self._record(letter, ticket, mailbox, outgoing, now)
-        recipients = [a.email for a in (*letter.to, *letter.cc)]
+        return self._outbox_row(
+            outgoing, letter.template, automatic, ticket, compose(outgoing), now
+        )
+
+    def queue_mail(self, mail: OutgoingMail, kind: str, now: datetime) -> OutboxItem | str:
+        """Queue a finished automatic mail about no ticket (the digest) under the same
+        suppression and budgets as any other; the reason instead when one holds it back."""
+        held = budgets.held_back(self.config, kind, True, None, mail.to[0].email, now)
+        if held is not None:
+            log.warning("%s to %s held back: %s", kind, mail.to[0].email, held)
+            return held
+        rfc822 = compose(mail, now=now.replace(tzinfo=UTC))
+        return self._outbox_row(mail, kind, True, None, rfc822, now)
+
+    def _outbox_row(
+        self, mail: OutgoingMail, kind: str, automatic: bool, ticket: Ticket | None,
+        rfc822: bytes, now: datetime,
+    ) -> OutboxItem:  # fmt: skip
+        """The outbox row, claimed by the sender beside this mailer when there is one."""
+        recipients = [a.email for a in (*mail.to, *mail.cc)]
         sender = self.sent_by() if self.sent_by is not None else None
         return OutboxItem.create(
-            ticket=ticket, kind=letter.template, automatic=automatic,
-            envelope_from=mailbox.address, recipients=recipients, recipient_key=recipient,
-            message_id=outgoing.message_id, rfc822=compose(outgoing),
-            status="sending" if sender else "pending", claimed_by=sender or "",
+            ticket=ticket, kind=kind, automatic=automatic, envelope_from=mail.sender.email,
+            recipients=recipients, recipient_key=recipients[0], message_id=mail.message_id,
+            rfc822=rfc822, status="sending" if sender else "pending", claimed_by=sender or "",
             claimed_at=now if sender else None, next_attempt_at=now, created_at=now,
         )  # fmt: skip
 
@@ -135,7 +154,8 @@ class Mailer:
         now: datetime,
     ) -> Message:  # fmt: skip
         return store_outgoing(
-            ticket, kind=letter.record_kind or "auto", sender=letter.record_from or mailbox.address,
+            ticket, kind=letter.record_kind or MessageKind.AUTO,
+            sender=letter.record_from or mailbox.address,
             sender_name=mail.sender.name, to=[a.email for a in (*mail.to, *mail.cc)],
             subject=mail.subject, text=mail.text, html=mail.html, message_id=mail.message_id,
             in_reply_to=mail.in_reply_to or "", references=mail.references, now=now,
@@ -156,7 +176,7 @@ class Mailer:
             to=(Address(ticket.customer, ticket.customer_name),),
             in_reply_to=in_reply_to,
             references=references,
-            record_kind="auto",
+            record_kind=MessageKind.AUTO,
         )
         return self.queue(letter, ticket, mailbox, now)
 

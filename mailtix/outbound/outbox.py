@@ -29,6 +29,7 @@ from mailtix.config.model import SmtpConfig
 from mailtix.domain.clock import utcnow
 from mailtix.domain.errors import SendError
 from mailtix.domain.faults import fault_point
+from mailtix.domain.vocabulary import EventType
 from mailtix.domain.workers import HOST, WORKER, local_worker_alive
 from mailtix.outbound.senders import Sender, open_sender
 from mailtix.outbound.sent_marks import DirectMarks, JournalMarks, marks_for_store, recover_journals
@@ -245,7 +246,8 @@ def _record_failure(sent: Pending, exc: SendError, now: datetime, counts: Counte
             counts["failed"] += 1
             ticket = get_ticket(item.ticket_id) if item.ticket_id else None
             if ticket is not None:
-                add_event(ticket, "mail-failed", f"{item.kind} to {item.recipient_key}: {exc}", now)
+                detail = f"{item.kind} to {item.recipient_key}: {exc}"
+                add_event(ticket, EventType.MAIL_FAILED, detail, now)
             log.error("outbox %d failed for good: %s", item.id, exc)
         else:
             item.status, item.claimed_by, item.claimed_at = "pending", "", None

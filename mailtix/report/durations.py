@@ -1,7 +1,8 @@
 """First-response and resolution times of the tickets created in the period, and their SLA.
 
-First response: the first agent message; resolution: the first status change to resolved (or
-straight to closed); both as stored up to the period's end. Percentiles use the nearest-rank
+First response: the ticket's ``first_response_at`` (its first relayed agent answer);
+resolution: the first status change to resolved (or straight to closed); both as stored up to
+the period's end. Percentiles use the nearest-rank
 method (the median of 1, 2, 3, 4 is 2). In wall-clock mode everything is computed in SQL with
 window functions, so only two rows per group come back; in business-hours mode the (created,
 responded, resolved) times of the period's tickets are streamed and measured by the calendar.
@@ -14,9 +15,10 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from mailtix.domain.vocabulary import DONE_STATUSES, EventType, Field
 from mailtix.report.hours import Clock, Targets
 from mailtix.report.period import Period
-from mailtix.report.sql import Dialect
+from mailtix.report.sql import Dialect, words
 
 GroupKey = tuple[str, str]  # ("all", "") | ("department", name) | ("agent", email or "")
 METRICS = ("first_response", "resolution")
@@ -24,7 +26,6 @@ HISTOGRAM = (  # first-response distribution buckets: (label, upper bound in hou
     ("<1h", 1), ("1-4h", 4), ("4-8h", 8), ("8-24h", 24), ("1-2d", 48), ("2-5d", 120),
     (">5d", None),
 )  # fmt: skip
-RESOLVED = ("% -> resolved:%", "% -> closed:%")
 
 
 def cohort_sql(d: Dialect) -> str:
@@ -33,22 +34,16 @@ def cohort_sql(d: Dialect) -> str:
     return f"""WITH d AS (
   SELECT t.id, t.department AS department, COALESCE(t.assignee, '') AS agent,
          t.priority AS priority, t.created_at AS created_at,
-         (SELECT MIN(m.created_at) FROM message m WHERE m.ticket_id = t.id
-            AND m.kind = 'agent' AND m.created_at < {p["until"]}) AS fr_at,
-         (SELECT MIN(e.at) FROM event e WHERE e.ticket_id = t.id AND e.type = 'status'
-            AND (e.detail LIKE {p["resolved"]} OR e.detail LIKE {p["closed"]})
-            AND e.at < {p["until"]}) AS res_at
+         CASE WHEN t.first_response_at < {p["until"]} THEN t.first_response_at END AS fr_at,
+         (SELECT MIN(e.at) FROM event e WHERE e.ticket_id = t.id
+            AND e.type = '{EventType.STATUS.value}' AND e.field = '{Field.STATUS.value}'
+            AND e.new_value IN ({words(DONE_STATUSES)}) AND e.at < {p["until"]}) AS res_at
   FROM ticket t WHERE t.created_at >= {p["since"]} AND t.created_at < {p["until"]}
 )"""
 
 
 def cohort_params(period: Period) -> dict[str, Any]:
-    return {
-        "since": period.since,
-        "until": period.until,
-        "resolved": RESOLVED[0],
-        "closed": RESOLVED[1],
-    }
+    return {"since": period.since, "until": period.until}
 
 
 def _grouped(source: str, column: str) -> str:

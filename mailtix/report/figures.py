@@ -11,24 +11,25 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from mailtix.domain.vocabulary import DONE_STATUSES, OPEN_STATUSES, EventType, Status
 from mailtix.report.durations import GroupKey, keys_of
 from mailtix.report.period import Period
-from mailtix.report.sql import Dialect
+from mailtix.report.sql import Dialect, words
 
-OPEN_STATUSES = ("new", "open", "pending")
 AGE_BUCKETS = (("<1d", 1), ("1-3d", 3), ("3-7d", 7), ("7-30d", 30), (">30d", None))
 COUNTS = ("created", "resolved", "reopened", "backlog", "escalations")
 
 
+STATUS_EVENT = f"type = '{EventType.STATUS.value}'"
+#: A status change that resolves a ticket (straight to closed too, not resolved -> closed).
+RESOLVING = f"new_value IN ({words(DONE_STATUSES)}) AND old_value <> '{Status.RESOLVED.value}'"
+#: A status change from resolved or closed back to new, open or pending.
+REOPENING = f"old_value IN ({words(DONE_STATUSES)}) AND new_value IN ({words(OPEN_STATUSES)})"
+BACKLOG = f"t.status IN ({words(OPEN_STATUSES)})"
+
+
 def _params(period: Period) -> dict[str, Any]:
-    return {
-        "since": period.since,
-        "until": period.until,
-        "resolved": "% -> resolved:%",
-        "closed": "% -> closed:%",
-        "from_resolved": "resolved -> %",
-        "from_closed": "closed -> %",
-    }
+    return {"since": period.since, "until": period.until}
 
 
 def count_queries(d: Dialect) -> dict[str, str]:
@@ -42,15 +43,13 @@ def count_queries(d: Dialect) -> dict[str, str]:
         "created": f"SELECT {ticket_cols}, COUNT(*) FROM ticket t "
         f"WHERE t.created_at {in_period.format(col='t.created_at')} GROUP BY 1, 2",
         "resolved": f"SELECT {ticket_cols}, COUNT(DISTINCT e.ticket_id) {event_join} "
-        f"AND e.type = 'status' AND (e.detail LIKE {p['resolved']} OR e.detail LIKE "
-        f"{p['closed']}) AND e.detail NOT LIKE {p['from_resolved']} GROUP BY 1, 2",
-        "reopened": f"SELECT {ticket_cols}, COUNT(*) {event_join} AND e.type = 'status' "
-        f"AND (e.detail LIKE {p['from_resolved']} OR e.detail LIKE {p['from_closed']}) "
-        f"AND NOT (e.detail LIKE {p['resolved']} OR e.detail LIKE {p['closed']}) GROUP BY 1, 2",
-        "backlog": f"SELECT {ticket_cols}, COUNT(*) FROM ticket t WHERE t.status IN "
-        f"('new', 'open', 'pending') AND t.created_at < {p['until']} GROUP BY 1, 2",
-        "escalations": f"SELECT {ticket_cols}, COUNT(*) {event_join} AND e.type = 'sla' "
-        "GROUP BY 1, 2",
+        f"AND e.{STATUS_EVENT} AND {RESOLVING} GROUP BY 1, 2",
+        "reopened": f"SELECT {ticket_cols}, COUNT(*) {event_join} AND e.{STATUS_EVENT} "
+        f"AND {REOPENING} GROUP BY 1, 2",
+        "backlog": f"SELECT {ticket_cols}, COUNT(*) FROM ticket t WHERE {BACKLOG} "
+        f"AND t.created_at < {p['until']} GROUP BY 1, 2",
+        "escalations": f"SELECT {ticket_cols}, COUNT(*) {event_join} "
+        f"AND e.type = '{EventType.SLA.value}' GROUP BY 1, 2",
     }
 
 
@@ -73,7 +72,7 @@ def backlog_by_age(d: Dialect, period: Period) -> dict[str, int]:
     )
     sql = (
         f"SELECT CASE {whens} ELSE '{AGE_BUCKETS[-1][0]}' END, COUNT(*) FROM ticket t "
-        f"WHERE t.status IN ('new', 'open', 'pending') AND t.created_at < {d.p['until']} "
+        f"WHERE {BACKLOG} AND t.created_at < {d.p['until']} "
         "GROUP BY 1"
     )
     found = dict.fromkeys((label for label, _ in AGE_BUCKETS), 0)
@@ -105,9 +104,8 @@ def hourly(d: Dialect, period: Period) -> tuple[Counter[datetime], Counter[datet
         f"WHERE created_at >= {p['since']} AND created_at < {p['until']} GROUP BY 1"
     )
     resolved = (
-        f"SELECT {d.hour_bucket('at')}, COUNT(*) FROM event WHERE type = 'status' "
-        f"AND at >= {p['since']} AND at < {p['until']} AND (detail LIKE {p['resolved']} "
-        f"OR detail LIKE {p['closed']}) AND detail NOT LIKE {p['from_resolved']} GROUP BY 1"
+        f"SELECT {d.hour_bucket('at')}, COUNT(*) FROM event WHERE {STATUS_EVENT} "
+        f"AND at >= {p['since']} AND at < {p['until']} AND {RESOLVING} GROUP BY 1"
     )
     return _buckets(d.run(created, _params(period))), _buckets(d.run(resolved, _params(period)))
 

@@ -5,19 +5,14 @@ configured (``[sla] business_hours`` other than "always"); and the SLA targets p
 
 from __future__ import annotations
 
-import logging
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from mailtix.config.model import PRIORITIES, Config
-
-log = logging.getLogger(__name__)
+from mailtix.config.model import Config
+from mailtix.domain.vocabulary import PRIORITIES
 
 Clock = Callable[[datetime, datetime], float]  # (start, end) naive UTC -> seconds
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhd])\s*$")
-_UNIT = {"m": 60, "h": 3600, "d": 86400}
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,19 @@ driver's placeholder style); ``Dialect.run`` streams the result rows (tuples, ne
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from peewee import Database
 
 from mailtix.store.db import is_postgres
+
+
+def words(values: Iterable[StrEnum]) -> str:
+    """``'resolved', 'closed'``: vocabulary words written into a query (``IN (...)``)."""
+    return ", ".join(f"'{value.value}'" for value in values)
 
 
 class _Placeholders:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from mailtix.domain.vocabulary import Direction, MessageKind
 from mailtix.store.models import database_proxy
 
 _SQL: dict[tuple[str, str], str] = {}
@@ -89,7 +90,8 @@ def count_first_attempts(mailbox: str, sha256s: list[str], now: datetime) -> set
 def copy_holder(message_id: str, sender: str, subject: str) -> int | None:
     """The ticket holding an incoming message with this Message-ID, sender and subject."""
     sql = (
-        "SELECT ticket_id FROM message WHERE message_id = ? AND direction = 'in' "
+        "SELECT ticket_id FROM message WHERE message_id = ? "
+        f"AND direction = '{Direction.IN.value}' "
         "AND from_addr = ? AND subject = ? ORDER BY id LIMIT 1"
     )
     row = execute(sql, [message_id, sender, subject]).fetchone()
@@ -100,17 +102,17 @@ def copy_holder(message_id: str, sender: str, subject: str) -> int | None:
 #: sent (customer, and automated mail that joined), what mailtix sent them (acknowledgements,
 #: status mails, relayed answers). Never notes: an unverified note's Message-ID is the sender's
 #: choice, and a real note's never left the desk.
-THREADABLE_KINDS = ("customer", "agent", "auto")
+THREADABLE_KINDS = (MessageKind.CUSTOMER, MessageKind.AGENT, MessageKind.AUTO)
+THREADABLE_SQL = ", ".join(f"'{kind.value}'" for kind in THREADABLE_KINDS)  # for "kind IN (…)"
 
 
 def thread_owners(ids: list[str]) -> list[tuple[str, int]]:
     """(Message-ID, ticket) for each of ``ids`` a customer-visible message has, newest first:
     one query on the message_id index."""
     marks = ", ".join("?" * len(ids))
-    kinds = ", ".join(f"'{kind}'" for kind in THREADABLE_KINDS)
     sql = (
         f"SELECT message_id, ticket_id FROM message WHERE message_id IN ({marks}) "
-        f"AND kind IN ({kinds}) ORDER BY id DESC"
+        f"AND kind IN ({THREADABLE_SQL}) ORDER BY id DESC"
     )
     return [(str(row[0]), int(row[1])) for row in execute(sql, ids).fetchall()]
 

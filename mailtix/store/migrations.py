@@ -107,6 +107,35 @@ def _drop_idle_indexes(db: Database) -> None:
         db.execute_sql(f"DROP INDEX IF EXISTS {name}")
 
 
+def _typed_events(db: Database) -> None:
+    """Version 10: events say which field changed, from what, to what and why in columns of
+    their own, filled here from the text the older versions wrote (``backfill``); tickets
+    answered before first_response_at was kept get it from their first agent message."""
+    from playhouse.migrate import SchemaMigrator, migrate
+
+    from mailtix.store.backfill import typed_columns
+    from mailtix.store.models import Event
+
+    migrator = SchemaMigrator.from_database(db)
+    present = {c.name for c in db.get_columns("event")}
+    names = ("field", "old_value", "new_value", "reason")
+    migrate(
+        *(migrator.add_column("event", n, getattr(Event, n)) for n in names if n not in present)
+    )
+    rows = db.execute_sql(
+        "SELECT id, type, detail FROM event WHERE field IS NULL AND type IN "
+        "('status', 'priority', 'department', 'assigned', 'customer', 'tag', 'sla')"
+    ).fetchall()
+    for event_id, type_, detail in rows:
+        values = typed_columns(type_, detail)
+        if values is not None:
+            Event.update(**values).where(Event.id == event_id).execute()
+    db.execute_sql(
+        "UPDATE ticket SET first_response_at = (SELECT MIN(m.created_at) FROM message m "
+        "WHERE m.ticket_id = ticket.id AND m.kind = 'agent') WHERE first_response_at IS NULL"
+    )
+
+
 # STEPS[i] upgrades a database from version i + 1 to version i + 2.
 STEPS: list[Callable[[Database], None]] = [
     _index_outbox_message_id,
@@ -117,6 +146,7 @@ STEPS: list[Callable[[Database], None]] = [
     _outbox_claims,
     _lifecycle_columns,
     _drop_idle_indexes,
+    _typed_events,
 ]
 CURRENT_VERSION = 1 + len(STEPS)
 

@@ -23,6 +23,7 @@ from peewee import (
     TextField,
 )
 
+from mailtix.domain.vocabulary import Priority, Status
 from mailtix.store.statements import insert_row, update_row
 
 database_proxy = DatabaseProxy()
@@ -66,8 +67,8 @@ class JsonListField(TextField):
 
 class Ticket(BaseModel):
     subject = TextField()
-    status = CharField(max_length=16, default="new")  # indexed with created_at (Meta)
-    priority = CharField(max_length=16, default="normal")
+    status = CharField(max_length=16, default=Status.NEW)  # indexed with created_at (Meta)
+    priority = CharField(max_length=16, default=Priority.NORMAL)
     department = CharField(max_length=100, index=True)
     assignee = CharField(max_length=320, null=True, index=True)
     customer = CharField(max_length=320)
@@ -144,12 +145,21 @@ class Attachment(BaseModel):
 
 
 class Event(BaseModel):
+    """What happened to a ticket: ``detail`` is the human text; a change of a field also says
+    which (``field``), from what and to what (``old_value``, ``new_value``) and why (``reason``);
+    an ``sla`` event names its target in ``field``, the state in ``new_value`` and the due time
+    in ``reason`` (schema: migrations._typed_events)."""
+
     # no indexes of their own: (ticket, type, at) and (type, at) below serve both
     ticket = ForeignKeyField(Ticket, backref="events", on_delete="CASCADE", index=False)
     type = CharField(max_length=32)
     detail = TextField(default="")
     actor = CharField(max_length=320, default="mailtix")
     at = DateTimeField(index=True)
+    field = CharField(max_length=32, null=True)
+    old_value = TextField(null=True)
+    new_value = TextField(null=True)
+    reason = TextField(null=True)
 
     class Meta:
         table_name = "event"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from mailtix.domain.vocabulary import EventType
 from mailtix.store.models import Suppression, database_proxy
 from mailtix.store.tickets import add_event, get_ticket
 
@@ -42,5 +43,5 @@ def clear(address: str, now: datetime, actor: str) -> bool:
         ticket = get_ticket(row.ticket_id) if row.ticket_id else None
         row.delete_instance()
         if ticket is not None:
-            add_event(ticket, "unsuppressed", f"{row.address}: cleared by hand", now, actor)
+            add_event(ticket, EventType.UNSUPPRESSED, f"{row.address}: cleared by hand", now, actor)
     return True

@@ -8,7 +8,14 @@ from datetime import datetime
 
 from mailtix.domain.values import Attachment as AttachmentValue
 from mailtix.domain.values import ParsedMail
-from mailtix.store.lookups import copy_holder, execute, is_participant, thread_owners
+from mailtix.domain.vocabulary import Direction, EventType, MessageKind, Status
+from mailtix.store.lookups import (
+    THREADABLE_SQL,
+    copy_holder,
+    execute,
+    is_participant,
+    thread_owners,
+)
 from mailtix.store.models import Attachment, Event, Message, Participant, Ticket
 from mailtix.store.statements import insert_row
 
@@ -22,7 +29,7 @@ def verified_flag(kind: str, thread_reason: str) -> bool | None:
     address, True for an agent's message or note, None for everyone else's mail."""
     if thread_reason.startswith(UNVERIFIED):
         return False
-    return True if kind in ("agent", "note") else None
+    return True if kind in (MessageKind.AGENT, MessageKind.NOTE) else None
 
 
 class StoreLookup:
@@ -66,7 +73,7 @@ def create_ticket(
         department=department,
         priority=priority,
         tags=list(tags),
-        status="new",
+        status=Status.NEW,
         created_at=now,
         updated_at=now,
     )
@@ -88,9 +95,23 @@ def _participant(ticket_id: int, email: str, name: str, role: str, now: datetime
 
 
 def add_event(
-    ticket: Ticket, type_: str, detail: str, now: datetime, actor: str = "mailtix"
+    ticket: Ticket,
+    type_: EventType,
+    detail: str,
+    now: datetime,
+    actor: str = "mailtix",
+    *,
+    field: str | None = None,
+    old: str | None = None,
+    new: str | None = None,
+    reason: str | None = None,
 ) -> None:
-    row = {"ticket": ticket.id, "type": type_, "detail": detail[:2000], "actor": actor, "at": now}
+    """Record an event: ``detail`` the human text, the typed columns what changed (a change of
+    the ticket itself goes through ``lifecycle.changes``, which calls this)."""
+    row = {
+        "ticket": ticket.id, "type": type_, "detail": detail[:2000], "actor": actor, "at": now,
+        "field": field, "old_value": old, "new_value": new, "reason": reason,
+    }  # fmt: skip
     insert_row(Event, row)  # a row, no model object: nobody uses one
 
 
@@ -109,7 +130,7 @@ def store_incoming(
     """Keep an incoming mail on the ticket; ``text`` replaces the mail's text when given."""
     sender = mail.sender
     message = Message.create(
-        ticket=ticket, direction="in", kind=kind,
+        ticket=ticket, direction=Direction.IN, kind=kind,
         from_addr=sender.email if sender else "", from_name=sender.name if sender else "",
         to_addrs=[a.email for a in mail.to], cc_addrs=[a.email for a in mail.cc],
         subject=mail.subject, text=mail.text if text is None else text, html=mail.html,
@@ -148,7 +169,7 @@ def store_outgoing(
 ) -> Message:
     return Message.create(
         ticket=ticket,
-        direction="out",
+        direction=Direction.OUT,
         kind=kind,
         from_addr=sender,
         from_name=sender_name,
@@ -163,25 +184,9 @@ def store_outgoing(
     )
 
 
-def touch(ticket: Ticket, now: datetime) -> None:
-    ticket.updated_at = now
-    ticket.save()
-
-
-def set_status(ticket: Ticket, status: str, now: datetime, *, why: str, actor: str) -> None:
-    old = ticket.status
-    if old == status:
-        return
-    ticket.status = status
-    ticket.closed_at = now if status == "closed" else None
-    ticket.updated_at = now
-    ticket.save()
-    add_event(ticket, "status", f"{old} -> {status}: {why}", now, actor)
-
-
 _THREAD_IDS = (
     "SELECT message_id FROM message WHERE ticket_id = ? AND message_id IS NOT NULL "
-    "AND kind IN ('customer', 'agent', 'auto') ORDER BY id"
+    f"AND kind IN ({THREADABLE_SQL}) ORDER BY id"
 )
 
 

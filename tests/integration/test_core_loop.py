@@ -133,13 +133,16 @@ def test_reply_to_closed_ticket_reopens_it(mailstack: Any, desk: dict[str, Any])
 
 def _close(config: Path, ticket_id: int) -> None:
     from mailtix.domain.clock import utcnow
+    from mailtix.domain.vocabulary import Field, Status
+    from mailtix.lifecycle.changes import change
     from mailtix.runtime.app import App
-    from mailtix.store.tickets import get_ticket, set_status
+    from mailtix.store.tickets import get_ticket
 
-    App.open(config)
+    app = App.open(config)
     found = get_ticket(ticket_id)
     assert found is not None
-    set_status(found, "closed", utcnow(), why="test", actor="test")
+    change(found, Field.STATUS, Status.CLOSED, utcnow(), sla=app.config.sla, actor="test",
+           reason="test")  # fmt: skip
 
 
 def test_hostile_subjects_stay_inert(mailstack: Any, desk: dict[str, Any]) -> None:

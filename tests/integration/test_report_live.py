@@ -14,11 +14,13 @@ import pytest
 from mailstack import MailStack
 from support import parse, unique, write_config
 
+from mailtix.config.lifecycle import SlaConfig
+from mailtix.domain.vocabulary import Field, Status
+from mailtix.lifecycle.changes import change
 from mailtix.lifecycle.digest import run_digest
 from mailtix.outbound import outbox
 from mailtix.runtime.app import App
 from mailtix.store.models import Message, Ticket
-from mailtix.store.tickets import set_status
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -29,11 +31,14 @@ def some_tickets(now: datetime) -> None:
         ticket = Ticket.create(
             subject=f"Customer subject {i}", customer="c@example.org", mailbox="support",
             department=department, created_at=created, updated_at=created,
+            first_response_at=created + timedelta(hours=2),
         )  # fmt: skip
         Message.create(
             ticket=ticket, direction="out", kind="agent", created_at=created + timedelta(hours=2)
         )
-        set_status(ticket, "resolved", created + timedelta(hours=5), why="done", actor="agent")
+        resolved = created + timedelta(hours=5)
+        change(ticket, Field.STATUS, Status.RESOLVED, resolved, sla=SlaConfig(), actor="agent",
+               reason="done")  # fmt: skip
 
 
 @pytest.mark.integration

@@ -12,13 +12,16 @@ from zoneinfo import ZoneInfo
 import pytest
 from peewee import Database
 
+from mailtix.config.lifecycle import SlaConfig
 from mailtix.config.load import load_config
+from mailtix.domain.vocabulary import Field
+from mailtix.lifecycle.changes import change
 from mailtix.report import build_report, durations
 from mailtix.report.period import Period, parse_period
 from mailtix.report.sql import Dialect
 from mailtix.store import open_store
 from mailtix.store.models import Message, Ticket
-from mailtix.store.tickets import add_event, set_status
+from mailtix.store.tickets import add_event
 
 UTC_ZONE = ZoneInfo("UTC")
 SINCE, UNTIL = datetime(2026, 3, 2), datetime(2026, 3, 9)
@@ -59,7 +62,7 @@ def ticket(
     row = Ticket.create(
         subject="secret subject", customer="c@example.org", mailbox="support",
         department=department, assignee=agent, priority=priority, created_at=created,
-        updated_at=created, satisfaction=satisfaction,
+        updated_at=created, satisfaction=satisfaction, first_response_at=answered,
     )  # fmt: skip
     Message.create(ticket=row, direction="in", kind="customer", created_at=created)
     add_event(row, "created", "from c@example.org", created)
@@ -73,6 +76,10 @@ def ticket(
 
 
 ONE_H = timedelta(hours=1)
+
+
+def set_status(row: Ticket, status: str, now: datetime, *, why: str, actor: str) -> None:
+    change(row, Field.STATUS, status, now, sla=SlaConfig(), actor=actor, reason=why)
 
 
 def fill() -> None:

@@ -16,7 +16,7 @@ from mailtix.config.load import check_problems, load_config
 from mailtix.lifecycle.digest import digest_due, next_digest, run_digest
 from mailtix.runtime.app import App
 from mailtix.store import open_store
-from mailtix.store.models import OutboxItem, Ticket
+from mailtix.store.models import OutboxItem, Suppression, Ticket
 
 BERLIN = ZoneInfo("Europe/Berlin")
 WEEKLY = "0 8 * * 1"  # Mondays 08:00 Berlin = 07:00 UTC in March (before the DST switch)
@@ -77,6 +77,14 @@ def test_run_digest_queues_one_mail_per_due_time(app: App) -> None:
     assert rows[0].recipients == ["lead@example.org", "boss@example.org"]
     assert run_digest(app, datetime(2026, 3, 9, 7, 1)).startswith("digest: queued")
     assert OutboxItem.select().count() == 2
+
+
+def test_digest_goes_through_the_mailers_suppression_check(app: App) -> None:
+    Suppression.create(address="lead@example.org", created_at=datetime(2026, 3, 1))
+    said = run_digest(app, datetime(2026, 3, 2, 7, 5))
+    assert said == "digest: held back for lead@example.org, boss@example.org: undeliverable"
+    assert OutboxItem.select().count() == 0
+    assert run_digest(app, datetime(2026, 3, 2, 7, 6)).startswith("digest: not due")
 
 
 def test_digest_mail_is_html_with_a_text_alternative(app: App) -> None:
