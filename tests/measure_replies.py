@@ -2,7 +2,7 @@
 the table.
 
 Run ``.venv/bin/python tests/measure_replies.py`` (``-v`` lists every miss). The same cases and
-scoring are used by tests/unit/test_reply_text.py, which asserts a floor per source.
+scoring are used by tests/unit/inbound/test_reply_text.py, which asserts a floor per source.
 
 Sources (copied into tests/data/replies/, see tests/data/SOURCES.md):
 - email-reply-trimmer: ``test/emails/X.txt`` -> ``test/trimmed/X.txt``;

@@ -18,7 +18,7 @@ from mailtix.store import claims
 from mailtix.store.db import open_store
 from mailtix.store.durability import relaxed_transaction
 from mailtix.store.models import OutboxItem
-from tests.unit.test_sent_marks import NOW, dead_pid, row
+from tests.unit.outbound.test_sent_marks import NOW, dead_pid, row
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from mailtix.decisions.automated import classify
 from mailtix.domain.values import Address, ParsedMail
 from mailtix.inbound.parse import parse_message
 
-MAILS = Path(__file__).parents[1] / "data" / "mails"
+MAILS = Path(__file__).parents[2] / "data" / "mails"
 
 
 def mail(

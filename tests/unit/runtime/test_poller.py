@@ -14,7 +14,7 @@ import pytest
 from mailtix.runtime.app import App
 from mailtix.runtime.poller import poll_mailbox
 from mailtix.store.models import Receipt, Ticket
-from tests.unit.test_pipeline import CONFIG, DEPARTMENTS, REPO, ROUTING, SUPPORT, Clock, mail
+from tests.unit.desks.test_pipeline import CONFIG, DEPARTMENTS, REPO, ROUTING, SUPPORT, Clock, mail
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from mailtix.config import report
 from mailtix.config.load import OPTIONAL_SECTIONS, SECTIONS, load_config
 from mailtix.config.schema import specs
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "mailtix.toml.example"
+EXAMPLE = Path(__file__).resolve().parents[3] / "mailtix.toml.example"
 HEADER = re.compile(r"^#?\s*\[\[?\s*([a-z_.]+)\s*\]\]?\s*$")
 KEY_LINE = re.compile(r"^(#\s*)?([a-z_]+)\s*=\s*(.+)$")
 SCHEMA = {**SECTIONS, **OPTIONAL_SECTIONS}

@@ -20,7 +20,7 @@ from mailtix.lifecycle.jobs import parse_at, run_jobs
 from mailtix.runtime.app import App
 from mailtix.store.models import Event, OutboxItem, Ticket
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SUPPORT = "support@acme.example"
 ALICE = "alice@acme.example"
 LEAD = "lead@acme.example"

@@ -19,7 +19,7 @@ from mailtix.domain.errors import ParseError
 from mailtix.domain.values import ParsedMail
 from mailtix.inbound.parse import parse_message
 
-CORPUS = Path(__file__).parents[1] / "data" / "corpus"
+CORPUS = Path(__file__).parents[2] / "data" / "corpus"
 ZAMMAD = CORPUS / "zammad" / "test" / "data" / "mail"
 SISIMAI = CORPUS / "sisimai-set-of-emails"
 BOUNCE_PY = CORPUS / "bounce-email-py" / "tests"

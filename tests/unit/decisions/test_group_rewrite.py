@@ -13,9 +13,9 @@ from mailtix.domain.values import Address
 from mailtix.inbound.parse import parse_message
 from mailtix.runtime.app import App
 from mailtix.store.models import OutboxItem, Ticket
-from tests.unit.test_pipeline import app, clock, make_app  # noqa: F401 - fixtures
+from tests.unit.desks.test_pipeline import app, clock, make_app  # noqa: F401 - fixtures
 
-MAILS = Path(__file__).parents[1] / "data" / "mails"
+MAILS = Path(__file__).parents[2] / "data" / "mails"
 OURS = frozenset({"support@acme.example"})
 GOOGLE = MAILS / "google-groups-rewrite.eml"
 

@@ -17,7 +17,7 @@ from mailtix.desks.pipeline import Source
 from mailtix.runtime.app import App, poll_cycle
 from mailtix.store.models import Event, Message, OutboxItem, Receipt, Ticket
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SUPPORT, BILLING = "support@acme.example", "billing@acme.example"
 MESSAGE_ID = "<same-1@customer.example>"
 

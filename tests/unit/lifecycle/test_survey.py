@@ -13,7 +13,7 @@ import pytest
 from mailtix.lifecycle.survey import parse_answer, rating_links
 from mailtix.runtime.app import App
 from mailtix.store.models import Event, Ticket
-from tests.unit import test_jobs as j
+from tests.unit.lifecycle import test_jobs as j
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from mailtix.decisions.routing import condition_matches, route
 from mailtix.domain.values import ParsedMail, RouteDecision
 from mailtix.inbound.parse import parse_message
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 MAILS = DATA / "mails"
 RT = DATA / "corpus" / "rt" / "t" / "data" / "emails"
 ZAMMAD = DATA / "corpus" / "zammad" / "test" / "data" / "mail"

@@ -34,7 +34,7 @@ from mailtix.store.models import (
     Ticket,
 )
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 MAILS = REPO / "tests" / "data" / "mails"
 SUPPORT = "support@acme.example"
 START = datetime(2026, 11, 23, 10, 0, 0)

@@ -10,7 +10,7 @@ import pytest
 from mailtix.config.load import SHIPPED_TEMPLATES, check_problems, load_config
 from mailtix.domain.errors import ConfigError
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 ENV = {"MAILTIX_SMTP_PASSWORD": "smtp-secret", "MAILTIX_IMAP_PASSWORD": "imap-secret"}
 
 MINIMAL = """\

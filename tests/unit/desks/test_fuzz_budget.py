@@ -16,7 +16,7 @@ import pytest
 from mailtix.desks.pipeline import Source
 from mailtix.runtime.app import App
 
-TESTS = Path(__file__).parents[1]
+TESTS = Path(__file__).parents[2]
 sys.path.insert(0, str(TESTS / "data"))
 sys.path.insert(0, str(TESTS))
 from make_hostile import hostile_mails  # noqa: E402

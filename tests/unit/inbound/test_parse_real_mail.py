@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mailtix.inbound.parse import parse_message
 
-CORPUS = Path(__file__).parents[1] / "data" / "corpus"
+CORPUS = Path(__file__).parents[2] / "data" / "corpus"
 HEAD = b"From: Carol <carol@example.org>\r\nTo: support@acme.example\r\nSubject: s\r\n"
 
 

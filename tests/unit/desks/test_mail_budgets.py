@@ -16,7 +16,7 @@ from mailtix.desks.pipeline import Outcome, Source
 from mailtix.runtime.app import App
 from mailtix.store.models import Event, Message, OutboxItem, Receipt, Ticket
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SUPPORT = "support@acme.example"
 ALICE = "alice@acme.example"
 CAROL = "carol@example.org"

@@ -14,7 +14,7 @@ from mailtix.domain.errors import ParseError
 from mailtix.inbound.html_text import html_to_text, sanitize_html
 from mailtix.inbound.parse import clean_filename, header_text, parse_message
 
-MAILS = Path(__file__).parents[1] / "data" / "mails"
+MAILS = Path(__file__).parents[2] / "data" / "mails"
 
 
 def load(name: str) -> bytes:

@@ -14,7 +14,7 @@ from mailtix.config.load import load_config
 from mailtix.domain.errors import ConfigError
 from mailtix.lifecycle import sla
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 BASE = """\
 [store]
 url = "sqlite:///mailtix.db"

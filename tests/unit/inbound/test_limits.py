@@ -27,7 +27,7 @@ from mailtix.inbound.parse import (
     parse_message,
 )
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "data"))
+sys.path.insert(0, str(Path(__file__).parents[2] / "data"))
 from make_nested import nested_message  # noqa: E402
 
 HEAD = (

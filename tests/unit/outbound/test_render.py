@@ -12,7 +12,7 @@ import pytest
 from mailtix.domain.errors import TemplateError
 from mailtix.outbound.render import SAMPLE_CONTEXT, TemplateRenderer, check_templates, clean_subject
 
-SHIPPED = Path(__file__).resolve().parents[2] / "templates"
+SHIPPED = Path(__file__).resolve().parents[3] / "templates"
 PAYLOADS = ("{{ 7*7 }}", "{% raw %}", "{{ ''.__class__.__mro__ }}", "{% endraw %}{# x")
 
 
