@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from mailtix.config.model import Config
 from mailtix.store.lookups import (
     automatic_mails_since,
-    events_since,
+    held_since,
     is_suppressed,
     mails_of_kind_since,
     ticket_mails_since,
@@ -73,5 +73,5 @@ def warning_context(agent: str, now: datetime) -> dict[str, object]:
     """For the warning about to be queued to ``agent``: how many warnings were held back since
     the last one went (``held_back``), and whether this is the last one this hour may send."""
     sent, last = mails_of_kind_since(WARNING, agent, now - HOUR)
-    held = events_since("suppressed", held_detail(WARNING, agent, "warning budget"), last)
+    held = held_since(WARNING, agent, "warning budget", last)
     return {"held_back": held, "last_this_hour": sent + 1 >= WARNINGS_PER_HOUR}

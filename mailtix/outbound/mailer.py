@@ -95,7 +95,8 @@ class Mailer:
         held = budgets.held_back(self.config, letter.template, automatic, ticket, recipient, now)
         if held is not None:
             detail = budgets.held_detail(letter.template, recipient, held)
-            add_event(ticket, EventType.SUPPRESSED, detail, now)
+            add_event(ticket, EventType.SUPPRESSED, detail, now,
+                      field=letter.template, new=recipient, reason=held)  # fmt: skip
             if held != "undeliverable":
                 log.warning("%s to %s about ticket %s held back: %s", letter.template,
                             recipient, ticket.id, held)  # fmt: skip

@@ -162,10 +162,14 @@ def mails_of_kind_since(kind: str, recipient: str, since: datetime) -> tuple[int
     return int(count), _as_datetime(last)
 
 
-def events_since(type_: str, detail: str, since: datetime | None) -> int:
-    """Events of one type with exactly this detail since ``since`` (None: ever)."""
-    sql = "SELECT COUNT(*) FROM event WHERE type = ? AND detail = ?"
-    params: list[Any] = [type_, detail]
+def held_since(template: str, recipient: str, why: str, since: datetime | None) -> int:
+    """Mails from ``template`` to ``recipient`` a budget held back for ``why`` since ``since``
+    (None: ever), counted by the typed columns of their ``suppressed`` events."""
+    sql = (
+        "SELECT COUNT(*) FROM event WHERE type = 'suppressed' AND field = ? AND new_value = ?"
+        " AND reason = ?"
+    )
+    params: list[Any] = [template, recipient, why]
     if since is not None:
         sql, params = sql + " AND at > ?", [*params, since]
     return int(execute(sql, params).fetchone()[0])
