@@ -15,7 +15,7 @@ from typing import NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from mailstack import Mailbox, MailStack, MailStackUnavailable
+from support.mailstack import Mailbox, MailStack, MailStackUnavailable
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 _unavailable_reasons: dict[str, str] = {}
@@ -42,7 +42,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 @pytest.fixture(scope="session")
 def mailstack() -> Iterator[MailStack]:
-    """One private Dovecot + Postfix for the whole session (see tests/mailstack.py)."""
+    """One private Dovecot + Postfix for the whole session (see tests/support/mailstack.py)."""
     # Not under tmp_path_factory: pytest resets /tmp/pytest-of-<user> to mode 0700 at every
     # session start, which would lock the dovecot and postfix users out of a parallel run.
     directory = tempfile.mkdtemp(prefix="mailtix-stack-")

@@ -40,7 +40,7 @@ _FAILURE_SUBJECT = re.compile(
     r"nicht zustellbar|unzustellbar",
     re.I,
 )
-# Measured with tests/measure_detector.py: only for daemon or null senders.
+# Measured with tests/bench/measure_detector.py: only for daemon or null senders.
 _DAEMON_NAME = re.compile(r"\b(mailer-daemon|postmaster)\b", re.I)
 _MORE_FAILURE_SUBJECTS = re.compile(
     r"delivery (status|report|notification)|delayed mail|not (yet )?(been )?delivered|"

@@ -4,10 +4,11 @@ The only module that imports mail-parser-reply. Its multi-language quote-header 
 wrote:", "Am … schrieb …:", Outlook "From:/Sent:" blocks, "-----Original Message-----") find
 where the history starts. The library's own splitter is not used: it strips every line (losing
 indentation), cuts at "Thanks," / "Best regards" and at hyphen lists (losing the agent's words) and
-keeps history that starts the mail. A few small rules, each measured on the reply fixtures in
-tests/data/replies (see tests/measure_replies.py), cover what the patterns miss: attribution lines
-split over several lines or in other languages, separators in other languages, Outlook blocks
-after a rule line, the RFC 3676 "-- " signature, "Sent from my …" lines and bottom-posting.
+keeps history that starts the mail. A few small rules, each measured on the reply fixtures
+in tests/data/replies (see tests/bench/measure_replies.py), cover what the patterns miss:
+attribution lines split over several lines or in other languages, separators in other
+languages, Outlook blocks after a rule line, the RFC 3676 "-- " signature, "Sent from my …"
+lines and bottom-posting.
 
 Losing the agent's words is worse than relaying a quote: when nothing but quotes is found, the
 input is returned unchanged with method "none". ``visible_reply`` never raises.

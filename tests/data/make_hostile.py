@@ -1,4 +1,4 @@
-"""Generated hostile mails for the CPU-budget fuzz test (issue 13) and ``tests/sweep_corpus.py
+"""Generated hostile mails for the CPU-budget fuzz test (issue 13) and ``tests/bench/sweep_corpus.py
 --hostile``: deep and wide HTML, long headers and subjects, many parts and addresses, deep MIME
 nesting, long lines, base64 garbage. Each is built in memory, at most 25 MB (the default
 max_message_bytes); ``hostile_mails()`` yields (name, raw bytes).

@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from tests.integration.support import (
+from support.live import (
     customer_mail,
     mailtix,
     parse,

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from tests.integration.support import REPO, mailtix, unique, write_config
+from support.live import REPO, mailtix, unique, write_config
 
 pytestmark = pytest.mark.integration
 

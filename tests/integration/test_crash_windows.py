@@ -10,12 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from mailtix.desks.pipeline import Source
-from mailtix.inbound.imap_source import ImapSource
-from mailtix.runtime.app import App
-from mailtix.runtime.poller import poll_mailbox
-from tests.integration.support import (
+from support.live import (
     customer_mail,
     mailtix,
     outbox_items,
@@ -24,6 +19,11 @@ from tests.integration.support import (
     unique,
     write_config,
 )
+
+from mailtix.desks.pipeline import Source
+from mailtix.inbound.imap_source import ImapSource
+from mailtix.runtime.app import App
+from mailtix.runtime.poller import poll_mailbox
 
 pytestmark = pytest.mark.integration
 

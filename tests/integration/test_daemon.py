@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from tests.integration.support import customer_mail, parse, tickets, unique, write_config
+from support.live import customer_mail, parse, tickets, unique, write_config
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from tests.integration.support import customer_mail, mailtix, ticket, tickets, unique, write_config
+from support.live import customer_mail, mailtix, ticket, tickets, unique, write_config
 
 pytestmark = pytest.mark.integration
 

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.live import customer_mail, tickets, unique, write_config
 
 from mailtix.inbound.imap_source import ImapSource
 from mailtix.runtime.app import App
 from mailtix.runtime.poller import poll_mailbox
-from tests.integration.support import customer_mail, tickets, unique, write_config
 
 pytestmark = pytest.mark.integration
 

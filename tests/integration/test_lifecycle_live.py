@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from tests.integration.support import (
+from support.live import (
     customer_mail,
     mailtix,
     outbox_items,
@@ -24,6 +23,7 @@ from tests.integration.support import (
     unique,
     write_config,
 )
+
 from tests.integration.test_agents import agent_reply, deliver
 
 pytestmark = pytest.mark.integration

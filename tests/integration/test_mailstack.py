@@ -8,7 +8,7 @@ from email.message import EmailMessage
 
 import pytest
 from imapclient import IMAPClient
-from mailstack import CUSTOMER_DOMAIN, Mailbox, MailStack
+from support.mailstack import CUSTOMER_DOMAIN, Mailbox, MailStack
 
 pytestmark = pytest.mark.integration
 

@@ -9,11 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mailstack import free_ports
-
-from mailtix.desks.pipeline import Source
-from mailtix.runtime.app import App
-from tests.integration.support import (
+from support.live import (
     customer_mail,
     mailtix,
     outbox_items,
@@ -22,6 +18,10 @@ from tests.integration.support import (
     unique,
     write_config,
 )
+from support.mailstack import free_ports
+
+from mailtix.desks.pipeline import Source
+from mailtix.runtime.app import App
 
 pytestmark = pytest.mark.integration
 

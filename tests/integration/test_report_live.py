@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from mailstack import MailStack
-from support import parse, unique, write_config
+from support.live import parse, unique, write_config
+from support.mailstack import MailStack
 
 from mailtix.config.lifecycle import SlaConfig
 from mailtix.domain.vocabulary import Field, Status
@@ -80,7 +80,7 @@ def test_html_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     binary = chromium()
     store = tmp_path / "report.db"
     subprocess.run(
-        [sys.executable, str(REPO / "tests" / "gen_tickets.py"), "--tickets", "2000",
+        [sys.executable, str(REPO / "tests" / "bench" / "gen_tickets.py"), "--tickets", "2000",
          "--db", str(store), "--days", "60"],
         check=True, capture_output=True, timeout=120,
     )  # fmt: skip

@@ -16,7 +16,7 @@ from typing import Any
 
 import aiosmtplib
 import pytest
-from mailstack import CUSTOMER_DOMAIN, Mailbox, MailStack
+from support.mailstack import CUSTOMER_DOMAIN, Mailbox, MailStack
 
 from mailtix.config.model import SmtpConfig
 from mailtix.domain.errors import SendError

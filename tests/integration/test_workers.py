@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.live import customer_mail, mailtix, unique, write_config
 
-from tests.integration.support import customer_mail, mailtix, unique, write_config
 from tests.integration.test_postgres import drop_all
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]

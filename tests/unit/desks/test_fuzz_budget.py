@@ -19,8 +19,8 @@ from mailtix.runtime.app import App
 TESTS = Path(__file__).parents[2]
 sys.path.insert(0, str(TESTS / "data"))
 sys.path.insert(0, str(TESTS))
+from bench.sweep_corpus import CONFIG, DEPARTMENTS, LOCAL, REPO, SUPPORT, looks_like_mail  # noqa: E402
 from make_hostile import hostile_mails  # noqa: E402
-from sweep_corpus import CONFIG, DEPARTMENTS, LOCAL, REPO, SUPPORT, looks_like_mail  # noqa: E402
 
 # The bad cases took minutes; an ordinary mail takes milliseconds and the largest
 # hostile ones up to about 4 s on a busy 2-core machine (measured, printed below).

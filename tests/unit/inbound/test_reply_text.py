@@ -1,8 +1,8 @@
 """mailtix.inbound.reply_text: hit rates on third-party reply fixtures, plus one test per
 client style.
 
-The fixtures and scoring live in tests/measure_replies.py (run it to see the table); ``-s`` prints
-the same figures here. The floors are what the implementation reaches, rounded down.
+The fixtures and scoring live in tests/bench/measure_replies.py (run it to see the table);
+``-s`` prints the same figures here. The floors are what the implementation reaches, rounded down.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from measure_replies import all_cases, score, table
+from bench.measure_replies import all_cases, score, table
 
 from mailtix.decisions.relay_guard import notification_markers
 from mailtix.inbound.reply_text import ReplyText, cut_quoted_mail, visible_reply

@@ -1,6 +1,6 @@
 """Polling throughput of mailtix against a floor, on a private Dovecot + Postfix (not a test).
 
-    .venv/bin/python tests/bench_poll.py [--messages N] [--profile-messages M] [--keep]
+    .venv/bin/python tests/bench/bench_poll.py [--messages N] [--profile-messages M] [--keep]
 
 Generates N realistic customer mails (fixed seed, every sender distinct so every message gets
 an acknowledgement and none hits the per-recipient auto-reply rate limit), appends them to a
@@ -51,8 +51,8 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-sys.path.insert(0, str(HERE))
+REPO = HERE.parents[1]
+sys.path.insert(0, str(HERE.parent))
 
 SEED = 20240611
 PASSWORD = "secret"
@@ -423,7 +423,7 @@ def main() -> int:
         floor_child(host, int(port), user, folder)
         return 0
 
-    import mailstack
+    from support import mailstack
 
     n = args.messages
     workdir = Path(tempfile.mkdtemp(prefix="mailtix-bench-"))

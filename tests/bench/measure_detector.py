@@ -2,7 +2,7 @@
 address reader (mailtix.decisions.bounces.read_bounce) on tests/data/corpus (or any corpus of
 the same layout given with --corpus). Prints tables; asserts nothing.
 
-    .venv/bin/python tests/measure_detector.py [-v] [--corpus DIR]
+    .venv/bin/python tests/bench/measure_detector.py [-v] [--corpus DIR]
 
 Labels (see tests/data/SOURCES.md and the notes printed with the table):
 
@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from mailtix.decisions import automated  # noqa: E402

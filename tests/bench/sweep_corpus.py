@@ -1,7 +1,8 @@
 """Run every mail of a corpus (default tests/data/corpus; --corpus DIR for another collection of
 the same layout) through ``Pipeline.process`` and count the outcomes.
 
-    .venv/bin/python tests/sweep_corpus.py [--corpus DIR] [--hostile] [--slowest N] [--keep] [-v]
+    .venv/bin/python tests/bench/sweep_corpus.py [--corpus DIR] [--hostile] [--slowest N]
+        [--keep] [-v]
 
 A throwaway SQLite store and a Maildir SMTP sink in a temp dir (the demo's config shape); one
 ``Source(mailbox, uidvalidity=1, uid=n)`` per file. Files that do not start with a header block
@@ -27,7 +28,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from mailtix.desks.pipeline import Outcome, Source  # noqa: E402

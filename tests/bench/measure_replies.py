@@ -1,8 +1,9 @@
 """Measure mailtix.inbound.reply_text.visible_reply on the third-party reply fixtures; print
 the table.
 
-Run ``.venv/bin/python tests/measure_replies.py`` (``-v`` lists every miss). The same cases and
-scoring are used by tests/unit/inbound/test_reply_text.py, which asserts a floor per source.
+Run ``.venv/bin/python tests/bench/measure_replies.py`` (``-v`` lists every miss). The same
+cases and scoring are used by tests/unit/inbound/test_reply_text.py, which asserts a floor
+per source.
 
 Sources (copied into tests/data/replies/, see tests/data/SOURCES.md):
 - email-reply-trimmer: ``test/emails/X.txt`` -> ``test/trimmed/X.txt``;
@@ -21,12 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE.parents[1]))
 
 from mailtix.inbound.parse import parse_message  # noqa: E402
 from mailtix.inbound.reply_text import ReplyText, visible_reply  # noqa: E402
 
-REPLIES = HERE / "data" / "replies"
+REPLIES = HERE.parent / "data" / "replies"
 TRIMMER = REPLIES / "email-reply-trimmer" / "test"
 TALON = REPLIES / "talon"
 CRISP = REPLIES / "email-reply-parser-crisp"

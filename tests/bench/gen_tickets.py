@@ -1,6 +1,6 @@
 """Make a realistic store of many tickets fast, for measuring reports.
 
-    python tests/gen_tickets.py --tickets 100000 --db /tmp/big.db [--days 180] [--seed 1]
+    python tests/bench/gen_tickets.py --tickets 100000 --db /tmp/big.db [--days 180] [--seed 1]
 
 Tickets arrive mostly in working hours over the last ``--days`` days, across four departments
 and eight agents; most get an agent answer within hours and are resolved within days, some are
@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from peewee import chunked  # noqa: E402
 

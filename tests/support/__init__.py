@@ -1,0 +1,2 @@
+"""What the tests share: the private Dovecot + Postfix stack (``mailstack``) and the helpers
+integration tests use to configure mailtix against it and run its CLI (``live``)."""
