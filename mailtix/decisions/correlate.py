@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Protocol
 
+from mailtix.domain.addresses import address_key
 from mailtix.domain.values import ParsedMail, ThreadDecision
 
 
@@ -63,18 +64,6 @@ def header_ids(mail: ParsedMail) -> list[str]:
     """In-Reply-To ids first, then References newest first, without repeats."""
     ordered = [*mail.in_reply_to, *reversed(mail.references)]
     return list(dict.fromkeys(ordered))
-
-
-def address_key(email: str) -> str:
-    """``email`` for comparing: lower-case, its domain IDNA-encoded (punycode), so that
-    bob@münchen.example and bob@xn--mnchen-3ya.example are one participant."""
-    local, at, domain = email.strip().lower().rpartition("@")
-    if not at or domain.isascii():
-        return email.strip().lower()
-    try:
-        return f"{local}@{domain.encode('idna').decode('ascii')}"
-    except UnicodeError:  # not a valid IDN: compared as written
-        return f"{local}@{domain}"
 
 
 def decide(mail: ParsedMail, prefix: str, lookup: ThreadLookup) -> ThreadDecision:

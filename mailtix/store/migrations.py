@@ -136,6 +136,56 @@ def _typed_events(db: Database) -> None:
     )
 
 
+def _health_tables(db: Database) -> None:
+    """Per-mailbox poll results and daemon heartbeats, for ``mailtix status``."""
+    from mailtix.store.models import Heartbeat, MailboxHealth
+
+    db.create_tables([MailboxHealth, Heartbeat])
+
+
+def _merge_snooze_columns(db: Database) -> None:
+    """Agents' workflow: where a merged ticket went (``#merge``), until when it is snoozed."""
+    from playhouse.migrate import SchemaMigrator, migrate
+
+    from mailtix.store.models import Ticket
+
+    migrator = SchemaMigrator.from_database(db)
+    present = {c.name for c in db.get_columns("ticket")}
+    wanted = [(n, getattr(Ticket, n)) for n in ("merged_into", "snoozed_until") if n not in present]
+    migrate(*(migrator.add_column("ticket", n, f) for n, f in wanted))
+
+
+def _customers(db: Database) -> None:
+    """Customers: a record for every existing ticket's customer (first and last seen from
+    their tickets), and the organisation a ticket was opened for (unknown for older ones)."""
+    from playhouse.migrate import SchemaMigrator, migrate
+
+    from mailtix.store.customers import customers_from_tickets
+    from mailtix.store.models import Customer, Ticket
+
+    db.create_tables([Customer])
+    if "organisation" not in {c.name for c in db.get_columns("ticket")}:
+        migrator = SchemaMigrator.from_database(db)
+        migrate(migrator.add_column("ticket", "organisation", Ticket.organisation))
+    customers_from_tickets(db)
+
+
+def _send_pace_table(db: Database) -> None:
+    """Mails sent per account in the last minute (``[smtp] max_per_minute``)."""
+    from mailtix.store.models import SendPace
+
+    db.create_tables([SendPace])
+
+
+def _search_index(db: Database) -> None:
+    """Full-text search over messages (``#find``, ``tickets search``), filled from the
+    messages already stored."""
+    from mailtix.store.search_index import create_index, rebuild
+
+    create_index(db)
+    rebuild(db)
+
+
 # STEPS[i] upgrades a database from version i + 1 to version i + 2.
 STEPS: list[Callable[[Database], None]] = [
     _index_outbox_message_id,
@@ -147,6 +197,11 @@ STEPS: list[Callable[[Database], None]] = [
     _lifecycle_columns,
     _drop_idle_indexes,
     _typed_events,
+    _health_tables,
+    _merge_snooze_columns,
+    _search_index,
+    _customers,
+    _send_pace_table,
 ]
 CURRENT_VERSION = 1 + len(STEPS)
 
@@ -177,11 +232,19 @@ def migrate(db: Database) -> int:
         db.execute_sql("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
 
 
+def _new_store_extras(db: Database) -> None:
+    """What a new store has beside the models' tables: the full-text index."""
+    from mailtix.store.search_index import create_index
+
+    create_index(db)
+
+
 def _migrate(db: Database) -> int:
     with db.atomic():
         found = schema_version(db)
         if found is None:
             db.create_tables([*ALL_MODELS, SchemaVersion])
+            _new_store_extras(db)
             SchemaVersion.create(version=CURRENT_VERSION)
             log.info("created schema version %d", CURRENT_VERSION)
             return 0

@@ -86,6 +86,11 @@ class Ticket(BaseModel):
     resolved_at = DateTimeField(null=True)
     satisfaction_comment = TextField(null=True)
     linked_ticket = IntegerField(null=True)  # the earlier ticket this one continues
+    # agents' workflow (schema: migrations._merge_snooze_columns)
+    merged_into = IntegerField(null=True)  # the ticket this one was merged into (then closed)
+    snoozed_until = DateTimeField(null=True)  # pending until then (#snooze), then open again
+    # the customer's organisation when the ticket was opened (schema: migrations._customers)
+    organisation = CharField(max_length=100, null=True)
 
     class Meta:
         table_name = "ticket"
@@ -253,6 +258,17 @@ class IngestAttempt(BaseModel):
         indexes = ((("mailbox", "sha256"), True),)
 
 
+class SendPace(BaseModel):
+    """Sends per second of the last minute through one SMTP account (``store.pace``)."""
+
+    account = CharField(max_length=400, unique=True)  # user@host:port, as outbound.accounts
+    sends = TextField(default="{}")  # JSON: {epoch second: mails sent}
+    version = IntegerField(default=0)  # bumped by every write: a write must not be lost
+
+    class Meta:
+        table_name = "send_pace"
+
+
 class Suppression(BaseModel):
     """An address that bounced permanently: no automatic mail goes to it for
     ``tickets.suppression_days`` after ``created_at`` (the time of its last bounce)."""
@@ -277,6 +293,56 @@ class Setting(BaseModel):
         table_name = "setting"
 
 
+class MailboxHealth(BaseModel):
+    """What the polls of one mailbox found, for ``mailtix status``: written when it changes
+    (a first failure, a recovery, another error) and otherwise at most every few minutes."""
+
+    mailbox = CharField(max_length=100, unique=True)
+    checked_at = DateTimeField()  # the latest poll this row records, good or bad
+    last_success_at = DateTimeField(null=True)
+    last_error = TextField(default="")
+    last_error_at = DateTimeField(null=True)
+    failing_since = DateTimeField(null=True)  # first failure of the current run; None: fine
+    waiting = IntegerField(null=True)  # messages left in its folder after the last good poll
+
+    class Meta:
+        table_name = "mailbox_health"
+
+
+class Heartbeat(BaseModel):
+    """One row per daemon (``mailtix run``): it beats every ``interval`` seconds while alive."""
+
+    worker = CharField(max_length=100, unique=True)  # host:pid
+    started_at = DateTimeField()
+    beat_at = DateTimeField()
+    interval = IntegerField()
+    stopped_at = DateTimeField(null=True)  # a clean stop; a crash leaves the beat to age
+
+    class Meta:
+        table_name = "heartbeat"
+
+
+class Customer(BaseModel):
+    """A person who opened a ticket or took part in one (desks/customer keeps it current).
+
+    ``key`` is ``domain.addresses.address_key(email)``, the one spelling every lookup uses.
+    ``organisation`` is only set by ``mailtix customers import``; otherwise the organisation
+    follows from config/organisations.toml (decisions/organisations).
+    """
+
+    key = CharField(max_length=320, unique=True)
+    email = CharField(max_length=320)
+    name = TextField(default="")
+    language = CharField(max_length=16, default="")  # "" = the organisation's or mailbox's
+    tags = JsonListField(default=list)
+    organisation = CharField(max_length=100, null=True)
+    first_seen = DateTimeField()
+    last_seen = DateTimeField()
+
+    class Meta:
+        table_name = "customer"
+
+
 class SchemaVersion(BaseModel):
     version = IntegerField()
 
@@ -297,4 +363,8 @@ ALL_MODELS = (
     Setting,
     Suppression,
     IngestAttempt,
+    SendPace,
+    MailboxHealth,
+    Heartbeat,
+    Customer,
 )
