@@ -20,6 +20,7 @@ from mailtix.desks.pipeline import Outcome, Pipeline, Source
 from mailtix.domain.clock import utcnow
 from mailtix.domain.errors import MailSourceError, UsageError
 from mailtix.outbound.sender_process import SenderProcess
+from mailtix.runtime.health import record_poll
 from mailtix.runtime.poller import PollResult, poll_mailbox
 from mailtix.store import open_store
 from mailtix.store.db import is_postgres, sqlite_file
@@ -131,12 +132,15 @@ def _poll_all(app: App, result: CycleResult, on_commit: Callable[..., None] | No
                 with open_source(mailbox) as source:
                     poll = poll_mailbox(mailbox, source, app.pipeline, on_commit)
                     result.polls.append(poll)
+            record_poll(mailbox.name, None, poll.waiting)
         except MailSourceError as exc:
             log.error("%s", exc)
             result.errors.append(str(exc))
+            record_poll(mailbox.name, str(exc))
         except Exception as exc:  # a dropped connection mid-poll: the next cycle resumes
             log.exception("polling %s failed", mailbox.name)
             result.errors.append(f"{mailbox.name}: {type(exc).__name__}: {exc}")
+            record_poll(mailbox.name, f"{type(exc).__name__}: {exc}")
 
 
 def _in_memory(db: Database) -> bool:

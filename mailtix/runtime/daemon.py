@@ -19,12 +19,15 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from mailtix.config.model import MailboxConfig
 from mailtix.domain.errors import MailtixError
+from mailtix.domain.workers import WORKER
 from mailtix.outbound.sender_process import SenderProcess
 from mailtix.outbound.sender_thread import SenderThread
 from mailtix.runtime.app import App, open_source, start_sender, stop_sender
 from mailtix.runtime.exposure import exposure_warnings
+from mailtix.runtime.health import BEAT_SECONDS, HealthRecorder
 from mailtix.runtime.poller import poll_mailbox
 from mailtix.runtime.reload import ConfigWatcher
+from mailtix.runtime.sd_notify import notify, watchdog_seconds
 from mailtix.store.locks import mailbox_lock
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,7 @@ class Daemon:
         self.sender: SenderProcess | SenderThread | None = None
         self.failures: dict[str, int] = {}  # mailbox -> consecutive failed polls
         self.resume_at: dict[str, float] = {}  # mailbox -> monotonic time of the next try
+        self.health = HealthRecorder(WORKER, app.clock)
 
     def run_forever(self) -> None:
         signal.signal(signal.SIGTERM, self._on_signal)
@@ -65,8 +69,11 @@ class Daemon:
                         args=[mailbox])  # fmt: skip
         self._every(RELOAD_INTERVAL, self.reload_rules, "reload", now=False)
         self._every(JOBS_INTERVAL, self.run_timed_jobs, "jobs", now=False)
+        watchdog = watchdog_seconds()
+        self._every(min(BEAT_SECONDS, watchdog or BEAT_SECONDS), self.beat, "beat")
         self.sender = start_sender(self.app, OUTBOX_INTERVAL)  # before anything queues mail
         self.scheduler.start()
+        notify("READY=1")
 
     def _every(
         self, seconds: float, func: Callable[..., None], job_id: str, *, now: bool = True,
@@ -93,6 +100,12 @@ class Daemon:
         except Exception:
             log.exception("timed jobs failed; trying again in %d s", JOBS_INTERVAL)
 
+    def beat(self) -> None:
+        """From the scheduler: systemd's watchdog hears the scheduler runs; the store's
+        heartbeat (for ``mailtix status``) is written every BEAT_SECONDS."""
+        notify("WATCHDOG=1")
+        self.health.beat()
+
     def reload_rules(self) -> None:
         fresh = self.watcher.check()
         if fresh is not None:
@@ -104,10 +117,12 @@ class Daemon:
         self.scheduler.shutdown(wait=True)
         if self.sender is not None:
             stop_sender(self.app, self.sender)  # what the last polls queued goes out first
+        self.health.stop()
         log.warning("mailtix stopped")
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         log.warning("signal %d: stopping after the current message", signum)
+        notify("STOPPING=1")
         self.stopping.set()
 
     def watch_mailbox(self, mailbox: MailboxConfig) -> None:
@@ -130,6 +145,8 @@ class Daemon:
 
     def _failed(self, mailbox: MailboxConfig, exc: Exception) -> None:
         count = self.failures[mailbox.name] = self.failures.get(mailbox.name, 0) + 1
+        known = isinstance(exc, MailtixError)
+        self.health.poll_failed(mailbox.name, str(exc) if known else f"{type(exc).__name__}: {exc}")
         wait = min(mailbox.poll_interval * 2 ** (count - 1), MAX_BACKOFF)
         self.resume_at[mailbox.name] = time.monotonic() + wait
         if isinstance(exc, MailtixError):  # a known condition: one line, no traceback
@@ -149,7 +166,8 @@ class Daemon:
                     self._poll(mailbox, source)
 
     def _poll(self, mailbox: MailboxConfig, source: object) -> None:
-        poll_mailbox(mailbox, source, self.app.pipeline, self.kick_outbox)  # type: ignore[arg-type]
+        result = poll_mailbox(mailbox, source, self.app.pipeline, self.kick_outbox)  # type: ignore[arg-type]
+        self.health.poll_done(mailbox.name, result.waiting)
 
     def kick_outbox(self, *_: object) -> None:
         if self.sender is not None:

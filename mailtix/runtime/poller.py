@@ -40,6 +40,7 @@ class PollResult:
     outcomes: Counter[str] = field(default_factory=Counter)
     details: list[tuple[Any, Outcome]] = field(default_factory=list)
     moved: int = 0
+    waiting: int = 0  # left in the folder after this poll (deferred)
 
     def add(self, key: Any, outcome: Outcome) -> None:
         self.outcomes[outcome.kind] += 1
@@ -88,6 +89,7 @@ def poll_mailbox(
                     on_commit(result)
         _move(source, config, done, result)
     _remember_high_water(config.name, source.uidvalidity, keys)
+    result.waiting = max(0, len(keys) - result.moved)
     if result.handled:
         log.info("%s", result.summary())
     return result

@@ -1,0 +1,188 @@
+"""``mailtix status [--json]``: is this help desk healthy? Per mailbox its last good poll, its
+last error and what is left waiting; the outbox and the quarantine; OAuth tokens; whether a
+daemon is running (its heartbeat in the store). Exit 0 when healthy, 1 when not, so it serves
+as a health check. Read-only and light: the store and the config, no server, no rule files.
+
+Unhealthy: no daemon beat within DAEMON_BEATS of its interval; a mailbox failing for longer
+than FAILING_POLLS of its poll intervals (or one a running daemon has not polled for that long
+plus the health refresh); failed outbox mail, or pending mail whose last attempt failed; an
+OAuth token that cannot be renewed within OAUTH_MARGIN. Quarantined mail is counted, not
+judged: keeping it aside is mailtix working as designed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from mailtix.cli.common import open_store_view, print_json
+from mailtix.config.model import Config, MailboxConfig
+from mailtix.domain.clock import iso, utcnow
+from mailtix.report.formats import table
+from mailtix.runtime.health import REFRESH_SECONDS
+from mailtix.store import health
+from mailtix.store.models import Heartbeat, MailboxHealth, OutboxItem, QuarantineItem
+
+DAEMON_BEATS = 3  # beats missed before a daemon counts as gone
+FAILING_POLLS = 3  # poll intervals a mailbox may fail (or be unpolled) before it is unhealthy
+OAUTH_MARGIN = timedelta(hours=1)
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    status = sub.add_parser(
+        "status", parents=[common],
+        help="health of mailboxes, outbox, quarantine and daemon (exit 1: unhealthy)",
+    )  # fmt: skip
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=show_status)
+
+
+@dataclass(frozen=True)
+class Daemon:
+    running: bool
+    workers: list[dict[str, Any]]
+    started_at: datetime | None  # of the oldest running one
+
+
+def show_status(args: argparse.Namespace) -> int:
+    config = open_store_view(args).config
+    report = build_status(config, utcnow())
+    if args.json:
+        print_json(report)
+    else:
+        print(render(report))
+    return 0 if report["healthy"] else 1
+
+
+def build_status(config: Config, now: datetime) -> dict[str, Any]:
+    """The status document (the JSON of ``--json``); ``problems`` says why it is unhealthy."""
+    problems: list[str] = []
+    daemon = _daemon(health.heartbeats(), now)
+    if not daemon.running:
+        problems.append("daemon: no `mailtix run` has beaten its heartbeat lately")
+    rows = health.mailboxes()
+    mailboxes = [_mailbox(m, rows.get(m.name), daemon, now, problems) for m in config.mailboxes]
+    outbox = _outbox(problems)
+    held = QuarantineItem.select().where(QuarantineItem.status == "held").count()
+    oauth = _oauth(config, now, problems)
+    return {
+        "healthy": not problems,
+        "problems": problems,
+        "checked_at": iso(now),
+        "daemon": {"running": daemon.running, "workers": daemon.workers},
+        "mailboxes": mailboxes,
+        "outbox": outbox,
+        "quarantine": {"held": held},
+        "oauth": oauth,
+    }
+
+
+def _daemon(beats: list[Heartbeat], now: datetime) -> Daemon:
+    workers, running = [], []
+    for beat in beats:
+        age = (now - beat.beat_at).total_seconds()
+        alive = beat.stopped_at is None and age <= DAEMON_BEATS * beat.interval
+        if alive:
+            running.append(beat.started_at)
+        workers.append({
+            "worker": beat.worker, "running": alive, "started_at": iso(beat.started_at),
+            "last_beat": iso(beat.beat_at), "beat_age_seconds": round(age),
+            "stopped_at": iso(beat.stopped_at),
+        })  # fmt: skip
+    shown = [w for w in workers if w["running"]] or workers[:1]  # else the latest one only
+    return Daemon(bool(running), shown, min(running) if running else None)
+
+
+def _mailbox(
+    mailbox: MailboxConfig,
+    row: MailboxHealth | None,
+    daemon: Daemon,
+    now: datetime,
+    problems: list[str],
+) -> dict[str, Any]:
+    grace = timedelta(seconds=FAILING_POLLS * mailbox.poll_interval)
+    problem = None
+    if row is None:
+        if daemon.started_at is None or now - daemon.started_at > grace:
+            problem = "never polled"
+    elif row.failing_since is not None and now - row.failing_since >= grace:
+        problem = f"failing since {iso(row.failing_since)}: {row.last_error}"
+    elif daemon.running and now - row.checked_at > grace + timedelta(seconds=REFRESH_SECONDS):
+        problem = f"not polled since {iso(row.checked_at)}"
+    if problem:
+        problems.append(f"mailbox {mailbox.name}: {problem}")
+    failing = row is not None and row.failing_since is not None
+    return {
+        "name": mailbox.name,
+        "address": mailbox.address,
+        "healthy": problem is None,
+        "last_poll": iso(row.checked_at) if row else None,
+        "last_success": iso(row.last_success_at) if row else None,
+        "last_error": (row.last_error or None) if row else None,
+        "last_error_at": iso(row.last_error_at) if row else None,
+        "failing_since": iso(row.failing_since) if row else None,
+        "waiting": None if row is None or failing else row.waiting,
+    }
+
+
+def _outbox(problems: list[str]) -> dict[str, Any]:
+    pending = OutboxItem.status.in_(("pending", "sending"))
+    counts = {
+        "pending": OutboxItem.select().where(pending).count(),
+        "failed": OutboxItem.select().where(OutboxItem.status == "failed").count(),
+    }
+    retrying = OutboxItem.select().where(pending & (OutboxItem.last_error != ""))
+    last = retrying.order_by(OutboxItem.id.desc()).first()
+    counts["retrying"] = retrying.count()
+    if counts["failed"]:
+        problems.append(f"outbox: {counts['failed']} failed (`mailtix outbox list`)")
+    if last is not None:
+        problems.append(f"outbox: {counts['retrying']} waiting for a retry: {last.last_error}")
+    return {**counts, "last_error": last.last_error if last is not None else None}
+
+
+def _oauth(config: Config, now: datetime, problems: list[str]) -> list[dict[str, Any]]:
+    """Each OAuth2 account with its token's expiry. Hook: OAuth2 sign-in (its token cache) is
+    being built alongside; until ``config`` carries OAuth accounts there is nothing to list.
+    Each entry: {"account", "expires_at", "healthy"}; a token that expires within OAUTH_MARGIN
+    and cannot be refreshed adds a problem."""
+    return []
+
+
+def _state(mailbox: dict[str, Any]) -> str:
+    if mailbox["healthy"]:
+        return "ok"
+    return "FAILING" if mailbox["failing_since"] else "NOT POLLED"
+
+
+def render(report: dict[str, Any]) -> str:
+    """The status as a few aligned tables and the problems, for a terminal."""
+    daemon = report["daemon"]
+    state = "healthy" if report["healthy"] else "UNHEALTHY"
+    lines = [f"mailtix: {state} at {report['checked_at']}"]
+    lines += [f"  {p}" for p in report["problems"]]
+    if daemon["running"]:
+        beats = ", ".join(
+            f"{w['worker']} ({w['beat_age_seconds']} s ago)" for w in daemon["workers"]
+        )
+        lines.append(f"daemon: running: {beats}")
+    else:
+        last = daemon["workers"][0]["last_beat"] if daemon["workers"] else "never"
+        lines.append(f"daemon: not running (last heartbeat: {last})")
+    rows = [
+        [m["name"], _state(m), m["last_success"] or "never",
+         str(m["waiting"]) if m["waiting"] is not None else "-",
+         f"{m['last_error_at']} {m['last_error']}" if m["last_error"] else "-"]
+        for m in report["mailboxes"]
+    ]  # fmt: skip
+    lines += ["", table(rows, ["MAILBOX", "STATE", "LAST GOOD POLL", "WAITING", "LAST ERROR"])]
+    out = report["outbox"]
+    last_error = f"; last error: {out['last_error']}" if out["last_error"] else ""
+    lines += ["", f"outbox: {out['pending']} pending ({out['retrying']} retrying), "
+              f"{out['failed']} failed{last_error}"]  # fmt: skip
+    lines.append(f"quarantine: {report['quarantine']['held']} held")
+    for account in report["oauth"]:
+        lines.append(f"oauth {account['account']}: expires {account['expires_at']}")
+    return "\n".join(lines)
