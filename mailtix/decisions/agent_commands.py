@@ -11,12 +11,18 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from mailtix.decisions.snooze import snooze_syntax
 from mailtix.domain.vocabulary import PRIORITIES, STATUSES
 
 COMMAND_LINE = re.compile(r"^#([A-Za-z][A-Za-z_-]*)\b[ \t]*(.*)$")
 ADDRESS = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+\.[^@\s<>()\[\],;:\"]+$")
 TAG = re.compile(r"^[\w.-]{1,40}$")
-KNOWN = ("note", "status", "assign", "priority", "department", "tag", "customer", "participant")
+KNOWN = ("note", "status", "assign", "priority", "department", "tag", "customer", "participant",
+         "merge", "snooze", "reply", "find", "history")  # fmt: skip
+QUERIES = ("find", "history")  # answered to the agent alone: the mail relays nothing
+REF = re.compile(r"^\[?(?:([A-Za-z][A-Za-z0-9]*)-)?([0-9]{1,12})\]?$", re.ASCII)
+REPLY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", re.ASCII)
+MAX_QUERY = 200  # characters of #find WORDS
 
 
 @dataclass(frozen=True)
@@ -34,16 +40,20 @@ class CommandBlock:
 
     @property
     def internal(self) -> bool:
-        """A mail with ``#note`` is internal as a whole: nothing of it reaches the customer."""
-        return any(c.name == "note" for c in self.commands)
+        """A mail with ``#note`` (or a query, ``#find``/``#history``) is internal as a whole:
+        nothing of it reaches the customer."""
+        return any(c.name == "note" or c.name in QUERIES for c in self.commands)
 
 
 @dataclass(frozen=True)
 class Directory:
-    """What commands may name: departments and agent addresses."""
+    """What commands may name: departments, agent addresses, the ticket prefix (``#merge``)
+    and canned replies (``#reply``; None: not checked here)."""
 
     departments: Collection[str]
     agents: Collection[str]
+    prefix: str = ""
+    replies: Collection[str] | None = None
 
 
 def parse_commands(text: str, sender: str, directory: Directory) -> CommandBlock:
@@ -72,7 +82,7 @@ def validate(name: str, argument: str, sender: str, directory: Directory) -> tup
     """("", normalised argument) when fine, else (what is wrong, "")."""
     if name not in KNOWN:
         return f"unknown command #{name} (known: {', '.join('#' + k for k in KNOWN)})", ""
-    if name == "note":
+    if name in ("note", "history"):
         return "", argument
     if not argument:
         return f"#{name} needs an argument", ""
@@ -84,6 +94,10 @@ def validate(name: str, argument: str, sender: str, directory: Directory) -> tup
         "tag": lambda a: ("", a) if TAG.match(a) else ("tags are 1-40 letters, digits, . _ -", ""),
         "customer": _address,
         "participant": _participant,
+        "merge": lambda a: _ref(a, directory.prefix),
+        "snooze": lambda a: (snooze_syntax(a), "") if snooze_syntax(a) else ("", a.lower()),
+        "reply": lambda a: _reply(a, directory.replies),
+        "find": lambda a: ("", a[:MAX_QUERY]),
     }
     return checks[name](argument)
 
@@ -113,3 +127,21 @@ def _participant(value: str) -> tuple[str, str]:
         return "use #participant add EMAIL or #participant remove EMAIL", ""
     problem, email = _address(address.strip())
     return (problem, "") if problem else ("", f"{action.lower()} {email}")
+
+
+def _ref(value: str, prefix: str) -> tuple[str, str]:
+    """A ticket reference (``SUP-42``, ``[SUP-42]``, ``42``) as its number."""
+    match = REF.match(value.strip())
+    if match is None or (match.group(1) and prefix and match.group(1).upper() != prefix.upper()):
+        example = f"{prefix or 'SUP'}-42"
+        return f'"{value}" is not a ticket reference (e.g. #merge {example})', ""
+    return "", str(int(match.group(2)))
+
+
+def _reply(value: str, known: Collection[str] | None) -> tuple[str, str]:
+    if not REPLY_NAME.match(value):
+        return f'"{value}" is not the name of a canned reply', ""
+    if known is not None and value not in known:
+        names = ", ".join(sorted(known)) or "none are installed"
+        return f'no canned reply "{value}" (known: {names})', ""
+    return "", value

@@ -31,6 +31,7 @@ from mailtix.decisions.relay_guard import (
     notification_markers,
     relayable_attachments,
 )
+from mailtix.desks.agent_workflow import WorkflowCommands
 from mailtix.desks.intake import Desk, DeskResult, Incoming
 from mailtix.domain.values import Address, Attachment, ParsedMail
 from mailtix.domain.vocabulary import EventType, Field, MessageKind, Status
@@ -49,21 +50,25 @@ from mailtix.store.tickets import (
     get_ticket,
     store_attachments,
     store_incoming,
+    surviving,
     visible_thread_ids,
 )
 
 
-class AgentDesk(Desk):
+class AgentDesk(WorkflowCommands, Desk):
     def directory(self) -> Directory:
         return Directory(
             departments=[d.name for d in self.config.departments],
             agents=[a.email for a in self.config.agents],
+            prefix=self.config.tickets.prefix,
+            replies=self.mailer.renderer.reply_names(),
         )
 
     def handle(self, item: Incoming, agent: str, ticket: Ticket | None) -> DeskResult:
         proven = verify_token(self.notifier.secret, header_ids(item.mail), agent)
-        if proven is not None:
-            ticket = get_ticket(proven) or ticket
+        if proven is not None and (found := get_ticket(proven)) is not None:
+            ticket = surviving(found)  # a token for a merged ticket acts on its survivor
+            proven = ticket.id
         if ticket is None:
             ticket = self._named_ticket(item.mail)
         auth = authenticated_sender(item.mail, self.config.agents_policy.trusted_authserv_ids)
@@ -154,17 +159,20 @@ class AgentDesk(Desk):
 
     def _apply(self, item: Incoming, agent: str, ticket: Ticket, how: str) -> DeskResult:
         block = agent_commands.parse_commands(item.mail.text, agent, self.directory())
-        if block.errors:
-            return self._reject(item, agent, ticket, block.errors)
+        errors = block.errors or tuple(self.problems(ticket, block, agent, item))
+        if errors:
+            return self._reject(item, agent, ticket, errors)
         markers = self._sent_markers(item.mail, ticket)
         reply = authored_words(cut_quoted_mail(block.body, markers))
+        reply = "\n\n".join(t for t in (reply, self.canned_text(ticket, block, agent, item)) if t)
         attachments, refused = relayable_attachments(item.mail.attachments, self.mailer.domain)
         if not block.internal and (reply or attachments):
             found = leaks(reply, agent, markers)
             if found:
                 why = "not relayed: the answer would show the customer " + " and ".join(found)
                 return self._reject(item, agent, ticket, (why,))
-        self.run_commands(ticket, block.commands, agent, item)
+        ticket, commands = self.merge_first(ticket, block, agent, item)
+        self.run_commands(ticket, commands, agent, item)
         if block.internal:
             notes = [c.argument for c in block.commands if c.name == "note" and c.argument]
             text = "\n\n".join([*notes, reply]).strip()
@@ -387,7 +395,8 @@ class AgentDesk(Desk):
     def _opening_commands(
         self, ticket: Ticket, block: CommandBlock, agent: str, item: Incoming
     ) -> None:
-        commands = tuple(c for c in block.commands if c.name not in ("customer", "note"))
+        skipped = ("customer", "note", "merge", "reply")  # no ticket to merge or answer yet
+        commands = tuple(c for c in block.commands if c.name not in skipped)
         if block.errors:
             record(ticket, EventType.REJECTED, "; ".join(block.errors), item.now, actor=agent)
         if commands:

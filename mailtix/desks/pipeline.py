@@ -40,7 +40,7 @@ from mailtix.store.durability import relaxed
 from mailtix.store.ledger import add_receipt
 from mailtix.store.lookups import receipt_for_bytes, receipt_for_uid
 from mailtix.store.models import OutboxItem, Ticket, database_proxy
-from mailtix.store.tickets import StoreLookup, add_event, earlier_copy, get_ticket
+from mailtix.store.tickets import StoreLookup, add_event, earlier_copy, get_ticket, surviving
 
 log = logging.getLogger(__name__)
 
@@ -245,6 +245,7 @@ class Pipeline:
         thread = correlate.decide(mail, self.config.tickets.prefix, self.lookup)
         budget.check("threading")
         ticket = get_ticket(thread.ticket_id) if thread.ticket_id is not None else None
+        ticket = surviving(ticket) if ticket is not None else None  # merged: where it went
         item = Incoming(mail, raw, sha, mailbox, self.clock(), automation, thread.reason)
         if automation.kind == "bounce":
             return self._done(source, sha, self.bounces.handle(item, ticket))

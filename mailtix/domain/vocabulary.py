@@ -54,6 +54,8 @@ class EventType(StrEnum):
     REMINDER = "reminder"
     SURVEY = "survey"
     SATISFACTION = "satisfaction"
+    MERGED = "merged"
+    SNOOZED = "snoozed"
 
 
 class Field(StrEnum):
@@ -65,6 +67,8 @@ class Field(StrEnum):
     ASSIGNEE = "assignee"
     CUSTOMER = "customer"
     TAGS = "tags"
+    MERGED_INTO = "merged_into"
+    SNOOZED_UNTIL = "snoozed_until"
 
 
 class MessageKind(StrEnum):

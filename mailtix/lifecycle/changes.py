@@ -48,6 +48,8 @@ def change(
     _set(ticket, "updated_at", now)
     if field == Field.STATUS:
         _status_stamps(ticket, value, now)
+        if ticket.snoozed_until is not None and value != Status.PENDING:
+            _end_snooze(ticket, now, actor, f"{old} -> {value}: {reason}")
     elif field == Field.PRIORITY:
         _due_times(ticket, sla)
     record(ticket, EVENT_OF[field], _detail(field, old, value, reason), now, actor=actor,
@@ -94,6 +96,26 @@ def record(
     if ticket.is_dirty():
         ticket.save()
     add_event(ticket, type_, detail, now, actor, field=field, old=old, new=new, reason=reason)
+
+
+def snooze(ticket: Ticket, until: datetime, now: datetime, *, actor: str = MAILTIX) -> None:
+    """Keep ``ticket`` pending until ``until`` (the caller set the status): the timed jobs
+    open it again then; any other status change ends the snooze."""
+    old = ticket.snoozed_until
+    ticket.snoozed_until = until
+    _set(ticket, "updated_at", now)
+    text = until.isoformat(sep=" ", timespec="minutes")
+    record(ticket, EventType.SNOOZED, f"snoozed until {text} UTC", now, actor=actor,
+           field=Field.SNOOZED_UNTIL, old=old.isoformat() if old else None,
+           new=until.isoformat())  # fmt: skip
+
+
+def _end_snooze(ticket: Ticket, now: datetime, actor: str, why: str) -> None:
+    old = ticket.snoozed_until
+    ticket.snoozed_until = None
+    record(ticket, EventType.SNOOZED, f"snooze ended ({why})", now, actor=actor,
+           field=Field.SNOOZED_UNTIL, old=old.isoformat() if old else None,
+           reason=why)  # fmt: skip
 
 
 def touch(ticket: Ticket, now: datetime) -> None:

@@ -151,7 +151,29 @@ def _queue_escalation(
 
 
 def _pending_tickets() -> Any:
-    return Ticket.select().where(Ticket.status == Status.PENDING).order_by(Ticket.id)
+    """Pending tickets waiting for the customer (a snoozed one waits for its time instead)."""
+    waiting = (Ticket.status == Status.PENDING) & Ticket.snoozed_until.is_null()
+    return Ticket.select().where(waiting).order_by(Ticket.id)
+
+
+def wake_snoozed(app: Any, now: datetime) -> JobResult:
+    """Snoozed tickets whose time has come: open again, the assignee (else the department)
+    told."""
+    due = (Ticket.status == Status.PENDING) & (Ticket.snoozed_until <= now)
+    tickets = Ticket.select().where(due).order_by(Ticket.id)
+
+    def act(ticket: Ticket) -> str | None:
+        mailer, notifier = app.pipeline.mailer, app.pipeline.notifier
+        lifecycle.change_status(mailer, ticket, Status.OPEN, now, why="snooze over",
+                                actor=MAILTIX, tell_customer=False, automatic=True)  # fmt: skip
+        told = notifier.notify(
+            ticket, lifecycle.mailbox_for(app.config, ticket), "snooze", now,
+            to=[ticket.assignee] if ticket.assignee else None,
+            detail="The snooze of this ticket is over: it is open again.",
+        )  # fmt: skip
+        return f"snooze over: open, {told} agent(s) told"
+
+    return _each(app, JobResult("snoozes"), tickets, act)
 
 
 def _waiting_since(ticket: Ticket) -> datetime:
@@ -240,6 +262,7 @@ JOBS: tuple[Callable[[Any, datetime], JobResult], ...] = (
     autoresolve,
     autoclose,
     digest,
+    wake_snoozed,
 )
 
 

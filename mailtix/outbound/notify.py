@@ -27,6 +27,7 @@ TITLES = {
     "assigned": "Assigned to you",
     "transfer": "Transferred to your department",
     "opened": "Ticket opened for a customer",
+    "snooze": "Snooze over",
 }
 
 

@@ -68,6 +68,14 @@ SAMPLE_CONTEXT: Mapping[str, object] = {
         "autoclose_days": 3,
     },  # fmt: skip
     "reminder": {"days_waiting": 3, "autoresolve_days": 7},
+    "replies": ["thanks", "need-details"],
+    "audience": ["carol@example.org", "dan@example.org"],
+    "lookup": {
+        "kind": "find",
+        "query": "printer",
+        "tickets": [{"ref": "SUP-7", "status": "open", "subject": "Printer jams"}],
+        "more": False,
+    },
     "sla": {
         "target": "first response",
         "state": "breached",
@@ -88,8 +96,9 @@ SAMPLE_CONTEXT: Mapping[str, object] = {
 }
 KINDS = (
     "acknowledgement", "notification", "relay", "command_error", "unverified",
-    "status", "reminder", "escalation", "survey",
+    "status", "reminder", "escalation", "survey", "lookup",
 )  # fmt: skip
+REPLIES = "replies"  # canned replies (#reply NAME): <dir>/replies/NAME.txt.j2
 
 
 @dataclass(frozen=True)
@@ -305,6 +314,37 @@ class TemplateRenderer:
     def _path(self, name: str) -> str:
         return str(self.directory / name)
 
+    def reply_names(self) -> list[str]:
+        """The canned replies installed (``replies/NAME.txt.j2``), sorted."""
+        folder = self.directory / REPLIES
+        if not folder.is_dir():
+            return []
+        suffix = ".txt.j2"
+        names = (p.name[: -len(suffix)] for p in folder.iterdir() if p.name.endswith(suffix))
+        return sorted(n for n in names if _SAFE_NAME.match(n))
+
+    def render_reply(
+        self, name: str, context: Mapping[str, object], language: str | None = None
+    ) -> str:
+        """Canned reply ``name`` rendered with ``context`` (the ticket, its customer, the
+        agent), in the sandbox like every template; ``<language>/replies/`` first when given.
+        TemplateError when it is missing or fails."""
+        if not _SAFE_NAME.match(name):
+            raise TemplateError(f"invalid canned reply name {name!r}")
+        base = f"{REPLIES}/{name}.txt.j2"
+        chosen = base
+        localised = f"{language}/{base}" if language and _SAFE_NAME.match(language) else None
+        if localised and (self.directory / localised).is_file():
+            chosen = localised
+        if not (self.directory / chosen).is_file():
+            raise TemplateError(f"{self._path(chosen)}: no such canned reply")
+        try:
+            return self._generate(self._env.get_template(chosen), dict(context)).strip("\n")
+        except TemplateError as exc:
+            raise TemplateError(f"{self._path(chosen)}: {exc}") from None
+        except Exception as exc:  # syntax errors, sandbox, undefined: one line
+            raise TemplateError(f"{self._path(chosen)}: {_one_line(_describe(exc))}") from None
+
 
 def check_templates(
     directory: Path,
@@ -352,4 +392,5 @@ def _stray_directories(directory: Path, departments: list[str]) -> list[str]:
         f"{child}: not a configured department, these overrides are never used"
         for child in sorted(directory.iterdir())
         if child.is_dir() and not child.name.startswith(".") and child.name not in known
+        and child.name != REPLIES
     ]

@@ -48,9 +48,12 @@ class StoreLookup:
         return None
 
     def ticket_participants(self, ticket_id: int) -> frozenset[str] | None:
-        if not Ticket.select().where(Ticket.id == ticket_id).exists():
+        """Of a merged ticket: those of the ticket it was merged into (they moved there)."""
+        found = get_ticket(ticket_id)
+        if found is None:
             return None
-        rows = Participant.select(Participant.email).where(Participant.ticket == ticket_id)
+        survivor = surviving(found)
+        rows = Participant.select(Participant.email).where(Participant.ticket == survivor.id)
         return frozenset(p.email for p in rows)
 
 
@@ -209,3 +212,21 @@ def earlier_copy(mail: ParsedMail) -> Ticket | None:
 
 def get_ticket(ticket_id: int) -> Ticket | None:
     return Ticket.get_or_none(Ticket.id == ticket_id)
+
+
+MAX_MERGE_HOPS = 20  # A merged into B merged into C …: followed this far, never in a circle
+
+
+def surviving(ticket: Ticket) -> Ticket:
+    """The ticket ``ticket`` was merged into (following merges), else ``ticket`` itself: mail
+    to a merged ticket's reference, tag or thread lands there."""
+    seen = {ticket.id}
+    for _ in range(MAX_MERGE_HOPS):
+        if ticket.merged_into is None:
+            return ticket
+        target = get_ticket(ticket.merged_into)
+        if target is None or target.id in seen:
+            return ticket
+        seen.add(target.id)
+        ticket = target
+    return ticket

@@ -1,0 +1,82 @@
+"""The full-text index over messages (subject and text) and the searches on it: the one module
+that knows it exists (``#find``, ``mailtix tickets search``).
+
+SQLite: an FTS5 table with external content (``message`` itself: no text is stored twice),
+kept current by triggers on every insert, update of subject/text and delete of a message,
+whoever does it (a merge moving messages, an erase rewriting or deleting them needs no call
+here). PostgreSQL: a GIN index on ``to_tsvector('simple', subject || text)``, which the search
+expression uses; nothing to keep current. ``create_index`` builds it (new stores and the schema
+step), ``rebuild`` fills it from existing messages.
+
+A search is words, each matching as a word prefix (``print`` finds "printer"), all of them
+somewhere in one message; at most ``MAX_WORDS`` words, only letters and digits count.
+"""
+
+from __future__ import annotations
+
+import re
+
+from peewee import Database, PostgresqlDatabase
+
+from mailtix.store.lookups import execute
+from mailtix.store.models import database_proxy
+
+MAX_WORDS = 10
+MAX_WORD = 60
+WORD = re.compile(r"\w+")
+TABLE = "message_search"
+PG_VECTOR = "to_tsvector('simple', coalesce(subject, '') || ' ' || coalesce(text, ''))"
+
+SQLITE_SCHEMA = (
+    f"CREATE VIRTUAL TABLE IF NOT EXISTS {TABLE} USING fts5(subject, text, content='message', "
+    "content_rowid='id', tokenize='unicode61 remove_diacritics 2')",
+    f"CREATE TRIGGER IF NOT EXISTS {TABLE}_insert AFTER INSERT ON message BEGIN "
+    f"INSERT INTO {TABLE} (rowid, subject, text) VALUES (new.id, new.subject, new.text); END",
+    f"CREATE TRIGGER IF NOT EXISTS {TABLE}_delete AFTER DELETE ON message BEGIN "
+    f"INSERT INTO {TABLE} ({TABLE}, rowid, subject, text) "
+    "VALUES ('delete', old.id, old.subject, old.text); END",
+    f"CREATE TRIGGER IF NOT EXISTS {TABLE}_update AFTER UPDATE OF subject, text ON message BEGIN "
+    f"INSERT INTO {TABLE} ({TABLE}, rowid, subject, text) "
+    "VALUES ('delete', old.id, old.subject, old.text); "
+    f"INSERT INTO {TABLE} (rowid, subject, text) VALUES (new.id, new.subject, new.text); END",
+)
+PG_SCHEMA = (f"CREATE INDEX IF NOT EXISTS {TABLE} ON message USING gin ({PG_VECTOR})",)
+
+
+def create_index(db: Database) -> None:
+    """The index (and, on SQLite, the triggers that keep it current); idempotent."""
+    for statement in PG_SCHEMA if isinstance(db, PostgresqlDatabase) else SQLITE_SCHEMA:
+        db.execute_sql(statement)
+
+
+def rebuild(db: Database) -> None:
+    """Fill the index from the messages already stored (SQLite; PostgreSQL's index is built
+    by CREATE INDEX)."""
+    if not isinstance(db, PostgresqlDatabase):
+        db.execute_sql(f"INSERT INTO {TABLE} ({TABLE}) VALUES ('rebuild')")
+
+
+def search_words(query: str) -> list[str]:
+    """The words of ``query`` a search uses."""
+    return [w[:MAX_WORD] for w in WORD.findall(query)][:MAX_WORDS]
+
+
+def matching_tickets(query: str, limit: int) -> list[int]:
+    """Ids of the tickets with a message matching every word of ``query``, newest first."""
+    words = search_words(query)
+    if not words:
+        return []
+    db = database_proxy.obj
+    if isinstance(db, PostgresqlDatabase):
+        sql = (
+            f"SELECT DISTINCT ticket_id FROM message WHERE {PG_VECTOR} @@ to_tsquery('simple', ?) "
+            "ORDER BY ticket_id DESC LIMIT ?"
+        )
+        expression = " & ".join(f"{w.lower()}:*" for w in words)
+    else:
+        sql = (
+            f"SELECT DISTINCT m.ticket_id FROM {TABLE} s JOIN message m ON m.id = s.rowid "
+            f"WHERE {TABLE} MATCH ? ORDER BY m.ticket_id DESC LIMIT ?"
+        )
+        expression = " ".join(f'"{w}"*' for w in words)  # \w+ only: no quote inside
+    return [int(row[0]) for row in execute(sql, [expression, limit]).fetchall()]
