@@ -112,6 +112,4 @@ def test_failed_and_retrying_outbox_mail_is_unhealthy_quarantine_is_counted(
     assert report["problems"] == ["outbox: 1 waiting for a retry: connection refused"]
     row.status = "failed"
     row.save()
-    assert build_status(config, at(1))["problems"] == [
-        "outbox: 1 failed (`mailtix outbox list`)"
-    ]
+    assert build_status(config, at(1))["problems"] == ["outbox: 1 failed (`mailtix outbox list`)"]
