@@ -36,6 +36,8 @@ def ticket_summary(ticket: Ticket, prefix: str) -> dict[str, Any]:
         "resolution_due": iso(ticket.resolution_due),
         "resolved_at": iso(ticket.resolved_at),
         "linked_ticket": format_ref(prefix, ticket.linked_ticket) if ticket.linked_ticket else None,
+        "merged_into": format_ref(prefix, ticket.merged_into) if ticket.merged_into else None,
+        "snoozed_until": iso(ticket.snoozed_until),
     }
 
 

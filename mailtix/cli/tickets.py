@@ -1,4 +1,5 @@
-"""``mailtix tickets list`` and ``tickets show``: read-only views of the store."""
+"""``mailtix tickets list``, ``show`` and ``search``: read-only views of the store; ``tickets
+merge A INTO`` merges a duplicate ticket (``lifecycle.merge``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from mailtix.cli.common import open_store_view, positive, print_json, storable
 from mailtix.cli.present import ticket_detail, ticket_summary
-from mailtix.decisions.correlate import parse_ref
+from mailtix.decisions.correlate import format_ref, parse_ref
 from mailtix.domain.errors import UsageError
 from mailtix.report.formats import table
 from mailtix.store.models import Ticket
@@ -38,6 +39,21 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     show.add_argument("ref", help="SUP-42 or 42")
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=show_ticket)
+    search = tickets.add_parser(
+        "search", parents=[common], help="full text over subjects and messages, newest first"
+    )
+    search.add_argument("words", nargs="+", help="words, each matching as a word prefix")
+    search.add_argument(
+        "--limit", type=positive, default=50, metavar="N", help="at most N tickets (default 50)"
+    )
+    search.add_argument("--json", action="store_true")
+    search.set_defaults(func=search_tickets)
+    merge = tickets.add_parser(
+        "merge", parents=[common], help="merge ticket A into ticket INTO (A is closed)"
+    )
+    merge.add_argument("ref", help="the duplicate: SUP-42 or 42")
+    merge.add_argument("into", help="the ticket that takes over its messages and people")
+    merge.set_defaults(func=merge_tickets)
 
 
 def list_tickets(args: argparse.Namespace) -> int:
@@ -95,3 +111,52 @@ def show_ticket(args: argparse.Namespace) -> int:
     for e in data["events"]:
         print(f"  {e['at']} {e['type']}: {e['detail']}")
     return 0
+
+
+def search_tickets(args: argparse.Namespace) -> int:
+    from mailtix.store.search_index import matching_tickets, search_words
+
+    view = open_store_view(args)
+    prefix = view.config.tickets.prefix
+    query = " ".join(args.words)
+    if not search_words(query):
+        raise UsageError("tickets search: give at least one word of letters or digits")
+    ids = matching_tickets(query, args.limit)
+    found = Ticket.select().where(Ticket.id.in_(ids)).order_by(Ticket.id.desc())
+    items = [ticket_summary(t, prefix) for t in found]
+    if args.json:
+        print_json(items)
+        return 0
+    rows = [[i["ref"], i["status"], i["customer"], i["subject"]] for i in items]
+    print(table(rows, ["REF", "STATUS", "CUSTOMER", "SUBJECT"]) if rows else "no tickets found")
+    return 0
+
+
+def merge_tickets(args: argparse.Namespace) -> int:
+    from mailtix.domain.clock import utcnow
+    from mailtix.lifecycle.merge import merge, merge_problem
+    from mailtix.store.models import database_proxy
+
+    view = open_store_view(args)
+    prefix = view.config.tickets.prefix
+    source = _ticket_arg(args.ref, prefix)
+    target = _ticket_arg(args.into, prefix, must=False)
+    assert source is not None
+    target_ref = args.into if target is None else format_ref(prefix, target.id)
+    problem = merge_problem(source, target, target_ref, prefix)
+    if problem:
+        raise UsageError(problem)
+    assert target is not None
+    with database_proxy.atomic():
+        said = merge(source, target, utcnow(), prefix=prefix, sla=view.config.sla,
+                     actor="admin (mailtix tickets merge)")  # fmt: skip
+    print(said)
+    return 0
+
+
+def _ticket_arg(ref: str, prefix: str, *, must: bool = True) -> Ticket | None:
+    number = parse_ref(prefix, ref)
+    ticket = Ticket.get_or_none(Ticket.id == number) if storable(number) else None
+    if ticket is None and must:
+        raise UsageError(f"no ticket {ref}")
+    return ticket

@@ -6,8 +6,7 @@ the desk's time zone (``[sla] timezone``). At most a year ahead; a time in the p
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 DURATION = re.compile(r"^(\d{1,4})\s*([mhdw])$", re.ASCII)
 UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -23,7 +22,7 @@ def snooze_syntax(text: str) -> str:
     return "use #snooze 30m | 4h | 2d | 1w | YYYY-MM-DD | 'YYYY-MM-DD HH:MM'"
 
 
-def snooze_until(text: str, now: datetime, timezone: str) -> tuple[datetime | None, str]:
+def snooze_until(text: str, now: datetime, zone: tzinfo = UTC) -> tuple[datetime | None, str]:
     """(naive UTC time to wake the ticket, "") or (None, what is wrong); ``now`` naive UTC."""
     value = text.strip().lower()
     match = DURATION.match(value)
@@ -33,7 +32,6 @@ def snooze_until(text: str, now: datetime, timezone: str) -> tuple[datetime | No
         local = _when(value)
         if local is None:
             return None, snooze_syntax(text)
-        zone = ZoneInfo(timezone) if timezone else UTC
         until = local.replace(tzinfo=zone).astimezone(UTC).replace(tzinfo=None)
     if until <= now:
         return None, f'"{text}" is in the past'

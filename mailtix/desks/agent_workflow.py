@@ -51,7 +51,7 @@ class WorkflowCommands:
                 ref = format_ref(prefix, int(command.argument))
                 problem = merge_problem(ticket, target, ref, prefix)
             elif command.name == "snooze":
-                _, problem = snooze_until(command.argument, item.now, self.config.sla.timezone)
+                _, problem = snooze_until(command.argument, item.now, self.config.sla.calendar.zone)
             elif command.name == "reply":
                 problem = self.canned(ticket, command.argument, agent, item)[1]
             else:
@@ -93,7 +93,7 @@ class WorkflowCommands:
         return ticket, rest
 
     def _cmd_snooze(self, ticket: Ticket, value: str, agent: str, item: Incoming) -> None:
-        until, _ = snooze_until(value, item.now, self.config.sla.timezone)
+        until, _ = snooze_until(value, item.now, self.config.sla.calendar.zone)
         assert until is not None  # problems() said so
         why = f"#snooze {value} by {agent}"
         lifecycle.change_status(self.mailer, ticket, Status.PENDING, item.now, why=why,

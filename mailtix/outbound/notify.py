@@ -15,7 +15,7 @@ from mailtix.config.model import MailboxConfig
 from mailtix.decisions.agent_auth import notification_message_id
 from mailtix.domain.values import Address, ParsedMail
 from mailtix.outbound.mailer import Letter, Mailer
-from mailtix.store.models import Ticket
+from mailtix.store.models import Participant, Ticket
 from mailtix.store.settings import agent_secret
 from mailtix.store.tickets import visible_thread_ids
 
@@ -73,6 +73,8 @@ class Notifier:
             return 0
         message = _message_context(mail, text)
         references = tuple(visible_thread_ids(ticket))
+        audience = answer_audience(ticket)
+        replies = self.mailer.renderer.reply_names()
         for agent in dict.fromkeys(targets):
             name = self.mailer.config.agent_name(agent)
             letter = Letter(
@@ -82,6 +84,8 @@ class Notifier:
                     "agent": {"email": agent, "name": name},
                     "event": {"kind": event, "title": TITLES.get(event, event), "detail": detail},
                     "message": message,
+                    "audience": audience,
+                    "replies": replies,
                 },
                 message_id=notification_message_id(
                     self.secret, ticket.id, agent, self.mailer.domain
@@ -93,6 +97,16 @@ class Notifier:
             )
             self.mailer.queue(letter, ticket, mailbox, now)
         return len(dict.fromkeys(targets))
+
+
+def answer_audience(ticket: Ticket) -> list[str]:
+    """Who receives an agent's answer: the customer, then the Cc'd participants."""
+    copied = (
+        Participant.select(Participant.email)
+        .where((Participant.ticket == ticket.id) & (Participant.role == "cc"))
+        .order_by(Participant.id)
+    )
+    return list(dict.fromkeys([ticket.customer, *(p.email for p in copied)]))
 
 
 def _message_context(mail: ParsedMail | None, text: str) -> dict[str, object]:
