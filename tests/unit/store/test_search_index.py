@@ -1,0 +1,102 @@
+"""The full-text index (``store.search_index``): kept current by whoever writes messages,
+built for older stores by its schema step, the same searches on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from peewee import Database
+
+from mailtix.store import migrations, open_store
+from mailtix.store.migrations import CURRENT_VERSION, schema_version
+from mailtix.store.models import ALL_MODELS, Message, SchemaVersion, Ticket
+from mailtix.store.search_index import TABLE, matching_tickets, search_words
+
+NOW = datetime(2026, 11, 23, 10)
+
+
+def ticket(subject: str, text: str) -> Ticket:
+    made = Ticket.create(subject=subject, department="general", customer="carol@example.org",
+                         mailbox="support", created_at=NOW, updated_at=NOW)  # fmt: skip
+    Message.create(ticket=made, direction="in", kind="customer", subject=subject, text=text,
+                   created_at=NOW)  # fmt: skip
+    return made
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Iterator[Database]:
+    db = open_store(f"sqlite:///{tmp_path / 'mailtix.db'}")
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def pg_db(postgres_url: str) -> Iterator[Database]:
+    db = open_store(postgres_url, upgrade=False)
+    db.drop_tables([*ALL_MODELS, SchemaVersion], safe=True, cascade=True)
+    db.close()
+    db = open_store(postgres_url)
+    yield db
+    db.drop_tables([*ALL_MODELS, SchemaVersion], safe=True, cascade=True)
+    db.close()
+
+
+def test_words_are_letters_and_digits_only() -> None:
+    assert search_words('print" OR x* NEAR(a b) -- ; drop') == [
+        "print", "OR", "x", "NEAR", "a", "b", "drop",
+    ]  # fmt: skip
+    assert search_words("\"'*()^:") == []
+    assert len(search_words("a " * 50)) == 10
+
+
+@pytest.mark.parametrize("backend", ["sqlite_db", "pg_db"])
+def test_search_finds_prefixes_of_every_word_newest_first(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    request.getfixturevalue(backend)
+    printer = ticket("Printer jams", "It jams on page two.")
+    ticket("Scanner", "The scanner is fine, the printer too")
+    later = ticket("Another printer", "Paper jam in tray 2")
+    assert matching_tickets("print jam", 10) == [later.id, printer.id]
+    assert matching_tickets("PRINTER", 1) == [later.id]
+    assert matching_tickets("zebra", 10) == []
+    assert matching_tickets('"); DROP TABLE message; --', 10) == []
+    assert Message.select().count() == 3
+
+
+def test_index_follows_updates_deletes_and_moves(sqlite_db: Database) -> None:
+    first = ticket("Printer jams", "My password is hunter2")
+    other = ticket("Toner", "empty")
+    assert matching_tickets("hunter2", 10) == [first.id]
+    Message.update(text="[erased]").where(Message.ticket == first.id).execute()
+    assert matching_tickets("hunter2", 10) == []
+    assert matching_tickets("erased", 10) == [first.id]
+    Message.update(ticket=other.id).where(Message.ticket == first.id).execute()  # a merge
+    assert matching_tickets("erased", 10) == [other.id]
+    Message.delete().execute()
+    assert matching_tickets("printer", 10) == matching_tickets("toner", 10) == []
+    integrity = f"INSERT INTO {TABLE} ({TABLE}, rank) VALUES ('integrity-check', 1)"
+    sqlite_db.execute_sql(integrity)  # raises when the index disagrees with the messages
+
+
+def test_schema_step_builds_the_index_for_existing_messages(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    db = open_store(url)
+    old = ticket("Printer jams", "It jams.")
+    for name in ("insert", "delete", "update"):
+        db.execute_sql(f"DROP TRIGGER {TABLE}_{name}")
+    db.execute_sql(f"DROP TABLE {TABLE}")
+    SchemaVersion.update(version=migrations.STEPS.index(migrations._search_index) + 1).execute()
+    db.close()
+
+    db = open_store(url)
+    try:
+        assert schema_version(db) == CURRENT_VERSION
+        assert matching_tickets("jams", 10) == [old.id]
+        new = ticket("Printer again", "jams")
+        assert matching_tickets("jams", 10) == [new.id, old.id]
+    finally:
+        db.close()
