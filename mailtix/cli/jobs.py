@@ -24,12 +24,14 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 def run_jobs_once(args: argparse.Namespace) -> int:
     from mailtix.lifecycle.jobs import parse_at, run_jobs
     from mailtix.outbound import outbox
+    from mailtix.outbound.accounts import send_accounts
 
     now = parse_at(args.at) if args.at else utcnow()
     app = open_app(args)
     for result in run_jobs(app, now):
         print(result.line())
-    sent = outbox.drain(app.config.smtp, lambda: max(now, app.clock()))  # mail queued at TIME
+    # mail queued at TIME goes out as if it were TIME
+    sent = outbox.drain(send_accounts(app.config), lambda: max(now, app.clock()))
     sent_text = ", ".join(f"{n} {k}" for k, n in sorted(sent.items()))
     print(f"outbox: {sent_text or 'nothing to send'}")
     return 0

@@ -67,6 +67,7 @@ def ingest_one(args: argparse.Namespace) -> int:
     from mailtix.desks.pipeline import Source
     from mailtix.inbound.bounded_read import read_at_most
     from mailtix.outbound import outbox
+    from mailtix.outbound.accounts import send_accounts
     from mailtix.runtime.app import ingest
 
     app = open_app(args)
@@ -81,5 +82,5 @@ def ingest_one(args: argparse.Namespace) -> int:
     else:
         outcome = ingest(app, mailbox.name, raw)
     print(f"{outcome.kind} {outcome.ticket_ref or ''} {outcome.detail}".strip())
-    outbox.drain(app.config.smtp, app.clock)
+    outbox.drain(send_accounts(app.config), app.clock)
     return EX_TEMPFAIL if outcome.kind == "deferred" else 0

@@ -54,6 +54,7 @@ def list_quarantine(args: argparse.Namespace) -> int:
 def retry_quarantined(args: argparse.Namespace) -> int:
     from mailtix.desks.pipeline import Source
     from mailtix.outbound import outbox
+    from mailtix.outbound.accounts import send_accounts
 
     app = open_app(args)
     item = QuarantineItem.get_or_none(QuarantineItem.id == args.id) if storable(args.id) else None
@@ -67,5 +68,5 @@ def retry_quarantined(args: argparse.Namespace) -> int:
             item.status = "released"
             item.save()
     print(f"{outcome.kind} {outcome.ticket_ref or ''} {outcome.detail}".strip())
-    outbox.drain(app.config.smtp, app.clock)
+    outbox.drain(send_accounts(app.config), app.clock)
     return 0 if outcome.kind != "quarantined" else 1

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from mailtix.config import sections
+from mailtix.config import mailbox_smtp, sections
 from mailtix.config.lifecycle import LifecycleConfig, SlaKeys, SurveyConfig, load_lifecycle
 from mailtix.config.model import (
     AgentsConfig,
@@ -108,6 +108,7 @@ def _build(
     else:
         problems.add(label, "smtp", "section missing: add [smtp] with host (or maildir)")
         smtp = SmtpConfig()
+    mailboxes = mailbox_smtp.attach(top, data.get("smtp"), mailboxes, base, env)
     departments_path, routing_path = sections.rule_files(section("rules"), base)
     templates = sections.templates(section("templates"), base)
     departments, agents, readable = load_departments(

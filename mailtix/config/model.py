@@ -79,6 +79,7 @@ class SmtpConfig:
         None, "path", clean=str.strip
     )  # deliver outgoing mail into this Maildir instead
     connections: int = key(2, low=1, high=16)  # parallel SMTP connections
+    max_per_minute: int = key(0, low=0)  # mails sent through this account a minute; 0: no limit
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ class MailboxConfig:
     maildir: Path | None = key(
         None, "path", clean=str.strip
     )  # read from this Maildir instead of IMAP
+    smtp: SmtpConfig | None = key(None, "table")  # [mailbox.smtp]: its own account (mailbox_smtp)
 
 
 @dataclass(frozen=True)

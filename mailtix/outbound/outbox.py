@@ -1,6 +1,9 @@
-"""Drain the outbox: send due rows over ``[smtp] connections`` SMTP connections (default 2);
-4xx and connection trouble are retried with capped exponential backoff, 5xx (and TLS failures)
-mark the row failed and say so on the ticket.
+"""Drain the outbox: send each due row through the account of its sender (``accounts``:
+``[mailbox.smtp]`` or ``[smtp]``), over up to that account's ``connections`` SMTP connections
+(default 2); 4xx and connection trouble are retried with capped exponential backoff, 5xx (and
+TLS failures) mark the row failed and say so on the ticket. An account with ``max_per_minute``
+sends no more than that in any minute, counted in the store across workers (``store.pace``):
+rows over the limit go back to "pending", due when the window has room, no attempt counted.
 
 Several workers: a row is sent by the worker that claimed it (status "sending", with the worker
 and time). Mail queued beside a running sender is claimed by it from the start
@@ -31,9 +34,10 @@ from mailtix.domain.errors import SendError
 from mailtix.domain.faults import fault_point
 from mailtix.domain.vocabulary import EventType
 from mailtix.domain.workers import HOST, WORKER, local_worker_alive
+from mailtix.outbound.accounts import Account, SendAccounts
 from mailtix.outbound.senders import Sender, open_sender
 from mailtix.outbound.sent_marks import DirectMarks, JournalMarks, marks_for_store, recover_journals
-from mailtix.store import claims
+from mailtix.store import claims, pace
 from mailtix.store.claims import Pending
 from mailtix.store.db import write_if_free
 from mailtix.store.models import OutboxItem, database_proxy
@@ -88,19 +92,23 @@ def release(items: list[Pending]) -> None:
 
 
 def drain(
-    smtp: SmtpConfig,
+    accounts: SendAccounts | SmtpConfig,
     clock: Callable[[], datetime] = utcnow,
     *,
     connections: int | None = None,
     state: SenderState | None = None,
 ) -> Counter[str]:
-    """Send everything due now over up to ``connections`` (default ``smtp.connections``)
-    connections; returns counts of sent / deferred / failed. A sender that drains again and
-    again passes its ``state`` (then only flushed if the store is free, not closed, here)."""
+    """Send everything due now, each row through its sender's account (an SmtpConfig: all
+    through it), over up to ``connections`` (default the account's ``connections``)
+    connections per account; returns counts of sent / deferred / failed / waiting (held back
+    by ``max_per_minute``). A sender that drains again and again passes its ``state`` (then
+    only flushed if the store is free, not closed, here)."""
+    if isinstance(accounts, SmtpConfig):
+        accounts = SendAccounts.single(accounts)
     own = state is None
-    feed = _Feed(clock, state or SenderState.open())
+    feed = _Feed(clock, state or SenderState.open(), accounts, connections)
     try:
-        asyncio.run(_drain(smtp, feed, max(1, connections or smtp.connections)))
+        asyncio.run(_drain(feed))
     finally:
         try:
             if own:
@@ -108,7 +116,7 @@ def drain(
             else:
                 feed.state.marks.flush(wait=False)
         finally:
-            release(list(feed.queue))
+            release(feed.queued())
     return feed.counts
 
 
@@ -149,15 +157,26 @@ class SenderState:
 
 @dataclass
 class _Feed:
-    """The rows to send, shared by the connections; each row is handed to one of them: first
-    those queued for this worker, then those it claims."""
+    """The rows to send, shared by the connections, in one queue per account; each row is
+    handed to one connection of its account: first those queued for this worker, then those
+    it claims. Rows for an account with fewer connections than rows start more (``spawn``)."""
 
     clock: Callable[[], datetime]
     state: SenderState
+    accounts: SendAccounts
+    connections: int | None = None  # per account; None: each account's ``connections``
     counts: Counter[str] = field(default_factory=Counter)
-    queue: deque[Pending] = field(default_factory=deque)
+    queues: dict[str, deque[Pending]] = field(default_factory=dict)  # by account name
     dead: list[str] | None = None  # local workers that died holding claims (looked up once)
-    closed: bool = False  # the server refuses us: everything due was deferred
+    closed: dict[str, SendError] = field(default_factory=dict)  # accounts whose server refuses
+    # us: everything due for them was deferred
+    full_until: dict[str, datetime] = field(default_factory=dict)  # max_per_minute reached
+    allowance: Counter[str] = field(default_factory=Counter)  # sends reserved, not yet made
+    live: Counter[str] = field(default_factory=Counter)  # open connections per account
+    spawn: Callable[[Account], None] | None = None
+
+    def queued(self) -> list[Pending]:
+        return [item for queue in self.queues.values() for item in queue]
 
     def refill(self) -> bool:
         self.state.renew(self.clock())
@@ -167,51 +186,124 @@ class _Feed:
                 self.dead = take_over_dead()
             fresh = claim(self.clock(), dead=self.dead)
         self.state.handed.update(i.id for i in fresh)  # sent or not, never handed out again
-        self.queue.extend(fresh)
+        touched: dict[str, Account] = {}
+        for item in fresh:
+            account = self.accounts.for_sender(item.envelope_from)
+            self.queues.setdefault(account.name, deque()).append(item)
+            touched[account.name] = account
+        for account in touched.values():
+            self._settle(account)
         return bool(fresh)
 
-    def next(self) -> Pending | None:
-        if self.closed or not (self.queue or self.refill()):
+    def _settle(self, account: Account) -> None:
+        """Rows queued for ``account``: deferred if its server refused us, back in the outbox
+        if its minute is full, else sent (with more connections if it has too few)."""
+        name = account.name
+        if not self.queues.get(name):
+            return
+        if name in self.closed:
+            _defer_all(_take_all(self.queues[name]), self.closed[name], self.clock(), self.counts)
+        elif name in self.full_until and self.full_until[name] > self.clock():
+            self._wait(account)
+        elif self.spawn is not None:
+            self.spawn(account)
+
+    def next(self, account: Account) -> Pending | None:
+        queue = self.queues.setdefault(account.name, deque())
+        if not queue and account.name not in self.closed:
+            self.refill()  # rows for other accounts go to their own connections
+        if account.name in self.closed or not queue or not self._may_send(account):
             return None
-        return self.queue.popleft()
+        return queue.popleft()
 
-    def give_back(self, item: Pending) -> None:
-        self.queue.appendleft(item)
+    def _may_send(self, account: Account) -> bool:
+        """Within ``max_per_minute``: sends are reserved in the store a queue at a time; when
+        none is granted, the account's rows wait in the outbox until its minute has room."""
+        limit, name = account.smtp.max_per_minute, account.name
+        if not limit:
+            return True
+        if self.allowance[name] <= 0:
+            wanted = min(len(self.queues[name]), CLAIM_BATCH)
+            granted, free = pace.reserve(account.pace_key, self.clock(), limit, wanted)
+            if not granted:
+                self.full_until[name] = free
+                self._wait(account)
+                return False
+            self.allowance[name] = granted
+        self.allowance[name] -= 1
+        return True
 
-    def defer_rest(self, exc: SendError) -> None:
-        """The server will not take mail now: defer what is queued and due (not in flight)."""
-        self.closed = True
+    def _wait(self, account: Account) -> None:
+        items = _take_all(self.queues[account.name])
+        until = self.full_until[account.name]
+        claims.wait_until([i.id for i in items], until)
+        self.counts["waiting"] += len(items)
+        log.info(
+            "outbox: %s sent its %d a minute; %d mail(s) wait until %s",
+            account.name, account.smtp.max_per_minute, len(items), until.isoformat(" ", "seconds"),
+        )  # fmt: skip
+
+    def give_back(self, account: Account, item: Pending) -> None:
+        self.queues[account.name].appendleft(item)
+        if account.smtp.max_per_minute:
+            self.allowance[account.name] += 1  # its reserved send was not made
+
+    def defer_rest(self, account: Account, exc: SendError) -> None:
+        """``account``'s server will not take mail now: defer what is queued for it and due
+        (not in flight); the other accounts go on."""
+        self.closed[account.name] = SendError(str(exc), permanent=False)
         self.refill()
-        items, self.queue = list(self.queue), deque()
-        _defer_all(items, exc, self.clock(), self.counts)
+        self._settle(account)
 
 
-async def _drain(smtp: SmtpConfig, feed: _Feed, connections: int) -> None:
-    feed.refill()
-    connections = min(connections, len(feed.queue))  # no more connections than rows
+def _take_all(queue: deque[Pending]) -> list[Pending]:
+    items = list(queue)
+    queue.clear()
+    return items
+
+
+async def _drain(feed: _Feed) -> None:
     handover = asyncio.Lock()  # one DATA at a time, marked before the next (crash bound)
-    await asyncio.gather(*(_connection(smtp, feed, n, handover) for n in range(connections)))
+    tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(account: Account) -> None:  # no more connections than rows
+        most = max(1, feed.connections or account.smtp.connections)
+        for _ in range(min(most, len(feed.queues[account.name])) - feed.live[account.name]):
+            number = feed.live[account.name]
+            feed.live[account.name] += 1
+            tasks.add(asyncio.create_task(_connection(account, feed, number, handover)))
+
+    feed.spawn = spawn
+    feed.refill()
+    while tasks:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        tasks.difference_update(done)
+        for task in done:
+            task.result()  # a failure that is not a send's (e.g. the store is gone) stops all
 
 
-async def _connection(smtp: SmtpConfig, feed: _Feed, number: int, handover: asyncio.Lock) -> None:
-    """One connection taking rows from ``feed``; reconnects when the server hung up after
-    answering at least one row on it (e.g. Postfix's smtpd_hard_error_limit)."""
-    while not feed.closed:
-        try:
-            async with open_sender(smtp, handover) as sender:
-                hung_up = await _send_from(sender, feed)
-        except SendError as exc:  # could not even connect
-            if number == 0:  # the others may be refused for their number; this one is not
-                feed.defer_rest(exc)
-            return
-        if not hung_up:
-            return
+async def _connection(account: Account, feed: _Feed, number: int, handover: asyncio.Lock) -> None:
+    """One connection of ``account`` taking its rows from ``feed``; reconnects when the server
+    hung up after answering at least one row on it (e.g. Postfix's smtpd_hard_error_limit)."""
+    try:
+        while account.name not in feed.closed:
+            try:
+                async with open_sender(account.smtp, handover) as sender:
+                    hung_up = await _send_from(sender, feed, account)
+            except SendError as exc:  # could not even connect
+                if number == 0:  # the others may be refused for their number; this one is not
+                    feed.defer_rest(account, exc)
+                return
+            if not hung_up:
+                return
+    finally:
+        feed.live[account.name] -= 1
 
 
-async def _send_from(sender: Sender, feed: _Feed) -> bool:
+async def _send_from(sender: Sender, feed: _Feed, account: Account) -> bool:
     """Send rows over one open connection; True when the server hung up part-way."""
     answered = 0
-    while (item := feed.next()) is not None:
+    while (item := feed.next(account)) is not None:
 
         def accepted(item: Pending = item) -> None:  # the server has it: mark it at once
             fault_point("during-send")
@@ -223,11 +315,11 @@ async def _send_from(sender: Sender, feed: _Feed) -> bool:
             if answered > 0 and not exc.permanent and exc.connection_lost:
                 # e.g. Postfix drops a client after smtpd_hard_error_limit (20) refused
                 # recipients: not this message's fault, so no attempt is counted
-                feed.give_back(item)
+                feed.give_back(account, item)
                 return True
             _record_failure(item, exc, feed.clock(), feed.counts)
             if not exc.permanent and exc.connection_lost:
-                feed.defer_rest(exc)
+                feed.defer_rest(account, exc)
                 return False
             answered += 1
             continue

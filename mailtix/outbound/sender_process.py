@@ -107,6 +107,7 @@ def main(argv: list[str]) -> int:
     from mailtix.config.load import load_config
     from mailtix.domain.clock import utcnow
     from mailtix.domain.errors import MailtixError
+    from mailtix.outbound.accounts import send_accounts
     from mailtix.outbound.sender_thread import SenderThread
     from mailtix.store import open_store
 
@@ -117,7 +118,8 @@ def main(argv: list[str]) -> int:
         for line in str(exc).splitlines():
             log.error("outbox sender: %s", line)
         return 2
-    sender = SenderThread(config.smtp, utcnow, interval).start()  # the same loop, kicked here
+    accounts = send_accounts(config)
+    sender = SenderThread(accounts, utcnow, interval).start()  # the same loop, kicked here
     try:
         for _ in iter(sys.stdin.buffer.readline, b""):
             sender.kick()

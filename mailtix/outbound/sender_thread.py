@@ -22,6 +22,7 @@ from types import TracebackType
 from mailtix.config.model import SmtpConfig
 from mailtix.domain.workers import WORKER
 from mailtix.outbound import outbox
+from mailtix.outbound.accounts import SendAccounts
 from mailtix.store.models import database_proxy
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 class SenderThread:
     def __init__(
         self,
-        smtp: SmtpConfig,
+        smtp: SendAccounts | SmtpConfig,
         clock: Callable[[], datetime],
         interval: float | None = None,
     ) -> None:

@@ -88,7 +88,9 @@ def poll_cycle(app: App, *, send: bool = True) -> CycleResult:
             outbox,  # asyncio and aiosmtplib: loaded only where mail is sent
         )
 
-        result.sent = dict(outbox.drain(app.config.smtp, app.clock))
+        from mailtix.outbound.accounts import send_accounts
+
+        result.sent = dict(outbox.drain(send_accounts(app.config), app.clock))
     else:
         sender = start_sender(app)
         try:
@@ -108,9 +110,10 @@ def start_sender(app: App, interval: float | None = None) -> SenderProcess | Sen
     if app.config.path.is_file() and app.clock is utcnow:
         sender = SenderProcess(app.config.path, interval).start()
     else:
+        from mailtix.outbound.accounts import send_accounts
         from mailtix.outbound.sender_thread import SenderThread
 
-        sender = SenderThread(app.config.smtp, app.clock, interval).start()
+        sender = SenderThread(send_accounts(app.config), app.clock, interval).start()
     app.pipeline.mailer.sent_by = lambda: sender.worker
     return sender
 

@@ -97,6 +97,16 @@ def hand_back(ids: Sequence[int]) -> None:
             ).execute()
 
 
+def wait_until(ids: Sequence[int], until: datetime) -> None:
+    """Rows claimed but held back (their account's ``max_per_minute``): due again at
+    ``until``, for anyone, with no attempt counted."""
+    if ids:
+        with relaxed_transaction():  # lost to a power loss: the row is only due sooner
+            OutboxItem.update(
+                status="pending", claimed_by="", claimed_at=None, next_attempt_at=until
+            ).where(OutboxItem.id.in_(list(ids)) & (OutboxItem.status == "sending")).execute()
+
+
 def _marks(values: Sequence[object]) -> str:
     return ", ".join("?" * len(values))
 

@@ -99,15 +99,22 @@ class MailStack:
         directory: str | os.PathLike[str],
         start_timeout: float = 20.0,
         discard_domains: Sequence[str] = (),
+        smtp_auth: bool = False,
     ) -> None:
         """``discard_domains``: Postfix accepts and queues mail to these domains as usual, then
-        discards it instead of delivering it over LMTP (a benchmark's thousands of replies)."""
+        discards it instead of delivering it over LMTP (a benchmark's thousands of replies).
+        ``smtp_auth``: Postfix also offers AUTH (PLAIN, LOGIN) for the stack's users, checked
+        by Dovecot (SASL over a loopback auth listener), logs ``sasl_username=LOGIN`` and adds
+        "(Authenticated sender: LOGIN)" to the Received header; mail without AUTH is still
+        accepted from loopback."""
         self.directory = Path(directory).resolve()
         self.start_timeout = start_timeout
         self.discard_domains = tuple(discard_domains)
+        self.smtp_auth = smtp_auth
         self.imap_port = 0
         self.smtp_port = 0
         self.lmtp_port = 0
+        self.auth_port = 0
         self._passwords: dict[str, str] = {}
         self._serial = 0
         self._users_lock = threading.Lock()
@@ -139,7 +146,7 @@ class MailStack:
         """Write configs, start Dovecot then Postfix, and wait until both answer."""
         binaries = check_available()
         self._prepare_directories()
-        self.imap_port, self.smtp_port, self.lmtp_port = free_ports(3)
+        self.imap_port, self.smtp_port, self.lmtp_port, self.auth_port = free_ports(4)
         self._write_dovecot_config()
         self._write_postfix_config()
         try:
@@ -331,6 +338,7 @@ class MailStack:
                 imap_port=self.imap_port,
                 lmtp_port=self.lmtp_port,
             )
+            + (DOVECOT_SASL.format(auth_port=self.auth_port) if self.smtp_auth else "")
         )
 
     def _write_postfix_config(self) -> None:
@@ -341,6 +349,8 @@ class MailStack:
             domains=", ".join(self.domains),
             lmtp_port=self.lmtp_port,
         )
+        if self.smtp_auth:
+            main_cf += POSTFIX_SASL.format(auth_port=self.auth_port)
         if self.discard_domains:
             routes = ", ".join(f"{domain}=discard:" for domain in self.discard_domains)
             main_cf += f"transport_maps = inline:{{ {routes} }}\n"
@@ -494,6 +504,15 @@ protocol lmtp {{
 }}
 """
 
+DOVECOT_SASL = """\
+service auth {{
+  inet_listener {{
+    address = 127.0.0.1
+    port = {auth_port}
+  }}
+}}
+"""
+
 POSTFIX_MAIN_CF = """\
 compatibility_level = 3.6
 queue_directory = {spool}
@@ -518,6 +537,14 @@ queue_run_delay = 1s
 minimal_backoff_time = 1s
 maximal_backoff_time = 5s
 maillog_file = /dev/stdout
+"""
+
+
+POSTFIX_SASL = """\
+smtpd_sasl_auth_enable = yes
+smtpd_sasl_type = dovecot
+smtpd_sasl_path = inet:127.0.0.1:{auth_port}
+smtpd_sasl_authenticated_header = yes
 """
 
 

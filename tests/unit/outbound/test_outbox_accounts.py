@@ -1,0 +1,168 @@
+"""The outbox sends each mail through the account of the mailbox it is From (``[mailbox.smtp]``,
+else ``[smtp]``), and an account's ``max_per_minute`` holds the rest back in the outbox: still
+pending, no attempt counted, due when the minute has room; also across worker processes.
+Accounts here write into Maildirs; tests/integration/test_smtp_accounts.py sends over Postfix."""
+
+from __future__ import annotations
+
+import mailbox
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from peewee import Database
+
+from mailtix.config.load import load_config
+from mailtix.config.model import SmtpConfig
+from mailtix.outbound import outbox
+from mailtix.outbound.accounts import Account, SendAccounts, send_accounts
+from mailtix.store.db import open_store
+from mailtix.store.models import OutboxItem
+
+NOW = datetime(2026, 11, 23, 10, 0, 0)
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    store = open_store(f"sqlite:///{tmp_path / 'mailtix.db'}")
+    yield store
+    store.close()
+
+
+def queue(sender: str, n: int) -> OutboxItem:
+    raw = f"From: {sender}\r\nTo: c{n}@example.org\r\nSubject: {n}\r\n\r\nbody\r\n".encode()
+    return OutboxItem.create(
+        kind="acknowledgement", envelope_from=sender, recipients=[f"c{n}@example.org"],
+        recipient_key=f"c{n}@example.org", message_id=f"<m{n}@example.com>", rfc822=raw,
+        next_attempt_at=NOW, created_at=NOW,
+    )  # fmt: skip
+
+
+def delivered(directory: Path) -> list[str]:
+    if not directory.exists():
+        return []
+    return sorted(str(m["Subject"]) for m in mailbox.Maildir(directory, create=False))
+
+
+def accounts(tmp_path: Path, limit: int = 0) -> SendAccounts:
+    sales = Account("mailbox sales", SmtpConfig(maildir=tmp_path / "sales", max_per_minute=limit))
+    return SendAccounts(Account("smtp", SmtpConfig(maildir=tmp_path / "shared")),
+                        {"sales@example.com": sales})  # fmt: skip
+
+
+def test_each_mail_leaves_through_the_account_of_the_mailbox_it_is_from(
+    db: Database, tmp_path: Path
+) -> None:
+    queue("support@example.com", 1)
+    queue("Sales@Example.com", 2)  # addresses compare case-insensitively
+    queue("sales@example.com", 3)
+    queue("digest@elsewhere.example", 4)  # no mailbox of its own: [smtp]
+    counts = outbox.drain(accounts(tmp_path), lambda: NOW)
+    assert counts == {"sent": 4}
+    assert delivered(tmp_path / "sales") == ["2", "3"]
+    assert delivered(tmp_path / "shared") == ["1", "4"]
+
+
+def test_max_per_minute_holds_the_rest_pending_until_the_minute_has_room(
+    db: Database, tmp_path: Path
+) -> None:
+    rows = [queue("sales@example.com", n) for n in range(12)]
+    paced = accounts(tmp_path, limit=5)
+    rounds = []
+    for seconds in (0, 30, 61, 90, 122):
+        at = NOW + timedelta(seconds=seconds)
+        rounds.append((seconds, dict(outbox.drain(paced, lambda at=at: at))))
+        if seconds == 0:
+            waiting = [OutboxItem.get_by_id(r.id) for r in rows[5:]]
+            assert {(w.status, w.attempts, w.claimed_by, w.last_error) for w in waiting} == {
+                ("pending", 0, "", "")
+            }
+            assert {w.next_attempt_at for w in waiting} == {NOW + timedelta(seconds=61)}
+    assert rounds == [
+        (0, {"sent": 5, "waiting": 7}),
+        (30, {}),  # nothing due: no store write, no reservation
+        (61, {"sent": 5, "waiting": 2}),
+        (90, {}),
+        (122, {"sent": 2}),
+    ]
+    assert len(delivered(tmp_path / "sales")) == 12
+    assert {r.status for r in OutboxItem.select()} == {"sent"}
+    assert {r.attempts for r in OutboxItem.select()} == {1}  # the one that sent it
+    print(f"\npaced at 5/min, 12 mails: {rounds}")
+
+
+def test_a_paced_account_does_not_hold_back_the_others(db: Database, tmp_path: Path) -> None:
+    for n in range(8):
+        queue("sales@example.com", n)
+    for n in range(8, 12):
+        queue("support@example.com", n)
+    counts = outbox.drain(accounts(tmp_path, limit=3), lambda: NOW)
+    assert counts == {"sent": 7, "waiting": 5}
+    assert len(delivered(tmp_path / "shared")) == 4
+    assert len(delivered(tmp_path / "sales")) == 3
+
+
+def test_accounts_come_from_the_config_and_equal_ones_are_one(tmp_path: Path) -> None:
+    path = tmp_path / "mailtix.toml"
+    path.write_text(
+        '[smtp]\nmaildir = "out"\n'
+        '[[mailbox]]\nname = "a"\naddress = "a@example.com"\nmaildir = "in-a"\n'
+        "[mailbox.smtp]\nmax_per_minute = 30\n"
+        '[[mailbox]]\nname = "b"\naddress = "b@example.com"\nmaildir = "in-b"\n'
+        "[mailbox.smtp]\nmax_per_minute = 30\n"
+        '[[mailbox]]\nname = "c"\naddress = "c@example.com"\nmaildir = "in-c"\n'
+    )
+    found = send_accounts(load_config(path, {}))
+    assert [a.name for a in found.distinct()] == ["smtp", "mailbox a"]
+    assert found.for_sender("B@example.com").name == "mailbox a"
+    assert found.for_sender("c@example.com").name == "smtp"
+    assert found.default.pace_key == found.for_sender("a@example.com").pace_key  # one Maildir
+
+
+DRAIN = """
+import sys, time
+from datetime import datetime
+from pathlib import Path
+from mailtix.config.model import SmtpConfig
+from mailtix.outbound import outbox
+from mailtix.store.db import open_store
+url, maildir, start = sys.argv[1], sys.argv[2], float(sys.argv[3])
+db = open_store(url, upgrade=False)
+while time.time() < start:
+    time.sleep(0.001)
+paced = SmtpConfig(maildir=Path(maildir), max_per_minute=5)
+print(outbox.drain(paced, lambda: datetime(2026, 11, 23, 10, 0, 0))["sent"])
+"""
+
+
+def test_workers_in_separate_processes_share_the_limit(db: Database, tmp_path: Path) -> None:
+    for n in range(3 * outbox.CLAIM_BATCH):  # each worker claims a batch of its own
+        queue("sales@example.com", n)
+    start = time.time() + 1.5
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                DRAIN,
+                f"sqlite:///{tmp_path / 'mailtix.db'}",
+                str(tmp_path / "sales"),
+                str(start),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )  # fmt: skip
+        for _ in range(3)
+    ]
+    sent = [int(p.communicate(timeout=60)[0]) for p in procs]
+    print(f"\n3 workers draining 60 mails at 5/min at the same moment: sent {sent}")
+    assert sum(sent) == 5
+    assert len(delivered(tmp_path / "sales")) == 5
+    statuses = [r.status for r in OutboxItem.select()]
+    assert statuses.count("sent") == 5 and statuses.count("pending") == 55
