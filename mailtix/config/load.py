@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from mailtix.config import mailbox_smtp, sections
+from mailtix.config import mailbox_smtp, operations, sections
 from mailtix.config.lifecycle import LifecycleConfig, SlaKeys, SurveyConfig, load_lifecycle
 from mailtix.config.model import (
     AgentsConfig,
@@ -28,20 +28,22 @@ from mailtix.config.model import (
     TemplatesConfig,
     TicketsConfig,
 )
+from mailtix.config.privacy import PrivacyConfig, load_privacy
 from mailtix.config.reader import Problems, Reader, optional_sections, read_toml
 from mailtix.config.report import ReportConfig, load_report
 from mailtix.config.schema import keys
-from mailtix.config.sections import SHIPPED_TEMPLATES
 from mailtix.domain.errors import ConfigError
 
 SECTIONS = {
     "store": StoreConfig, "tickets": TicketsConfig, "smtp": SmtpConfig, "mailbox": MailboxConfig,
     "rules": RulesFiles, "templates": TemplatesConfig, "agents": AgentsConfig,
+    "metrics": operations.MetricsConfig, "logging": operations.LoggingConfig,
 }  # fmt: skip
 OPTIONAL_SECTIONS = {
     "lifecycle": LifecycleConfig, "sla": SlaKeys, "survey": SurveyConfig, "report": ReportConfig,
+    "privacy": PrivacyConfig,
 }  # fmt: skip
-__all__ = ["SHIPPED_TEMPLATES", "check_problems", "load_config"]
+__all__ = ["check_problems", "load_config"]
 
 
 def load_config(
@@ -89,6 +91,7 @@ def _build(
     strict: bool = True,
 ) -> Config | None:
     from mailtix.config.agents import load_agents_policy
+    from mailtix.config.organisations import load_organisations
     from mailtix.config.rules import Known, load_departments, load_routing
 
     label, base = path.name, path.absolute().parent
@@ -109,18 +112,25 @@ def _build(
         problems.add(label, "smtp", "section missing: add [smtp] with host (or maildir)")
         smtp = SmtpConfig()
     mailboxes = mailbox_smtp.attach(top, data.get("smtp"), mailboxes, base, env)
-    departments_path, routing_path = sections.rule_files(section("rules"), base)
+    rules_section = section("rules")
+    departments_path, routing_path = sections.rule_files(rules_section, base)
+    organisations_path = sections.organisations_file(rules_section, base)
     templates = sections.templates(section("templates"), base)
     departments, agents, readable = load_departments(
         departments_path, base, rule_problems, mailboxes
     )
     if readable:
         _check_mailbox_departments(top, mailboxes, departments)
+    organisations = load_organisations(
+        organisations_path, _label(organisations_path, base), rule_problems,
+        frozenset(d.name for d in departments) if readable else None,
+    )  # fmt: skip
     known = Known(
         frozenset(m.name for m in mailboxes),
         frozenset(d.name for d in departments),
         frozenset(a.email for a in agents),
         readable,
+        frozenset(o.name.casefold() for o in organisations.organisations),
     )
     optional = optional_sections(top, tuple(OPTIONAL_SECTIONS))
     report = load_report(optional, label, problems)
@@ -137,13 +147,24 @@ def _build(
         templates=templates,
         departments_path=departments_path,
         routing_path=routing_path,
+        organisations=organisations,
+        organisations_path=organisations_path,
         sections=optional,
         agents_policy=load_agents_policy(section("agents"), base, env),
         lifecycle=lifecycle,
         sla=sla,
         survey=survey,
         report=report,
+        privacy=load_privacy(optional, label, problems),
+        metrics=operations.metrics(section("metrics")),
+        logging=operations.logging_config(section("logging")),
     )
+
+
+def _label(path: Path | None, base: Path) -> str:
+    from mailtix.config.rules import file_label
+
+    return file_label(path, base) if path is not None else ""
 
 
 def _check_mailbox_departments(

@@ -11,9 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from mailtix.config.lifecycle import LifecycleConfig, SlaConfig, SurveyConfig
+from mailtix.config.oauth2 import AUTH_MODES, OAuth2Config
+from mailtix.config.operations import LoggingConfig, MetricsConfig
+from mailtix.config.organisations import OrganisationDirectory
+from mailtix.config.privacy import PrivacyConfig
 from mailtix.config.reader import is_domain, is_email
 from mailtix.config.report import ReportConfig
 from mailtix.config.schema import key
+from mailtix.domain.languages import language_tag
 
 SECURITY_MODES = ("tls", "starttls", "none")
 PREFIX = re.compile(r"^[A-Z][A-Z0-9]{0,9}$")
@@ -33,6 +38,12 @@ def _address_problem(text: str) -> str:
     if not text or is_email(text):
         return ""
     return f'must be an email address like support@example.com, got "{text}"'
+
+
+def _language_problem(text: str) -> str:
+    if language_tag(text) is None:
+        return f'must be a language tag like "de" or "pt-br", got "{text}"'
+    return ""
 
 
 def _lower(text: str) -> str:
@@ -74,6 +85,8 @@ class SmtpConfig:
     security: str = key("starttls", choices=SECURITY_MODES)
     username: str | None = key(None, "text", clean=str.strip)
     password: str | None = key(None, "text", secret=True)
+    auth: str = key("password", choices=AUTH_MODES)  # "oauth2": sign in with [smtp.oauth2]
+    oauth2: OAuth2Config | None = key(None, "table")  # read by config.oauth2
     timeout: float = key(30.0, low=1.0)
     maildir: Path | None = key(
         None, "path", clean=str.strip
@@ -92,10 +105,13 @@ class MailboxConfig:
     security: str = key("tls", choices=SECURITY_MODES)
     username: str = key("", derived=True, clean=str.strip)  # default: the address
     password: str | None = key(None, "text", secret=True)
+    auth: str = key("password", choices=AUTH_MODES)  # "oauth2": sign in with [mailbox.oauth2]
+    oauth2: OAuth2Config | None = key(None, "table")  # read by config.oauth2
     folder: str = key("INBOX", nonempty=True)
     processed_folder: str = key("Processed", nonempty=True)
     quarantine_folder: str = key("Quarantine", nonempty=True)
     department: str = key("general", nonempty=True, clean=str.strip)
+    language: str = key("", clean=_lower, check=_language_problem)  # its mails' templates
     poll_interval: int = key(60, low=1)
     max_message_bytes: int = key(26214400, low=1024)
     timeout: float = key(30.0, low=1.0)
@@ -107,10 +123,11 @@ class MailboxConfig:
 
 @dataclass(frozen=True)
 class RulesFiles:
-    """The ``[rules]`` section: where the departments and routing files are."""
+    """The ``[rules]`` section: where the departments, routing and organisations files are."""
 
     departments: str = key("config/departments.toml", "path")
     routing: str = key("config/routing.toml", "path")
+    organisations: str = key("config/organisations.toml", "path")
 
 
 @dataclass(frozen=True)
@@ -172,6 +189,8 @@ class Config:
     templates: TemplatesConfig
     departments_path: Path | None = None
     routing_path: Path | None = None
+    organisations: OrganisationDirectory = field(default_factory=OrganisationDirectory)
+    organisations_path: Path | None = None
     # optional sections ([lifecycle], [sla], [survey], [report]) as parsed, for their own modules
     sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     agents_policy: AgentsConfig = field(default_factory=AgentsConfig)
@@ -179,6 +198,9 @@ class Config:
     sla: SlaConfig = field(default_factory=SlaConfig)
     survey: SurveyConfig = field(default_factory=SurveyConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
     # problems in the rule files when they were read leniently (``strict_rule_files=False``)
     warnings: tuple[str, ...] = ()
 

@@ -183,6 +183,16 @@ class Reader:
         return []
 
 
+def table_lines(path: Path, name: str) -> list[int]:
+    """Line numbers of every ``[[name]]`` header in the file, in order (TOML gives none)."""
+    pattern = re.compile(r"^\s*\[\[\s*" + re.escape(name) + r"\s*\]\]")
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    return [n for n, line in enumerate(text.splitlines(), start=1) if pattern.match(line)]
+
+
 def suggest(name: str, known: Iterable[str]) -> str:
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     return f' (did you mean "{close[0]}"?)' if close else ""

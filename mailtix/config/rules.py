@@ -21,13 +21,25 @@ from mailtix.config.model import (
     MailboxConfig,
     Rule,
 )
-from mailtix.config.reader import MISSING, Problems, Reader, is_domain, is_email, read_toml, show
+from mailtix.config.reader import (
+    MISSING,
+    Problems,
+    Reader,
+    is_domain,
+    is_email,
+    read_toml,
+    show,
+    table_lines,
+)
 from mailtix.domain.vocabulary import PRIORITIES
 
 DEPARTMENT_KEYS = ("name", "agents")
 AGENT_KEYS = ("email", "name", "away")
 RULE_KEYS = ("name", "when", "then", "continue")
-WHEN_KEYS = ("mailbox", "to", "from", "from_domain", "subject", "body", "header", "has_attachment")
+WHEN_KEYS = (
+    "mailbox", "to", "from", "from_domain", "subject", "body", "header", "has_attachment",
+    "organisation", "customer_tag",
+)  # fmt: skip
 THEN_KEYS = ("department", "priority", "assign", "tags", "acknowledge", "ignore")
 REGEX_KEYS = ("subject", "body")
 HEADER_NAME = re.compile(r"^[!-9;-~]+$")
@@ -42,6 +54,7 @@ class Known:
     departments: frozenset[str]
     agents: frozenset[str]
     directory: bool = True
+    organisations: frozenset[str] | None = None  # casefolded names; None: not checked
 
 
 STRATEGIES = ("round-robin", "least-open")
@@ -148,16 +161,6 @@ def load_routing(
     return tuple(rules)
 
 
-def table_lines(path: Path, name: str) -> list[int]:
-    """Line numbers of every ``[[name]]`` header in the file, in order (TOML gives none)."""
-    pattern = re.compile(r"^\s*\[\[\s*" + re.escape(name) + r"\s*\]\]")
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return []
-    return [n for n, line in enumerate(text.splitlines(), start=1) if pattern.match(line)]
-
-
 def _rule(reader: Reader, known: Known) -> Rule:
     name = reader.text("name", required=True).strip()
     when = Reader(
@@ -207,8 +210,12 @@ def _values_ok(reader: Reader, key: str, values: tuple[str, ...], known: Known) 
 def _value_problem(key: str, value: str, known: Known) -> str:
     if key == "mailbox" and value not in known.mailboxes:
         return f'unknown mailbox "{value}" (configured: {", ".join(sorted(known.mailboxes))})'
-    if key in ("to", "from") and not value.strip():
+    if key in ("to", "from", "customer_tag") and not value.strip():
         return "must not be empty"
+    if key == "organisation" and known.organisations is not None and \
+            value.strip().casefold() not in known.organisations:  # fmt: skip
+        return f'unknown organisation "{value}" (not in the organisations file)'
+
     if key == "from_domain" and not is_domain(value.strip().lstrip("@")):
         return f'must be a domain name like example.com, got "{value}"'
     if key in REGEX_KEYS:

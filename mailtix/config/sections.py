@@ -9,7 +9,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import mailtix
 from mailtix.config.model import (
     MailboxConfig,
     RulesFiles,
@@ -27,10 +26,10 @@ from mailtix.config.reader import (
     optional_file,
 )
 from mailtix.config.schema import keys, read_keys
+from mailtix.config.shipped import shipped_templates
 
 SECRET_KEYS = ("password", "password_env", "password_file")
 DEFAULT_TEMPLATES = str(TemplatesConfig.dir)
-SHIPPED_TEMPLATES = Path(mailtix.__file__).resolve().parent.parent / "templates"
 FOLDERS = ("folder", "processed_folder", "quarantine_folder")
 
 
@@ -124,6 +123,11 @@ def rule_files(reader: Reader, base: Path) -> tuple[Path | None, Path | None]:
     )
 
 
+def organisations_file(reader: Reader, base: Path) -> Path | None:
+    """The organisations file, when it exists (see ``optional_file``)."""
+    return optional_file(reader, "organisations", RulesFiles.organisations, base)
+
+
 def templates(reader: Reader, base: Path) -> TemplatesConfig:
     """``dir`` relative to the config file; the default falls back to the shipped templates/."""
     name = read_keys(TemplatesConfig, reader)["dir"] or DEFAULT_TEMPLATES
@@ -131,6 +135,6 @@ def templates(reader: Reader, base: Path) -> TemplatesConfig:
     if path.is_dir():
         return TemplatesConfig(path)
     if name.rstrip("/") == DEFAULT_TEMPLATES:
-        return TemplatesConfig(SHIPPED_TEMPLATES)
+        return TemplatesConfig(shipped_templates())
     reader.problem("dir", f"directory not found: {path}")
-    return TemplatesConfig(SHIPPED_TEMPLATES)
+    return TemplatesConfig(shipped_templates())

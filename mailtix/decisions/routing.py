@@ -4,6 +4,11 @@ Every condition of a rule's ``when`` must match (AND); a list value matches if a
 (OR). The first matching rule decides unless it says ``continue = true``; tags accumulate and
 later scalar values override earlier ones. The returned RouteDecision carries a RuleTrace for
 every rule, so ``mailtix rules test`` can show exactly why.
+
+The sender's organisation (``decisions.organisations``) comes first: its defaults (department,
+priority, tags) replace the mailbox's before any rule is tried, so a rule that matches still
+overrides them (its tags are added). ``organisation`` and ``customer_tag`` conditions ask about
+the sender's organisation and customer record.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from fnmatch import fnmatchcase
 from mailtix.config import rule_regex
 from mailtix.config.model import Action, Condition, Config, MailboxConfig, Rule
 from mailtix.config.rule_regex import MESSAGE_SECONDS, SEARCH_SECONDS, Budget
+from mailtix.decisions import organisations
+from mailtix.decisions.organisations import CustomerFacts
 from mailtix.domain.values import ParsedMail, RouteDecision, RuleTrace
 
 log = logging.getLogger(__name__)
@@ -29,9 +36,18 @@ ADDRESS_LIMIT = 320  # characters of an address (RFC 5321: 64 + @ + 255)
 BODY_LIMIT = 20_000  # characters of the body text
 
 
-def route(mail: ParsedMail, mailbox: MailboxConfig, config: Config) -> RouteDecision:
-    """Where ``mail``, arriving in ``mailbox``, goes: the mailbox defaults changed by the rules."""
-    decision = RouteDecision(department=mailbox.department)
+def route(
+    mail: ParsedMail,
+    mailbox: MailboxConfig,
+    config: Config,
+    customer: CustomerFacts | None = None,
+) -> RouteDecision:
+    """Where ``mail``, arriving in ``mailbox``, goes: the mailbox defaults, then the sender's
+    organisation's, changed by the rules. ``customer`` None: what the config alone knows."""
+    if customer is None:
+        email = mail.sender.email if mail.sender else ""
+        customer = organisations.facts(config.organisations, email)
+    decision = with_organisation(RouteDecision(department=mailbox.department), customer)
     budget = Budget(MESSAGE_SECONDS, SEARCH_SECONDS)
     trace: list[RuleTrace] = []
     matched: list[str] = []
@@ -40,7 +56,7 @@ def route(mail: ParsedMail, mailbox: MailboxConfig, config: Config) -> RouteDeci
         if decider is not None:
             trace.append(RuleTrace(rule.name, False, (f"not tried: rule {decider!r} decided",)))
             continue
-        ok, reasons = rule_matches(rule, mail, mailbox, budget)
+        ok, reasons = rule_matches(rule, mail, mailbox, budget, customer)
         trace.append(RuleTrace(rule.name, ok, reasons))
         if ok:
             matched.append(rule.name)
@@ -50,22 +66,42 @@ def route(mail: ParsedMail, mailbox: MailboxConfig, config: Config) -> RouteDeci
     return replace(decision, matched_rules=tuple(matched), trace=tuple(trace))
 
 
+def with_organisation(decision: RouteDecision, customer: CustomerFacts) -> RouteDecision:
+    """``decision`` with the defaults of the customer's organisation, if they have one."""
+    found = customer.membership.organisation
+    reason = customer.membership.reason
+    if found is None:
+        return replace(decision, organisation_reason=reason)
+    defaults = Action(department=found.department, priority=found.priority, tags=found.tags)
+    return replace(apply(decision, defaults), organisation=found.name, organisation_reason=reason)
+
+
 def rule_matches(
-    rule: Rule, mail: ParsedMail, mailbox: MailboxConfig, budget: Budget | None = None
+    rule: Rule,
+    mail: ParsedMail,
+    mailbox: MailboxConfig,
+    budget: Budget | None = None,
+    customer: CustomerFacts | None = None,
 ) -> tuple[bool, tuple[str, ...]]:
     """Whether every condition of ``rule`` holds, with one reason per condition."""
     if not rule.when:
         return True, ("no conditions: matches every message",)
     budget = budget or Budget(MESSAGE_SECONDS, SEARCH_SECONDS)
-    results = [condition_matches(c, mail, mailbox, budget) for c in rule.when]
+    results = [condition_matches(c, mail, mailbox, budget, customer) for c in rule.when]
     return all(ok for ok, _ in results), tuple(reason for _, reason in results)
 
 
 def condition_matches(
-    cond: Condition, mail: ParsedMail, mailbox: MailboxConfig, budget: Budget | None = None
+    cond: Condition,
+    mail: ParsedMail,
+    mailbox: MailboxConfig,
+    budget: Budget | None = None,
+    customer: CustomerFacts | None = None,
 ) -> tuple[bool, str]:
     """One condition against the message: (matched, human-readable reason)."""
     budget = budget or Budget(MESSAGE_SECONDS, SEARCH_SECONDS)
+    if cond.key in ("organisation", "customer_tag"):
+        return _customer(cond, customer)
     if cond.key == "mailbox":
         ok = mailbox.name in cond.values
         return ok, f'mailbox "{mailbox.name}" {"is" if ok else "is not"} in {_list(cond.values)}'
@@ -87,6 +123,24 @@ def condition_matches(
         wanted = "true" if cond.flag else "false"
         return ok, f"has_attachment: message has {count} attachment(s), wanted {wanted}"
     return False, f"unknown condition {cond.key!r}"
+
+
+def _customer(cond: Condition, customer: CustomerFacts | None) -> tuple[bool, str]:
+    """``organisation`` (names, compared case-insensitively) or ``customer_tag``."""
+    wanted = {v.casefold() for v in cond.values}
+    if cond.key == "organisation":
+        name = customer.membership.name if customer else None
+        ok = name is not None and name.casefold() in wanted
+        why = customer.membership.reason if customer else "no sender"
+        shown = f'organisation "{name}"' if name else "no organisation"
+        return ok, f"organisation: {shown} {'is' if ok else 'is not'} in {_list(cond.values)} " \
+            f"({why})"  # fmt: skip
+    tags = customer.tags if customer else ()
+    hit = next((t for t in tags if t.casefold() in wanted), None)
+    if hit is not None:
+        return True, f'customer_tag: the customer is tagged "{hit}"'
+    shown = ", ".join(tags) if tags else "no tags"
+    return False, f"customer_tag: the customer has {shown}, none of {_list(cond.values)}"
 
 
 def _glob_hit(address: str, patterns: tuple[str, ...]) -> str | None:

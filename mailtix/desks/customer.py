@@ -4,22 +4,28 @@ acknowledge, and tell the agents.
 A new ticket gets the routing decision, the customer's Cc'd people as participants (policy
 ``agents.cc_policy``), one acknowledgement unless the mail is automated or a rule says not to,
 and a notification to the agents. A reply joins its ticket, reopens it when resolved or
-closed, and notifies the agents; automated mail is kept but changes nothing.
+closed, and notifies the agents; automated mail is kept but changes nothing. The people of
+each mail (the sender of a new ticket or reply, the Cc'd people taken on) are recorded as
+customers in one upsert (``store.customers.seen``); a new ticket takes its customer's
+organisation and is acknowledged in their language (``decisions.template_language``).
 """
 
 from __future__ import annotations
 
-from mailtix.decisions import automated, routing
+from mailtix.decisions import automated, organisations, routing
 from mailtix.decisions.assign import pick_assignee
 from mailtix.decisions.correlate import clean_subject, format_ref
+from mailtix.decisions.organisations import CustomerFacts
+from mailtix.decisions.template_language import template_language
 from mailtix.desks.intake import Desk, DeskResult, Incoming
 from mailtix.domain.errors import MailtixError
-from mailtix.domain.values import RouteDecision
+from mailtix.domain.values import ParsedMail, RouteDecision
 from mailtix.domain.vocabulary import DONE_STATUSES, EventType, Field, MessageKind, Status
 from mailtix.inbound.reply_text import visible_reply
 from mailtix.lifecycle import status as lifecycle
 from mailtix.lifecycle import survey
 from mailtix.lifecycle.changes import change, opened, record, touch
+from mailtix.store.customers import find_customer, seen
 from mailtix.store.models import Ticket
 from mailtix.store.tickets import add_participant, create_ticket, store_incoming
 
@@ -31,7 +37,20 @@ class NoSender(MailtixError):
 
 
 class CustomerDesk(Desk):
-    def open_ticket(self, item: Incoming, decision: RouteDecision) -> DeskResult:
+    def customer_facts(self, mail: ParsedMail) -> CustomerFacts | None:
+        """What the store and config know of the sender (one look-up by address key)."""
+        if mail.sender is None:
+            return None
+        record = find_customer(mail.sender.email)
+        return organisations.facts(
+            self.config.organisations, mail.sender.email,
+            recorded=record.organisation if record else None,
+            tags=tuple(record.tags) if record else (), language=record.language if record else "",
+        )  # fmt: skip
+
+    def open_ticket(
+        self, item: Incoming, decision: RouteDecision, facts: CustomerFacts | None = None
+    ) -> DeskResult:
         customer = item.mail.sender
         if customer is None:
             raise NoSender("no usable sender address (From missing or not a valid address)")
@@ -40,7 +59,7 @@ class CustomerDesk(Desk):
             subject=clean_subject(item.mail.subject, self.config.tickets.prefix),
             customer=customer.email, customer_name=customer.name, mailbox=item.mailbox.name,
             department=decision.department, priority=decision.priority, tags=decision.tags,
-            now=now,
+            now=now, organisation=decision.organisation,
         )  # fmt: skip
         self._keep(ticket, item)
         rules = ", ".join(decision.matched_rules) or "mailbox defaults"
@@ -50,9 +69,10 @@ class CustomerDesk(Desk):
         if assignee:
             change(ticket, Field.ASSIGNEE, assignee, now, sla=self.config.sla,
                    reason=f"rule: {decision.assign}")  # fmt: skip
-        if not item.automation.automated:
-            self._add_copied_people(ticket, item)
-        self._acknowledge(ticket, item, decision.acknowledge, new=True)
+        copied = [] if item.automation.automated else self._add_copied_people(ticket, item)
+        seen([(customer.email, customer.name), *copied], now)
+        language = self._language(ticket, item, facts)
+        self._acknowledge(ticket, item, decision.acknowledge, new=True, language=language)
         if not item.automation.automated:
             self.notifier.notify(ticket, item.mailbox, "new", now, mail=item.mail)
         return DeskResult("ticket", ticket, item.thread_reason)
@@ -73,6 +93,8 @@ class CustomerDesk(Desk):
             record(ticket, EventType.MESSAGE, detail, now)
         else:
             record(ticket, EventType.MESSAGE, f"reply from {sender} ({item.thread_reason})", now)
+            if item.mail.sender is not None:
+                seen([(item.mail.sender.email, item.mail.sender.name)], now)
             if ticket.status in (*DONE_STATUSES, Status.PENDING):
                 reopen = ticket.status != Status.PENDING
                 lifecycle.change_status(
@@ -89,7 +111,9 @@ class CustomerDesk(Desk):
 
     def _open_linked(self, old: Ticket, item: Incoming) -> DeskResult:
         """A reply to a ticket closed over ``reopen_closed_days`` ago: a new ticket, linked."""
-        result = self.open_ticket(item, routing.route(item.mail, item.mailbox, self.config))
+        facts = self.customer_facts(item.mail)
+        decision = routing.route(item.mail, item.mailbox, self.config, facts)
+        result = self.open_ticket(item, decision, facts)
         new = result.ticket
         assert new is not None
         new.linked_ticket = old.id
@@ -108,10 +132,11 @@ class CustomerDesk(Desk):
             thread_reason=item.thread_reason, now=item.now,
         )  # fmt: skip
 
-    def _add_copied_people(self, ticket: Ticket, item: Incoming) -> None:
-        """People the customer put in To/Cc besides us become participants (cc_policy)."""
+    def _add_copied_people(self, ticket: Ticket, item: Incoming) -> list[tuple[str, str]]:
+        """People the customer put in To/Cc besides us become participants (cc_policy);
+        returns them as (address, name)."""
         if self.config.agents_policy.cc_policy != "participants":
-            return
+            return []
         skip = {*self.config.own_addresses, *(a.email for a in self.config.agents), ticket.customer}
         people = list({p.email: p for p in item.mail.recipients if p.email not in skip}.values())
         for person in people[:MAX_COPIED]:
@@ -120,8 +145,20 @@ class CustomerDesk(Desk):
         if len(people) > MAX_COPIED:
             more = len(people) - MAX_COPIED
             record(ticket, EventType.PARTICIPANT, f"{more} more recipients not added", item.now)
+        return [(p.email, p.name) for p in people[:MAX_COPIED]]
 
-    def _acknowledge(self, ticket: Ticket, item: Incoming, wanted: bool, *, new: bool) -> None:
+    def _language(self, ticket: Ticket, item: Incoming, facts: CustomerFacts | None) -> str:
+        """The language of the customer's mail: theirs, their organisation's, the mailbox's."""
+        if facts is None:
+            facts = self.customer_facts(item.mail)
+        own = facts.language if facts else ""
+        found = self.config.organisations.named(ticket.organisation)
+        return template_language(own, found.language if found else "", item.mailbox.language)
+
+    def _acknowledge(
+        self, ticket: Ticket, item: Incoming, wanted: bool, *, new: bool,
+        language: str | None = None,
+    ) -> None:  # fmt: skip
         now = item.now
         if not wanted:
             record(ticket, EventType.NO_ACK, "routing rule says acknowledge = false", now)
@@ -132,4 +169,6 @@ class CustomerDesk(Desk):
         elif refused := automated.responses_refused(item.mail):
             record(ticket, EventType.NO_ACK, f"the sender asks for none ({refused})", now)
         else:
-            self.mailer.acknowledge(ticket, item.mailbox, item.mail.message_id, now, new=new)
+            self.mailer.acknowledge(
+                ticket, item.mailbox, item.mail.message_id, now, new=new, language=language
+            )

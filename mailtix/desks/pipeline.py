@@ -24,6 +24,7 @@ from mailtix.desks.quarantine import quarantine
 from mailtix.domain.clock import utcnow
 from mailtix.domain.errors import ParseError
 from mailtix.domain.faults import fault_point
+from mailtix.domain.log_lines import add_log_fields, log_context
 from mailtix.domain.values import ParsedMail
 from mailtix.domain.vocabulary import EventType
 from mailtix.inbound.parse import parse_message
@@ -172,8 +173,8 @@ class Pipeline:
         try:
             mail = group_rewrite.unwrapped(parse_message(raw), self.config.own_addresses)
             budget.check("parsing")
-            with database_proxy.atomic():  # in a group: a savepoint, committed with the group
-                outcome = self._apply(mail, raw, sha, source, mailbox, budget)
+            with log_context(message_id=mail.message_id), database_proxy.atomic():
+                outcome = self._apply(mail, raw, sha, source, mailbox, budget)  # a savepoint
                 budget.check("handling")  # over it: the message's rows are rolled back
             if not in_group:
                 fault_point("after-commit")
@@ -246,6 +247,7 @@ class Pipeline:
         budget.check("threading")
         ticket = get_ticket(thread.ticket_id) if thread.ticket_id is not None else None
         ticket = surviving(ticket) if ticket is not None else None  # merged: where it went
+        add_log_fields(ticket=self.ref(ticket.id) if ticket is not None else None)
         item = Incoming(mail, raw, sha, mailbox, self.clock(), automation, thread.reason)
         if automation.kind == "bounce":
             return self._done(source, sha, self.bounces.handle(item, ticket))
@@ -257,11 +259,12 @@ class Pipeline:
         if automation.automated and self.config.tickets.automated_mail == "ignore":
             detail = f"automated mail ({automation.reason}); [tickets] automated_mail = ignore"
             return self._done(source, sha, DeskResult("ignored", None, detail))
-        decision = routing.route(mail, mailbox, self.config)
+        facts = self.customers.customer_facts(mail)
+        decision = routing.route(mail, mailbox, self.config, facts)
         if decision.ignore:
             detail = "ignored by rule " + ", ".join(decision.matched_rules)
             return self._done(source, sha, DeskResult("ignored", None, detail))
-        return self._done(source, sha, self.customers.open_ticket(item, decision))
+        return self._done(source, sha, self.customers.open_ticket(item, decision, facts))
 
     def _second_copy(
         self, ticket: Ticket, source: Source, sha: str, mailbox: MailboxConfig

@@ -115,6 +115,8 @@ class RouteDecision:
     ignore: bool = False
     matched_rules: tuple[str, ...] = ()
     trace: tuple[RuleTrace, ...] = ()
+    organisation: str | None = None  # the sender's, whose defaults came before the rules
+    organisation_reason: str = ""
 
 
 @dataclass(frozen=True)

@@ -19,15 +19,20 @@ from datetime import UTC, datetime
 
 from mailtix.config.model import Config, MailboxConfig
 from mailtix.decisions.correlate import format_ref
+from mailtix.decisions.template_language import template_language
 from mailtix.domain.values import Address, Attachment, OutgoingMail
 from mailtix.domain.vocabulary import EventType, MessageKind
 from mailtix.outbound import budgets
 from mailtix.outbound.compose import compose, make_message_id
 from mailtix.outbound.render import TemplateRenderer
+from mailtix.store.customers import find_customer
 from mailtix.store.models import Message, OutboxItem, Ticket
 from mailtix.store.tickets import add_event, store_outgoing, visible_thread_ids
 
 log = logging.getLogger(__name__)
+
+# Mail to customers, written in their language (templates/<lang>/); the rest is for agents.
+CUSTOMER_KINDS = frozenset({"acknowledgement", "status", "relay", "survey", "reminder"})
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ class Letter:
     attachments: tuple[Attachment, ...] = ()
     record_kind: str | None = None  # store as a ticket message of this kind ("auto", "agent")
     record_from: str | None = None
+    language: str | None = None  # of the templates; None: the customer's (customer_language)
 
 
 class Mailer:
@@ -105,7 +111,12 @@ class Mailer:
         if letter.template == budgets.WARNING:
             extra = {**extra, "warnings": budgets.warning_context(recipient, now)}
         context = {**self.context(ticket, mailbox), **extra}
-        rendered = self.renderer.render(letter.template, context, ticket.department)
+        language = letter.language
+        if language is None and (letter.template in CUSTOMER_KINDS or recipient == ticket.customer):
+            language = self.customer_language(ticket, mailbox)
+        rendered = self.renderer.render(
+            letter.template, context, ticket.department, language or ""
+        )
         outgoing = OutgoingMail(
             sender=Address(mailbox.address, letter.sender_name or mailbox.display_name),
             to=letter.to,
@@ -162,9 +173,19 @@ class Mailer:
             in_reply_to=mail.in_reply_to or "", references=mail.references, now=now,
         )  # fmt: skip
 
+    def customer_language(self, ticket: Ticket, mailbox: MailboxConfig) -> str:
+        """The language of mail to the ticket's customer (``decisions.template_language``)."""
+        record = find_customer(ticket.customer)
+        organisation = self.config.organisations.named(ticket.organisation)
+        return template_language(
+            record.language if record else "",
+            organisation.language if organisation else "",
+            mailbox.language,
+        )
+
     def acknowledge(
         self, ticket: Ticket, mailbox: MailboxConfig, in_reply_to: str | None, now: datetime,
-        *, new: bool = False,
+        *, new: bool = False, language: str | None = None,
     ) -> OutboxItem | None:  # fmt: skip
         """The acknowledgement of a ticket, to its customer (``new``: the ticket holds only the
         message being acknowledged, so the thread is just that message)."""
@@ -178,6 +199,7 @@ class Mailer:
             in_reply_to=in_reply_to,
             references=references,
             record_kind=MessageKind.AUTO,
+            language=language,
         )
         return self.queue(letter, ticket, mailbox, now)
 

@@ -3,7 +3,9 @@
 Each notification goes to one agent and carries a Message-ID with an HMAC token bound to that
 agent and ticket (``agent_auth``), so the agent's reply proves who answers which ticket. Reply-To
 is the mailbox address; the mail threads in the agent's client with In-Reply-To/References.
-Notifications are internal mail: they do not count against the customer rate limit.
+Notifications are internal mail: they do not count against the customer rate limit. They show
+the customer's organisation (name and notes) and the customer's own other open tickets (ref,
+status, subject; never anyone else's).
 """
 
 from __future__ import annotations
@@ -13,13 +15,17 @@ from datetime import datetime
 
 from mailtix.config.model import MailboxConfig
 from mailtix.decisions.agent_auth import notification_message_id
+from mailtix.decisions.correlate import format_ref
 from mailtix.domain.values import Address, ParsedMail
+from mailtix.domain.vocabulary import OPEN_STATUSES
 from mailtix.outbound.mailer import Letter, Mailer
+from mailtix.store.customers import open_tickets_of
 from mailtix.store.models import Participant, Ticket
 from mailtix.store.settings import agent_secret
 from mailtix.store.tickets import visible_thread_ids
 
 MAX_TEXT = 20_000  # characters of the customer's text quoted in a notification
+MAX_OTHER_TICKETS = 10  # the customer's other open tickets listed, newest first
 
 TITLES = {
     "new": "New ticket",
@@ -72,6 +78,7 @@ class Notifier:
         if not targets:
             return 0
         message = _message_context(mail, text)
+        about = self.customer_context(ticket)
         references = tuple(visible_thread_ids(ticket))
         audience = answer_audience(ticket)
         replies = self.mailer.renderer.reply_names()
@@ -86,6 +93,7 @@ class Notifier:
                     "message": message,
                     "audience": audience,
                     "replies": replies,
+                    **about,
                 },
                 message_id=notification_message_id(
                     self.secret, ticket.id, agent, self.mailer.domain
@@ -97,6 +105,23 @@ class Notifier:
             )
             self.mailer.queue(letter, ticket, mailbox, now)
         return len(dict.fromkeys(targets))
+
+
+    def customer_context(self, ticket: Ticket) -> dict[str, object]:
+        """``organisation`` (name, notes; None) and ``other_tickets`` of the ticket's customer."""
+        config = self.mailer.config
+        found = config.organisations.named(ticket.organisation)
+        others = open_tickets_of(
+            ticket.customer, OPEN_STATUSES, exclude=ticket.id, limit=MAX_OTHER_TICKETS
+        )
+        return {
+            "organisation": {"name": found.name, "notes": found.notes} if found else None,
+            "other_tickets": [
+                {"ref": format_ref(config.tickets.prefix, t.id), "status": t.status,
+                 "subject": t.subject}
+                for t in others
+            ],
+        }  # fmt: skip
 
 
 def answer_audience(ticket: Ticket) -> list[str]:

@@ -1,7 +1,9 @@
 """Render mail templates: the only module that imports jinja2.
 
 Templates are fixed files chosen by mailtix (``<kind>.subject.j2``, ``<kind>.txt.j2``,
-``<kind>.html.j2``), optionally overridden per department in ``<dir>/<department>/``. Customer
+``<kind>.html.j2``), optionally overridden per department in ``<dir>/<department>/`` and per
+language in ``<dir>/<lang>/`` (``templates/de/``); of each file the first that exists is used:
+``<department>/<lang>/``, ``<lang>/``, ``<department>/``, the default. Customer
 data only ever enters as *context*: it is never compiled, so ``{{ 7*7 }}`` in a subject stays
 literally ``{{ 7*7 }}``. Templates are compiled in Jinja2's ``SandboxedEnvironment`` (they may be
 edited by an administrator), with ``StrictUndefined``, HTML autoescaping for ``.html.j2`` and
@@ -24,6 +26,7 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from mailtix.domain.errors import TemplateError
+from mailtix.domain.languages import language_tag
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,8 @@ SAMPLE_CONTEXT: Mapping[str, object] = {
         "attachments": ["photo.jpg"],
     },
     "errors": ['#status done: "done" is not one of new | open | pending | resolved | closed'],
+    "organisation": {"name": "BigCorp", "notes": "Key account; contract #881"},
+    "other_tickets": [{"ref": "SUP-41", "status": "open", "subject": "Toner low"}],
     "change": {
         "status": "resolved",
         "previous": "open",
@@ -244,40 +249,49 @@ class TemplateRenderer:
         self._monotonic = monotonic
         self._started = 0.0
         self._env = _make_environment(self.directory, self._check_deadline)
-        self._looked_up: dict[tuple[str, str, str | None], tuple[float, str, jinja2.Template]] = {}
+        self._looked_up: dict[tuple[str, ...], tuple[float, str, jinja2.Template]] = {}
 
     def render(
-        self, kind: str, context: Mapping[str, object], department: str | None = None
+        self,
+        kind: str,
+        context: Mapping[str, object],
+        department: str | None = None,
+        language: str = "",
     ) -> RenderedMail:
         """Render the subject, text and HTML of ``kind``; raise TemplateError on any problem."""
         if not _SAFE_NAME.match(kind):
             raise TemplateError(f"invalid template kind {kind!r}")
         values = dict(context)
-        subject = self._render_part(kind, "subject", values, department)
+        where = (department or "", language_tag(language) or "")
+        subject = self._render_part(kind, "subject", values, where)
         return RenderedMail(
             subject=clean_subject(subject),
-            text=self._render_part(kind, "txt", values, department),
-            html=self._render_part(kind, "html", values, department),
+            text=self._render_part(kind, "txt", values, where),
+            html=self._render_part(kind, "html", values, where),
         )
 
-    def template_name(self, kind: str, part: str, department: str | None = None) -> str:
+    def template_name(
+        self, kind: str, part: str, department: str | None = None, language: str = ""
+    ) -> str:
         """The file (relative to the directory) that renders ``part`` of ``kind``."""
         base = f"{kind}.{part}.j2"
-        if department and _SAFE_NAME.match(department):
-            override = f"{department}/{base}"
-            if (self.directory / override).is_file():
-                return override
+        dept = department if department and _SAFE_NAME.match(department) else ""
+        lang = language_tag(language) or ""
+        candidates = [f"{dept}/{lang}", lang, dept] if dept and lang else [lang or dept]
+        for folder in candidates:
+            if folder and (self.directory / folder / base).is_file():
+                return f"{folder}/{base}"
         return base
 
     def _render_part(
-        self, kind: str, part: str, context: dict[str, object], department: str | None
+        self, kind: str, part: str, context: dict[str, object], where: tuple[str, str]
     ) -> str:
-        key, now = (kind, part, department), self._monotonic()
+        key, now = (kind, part, *where), self._monotonic()
         known = self._looked_up.get(key)  # (when looked up, file name, template): see above
         if known is not None and now - known[0] < self.recheck_seconds:
             _, name, template = known
         else:
-            name, template = self.template_name(kind, part, department), None
+            name, template = self.template_name(kind, part, *where), None
         try:
             if template is None:
                 template = self._env.get_template(name)  # compiled again if the file changed
@@ -290,8 +304,8 @@ class TemplateRenderer:
                 raise TemplateError(f"{self._path(name)}: template not found") from None
             raise TemplateError(f"{self._path(name)}: {_describe(exc)}") from None
         except jinja2.TemplateSyntaxError as exc:
-            where = self._path(exc.name or name)
-            raise TemplateError(f"{where}: {_one_line(_describe(exc))}") from None
+            failed = self._path(exc.name or name)
+            raise TemplateError(f"{failed}: {_one_line(_describe(exc))}") from None
         except Exception as exc:  # anything a template can raise at run time
             raise TemplateError(f"{self._path(name)}: {_one_line(_describe(exc))}") from None
 
@@ -368,6 +382,7 @@ def check_templates(
         if not (directory / f"{kind}.{part}.j2").is_file()
     ]
     problems += _stray_directories(directory, departments)
+    languages = language_directories(directory, departments)
     renderer = TemplateRenderer(directory)
     for name in renderer._env.list_templates(extensions=["j2"]):
         try:
@@ -378,19 +393,32 @@ def check_templates(
         return problems
     for kind in kinds:
         for department in [None, *departments]:
-            try:
-                renderer.render(kind, sample_context, department)
-            except TemplateError as exc:
-                if str(exc) not in problems:
-                    problems.append(str(exc))
+            for language in ["", *languages]:
+                try:
+                    renderer.render(kind, sample_context, department, language)
+                except TemplateError as exc:
+                    if str(exc) not in problems:
+                        problems.append(str(exc))
     return problems
+
+
+def language_directories(directory: Path, departments: list[str]) -> list[str]:
+    """The language directories (``de/``) of ``directory`` and of its department directories."""
+    known = set(departments)
+    return sorted({
+        child.name
+        for folder in [directory, *(directory / d for d in departments)]
+        if folder.is_dir()
+        for child in folder.iterdir()
+        if child.is_dir() and child.name not in known and language_tag(child.name) == child.name
+    })  # fmt: skip
 
 
 def _stray_directories(directory: Path, departments: list[str]) -> list[str]:
     known = set(departments)
     return [
-        f"{child}: not a configured department, these overrides are never used"
+        f"{child}: not a configured department or a language, these overrides are never used"
         for child in sorted(directory.iterdir())
         if child.is_dir() and not child.name.startswith(".") and child.name not in known
-        and child.name != REPLIES
+        and child.name != REPLIES and language_tag(child.name) != child.name
     ]

@@ -1,9 +1,10 @@
-"""Hot reload of the rule files: the daemon notices edits to config/routing.toml and
-config/departments.toml (and mailtix.toml) and loads them without a restart.
+"""Hot reload of the rule files: the daemon notices edits to config/routing.toml,
+config/departments.toml, config/organisations.toml (and mailtix.toml) and loads them without a
+restart.
 
 An edit that does not validate is logged with exactly the lines ``mailtix check`` prints, and
-the last good rules stay in force. Only rules, departments and agents are swapped live; changes
-to mailboxes, SMTP or the store need a restart (the log says so).
+the last good rules stay in force. Only rules, departments, agents and organisations are
+swapped live; changes to mailboxes, SMTP or the store need a restart (the log says so).
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ from mailtix.domain.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-LIVE_FIELDS = ("rules", "departments", "agents", "departments_path", "routing_path")
+LIVE_FIELDS = (
+    "rules", "departments", "agents", "departments_path", "routing_path",
+    "organisations", "organisations_path",
+)  # fmt: skip
 
 
 class ConfigWatcher:
@@ -29,7 +33,9 @@ class ConfigWatcher:
         self.stamps = self._stamps()
 
     def _files(self) -> list[Path]:
-        files = [self.current.path, self.current.departments_path, self.current.routing_path]
+        current = self.current
+        files = [current.path, current.departments_path, current.routing_path,
+                 current.organisations_path]  # fmt: skip
         return [f for f in files if f is not None]
 
     def _stamps(self) -> dict[Path, tuple[int, int] | None]:

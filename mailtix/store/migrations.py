@@ -157,7 +157,8 @@ def _merge_snooze_columns(db: Database) -> None:
 
 def _customers(db: Database) -> None:
     """Customers: a record for every existing ticket's customer (first and last seen from
-    their tickets), and the organisation a ticket was opened for (unknown for older ones)."""
+    their tickets), the organisation a ticket was opened for (unknown for older ones), and an
+    index for a customer's open tickets (same name as create_tables makes)."""
     from playhouse.migrate import SchemaMigrator, migrate
 
     from mailtix.store.customers import customers_from_tickets
@@ -167,6 +168,7 @@ def _customers(db: Database) -> None:
     if "organisation" not in {c.name for c in db.get_columns("ticket")}:
         migrator = SchemaMigrator.from_database(db)
         migrate(migrator.add_column("ticket", "organisation", Ticket.organisation))
+    db.execute_sql("CREATE INDEX IF NOT EXISTS ticket_customer_status ON ticket (customer, status)")
     customers_from_tickets(db)
 
 
@@ -186,6 +188,13 @@ def _search_index(db: Database) -> None:
     rebuild(db)
 
 
+def _privacy_events(db: Database) -> None:
+    """What erases and retention runs did, as counts (``privacy_event``)."""
+    from mailtix.store.models import PrivacyEvent
+
+    db.create_tables([PrivacyEvent])
+
+
 # STEPS[i] upgrades a database from version i + 1 to version i + 2.
 STEPS: list[Callable[[Database], None]] = [
     _index_outbox_message_id,
@@ -202,6 +211,7 @@ STEPS: list[Callable[[Database], None]] = [
     _search_index,
     _customers,
     _send_pace_table,
+    _privacy_events,
 ]
 CURRENT_VERSION = 1 + len(STEPS)
 

@@ -94,7 +94,10 @@ class Ticket(BaseModel):
 
     class Meta:
         table_name = "ticket"
-        indexes = ((("status", "created_at"), False),)  # report: backlog
+        indexes = (
+            (("status", "created_at"), False),  # report: backlog
+            (("customer", "status"), False),  # a customer's open tickets (notifications)
+        )
 
 
 class Participant(BaseModel):
@@ -343,6 +346,19 @@ class Customer(BaseModel):
         table_name = "customer"
 
 
+class PrivacyEvent(BaseModel):
+    """What an erase or a retention run did, as counts per kind; never names the person
+    (``privacy.erase``, ``lifecycle.retention``)."""
+
+    type = CharField(max_length=32)  # erase | retention
+    at = DateTimeField(index=True)
+    actor = CharField(max_length=320, default="mailtix")
+    detail = TextField(default="")  # "tickets 3, messages 9, ..."
+
+    class Meta:
+        table_name = "privacy_event"
+
+
 class SchemaVersion(BaseModel):
     version = IntegerField()
 
@@ -367,4 +383,5 @@ ALL_MODELS = (
     MailboxHealth,
     Heartbeat,
     Customer,
+    PrivacyEvent,
 )

@@ -67,6 +67,7 @@ def create_ticket(
     priority: str,
     tags: Sequence[str],
     now: datetime,
+    organisation: str | None = None,
 ) -> Ticket:
     ticket = Ticket.create(
         subject=subject,
@@ -79,6 +80,7 @@ def create_ticket(
         status=Status.NEW,
         created_at=now,
         updated_at=now,
+        organisation=organisation,
     )
     _participant(ticket.id, customer, customer_name, "customer", now)
     return ticket
