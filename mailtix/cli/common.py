@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING
 from mailtix.cli.terminal_text import json_safe
 from mailtix.config.load import load_config
 from mailtix.config.model import Config
+from mailtix.config.operations import config_secrets
 from mailtix.domain.errors import UsageError
+from mailtix.domain.log_lines import level_for, setup_logging
 from mailtix.store import open_store
 
 if TYPE_CHECKING:
@@ -47,7 +49,9 @@ def open_app(args: argparse.Namespace) -> App:
     """The whole app (config with secrets, store, pipeline): for commands that handle mail."""
     from mailtix.runtime.app import App
 
-    return App.open(config_path(args))
+    app = App.open(config_path(args))
+    use_config_logging(app.config, args)
+    return app
 
 
 @dataclass(frozen=True)
@@ -61,11 +65,18 @@ class StoreView:
 def open_store_view(args: argparse.Namespace) -> StoreView:
     """The config without secrets (rule-file problems only warned about) and the store."""
     config = load_config(config_path(args), secrets=False, strict_rule_files=False)
+    use_config_logging(config, args)
     if config.warnings:
         more = f" (and {len(config.warnings) - 1} more)" if len(config.warnings) > 1 else ""
         print(f"mailtix: warning: {config.warnings[0]}{more}; `mailtix check` lists them; "
               "not needed for this command", file=sys.stderr)  # fmt: skip
     return StoreView(config, open_store(config.store.url))
+
+
+def use_config_logging(config: Config, args: argparse.Namespace) -> None:
+    """Log as ``[logging]`` says (format, level; each -v one step lower), secrets masked."""
+    level = level_for(config.logging.level, getattr(args, "verbose", 0))
+    setup_logging(level, config.logging.format, config_secrets(config))
 
 
 def print_json(data: object) -> None:

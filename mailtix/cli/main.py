@@ -8,7 +8,6 @@ parsers with ``set_defaults(func=…)`` and imports what its commands use only w
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ from mailtix import __version__
 from mailtix.cli import check, jobs, mail, outbox, quarantine, report, rules, status, tickets
 from mailtix.cli.terminal_text import PrintableStream
 from mailtix.domain.errors import ConfigError, MailtixError, UsageError
+from mailtix.domain.log_lines import level_for, setup_logging
 from mailtix.domain.private_files import restrict_process_umask
 
 GROUPS = (mail, check, tickets, rules, outbox, quarantine, jobs, report, status)
@@ -76,7 +76,6 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _setup_logging(verbose: int) -> None:
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("mailparser", "apscheduler", "imapclient", "aiosmtplib"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    """Text from warnings on (each -v one step lower) until a command has read ``[logging]``
+    (``cli.common.use_config_logging``)."""
+    setup_logging(level_for("warning", verbose))

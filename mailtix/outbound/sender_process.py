@@ -103,8 +103,11 @@ def main(argv: list[str]) -> int:
     # sending stops (it closes our stdin after its own clean stop), so they are not ours
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from mailtix.domain.log_lines import setup_logging
+
+    setup_logging(level)
     from mailtix.config.load import load_config
+    from mailtix.config.operations import config_secrets
     from mailtix.domain.clock import utcnow
     from mailtix.domain.errors import MailtixError
     from mailtix.outbound.accounts import send_accounts
@@ -114,6 +117,7 @@ def main(argv: list[str]) -> int:
     try:
         config = load_config(config_path)
         db = open_store(config.store.url, upgrade=False)
+        setup_logging(level, config.logging.format, config_secrets(config))  # as the parent's
     except MailtixError as exc:  # e.g. the config was edited since the poll read it
         for line in str(exc).splitlines():
             log.error("outbox sender: %s", line)

@@ -19,6 +19,7 @@ from mailtix.config.model import Config, MailboxConfig
 from mailtix.desks.pipeline import Outcome, Pipeline, Source
 from mailtix.domain.clock import utcnow
 from mailtix.domain.errors import MailSourceError, UsageError
+from mailtix.domain.log_lines import log_context
 from mailtix.outbound.sender_process import SenderProcess
 from mailtix.runtime.health import record_poll
 from mailtix.runtime.poller import PollResult, poll_mailbox
@@ -87,7 +88,6 @@ def poll_cycle(app: App, *, send: bool = True) -> CycleResult:
         from mailtix.outbound import (
             outbox,  # asyncio and aiosmtplib: loaded only where mail is sent
         )
-
         from mailtix.outbound.accounts import send_accounts
 
         result.sent = dict(outbox.drain(send_accounts(app.config), app.clock))
@@ -128,7 +128,7 @@ def stop_sender(app: App, sender: SenderProcess | SenderThread) -> Counter[str]:
 def _poll_all(app: App, result: CycleResult, on_commit: Callable[..., None] | None) -> None:
     for mailbox in app.config.mailboxes:
         try:
-            with mailbox_lock(mailbox.name) as mine:
+            with log_context(mailbox=mailbox.name), mailbox_lock(mailbox.name) as mine:
                 if not mine:  # a running daemon (or another host) is polling it right now
                     log.warning("%s: another worker is polling it; skipped", mailbox.name)
                     continue

@@ -14,11 +14,13 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from mailtix.config.model import MailboxConfig
 from mailtix.domain.errors import MailtixError
+from mailtix.domain.log_lines import log_context
 from mailtix.domain.workers import WORKER
 from mailtix.outbound.sender_process import SenderProcess
 from mailtix.outbound.sender_thread import SenderThread
@@ -29,6 +31,9 @@ from mailtix.runtime.poller import poll_mailbox
 from mailtix.runtime.reload import ConfigWatcher
 from mailtix.runtime.sd_notify import notify, watchdog_seconds
 from mailtix.store.locks import mailbox_lock
+
+if TYPE_CHECKING:
+    from mailtix.runtime.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +53,7 @@ class Daemon:
         self.failures: dict[str, int] = {}  # mailbox -> consecutive failed polls
         self.resume_at: dict[str, float] = {}  # mailbox -> monotonic time of the next try
         self.health = HealthRecorder(WORKER, app.clock)
+        self.metrics: Metrics | None = None
 
     def run_forever(self) -> None:
         signal.signal(signal.SIGTERM, self._on_signal)
@@ -71,6 +77,12 @@ class Daemon:
         self._every(JOBS_INTERVAL, self.run_timed_jobs, "jobs", now=False)
         watchdog = watchdog_seconds()
         self._every(min(BEAT_SECONDS, watchdog or BEAT_SECONDS), self.beat, "beat")
+        listen = self.app.config.metrics.address
+        if listen is not None:
+            from mailtix.runtime.metrics import start_metrics  # prometheus-client: only if asked
+
+            names = [m.name for m in self.app.config.mailboxes]
+            self.metrics = start_metrics(listen, self.health, names, self.app.clock)
         self.sender = start_sender(self.app, OUTBOX_INTERVAL)  # before anything queues mail
         self.scheduler.start()
         notify("READY=1")
@@ -115,6 +127,8 @@ class Daemon:
     def stop(self) -> None:
         self.stopping.set()
         self.scheduler.shutdown(wait=True)
+        if self.metrics is not None:
+            self.metrics.close()
         if self.sender is not None:
             stop_sender(self.app, self.sender)  # what the last polls queued goes out first
         self.health.stop()
@@ -132,16 +146,17 @@ class Daemon:
         if time.monotonic() < self.resume_at.get(mailbox.name, 0.0):
             return
         deadline = time.monotonic() + max(1.0, mailbox.poll_interval - 1.0)
-        try:
-            with mailbox_lock(mailbox.name) as mine:
-                if not mine:
-                    log.debug("%s: another worker is polling it", mailbox.name)
-                    return
-                self._watch(mailbox, deadline)
-        except Exception as exc:
-            self._failed(mailbox, exc)
-        else:
-            self.failures.pop(mailbox.name, None)
+        with log_context(mailbox=mailbox.name):
+            try:
+                with mailbox_lock(mailbox.name) as mine:
+                    if not mine:
+                        log.debug("%s: another worker is polling it", mailbox.name)
+                        return
+                    self._watch(mailbox, deadline)
+            except Exception as exc:
+                self._failed(mailbox, exc)
+            else:
+                self.failures.pop(mailbox.name, None)
 
     def _failed(self, mailbox: MailboxConfig, exc: Exception) -> None:
         count = self.failures[mailbox.name] = self.failures.get(mailbox.name, 0) + 1
@@ -166,8 +181,11 @@ class Daemon:
                     self._poll(mailbox, source)
 
     def _poll(self, mailbox: MailboxConfig, source: object) -> None:
+        started = time.monotonic()
         result = poll_mailbox(mailbox, source, self.app.pipeline, self.kick_outbox)  # type: ignore[arg-type]
         self.health.poll_done(mailbox.name, result.waiting)
+        if self.metrics is not None:
+            self.metrics.polled(result, time.monotonic() - started)
 
     def kick_outbox(self, *_: object) -> None:
         if self.sender is not None:
