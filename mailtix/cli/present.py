@@ -25,6 +25,7 @@ def ticket_summary(ticket: Ticket, prefix: str) -> dict[str, Any]:
         "department": ticket.department,
         "assignee": ticket.assignee,
         "customer": ticket.customer,
+        "organisation": ticket.organisation,
         "participants": [p.email for p in participants],
         "tags": list(ticket.tags),
         "created_at": iso(ticket.created_at),
