@@ -14,13 +14,27 @@ from collections.abc import Sequence
 from typing import TextIO, cast
 
 from mailtix import __version__
-from mailtix.cli import check, jobs, mail, outbox, quarantine, report, rules, status, tickets
+from mailtix.cli import (
+    check,
+    customers,
+    jobs,
+    mail,
+    outbox,
+    privacy,
+    quarantine,
+    report,
+    rules,
+    status,
+    tickets,
+)
 from mailtix.cli.terminal_text import PrintableStream
 from mailtix.domain.errors import ConfigError, MailtixError, UsageError
 from mailtix.domain.log_lines import level_for, setup_logging
 from mailtix.domain.private_files import restrict_process_umask
 
-GROUPS = (mail, check, tickets, rules, outbox, quarantine, jobs, report, status)
+GROUPS = (
+    mail, check, tickets, rules, outbox, quarantine, jobs, report, status, privacy, customers,
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
