@@ -56,6 +56,8 @@ class EventType(StrEnum):
     SATISFACTION = "satisfaction"
     MERGED = "merged"
     SNOOZED = "snoozed"
+    ERASED = "erased"  # a person's data removed on request (``mailtix privacy erase``)
+    ANONYMISED = "anonymised"  # closed long enough: addresses pseudonymised, text dropped
 
 
 class Field(StrEnum):

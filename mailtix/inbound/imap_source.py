@@ -15,6 +15,7 @@ import re
 import ssl
 import time
 from collections.abc import Iterator, Sequence
+from datetime import date
 from types import TracebackType
 
 from imapclient import IMAPClient
@@ -132,6 +133,40 @@ class ImapSource:
             self.imap.move(list(uids), folder)
             return
         self.imap.copy(list(uids), folder)
+        self.imap.add_flags(list(uids), [b"\\Deleted"], silent=True)
+        if self.imap.has_capability("UIDPLUS"):
+            self.imap.uid_expunge(list(uids))
+        else:
+            self.imap.expunge()
+
+    def find(
+        self,
+        folder: str,
+        *,
+        text: str | None = None,
+        message_ids: Sequence[str] = (),
+        before: date | None = None,
+    ) -> list[int]:
+        """UIDs in ``folder`` (selected from now on) whose header or body contains ``text``,
+        whose Message-ID is one of ``message_ids``, or that arrived before ``before``."""
+        if not self.imap.folder_exists(folder):
+            return []
+        self.imap.select_folder(folder)
+        found: set[int] = set()
+        searches: list[list[object]] = [["HEADER", "Message-ID", m] for m in message_ids]
+        searches += [["TEXT", text]] if text else []
+        searches += [["BEFORE", before]] if before else []
+        for criteria in searches:
+            charset = None if all(str(c).isascii() for c in criteria) else "UTF-8"
+            found.update(int(uid) for uid in self.imap.search(criteria, charset))
+        return sorted(found)
+
+    def delete(self, folder: str, uids: Sequence[int]) -> None:
+        """Delete ``uids`` of ``folder`` for good (\\Deleted, then UID EXPUNGE; a server without
+        UIDPLUS expunges every deleted message of the folder)."""
+        if not uids:
+            return
+        self.imap.select_folder(folder)
         self.imap.add_flags(list(uids), [b"\\Deleted"], silent=True)
         if self.imap.has_capability("UIDPLUS"):
             self.imap.uid_expunge(list(uids))

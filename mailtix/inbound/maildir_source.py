@@ -7,12 +7,16 @@ What it creates is owner-only (``private_files``).
 from __future__ import annotations
 
 import mailbox
+import re
 from collections.abc import Iterator, Sequence
+from datetime import UTC, date, datetime
 from pathlib import Path
 from types import TracebackType
 
 from mailtix.config.model import MailboxConfig
 from mailtix.domain.private_files import private_umask
+
+MESSAGE_ID = re.compile(rb"(?im)^message-id:\s*(<[^>\r\n]*>)")
 
 
 class MaildirSource:
@@ -58,8 +62,45 @@ class MaildirSource:
                 target.add(self.box.get_bytes(key))
             self.box.discard(key)
 
+    def find(
+        self,
+        folder: str,
+        *,
+        text: str | None = None,
+        message_ids: Sequence[str] = (),
+        before: date | None = None,
+    ) -> list[str]:
+        """Keys in ``folder`` whose bytes contain ``text`` (any case), whose Message-ID is one
+        of ``message_ids``, or whose file is older than ``before`` (as ImapSource.find)."""
+        if folder not in self.box.list_folders():
+            return []
+        target, wanted = self.box.get_folder(folder), {m.strip() for m in message_ids}
+        needle = text.lower().encode("utf-8") if text else None
+        found = []
+        for key in sorted(target.keys()):
+            raw = target.get_bytes(key)
+            header = raw.split(b"\n\n", 1)[0].replace(b"\r", b"")
+            ids = {i.decode("ascii", "replace") for i in MESSAGE_ID.findall(header)}
+            old = before is not None and _file(target, key).stat().st_mtime < _midnight(before)
+            if (needle and needle in raw.lower()) or ids & wanted or old:
+                found.append(key)
+        return found
+
+    def delete(self, folder: str, keys: Sequence[str]) -> None:
+        target = self.box.get_folder(folder)
+        for key in keys:
+            target.discard(key)
+
     def _path(self, key: str) -> Path:
-        return Path(self.box._path) / self.box._lookup(key)  # type: ignore[attr-defined]
+        return _file(self.box, key)
+
+
+def _file(box: mailbox.Maildir, key: str) -> Path:
+    return Path(box._path) / box._lookup(key)  # type: ignore[attr-defined]
+
+
+def _midnight(day: date) -> float:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
 
 
 def missing_parts(config: MailboxConfig) -> list[str]:

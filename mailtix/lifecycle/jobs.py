@@ -256,6 +256,27 @@ def digest(app: Any, now: datetime) -> JobResult:
     return JobResult("digest", note=run_digest(app, now))
 
 
+def keep_raw(app: Any, now: datetime) -> JobResult:
+    """``[privacy] keep_raw_days``: raw bytes and attachments of long-closed tickets go."""
+    from mailtix.lifecycle.retention import drop_raw
+
+    return JobResult("keep-raw", note=drop_raw(app, now))
+
+
+def anonymise(app: Any, now: datetime) -> JobResult:
+    """``[privacy] erase_closed_days``: long-closed tickets anonymised."""
+    from mailtix.lifecycle.retention import anonymise_closed
+
+    return JobResult("anonymise", note=anonymise_closed(app, now))
+
+
+def quarantine_retention(app: Any, now: datetime) -> JobResult:
+    """``[privacy] quarantine_days``: old quarantined mail deleted (table and folders)."""
+    from mailtix.lifecycle.retention import purge_quarantine
+
+    return JobResult("quarantine", note=purge_quarantine(app, now))
+
+
 JOBS: tuple[Callable[[Any, datetime], JobResult], ...] = (
     escalate,
     remind,
@@ -263,6 +284,9 @@ JOBS: tuple[Callable[[Any, datetime], JobResult], ...] = (
     autoclose,
     digest,
     wake_snoozed,
+    keep_raw,
+    anonymise,
+    quarantine_retention,
 )
 
 

@@ -1,0 +1,1 @@
+"""Data protection: finding, exporting, erasing and pseudonymising a person's data."""

@@ -1,0 +1,302 @@
+"""Erase one person from the store (``mailtix privacy erase ADDRESS``): a list of steps, one
+per kind of row, each finding the rows that name the person and changing them.
+
+Their own tickets (where they are the customer) stay as empty shells for the figures: no
+subject, no messages, a random ``erased-…@erased.invalid`` as customer, closed. Their messages
+anywhere are deleted; other people's messages, events and tickets that mention the address keep
+their text with the address replaced (raw bytes that contain it are dropped). Outbox rows,
+quarantined mail, receipts, attempts, suppressions and the customer record that name them are
+deleted. Each step finds its rows with reads and then writes them in one short transaction,
+so a running daemon is held up for moments only; a run finds nothing a second time.
+
+A table that holds addresses or text gets its step in ``STEPS`` (and nowhere else).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from mailtix.domain.vocabulary import EventType, Status
+from mailtix.privacy.matching import Spellings
+from mailtix.privacy.pseudonyms import erased_pseudonym
+from mailtix.privacy.queries import blob_mentions, chunks, equals, mentions
+from mailtix.store.models import (
+    Attachment,
+    Customer,
+    Event,
+    IngestAttempt,
+    Message,
+    OutboxItem,
+    Participant,
+    PrivacyEvent,
+    QuarantineItem,
+    Receipt,
+    Suppression,
+    Ticket,
+    database_proxy,
+)
+from mailtix.store.tickets import add_event
+
+log = logging.getLogger(__name__)
+
+ERASED_SUBJECT = "(erased on request)"
+
+
+@dataclass
+class Person:
+    """What the steps need to know, found before any of them changes anything."""
+
+    who: Spellings
+    pseudonym: str
+    own_tickets: list[int] = field(default_factory=list)  # they are the customer
+    messages: list[int] = field(default_factory=list)  # deleted: on their tickets or theirs
+    hashes: set[str] = field(default_factory=set)  # raw SHA-256 of their mail (ledger)
+    message_ids: set[str] = field(default_factory=set)  # their mail's Message-IDs (IMAP)
+
+
+def find_person(address: str) -> Person:
+    who = Spellings.of(address)
+    person = Person(who, erased_pseudonym())
+    person.own_tickets = [
+        t.id for t in Ticket.select(Ticket.id).where(equals(Ticket.customer, who))
+    ]
+    query = Message.select(Message.id, Message.raw_sha256, Message.message_id).where(
+        Message.ticket.in_(person.own_tickets) | equals(Message.from_addr, who)
+    )
+    for row in query:
+        person.messages.append(row.id)
+        person.hashes.update([row.raw_sha256] if row.raw_sha256 else [])
+        person.message_ids.update([row.message_id] if row.message_id else [])
+    quarantined = QuarantineItem.select(QuarantineItem.sha256, QuarantineItem.rfc822).where(
+        blob_mentions(QuarantineItem.rfc822, who)
+    )
+    person.hashes.update(q.sha256 for q in quarantined if who.mentioned_in_bytes(q.rfc822))
+    return person
+
+
+@dataclass(frozen=True)
+class Step:
+    """One kind of row: ``find`` lists the rows (ids) to change, ``change`` changes them."""
+
+    kind: str
+    find: Callable[[Person], list[int]]
+    change: Callable[[Person, list[int], datetime], None]
+
+
+def _ids(query: Any) -> list[int]:
+    return [row.id for row in query]
+
+
+def _confirmed(query: Any, check: Callable[[Any], bool]) -> list[int]:
+    return [row.id for row in query if check(row)]
+
+
+def _delete(model: Any) -> Callable[[Person, list[int], datetime], None]:
+    def change(person: Person, ids: list[int], now: datetime) -> None:
+        for chunk in chunks(ids):
+            model.delete().where(model.id.in_(chunk)).execute()
+
+    return change
+
+
+# --- customer record, participants ------------------------------------------------------
+
+
+def _find_customers(p: Person) -> list[int]:
+    return _ids(Customer.select(Customer.id).where(Customer.key.in_(list(p.who.forms))))
+
+
+def _find_participants(p: Person) -> list[int]:
+    return _ids(Participant.select(Participant.id).where(equals(Participant.email, p.who)))
+
+
+# --- attachments and messages -----------------------------------------------------------
+
+
+def _find_attachments(p: Person) -> list[int]:
+    found = []
+    for chunk in chunks(p.messages):
+        found += _ids(Attachment.select(Attachment.id).where(Attachment.message.in_(chunk)))
+    others = Attachment.select(Attachment.id, Attachment.content, Attachment.filename).where(
+        blob_mentions(Attachment.content, p.who) | mentions([Attachment.filename], p.who)
+    )
+    mine = set(found)
+    return found + [
+        a.id for a in others if a.id not in mine
+        and (p.who.mentioned_in_bytes(a.content) or p.who.mentioned(a.filename))
+    ]  # fmt: skip
+
+
+def _change_attachments(p: Person, ids: list[int], now: datetime) -> None:
+    for chunk in chunks(ids):
+        Attachment.delete().where(
+            Attachment.id.in_(chunk) & Attachment.message.in_(p.messages or [0])
+        ).execute()
+        for row in Attachment.select().where(Attachment.id.in_(chunk)):  # others' mail
+            Attachment.update(content=b"", filename=p.who.replace(row.filename, p.pseudonym)).where(
+                Attachment.id == row.id
+            ).execute()
+
+
+MESSAGE_TEXT = ("from_name", "subject", "text", "html", "message_id", "in_reply_to",
+                "references", "thread_reason")  # fmt: skip
+
+
+def _message_names(p: Person, m: Message) -> bool:
+    texts = [getattr(m, name) for name in MESSAGE_TEXT]
+    return (
+        any(p.who.mentioned(t) for t in texts)
+        or any(p.who.equal(a) for a in [*m.to_addrs, *m.cc_addrs])
+        or p.who.mentioned_in_bytes(m.rfc822)
+    )
+
+
+def _find_mentioning_messages(p: Person) -> list[int]:
+    columns = [getattr(Message, name) for name in MESSAGE_TEXT]
+    query = Message.select().where(
+        mentions([*columns, Message.to_addrs, Message.cc_addrs], p.who)
+        | blob_mentions(Message.rfc822, p.who)
+    )
+    theirs = set(p.messages)
+    return [m.id for m in query if m.id not in theirs and _message_names(p, m)]
+
+
+def _scrub_messages(p: Person, ids: list[int], now: datetime) -> None:
+    for message in Message.select().where(Message.id.in_(ids)):
+        values: dict[str, Any] = {
+            name: p.who.replace(getattr(message, name), p.pseudonym)
+            for name in MESSAGE_TEXT
+            if getattr(message, name)
+        }
+        values["to_addrs"] = p.who.without(message.to_addrs)
+        values["cc_addrs"] = p.who.without(message.cc_addrs)
+        values["rfc822"] = None  # the raw mail names them in a header or its text
+        Message.update(**values).where(Message.id == message.id).execute()
+
+
+# --- events, tickets ---------------------------------------------------------------------
+
+EVENT_TEXT = ("detail", "actor", "old_value", "new_value", "reason")
+
+
+def _find_events(p: Person) -> list[int]:
+    query = Event.select().where(mentions([getattr(Event, n) for n in EVENT_TEXT], p.who))
+    return _confirmed(query, lambda e: any(p.who.mentioned(getattr(e, n)) for n in EVENT_TEXT))
+
+
+def _scrub_events(p: Person, ids: list[int], now: datetime) -> None:
+    for event in Event.select().where(Event.id.in_(ids)):
+        values = {n: p.who.replace(getattr(event, n), p.pseudonym)
+                  for n in EVENT_TEXT if getattr(event, n)}  # fmt: skip
+        Event.update(**values).where(Event.id == event.id).execute()
+
+
+TICKET_TEXT = ("subject", "customer_name", "satisfaction_comment")
+
+
+def _find_tickets(p: Person) -> list[int]:
+    query = Ticket.select().where(mentions([getattr(Ticket, n) for n in TICKET_TEXT], p.who))
+    named = _confirmed(query, lambda t: any(p.who.mentioned(getattr(t, n)) for n in TICKET_TEXT))
+    return sorted(set(p.own_tickets) | set(named))
+
+
+def _change_tickets(p: Person, ids: list[int], now: datetime) -> None:
+    own = set(p.own_tickets)
+    for ticket in Ticket.select().where(Ticket.id.in_(ids)):
+        if ticket.id in own:
+            closed = ticket.status == Status.CLOSED
+            Ticket.update(
+                subject=ERASED_SUBJECT, customer=p.pseudonym, customer_name="",
+                satisfaction_comment=None, status=Status.CLOSED, snoozed_until=None,
+                closed_at=ticket.closed_at if closed else now, updated_at=now,
+            ).where(Ticket.id == ticket.id).execute()  # fmt: skip
+            add_event(ticket, EventType.ERASED, "the customer's data was erased on request", now)
+            continue
+        values = {n: p.who.replace(getattr(ticket, n), p.pseudonym)
+                  for n in TICKET_TEXT if getattr(ticket, n)}  # fmt: skip
+        Ticket.update(**values).where(Ticket.id == ticket.id).execute()
+
+
+# --- outbox, quarantine, ledger, attempts, suppressions ----------------------------------
+
+
+def _find_outbox(p: Person) -> list[int]:
+    query = OutboxItem.select(OutboxItem.id, OutboxItem.recipients, OutboxItem.rfc822).where(
+        OutboxItem.ticket.in_(p.own_tickets or [0])
+        | equals(OutboxItem.recipient_key, p.who)
+        | mentions([OutboxItem.recipients, OutboxItem.last_error], p.who)
+        | blob_mentions(OutboxItem.rfc822, p.who)
+    )
+    return _ids(query)
+
+
+def _find_quarantine(p: Person) -> list[int]:
+    query = QuarantineItem.select().where(
+        blob_mentions(QuarantineItem.rfc822, p.who) | mentions([QuarantineItem.reason], p.who)
+    )
+    return _confirmed(
+        query, lambda q: p.who.mentioned_in_bytes(q.rfc822) or p.who.mentioned(q.reason)
+    )
+
+
+def _find_receipts(p: Person) -> list[int]:
+    query = Receipt.select(Receipt.id).where(
+        Receipt.ticket.in_(p.own_tickets or [0])
+        | Receipt.sha256.in_(sorted(p.hashes) or [""])
+        | mentions([Receipt.detail], p.who)
+    )
+    return _ids(query)
+
+
+def _find_attempts(p: Person) -> list[int]:
+    query = IngestAttempt.select(IngestAttempt.id).where(
+        IngestAttempt.sha256.in_(sorted(p.hashes) or [""])
+        | mentions([IngestAttempt.last_error], p.who)
+    )
+    return _ids(query)
+
+
+def _find_suppressions(p: Person) -> list[int]:
+    query = Suppression.select(Suppression.id).where(
+        equals(Suppression.address, p.who) | mentions([Suppression.reason], p.who)
+    )
+    return _ids(query)
+
+
+STEPS: tuple[Step, ...] = (
+    Step("customer records", _find_customers, _delete(Customer)),
+    Step("participants", _find_participants, _delete(Participant)),
+    Step("attachments", _find_attachments, _change_attachments),
+    Step("messages", lambda p: list(p.messages), _delete(Message)),
+    Step("messages naming them", _find_mentioning_messages, _scrub_messages),
+    Step("events", _find_events, _scrub_events),
+    Step("tickets", _find_tickets, _change_tickets),
+    Step("outbox", _find_outbox, _delete(OutboxItem)),
+    Step("quarantine", _find_quarantine, _delete(QuarantineItem)),
+    Step("receipts", _find_receipts, _delete(Receipt)),
+    Step("ingest attempts", _find_attempts, _delete(IngestAttempt)),
+    Step("suppressions", _find_suppressions, _delete(Suppression)),
+)
+
+
+def erase(person: Person, now: datetime, *, dry_run: bool = False) -> list[tuple[str, int]]:
+    """Every step for ``person``: (kind, rows changed or, with ``dry_run``, to change)."""
+    counts = []
+    for step in STEPS:
+        ids = step.find(person)
+        if ids and not dry_run:
+            with database_proxy.atomic():
+                step.change(person, ids, now)
+        counts.append((step.kind, len(ids)))
+    return counts
+
+
+def record_erase(counts: list[tuple[str, int]], now: datetime, actor: str) -> None:
+    """The erase as a ``privacy_event``: counts only, never the address."""
+    detail = ", ".join(f"{kind} {n}" for kind, n in counts)
+    PrivacyEvent.create(type="erase", at=now, actor=actor, detail=detail)
+    log.info("erase: %s", detail)

@@ -1,0 +1,89 @@
+"""The copies of mail in the mailboxes' processed and quarantine folders: find and delete the
+ones naming a person (erase), or those older than a date in the quarantine folder (retention).
+
+Each call opens its own connection to each mailbox (IMAP, or the Maildir of a local mailbox)
+beside any a running daemon holds; the daemon only moves mail into these folders, so deleting
+there never touches what it is working on. A mailbox that cannot be reached is one line in
+``errors``; the others go on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from mailtix.config.model import Config, MailboxConfig
+from mailtix.domain.errors import MailSourceError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CopiesResult:
+    found: dict[str, int] = field(default_factory=dict)  # "mailbox/folder": messages
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(self.found.values())
+
+
+def _open(mailbox: MailboxConfig) -> Any:
+    if mailbox.maildir is not None:
+        from mailtix.inbound.maildir_source import MaildirSource
+
+        return MaildirSource(mailbox)
+    from mailtix.inbound.imap_source import ImapSource
+
+    return ImapSource(mailbox, create_folders=False)
+
+
+def _each_folder(
+    config: Config, folders: Iterable[str], act: Any, result: CopiesResult
+) -> CopiesResult:
+    for mailbox in config.mailboxes:
+        wanted = {
+            "processed": mailbox.processed_folder, "quarantine": mailbox.quarantine_folder,
+        }  # fmt: skip
+        try:
+            with _open(mailbox) as source:
+                for folder in dict.fromkeys(wanted[f] for f in folders):
+                    result.found[f"{mailbox.name}/{folder}"] = act(source, folder)
+        except MailSourceError as exc:
+            result.errors.append(str(exc))
+        except Exception as exc:  # a dropped connection: said, and the next mailbox goes on
+            log.exception("mail copies in %s", mailbox.name)
+            result.errors.append(f"{mailbox.name}: {type(exc).__name__}: {exc}")
+    return result
+
+
+def erase_copies(
+    config: Config, spellings: Iterable[str], message_ids: Iterable[str], *, dry_run: bool
+) -> CopiesResult:
+    """Delete (or, ``dry_run``, count) the messages in every processed and quarantine folder
+    that contain one of ``spellings`` (headers or text) or carry one of ``message_ids``."""
+    ids, forms = sorted(message_ids), list(spellings)
+
+    def act(source: Any, folder: str) -> int:
+        keys: set[Any] = set(source.find(folder, message_ids=ids))
+        for form in forms:
+            keys.update(source.find(folder, text=form))
+        if not dry_run:
+            source.delete(folder, sorted(keys))
+        return len(keys)
+
+    return _each_folder(config, ("processed", "quarantine"), act, CopiesResult())
+
+
+def purge_quarantine_folders(config: Config, before: date) -> CopiesResult:
+    """Delete the messages in every quarantine folder that arrived before ``before``."""
+
+    def act(source: Any, folder: str) -> int:
+        keys = source.find(folder, before=before)
+        source.delete(folder, keys)
+        return len(keys)
+
+    return _each_folder(config, ("quarantine",), act, CopiesResult())

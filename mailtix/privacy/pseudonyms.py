@@ -1,0 +1,36 @@
+"""Pseudonyms that stand in for an address once its person's data is anonymised or erased.
+
+Retention: a stable pseudonym per address (an HMAC under a key generated once and kept in the
+store), so one person's old tickets still belong together and count as one customer. Erase: a
+random pseudonym per request, which links the person to nothing. Both end in ``.invalid``
+(RFC 2606): no mail can ever go to one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from mailtix.domain.addresses import address_key
+from mailtix.store import settings
+
+PSEUDONYM_KEY = "privacy.pseudonym_key"
+ANONYMISED_DOMAIN = "anonymised.invalid"
+ERASED_DOMAIN = "erased.invalid"
+
+
+def is_pseudonym(address: str) -> bool:
+    return address.lower().endswith((f"@{ANONYMISED_DOMAIN}", f"@{ERASED_DOMAIN}"))
+
+
+def stable_pseudonym(address: str) -> str:
+    """The same ``anon-…@anonymised.invalid`` for every spelling of ``address``."""
+    key = settings.get_or_create(PSEUDONYM_KEY, secrets.token_hex(32)).encode()
+    digest = hmac.new(key, address_key(address).encode("utf-8"), hashlib.sha256).hexdigest()
+    return f"anon-{digest[:12]}@{ANONYMISED_DOMAIN}"
+
+
+def erased_pseudonym() -> str:
+    """A fresh ``erased-…@erased.invalid``, derived from nothing."""
+    return f"erased-{secrets.token_hex(6)}@{ERASED_DOMAIN}"
