@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from mailtix.cli.common import open_store_view, print_json
@@ -144,11 +145,37 @@ def _outbox(problems: list[str]) -> dict[str, Any]:
 
 
 def _oauth(config: Config, now: datetime, problems: list[str]) -> list[dict[str, Any]]:
-    """Each OAuth2 account with its token's expiry. Hook: OAuth2 sign-in (its token cache) is
-    being built alongside; until ``config`` carries OAuth accounts there is nothing to list.
-    Each entry: {"account", "expires_at", "healthy"}; a token that expires within OAUTH_MARGIN
-    and cannot be refreshed adds a problem."""
-    return []
+    """Each OAuth2 account with its token cache and, once known, its access token's expiry; a
+    token that expires within OAUTH_MARGIN adds a problem."""
+    found = []
+    for account, oauth in _oauth_accounts(config):
+        cache = getattr(oauth, "token_cache", None)
+        expires = _token_expiry(oauth)
+        healthy = expires is None or expires - now > OAUTH_MARGIN
+        if not healthy:
+            problems.append(f"oauth {account}: token expires {iso(expires)}; run `mailtix auth "
+                            "login` for it if it is not renewed")  # fmt: skip
+        found.append({
+            "account": account, "token_cache": str(cache) if cache else None,
+            "signed_in": bool(cache and Path(cache).is_file()), "expires_at": iso(expires),
+            "healthy": healthy,
+        })  # fmt: skip
+    return found
+
+
+def _oauth_accounts(config: Config) -> list[tuple[str, Any]]:
+    accounts: list[tuple[str, Any]] = [("smtp", getattr(config.smtp, "oauth2", None))]
+    for mailbox in config.mailboxes:
+        accounts.append((f"mailbox {mailbox.name}", getattr(mailbox, "oauth2", None)))
+        own_smtp = getattr(mailbox, "smtp", None)
+        accounts.append((f"mailbox {mailbox.name} smtp", getattr(own_smtp, "oauth2", None)))
+    return [(name, oauth) for name, oauth in accounts if oauth is not None]
+
+
+def _token_expiry(oauth: Any) -> datetime | None:
+    """HOOK: the expiry of the access token kept in ``oauth.token_cache``. The OAuth2 token
+    cache is being built alongside; until it can say, the expiry is unknown (None)."""
+    return None
 
 
 def _state(mailbox: dict[str, Any]) -> str:

@@ -74,6 +74,7 @@ def config_secrets(config: Any) -> tuple[str, ...]:
     accounts = [config.smtp, *config.mailboxes]
     accounts += [m.smtp for m in config.mailboxes if getattr(m, "smtp", None) is not None]
     found = [getattr(a, "password", None) for a in accounts]
-    found += [getattr(getattr(a, "oauth2", None), "client_secret", None) for a in accounts]
+    for oauth in (getattr(a, "oauth2", None) for a in accounts):
+        found += [getattr(oauth, "client_secret", None), getattr(oauth, "refresh_token", None)]
     found.append(config.agents_policy.secret)
     return tuple(s for s in found if isinstance(s, str) and s)

@@ -5,12 +5,14 @@ outbox mail; quarantined mail is counted but does not make it unhealthy."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from peewee import Database
 
+from mailtix.cli import status
 from mailtix.cli.status import DAEMON_BEATS, FAILING_POLLS, build_status, render
 from mailtix.config.load import load_config
 from mailtix.config.model import Config
@@ -113,3 +115,26 @@ def test_failed_and_retrying_outbox_mail_is_unhealthy_quarantine_is_counted(
     row.status = "failed"
     row.save()
     assert build_status(config, at(1))["problems"] == ["outbox: 1 failed (`mailtix outbox list`)"]
+
+
+def test_oauth_accounts_are_listed_and_a_token_about_to_expire_is_unhealthy(
+    config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailtix.config.oauth2 import OAuth2Config  # being built alongside: given directly
+
+    cache = tmp_path / "var" / "oauth-support.json"
+    oauth = OAuth2Config(provider="google", client_id="id-1", token_cache=cache)
+    config = replace(config, mailboxes=(replace(config.mailboxes[0], oauth2=oauth),))
+    health.beat("host:1", T0, at(0), 30)
+    health.record_poll("support", at(0), None, 0)
+    [account] = build_status(config, at(1))["oauth"]
+    assert account == {
+        "account": "mailbox support", "token_cache": str(cache), "signed_in": False,
+        "expires_at": None, "healthy": True,
+    }  # fmt: skip
+
+    monkeypatch.setattr(status, "_token_expiry", lambda oauth: at(1800))
+    report = build_status(config, at(1))
+    assert report["healthy"] is False
+    assert report["problems"][0].startswith("oauth mailbox support: token expires")
+    assert build_status(config, at(1800 - 3601))["healthy"] is True
