@@ -14,8 +14,8 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
-import mailtix
 from mailtix.cli.present import ticket_summary
+from mailtix.config.shipped import shipped_templates
 from mailtix.domain.private_files import private_umask
 from mailtix.report.formats import table
 from mailtix.runtime.app import App, poll_cycle
@@ -237,7 +237,7 @@ def run_demo(directory: Path | None = None) -> int:
 def _run_demo(directory: Path | None) -> int:
     base = Path(directory or tempfile.mkdtemp(prefix="mailtix-demo-")).resolve()
     base.mkdir(parents=True, exist_ok=True)
-    templates = Path(mailtix.__file__).resolve().parent.parent / "templates"
+    templates = shipped_templates()
     (base / "mailtix.toml").write_text(CONFIG.format(support=SUPPORT, templates=templates))
     (base / "departments.toml").write_text(DEPARTMENTS)
     (base / "routing.toml").write_text(ROUTING)

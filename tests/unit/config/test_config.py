@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mailtix.config.load import SHIPPED_TEMPLATES, check_problems, load_config
+from mailtix.config.load import check_problems, load_config
+from mailtix.config.shipped import shipped_templates
 from mailtix.domain.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[3]
@@ -64,7 +65,7 @@ def test_example_config_loads(tmp_path: Path) -> None:
     assert config.store.url == f"sqlite:///{tmp_path.resolve()}/var/mailtix.db"
     assert {d.name for d in config.departments} == {"general", "billing"}
     assert len(config.rules) >= 2
-    assert config.templates.dir == SHIPPED_TEMPLATES
+    assert config.templates.dir == shipped_templates()
     assert config.tickets.message_id_domain == "example.com"
 
 

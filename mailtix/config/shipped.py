@@ -1,0 +1,62 @@
+"""Where this installation keeps the files mailtix ships: the default templates/, the example
+config/ files and mailtix.toml.example.
+
+A wheel carries them as package data in ``mailtix/shipped/`` (pyproject.toml maps the
+repository's top-level templates/, config/ and mailtix.toml.example there). An editable install
+(``pip install -e .``) has no copy: its files stay in the project directory the install points
+to, which the distribution's ``direct_url.json`` (PEP 610) names. Nothing here is computed
+until asked for: importlib.metadata costs ~40 ms to import.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from mailtix.domain.errors import MailtixError
+
+EXAMPLE_CONFIG = "mailtix.toml.example"
+
+
+@cache
+def shipped_dir() -> Path:
+    """The directory holding templates/, config/ and mailtix.toml.example."""
+    packaged = Path(str(resources.files("mailtix"))) / "shipped"
+    if (packaged / EXAMPLE_CONFIG).is_file():
+        return packaged
+    project = _editable_project()
+    if project is not None and (project / EXAMPLE_CONFIG).is_file():
+        return project
+    raise MailtixError(
+        "the files mailtix ships (templates/, mailtix.toml.example) are missing from this "
+        "installation: reinstall mailtix (pip install mailtix, or pip install -e . in a checkout)"
+    )
+
+
+def shipped_templates() -> Path:
+    """The default mail templates."""
+    return shipped_dir() / "templates"
+
+
+def _editable_project() -> Path | None:
+    """The project directory of the editable install that holds the running mailtix, or None.
+
+    Every installed "mailtix" distribution is looked at: run from a checkout, the current
+    directory's mailtix.egg-info (which has no direct_url.json) comes first."""
+    from importlib.metadata import distributions
+
+    code = Path(str(resources.files("mailtix"))).resolve()
+    for dist in distributions(name="mailtix"):
+        try:
+            info = json.loads(dist.read_text("direct_url.json") or "{}")
+        except ValueError:
+            continue
+        url = urlsplit(str(info.get("url", "")))
+        if info.get("dir_info", {}).get("editable") and url.scheme == "file":
+            project = Path(unquote(url.path))
+            if (project / "mailtix").resolve() == code:
+                return project
+    return None
