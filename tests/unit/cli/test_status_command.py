@@ -1,0 +1,79 @@
+"""``mailtix status`` as a user runs it: light (no mail library, no pipeline, no
+prometheus-client or scheduler loaded), working while a rule file is broken, exit 2 for a bad
+config, and a ``poll --once`` (cron without the daemon) recorded for it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HEAVY = ("jinja2", "imapclient", "aiosmtplib", "asyncio", "mailparser", "prometheus_client",
+         "apscheduler", "nh3")  # fmt: skip
+LOADED = """\
+import sys
+from mailtix.cli.main import main
+code = main(sys.argv[1:])
+heavy = [m for m in {heavy!r} if m in sys.modules]
+heavy += [m for m in sys.modules if m.startswith(("mailtix.desks", "mailtix.outbound"))]
+print("LOADED", " ".join(sorted(heavy)) or "-", file=sys.stderr)
+sys.exit(code)
+"""
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    for sub in ("cur", "new", "tmp"):
+        (tmp_path / "inbox" / sub).mkdir(parents=True)
+    (tmp_path / "mailtix.toml").write_text("""
+[store]
+url = "sqlite:///mailtix.db"
+[smtp]
+maildir = "outgoing"
+[[mailbox]]
+name = "support"
+address = "support@acme.example"
+maildir = "inbox"
+[rules]
+routing = "routing.toml"
+""")
+    (tmp_path / "routing.toml").write_text("")
+    return tmp_path / "mailtix.toml"
+
+
+def mailtix(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mailtix", "--config", str(config), *args],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_status_loads_no_mail_library_no_pipeline_no_metrics(config: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", LOADED.format(heavy=HEAVY), "--config", str(config), "status"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr  # no daemon: unhealthy
+    assert "LOADED -" in proc.stderr, proc.stderr
+
+
+def test_status_after_poll_once_and_with_a_broken_rule_file(config: Path) -> None:
+    assert mailtix(config, "poll", "--once").returncode == 0
+    (config.parent / "routing.toml").write_text('[[rule]]\nname = "x"\nwhen = { subject = \n')
+    proc = mailtix(config, "status", "--json")
+    assert proc.returncode == 1, proc.stderr  # unhealthy only because no daemon runs
+    report = json.loads(proc.stdout)
+    assert report["problems"] == ["daemon: no `mailtix run` has beaten its heartbeat lately"]
+    [mailbox] = report["mailboxes"]
+    assert mailbox["healthy"] is True and mailbox["last_success"] and mailbox["waiting"] == 0
+
+
+def test_a_bad_config_is_exit_2_with_one_line(config: Path) -> None:
+    config.write_text(config.read_text() + '\n[metrics]\nlisten = "0.0.0.0:9464"\n')
+    proc = mailtix(config, "status")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith('mailtix.toml: metrics.listen: "0.0.0.0" is not a loopback')
+    assert len(proc.stderr.splitlines()) == 1
