@@ -55,17 +55,22 @@ def check_all(args: argparse.Namespace) -> int:
 
 
 def _connect_all(config: Config) -> tuple[list[str], list[str], list[str]]:
-    """Log in to (or open) every mailbox and the SMTP server, then leave, changing nothing:
-    what was reached, one line per problem, and one line per mailbox whose first poll would
-    create folders."""
-    smtp = config.smtp
+    """Log in to (or open) every mailbox and each SMTP account once ([smtp] and every
+    distinct [mailbox.smtp]), then leave, changing nothing: what was reached, one line per
+    problem, and one line per mailbox whose first poll would create folders."""
+    from mailtix.outbound.accounts import send_accounts
+
     checks: list[tuple[str, str, Callable[[], list[str]]]] = [
         (f"mailbox {m.name}", f" ({m.host}:{m.port})" if m.maildir is None else "",
          partial(_would_create, m))
         for m in config.mailboxes
     ]  # fmt: skip
-    if smtp.maildir is None:
-        checks.append((f"smtp {smtp.host}:{smtp.port}", "", partial(_log_in_to_smtp, smtp)))
+    for account in send_accounts(config).distinct():
+        smtp = account.smtp
+        if smtp.maildir is None:
+            own = f" as {smtp.username} ({account.name})" if account.name != "smtp" else ""
+            name = f"smtp {smtp.host}:{smtp.port}{own}"
+            checks.append((name, "", partial(_log_in_to_smtp, smtp)))
     reached: list[str] = []
     problems: list[str] = []
     notes: list[str] = []
