@@ -47,15 +47,25 @@ def add_log_fields(**fields: object) -> None:
         current.update(_given(fields))
 
 
+def maskable(secrets: Iterable[str]) -> list[str]:
+    """The secrets worth masking, longest first (one inside another is masked whole)."""
+    return sorted({s for s in secrets if s and len(s) >= MIN_SECRET}, key=len, reverse=True)
+
+
+def mask_secrets(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with each of ``secrets`` (from ``maskable``) replaced by ***."""
+    for secret in secrets:
+        text = text.replace(secret, MASK)
+    return text
+
+
 class _Masking(logging.Formatter):
     def __init__(self, secrets: Iterable[str] = (), fmt: str | None = None) -> None:
         super().__init__(fmt)
-        self.secrets = sorted({s for s in secrets if s and len(s) >= MIN_SECRET}, key=len)[::-1]
+        self.secrets = maskable(secrets)
 
     def mask(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, MASK)
-        return text
+        return mask_secrets(text, self.secrets)
 
 
 class TextFormatter(_Masking):

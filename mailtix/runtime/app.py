@@ -16,6 +16,7 @@ from peewee import Database
 
 from mailtix.config.load import load_config
 from mailtix.config.model import Config, MailboxConfig
+from mailtix.config.operations import config_secrets
 from mailtix.desks.pipeline import Outcome, Pipeline, Source
 from mailtix.domain.clock import utcnow
 from mailtix.domain.errors import MailSourceError, UsageError
@@ -139,11 +140,12 @@ def _poll_all(app: App, result: CycleResult, on_commit: Callable[..., None] | No
         except MailSourceError as exc:
             log.error("%s", exc)
             result.errors.append(str(exc))
-            record_poll(mailbox.name, str(exc))
+            record_poll(mailbox.name, str(exc), secrets=config_secrets(app.config))
         except Exception as exc:  # a dropped connection mid-poll: the next cycle resumes
             log.exception("polling %s failed", mailbox.name)
             result.errors.append(f"{mailbox.name}: {type(exc).__name__}: {exc}")
-            record_poll(mailbox.name, f"{type(exc).__name__}: {exc}")
+            error = f"{type(exc).__name__}: {exc}"
+            record_poll(mailbox.name, error, secrets=config_secrets(app.config))
 
 
 def _in_memory(db: Database) -> bool:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from mailtix.config.model import MailboxConfig
+from mailtix.config.operations import config_secrets
 from mailtix.domain.errors import MailtixError
 from mailtix.domain.log_lines import log_context
 from mailtix.domain.workers import WORKER
@@ -52,7 +53,7 @@ class Daemon:
         self.sender: SenderProcess | SenderThread | None = None
         self.failures: dict[str, int] = {}  # mailbox -> consecutive failed polls
         self.resume_at: dict[str, float] = {}  # mailbox -> monotonic time of the next try
-        self.health = HealthRecorder(WORKER, app.clock)
+        self.health = HealthRecorder(WORKER, app.clock, secrets=config_secrets(app.config))
         self.metrics: Metrics | None = None
 
     def run_forever(self) -> None:

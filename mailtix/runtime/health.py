@@ -2,7 +2,8 @@
 every BEAT_SECONDS, and a mailbox's poll result when it changes (a first failure, another
 error, a recovery, another number of messages left waiting) and otherwise at most every
 REFRESH_SECONDS. An idle daemon with IDLE mailboxes writes a few rows a minute, not one a poll.
-A store that cannot be written right now costs a log line, never a poll.
+A store that cannot be written right now costs a log line, never a poll. Configured secrets
+are masked in the errors kept (``mailtix status`` shows them).
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from mailtix.domain.clock import utcnow
+from mailtix.domain.log_lines import mask_secrets, maskable
 from mailtix.store import health
 
 log = logging.getLogger(__name__)
@@ -30,8 +32,9 @@ class HealthRecorder:
         worker: str,
         clock: Callable[[], datetime] = utcnow,
         monotonic: Callable[[], float] = time.monotonic,
+        secrets: Iterable[str] = (),
     ) -> None:
-        self.worker = worker
+        self.worker, self.secrets = worker, maskable(secrets)
         self.clock, self.monotonic = clock, monotonic
         self.started_at = clock()
         self.last_success: dict[str, datetime] = {}  # mailbox -> its last good poll (metrics)
@@ -44,7 +47,7 @@ class HealthRecorder:
         return self._poll(mailbox, (None, waiting))
 
     def poll_failed(self, mailbox: str, error: str) -> bool:
-        return self._poll(mailbox, (error, None))
+        return self._poll(mailbox, (mask_secrets(error, self.secrets), None))
 
     def _poll(self, mailbox: str, state: State) -> bool:
         """Write the result when it is news; whether it was written."""
@@ -73,8 +76,12 @@ class HealthRecorder:
         _safely(health.stopped, self.worker, self.clock())
 
 
-def record_poll(mailbox: str, error: str | None, waiting: int | None = None) -> None:
+def record_poll(
+    mailbox: str, error: str | None, waiting: int | None = None, secrets: Iterable[str] = ()
+) -> None:
     """One poll's result, written at once (``poll --once``: one row per mailbox per run)."""
+    if error is not None:
+        error = mask_secrets(error, maskable(secrets))
     _safely(health.record_poll, mailbox, utcnow(), error, waiting)
 
 

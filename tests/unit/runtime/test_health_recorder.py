@@ -91,3 +91,10 @@ def test_a_store_that_cannot_be_written_costs_a_log_line_not_a_poll(
     db.execute_sql("DROP TABLE mailbox_health")  # reopens; the table is gone
     assert not recorder.poll_done("support", 0)
     assert "health not recorded" in caplog.text
+
+
+def test_secrets_are_masked_in_the_errors_kept(db: Database) -> None:
+    clocks = Clocks()
+    recorder = HealthRecorder("host:1", clocks.wall, clocks.mono, secrets=["imap-pass-123"])
+    recorder.poll_failed("support", "LOGIN support imap-pass-123: refused")
+    assert health.mailboxes()["support"].last_error == "LOGIN support ***: refused"
