@@ -13,6 +13,7 @@ from peewee import Database
 from mailtix.config.model import Config
 from mailtix.domain.clock import iso
 from mailtix.report import durations, figures
+from mailtix.report.agent_privacy import apply_agent_policy
 from mailtix.report.durations import GroupKey
 from mailtix.report.hours import Targets, business_clock, sla_targets
 from mailtix.report.period import Period
@@ -44,7 +45,7 @@ def build_report(db: Database, config: Config, period: Period, now: datetime) ->
         names = sorted(grp for kind, grp in keys if kind == dim)
         return [{label: name or None, **stats((dim, name))} for name in names]
 
-    return {
+    document = {
         "schema": SCHEMA_VERSION,
         "generated_at": iso(now),
         "period": {
@@ -59,9 +60,11 @@ def build_report(db: Database, config: Config, period: Period, now: datetime) ->
         "first_response_histogram": histogram,
         "by_department": groups("department", "department"),
         "by_agent": groups("agent", "agent"),
+        "by_organisation": groups("organisation", "organisation"),
         "by_day": figures.by_day(period, created, resolved),
         "by_hour_of_week": figures.by_hour_of_week(period, created),
     }
+    return apply_agent_policy(document, config)  # [privacy] agent_reports
 
 
 def _hours(seconds: float | None) -> float | None:

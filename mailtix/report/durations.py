@@ -21,6 +21,7 @@ from mailtix.report.period import Period
 from mailtix.report.sql import Dialect, words
 
 GroupKey = tuple[str, str]  # ("all", "") | ("department", name) | ("agent", email or "")
+#                             | ("organisation", name or "")
 METRICS = ("first_response", "resolution")
 HISTOGRAM = (  # first-response distribution buckets: (label, upper bound in hours)
     ("<1h", 1), ("1-4h", 4), ("4-8h", 8), ("8-24h", 24), ("1-2d", 48), ("2-5d", 120),
@@ -33,6 +34,7 @@ def cohort_sql(d: Dialect) -> str:
     p = d.p
     return f"""WITH d AS (
   SELECT t.id, t.department AS department, COALESCE(t.assignee, '') AS agent,
+         COALESCE(t.organisation, '') AS organisation,
          t.priority AS priority, t.created_at AS created_at,
          CASE WHEN t.first_response_at < {p["until"]} THEN t.first_response_at END AS fr_at,
          (SELECT MIN(e.at) FROM event e WHERE e.ticket_id = t.id
@@ -47,17 +49,19 @@ def cohort_params(period: Period) -> dict[str, Any]:
 
 
 def _grouped(source: str, column: str) -> str:
-    """``source`` rows as (dim, grp, x): once overall, once per department, once per agent."""
+    """``source`` rows as (dim, grp, x): once overall, once per department, agent and
+    organisation."""
     return (
         f"SELECT 'all' AS dim, '' AS grp, {column} AS x FROM {source} "
         f"UNION ALL SELECT 'department', department, {column} FROM {source} "
-        f"UNION ALL SELECT 'agent', agent, {column} FROM {source}"
+        f"UNION ALL SELECT 'agent', agent, {column} FROM {source} "
+        f"UNION ALL SELECT 'organisation', organisation, {column} FROM {source}"
     )
 
 
 def _seconds_cte(d: Dialect) -> str:
     return (
-        f", s AS (SELECT department, agent, priority, "
+        f", s AS (SELECT department, agent, organisation, priority, "
         f"{d.seconds('created_at', 'fr_at')} AS fr_s, "
         f"{d.seconds('created_at', 'res_at')} AS res_s, "
         f"{d.seconds('created_at', d.p['until'])} AS age_s FROM d)"
@@ -113,7 +117,8 @@ def sql_sla(
         ]
     rows_sql = (
         "SELECT 'all' AS dim, '' AS grp, * FROM s UNION ALL "
-        "SELECT 'department', department, * FROM s UNION ALL SELECT 'agent', agent, * FROM s"
+        "SELECT 'department', department, * FROM s UNION ALL SELECT 'agent', agent, * FROM s "
+        "UNION ALL SELECT 'organisation', organisation, * FROM s"
     )
     sql = (
         cohort_sql(d)
@@ -160,8 +165,10 @@ def histogram_bucket(seconds: float) -> str:
     return HISTOGRAM[-1][0]
 
 
-def keys_of(department: str, agent: str) -> Iterable[GroupKey]:
-    return (("all", ""), ("department", department), ("agent", agent))
+def keys_of(department: str, agent: str, organisation: str = "") -> Iterable[GroupKey]:
+    return (
+        ("all", ""), ("department", department), ("agent", agent), ("organisation", organisation),
+    )  # fmt: skip
 
 
 def summarise(samples: Mapping[GroupKey, Mapping[str, list[float]]]) -> dict[GroupKey, Any]:
@@ -193,13 +200,15 @@ def business_figures(
     d: Dialect, period: Period, clock: Clock, targets: Targets
 ) -> tuple[dict[GroupKey, Any], dict[GroupKey, Any], dict[str, int]]:
     """(durations, sla, histogram) measured in business time, streaming the period's tickets."""
-    sql = cohort_sql(d) + " SELECT department, agent, priority, created_at, fr_at, res_at FROM d"
+    sql = cohort_sql(d) + (
+        " SELECT department, agent, organisation, priority, created_at, fr_at, res_at FROM d"
+    )
     samples: dict[GroupKey, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     sla: dict[GroupKey, Any] = defaultdict(
         lambda: {m: {"met": 0, "breached": 0, "pending": 0} for m in METRICS}
     )
     histogram = dict.fromkeys((label for label, _ in HISTOGRAM), 0)
-    for department, agent, priority, *times in d.run(sql, cohort_params(period)):
+    for department, agent, organisation, priority, *times in d.run(sql, cohort_params(period)):
         created, responded, resolved = (_as_datetime(t) for t in times)
         assert created is not None
         age = clock(created, period.until)
@@ -209,7 +218,7 @@ def business_figures(
         }
         if measured["first_response"] is not None:
             histogram[histogram_bucket(measured["first_response"])] += 1
-        for key in keys_of(department, agent):
+        for key in keys_of(department, agent, organisation):
             for metric, seconds in measured.items():
                 if seconds is not None:
                     samples[key][metric].append(seconds)

@@ -1,7 +1,8 @@
 """Counts for a period, aggregated in the database and rolled up here: each query returns a
 handful of rows per (department, agent) pair, never one row per ticket.
 
-Departments and agents are the ticket's current ones; "" is an unassigned ticket.
+Departments and agents are the ticket's current ones; "" is an unassigned ticket. The
+organisation is the one the ticket was opened for; "" is none.
 """
 
 from __future__ import annotations
@@ -33,23 +34,23 @@ def _params(period: Period) -> dict[str, Any]:
 
 
 def count_queries(d: Dialect) -> dict[str, str]:
-    """One query per count, each giving (department, agent, n) rows."""
+    """One query per count, each giving (department, agent, organisation, n) rows."""
     p = d.p
     in_period = f">= {p['since']} AND {{col}} < {p['until']}"
-    ticket_cols = "t.department, COALESCE(t.assignee, '')"
+    ticket_cols = "t.department, COALESCE(t.assignee, ''), COALESCE(t.organisation, '')"
     event_join = f"FROM event e JOIN ticket t ON t.id = e.ticket_id WHERE e.at {in_period}"
     event_join = event_join.format(col="e.at")
     return {
         "created": f"SELECT {ticket_cols}, COUNT(*) FROM ticket t "
-        f"WHERE t.created_at {in_period.format(col='t.created_at')} GROUP BY 1, 2",
+        f"WHERE t.created_at {in_period.format(col='t.created_at')} GROUP BY 1, 2, 3",
         "resolved": f"SELECT {ticket_cols}, COUNT(DISTINCT e.ticket_id) {event_join} "
-        f"AND e.{STATUS_EVENT} AND {RESOLVING} GROUP BY 1, 2",
+        f"AND e.{STATUS_EVENT} AND {RESOLVING} GROUP BY 1, 2, 3",
         "reopened": f"SELECT {ticket_cols}, COUNT(*) {event_join} AND e.{STATUS_EVENT} "
-        f"AND {REOPENING} GROUP BY 1, 2",
+        f"AND {REOPENING} GROUP BY 1, 2, 3",
         "backlog": f"SELECT {ticket_cols}, COUNT(*) FROM ticket t WHERE {BACKLOG} "
-        f"AND t.created_at < {p['until']} GROUP BY 1, 2",
+        f"AND t.created_at < {p['until']} GROUP BY 1, 2, 3",
         "escalations": f"SELECT {ticket_cols}, COUNT(*) {event_join} "
-        f"AND e.type = '{EventType.SLA.value}' GROUP BY 1, 2",
+        f"AND e.type = '{EventType.SLA.value}' GROUP BY 1, 2, 3",
     }
 
 
@@ -58,8 +59,8 @@ def counts(d: Dialect, period: Period) -> dict[GroupKey, Counter[str]]:
     found: dict[GroupKey, Counter[str]] = defaultdict(Counter)
     params = _params(period)
     for name, sql in count_queries(d).items():
-        for department, agent, n in d.run(sql, params):
-            for key in keys_of(department, agent):
+        for department, agent, organisation, n in d.run(sql, params):
+            for key in keys_of(department, agent, organisation):
                 found[key][name] += int(n)
     return dict(found)
 
@@ -85,13 +86,14 @@ def satisfaction(d: Dialect, period: Period) -> dict[GroupKey, Counter[int]]:
     """Survey answers (1-5) of the tickets created in the period, per group."""
     p = d.p
     sql = (
-        "SELECT t.department, COALESCE(t.assignee, ''), t.satisfaction, COUNT(*) FROM ticket t "
+        "SELECT t.department, COALESCE(t.assignee, ''), COALESCE(t.organisation, ''), "
+        "t.satisfaction, COUNT(*) FROM ticket t "
         f"WHERE t.created_at >= {p['since']} AND t.created_at < {p['until']} "
-        "AND t.satisfaction IS NOT NULL GROUP BY 1, 2, 3"
+        "AND t.satisfaction IS NOT NULL GROUP BY 1, 2, 3, 4"
     )
     found: dict[GroupKey, Counter[int]] = defaultdict(Counter)
-    for department, agent, score, n in d.run(sql, _params(period)):
-        for key in keys_of(department, agent):
+    for department, agent, organisation, score, n in d.run(sql, _params(period)):
+        for key in keys_of(department, agent, organisation):
             found[key][int(score)] += int(n)
     return dict(found)
 

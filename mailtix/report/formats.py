@@ -43,12 +43,14 @@ def stats_row(section: str, name: str | None, stats: dict[str, Any]) -> list[obj
 
 
 def csv_rows(report: dict[str, Any]) -> Iterable[list[object]]:
-    """Overall, then one row per department, per agent and per day."""
+    """Overall, then one row per department, per agent, per organisation and per day."""
     yield stats_row("overall", "", report["overall"])
     for item in report["by_department"]:
         yield stats_row("department", item["department"], item)
     for item in report["by_agent"]:
         yield stats_row("agent", item["agent"] or "(unassigned)", item)
+    for item in report.get("by_organisation", []):
+        yield stats_row("organisation", item["organisation"] or "(none)", item)
     blank = [""] * (len(CSV_COLUMNS) - 4)
     for day in report["by_day"]:
         yield ["day", day["date"], day["created"], day["resolved"], *blank]
@@ -67,14 +69,16 @@ def _h(value: float | None) -> str:
     return "-" if value is None else f"{value:g}h"
 
 
-def group_rows(items: list[dict[str, Any]], label: str) -> list[list[str]]:
+def group_rows(
+    items: list[dict[str, Any]], label: str, empty: str = "(unassigned)"
+) -> list[list[str]]:
     rows = []
     for item in items:
         fr, res, sla = item["first_response"], item["resolution"], item["sla"]
         sat = item["satisfaction"]
         rows.append(
             [
-                str(item[label] or "(unassigned)"), str(item["created"]), str(item["resolved"]),
+                str(item[label] or empty), str(item["created"]), str(item["resolved"]),
                 str(item["reopened"]), str(item["backlog"]),
                 f"{_h(fr['median_hours'])} / {_h(fr['p90_hours'])}",
                 f"{_h(res['median_hours'])} / {_h(res['p90_hours'])}",
@@ -105,6 +109,11 @@ def render_table(report: dict[str, Any]) -> str:
         table(group_rows(report["by_department"], "department"), ["DEPARTMENT", *HEADERS]),
         "",
         table(group_rows(report["by_agent"], "agent"), ["AGENT", *HEADERS]),
+        "",
+        table(
+            group_rows(report.get("by_organisation", []), "organisation", "(none)"),
+            ["ORGANISATION", *HEADERS],
+        ),
         "",
         table([[k, str(v)] for k, v in report["backlog_by_age"].items()], ["BACKLOG AGE", "OPEN"]),
         "",

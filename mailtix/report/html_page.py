@@ -135,6 +135,11 @@ def render_html(report: dict[str, Any], title: str = "Help desk report") -> str:
         _table(group_rows(report["by_department"], "department"), ["Department", *HEADERS]),
         "<h2>By agent</h2>",
         _table(group_rows(report["by_agent"], "agent"), ["Agent", *HEADERS]),
+        "<h2>By organisation</h2>",
+        _table(
+            group_rows(report.get("by_organisation", []), "organisation", "(none)"),
+            ["Organisation", *HEADERS],
+        ),
     ]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

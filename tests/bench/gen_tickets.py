@@ -3,8 +3,9 @@
     python tests/bench/gen_tickets.py --tickets 100000 --db /tmp/big.db [--days 180] [--seed 1]
 
 Tickets arrive mostly in working hours over the last ``--days`` days, across four departments
-and eight agents; most get an agent answer within hours and are resolved within days, some are
-reopened, some answered a survey, a few breached an SLA. Rows go in with ``insert_many`` in
+and eight agents, from 5,000 customers (a fifth of them BigCorp's, a tenth Acme's); most get an
+agent answer within hours and are resolved within days, some are reopened, some answered a
+survey, a few breached an SLA. Rows go in with ``insert_many`` in
 large transactions (about 45 s per 100,000 tickets on SQLite with its FULL sync).
 """
 
@@ -35,6 +36,7 @@ AGENTS = {
     "sales": ["grace@example.com", "heidi@example.com"],
 }
 PRIORITIES = {"low": 0.15, "normal": 0.6, "high": 0.2, "urgent": 0.05}
+ORGANISATIONS = (("BigCorp", 1000), ("Acme", 1500))  # customers below each bound; then none
 BATCH = 5000
 
 
@@ -60,6 +62,7 @@ def one_ticket(rng: random.Random, number: int, now: datetime, days: int) -> dic
         "id": number, "subject": f"Question {number}", "status": "new",
         "priority": pick(rng, PRIORITIES), "department": department, "assignee": None,
         "customer": f"customer{number % 5000}@example.org", "mailbox": "support",
+        "organisation": next((o for o, below in ORGANISATIONS if number % 5000 < below), None),
         "created_at": created, "updated_at": created, "first_response_at": None,
     }  # fmt: skip
     messages = [_message(number, "in", "customer", created)]
