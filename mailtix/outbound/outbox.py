@@ -51,6 +51,7 @@ GIVE_UP_AFTER = timedelta(days=3)
 CLAIM_LEASE = timedelta(minutes=10)  # a claim older than this belongs to a dead worker
 RENEW_CLAIMS = timedelta(minutes=1)  # a live sender renews its claims this often
 CLAIM_BATCH = 20  # rows claimed at a time: what a worker that dies leaves claimed
+RESERVATION_TTL = timedelta(seconds=15)  # max_per_minute: reserved sends unused by then lapse
 
 
 def backoff(attempts: int) -> timedelta:
@@ -172,6 +173,7 @@ class _Feed:
     # us: everything due for them was deferred
     full_until: dict[str, datetime] = field(default_factory=dict)  # max_per_minute reached
     allowance: Counter[str] = field(default_factory=Counter)  # sends reserved, not yet made
+    reserved_at: dict[str, datetime] = field(default_factory=dict)  # when they were reserved
     live: Counter[str] = field(default_factory=Counter)  # open connections per account
     spawn: Callable[[Account], None] | None = None
 
@@ -219,17 +221,20 @@ class _Feed:
     def _may_send(self, account: Account) -> bool:
         """Within ``max_per_minute``: sends are reserved in the store a queue at a time; when
         none is granted, the account's rows wait in the outbox until its minute has room."""
-        limit, name = account.smtp.max_per_minute, account.name
+        limit, name, now = account.smtp.max_per_minute, account.name, self.clock()
         if not limit:
             return True
+        if now - self.reserved_at.get(name, now) > RESERVATION_TTL:
+            self.allowance[name] = 0  # counted then, not sent: a slow server must not spread
+            # them into the next minute beside another worker's
         if self.allowance[name] <= 0:
             wanted = min(len(self.queues[name]), CLAIM_BATCH)
-            granted, free = pace.reserve(account.pace_key, self.clock(), limit, wanted)
+            granted, free = pace.reserve(account.pace_key, now, limit, wanted)
             if not granted:
                 self.full_until[name] = free
                 self._wait(account)
                 return False
-            self.allowance[name] = granted
+            self.allowance[name], self.reserved_at[name] = granted, now
         self.allowance[name] -= 1
         return True
 

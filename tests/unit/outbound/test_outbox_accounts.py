@@ -9,6 +9,7 @@ import mailbox
 import subprocess
 import sys
 import time
+from collections import deque
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -166,3 +167,21 @@ def test_workers_in_separate_processes_share_the_limit(db: Database, tmp_path: P
     assert len(delivered(tmp_path / "sales")) == 5
     statuses = [r.status for r in OutboxItem.select()]
     assert statuses.count("sent") == 5 and statuses.count("pending") == 55
+
+
+def test_sends_reserved_but_not_made_soon_are_not_carried_into_the_next_minute(
+    db: Database, tmp_path: Path
+) -> None:
+    """A slow server: sends reserved at one moment and made more than RESERVATION_TTL later
+    could land beside another worker's in a later minute; they are given up (still counted)."""
+    rows = [queue("sales@example.com", n) for n in range(8)]
+    now = [NOW]
+    paced = accounts(tmp_path, limit=5).for_sender("sales@example.com")
+    feed = outbox._Feed(lambda: now[0], outbox.SenderState.open(), SendAccounts(paced))
+    feed.queues[paced.name] = deque(outbox.claim(NOW))
+    assert feed.next(paced) is not None  # five reserved, one used
+    now[0] = NOW + outbox.RESERVATION_TTL + timedelta(seconds=1)
+    assert feed.next(paced) is None  # the other four were given up; the minute is full
+    assert feed.full_until[paced.name] == NOW + timedelta(seconds=61)
+    assert {OutboxItem.get_by_id(r.id).status for r in rows[1:]} == {"pending"}
+    feed.state.close()
