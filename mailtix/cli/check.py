@@ -17,6 +17,7 @@ from mailtix.cli.common import config_path
 from mailtix.config.load import load_config
 from mailtix.config.model import Config, MailboxConfig, SmtpConfig
 from mailtix.domain.errors import MailtixError
+from mailtix.domain.version import mailtix_version
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -51,6 +52,7 @@ def check_all(args: argparse.Namespace) -> int:
         f"{len(config.agents)} agent(s), {len(config.rules)} rule(s)"
         + (f"; connected to {', '.join(reached)}" if args.connect else "")
     )
+    print(f"mailtix {mailtix_version()}, config {config.path}")
     return 0
 
 

@@ -11,12 +11,12 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import TextIO, cast
+from typing import Any, TextIO, cast
 
-from mailtix import __version__
 from mailtix.cli import (
     check,
     customers,
+    init,
     jobs,
     mail,
     outbox,
@@ -34,7 +34,21 @@ from mailtix.domain.private_files import restrict_process_umask
 
 GROUPS = (
     mail, check, tickets, rules, outbox, quarantine, jobs, report, status, privacy, customers,
+    init,
 )  # fmt: skip
+
+
+class _Version(argparse.Action):
+    """``--version``: looked up only when asked for (importlib.metadata is slow to import)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help=kwargs.get("help"))
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        from mailtix.domain.version import mailtix_version
+
+        print(f"mailtix {mailtix_version()}")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", help="config file (default: $MAILTIX_CONFIG, ./mailtix.toml)")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
-    parser.add_argument("--version", action="version", version=f"mailtix {__version__}")
+    parser.add_argument("--version", action=_Version, help="show the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # --config is also accepted after the command (`mailtix tickets list --config FILE`)
     common = argparse.ArgumentParser(add_help=False)
