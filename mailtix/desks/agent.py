@@ -25,6 +25,7 @@ from mailtix.decisions.agent_auth import (
 from mailtix.decisions.agent_commands import Command, CommandBlock, Directory
 from mailtix.decisions.correlate import clean_subject, header_ids, subject_tags
 from mailtix.decisions.forwarded import forwarded_sender, strip_forward_prefix
+from mailtix.decisions.organisations import CustomerFacts, Membership
 from mailtix.decisions.relay_guard import (
     TEMPLATE_MARKERS,
     leaks,
@@ -32,6 +33,7 @@ from mailtix.decisions.relay_guard import (
     relayable_attachments,
 )
 from mailtix.desks.agent_workflow import WorkflowCommands
+from mailtix.desks.customer import known_customer
 from mailtix.desks.intake import Desk, DeskResult, Incoming
 from mailtix.domain.values import Address, Attachment, ParsedMail
 from mailtix.domain.vocabulary import EventType, Field, MessageKind, Status
@@ -40,6 +42,7 @@ from mailtix.inbound.reply_text import authored_words, cut_quoted_mail
 from mailtix.lifecycle import status as lifecycle
 from mailtix.lifecycle.changes import add_tag, change, opened, record, touch
 from mailtix.outbound.mailer import Letter, last_customer_message_id
+from mailtix.store.customers import seen
 from mailtix.store.lookups import sent_mail
 from mailtix.store.models import Message, Participant, Ticket
 from mailtix.store.tickets import (
@@ -146,7 +149,8 @@ class AgentDesk(WorkflowCommands, Desk):
         ``#customer`` opening): kept on a ticket of the claimed agent's own, status new, with
         no acknowledgement, notification, SLA or command, and only the agent is told. Nobody
         named in it hears anything: a forged agent cannot make mailtix mail a victim."""
-        decision = routing.route(item.mail, item.mailbox, self.config)
+        nobody = CustomerFacts(agent, Membership(None, "held mail: no organisation"))
+        decision = routing.route(item.mail, item.mailbox, self.config, nobody)
         subject = strip_forward_prefix(clean_subject(item.mail.subject, self.config.tickets.prefix))
         ticket = create_ticket(
             subject=subject, customer=agent, customer_name=self.config.agent_name(agent),
@@ -372,13 +376,16 @@ class AgentDesk(WorkflowCommands, Desk):
         customer = (
             Address(named) if named else found or Address(agent, self.config.agent_name(agent))
         )
-        decision = routing.route(item.mail, item.mailbox, self.config)
+        facts = known_customer(self.config, customer.email)  # their organisation's defaults
+        decision = routing.route(item.mail, item.mailbox, self.config, facts)
         subject = strip_forward_prefix(clean_subject(item.mail.subject, self.config.tickets.prefix))
         ticket = create_ticket(
             subject=subject, customer=customer.email, customer_name=customer.name,
             mailbox=item.mailbox.name, department=decision.department,
             priority=decision.priority, tags=decision.tags, now=item.now,
+            organisation=decision.organisation,
         )  # fmt: skip
+        seen([(customer.email, customer.name)], item.now)
         add_participant(ticket, agent, self.config.agent_name(agent), "agent", item.now)
         self._keep(item, ticket, agent, f"opened by agent {agent}", block.body or item.mail.text)
         detail = f"opened by {agent} for {customer.email}"

@@ -12,6 +12,7 @@ organisation and is acknowledged in their language (``decisions.template_languag
 
 from __future__ import annotations
 
+from mailtix.config.model import Config
 from mailtix.decisions import automated, organisations, routing
 from mailtix.decisions.assign import pick_assignee
 from mailtix.decisions.correlate import clean_subject, format_ref
@@ -36,17 +37,19 @@ class NoSender(MailtixError):
     """The mail has no usable sender address, so there is no one to open a ticket for."""
 
 
+def known_customer(config: Config, email: str) -> CustomerFacts:
+    """What the store and config know of ``email`` (one look-up by address key)."""
+    record = find_customer(email)
+    return organisations.facts(
+        config.organisations, email, recorded=record.organisation if record else None,
+        tags=tuple(record.tags) if record else (), language=record.language if record else "",
+    )  # fmt: skip
+
+
 class CustomerDesk(Desk):
     def customer_facts(self, mail: ParsedMail) -> CustomerFacts | None:
-        """What the store and config know of the sender (one look-up by address key)."""
-        if mail.sender is None:
-            return None
-        record = find_customer(mail.sender.email)
-        return organisations.facts(
-            self.config.organisations, mail.sender.email,
-            recorded=record.organisation if record else None,
-            tags=tuple(record.tags) if record else (), language=record.language if record else "",
-        )  # fmt: skip
+        """What the store and config know of the sender."""
+        return known_customer(self.config, mail.sender.email) if mail.sender else None
 
     def open_ticket(
         self, item: Incoming, decision: RouteDecision, facts: CustomerFacts | None = None
@@ -74,7 +77,8 @@ class CustomerDesk(Desk):
         language = self._language(ticket, item, facts)
         self._acknowledge(ticket, item, decision.acknowledge, new=True, language=language)
         if not item.automation.automated:
-            self.notifier.notify(ticket, item.mailbox, "new", now, mail=item.mail)
+            text = visible_reply(item.mail.text).text  # signature and quotes cut, as replies
+            self.notifier.notify(ticket, item.mailbox, "new", now, mail=item.mail, text=text)
         return DeskResult("ticket", ticket, item.thread_reason)
 
     def follow_up(self, ticket: Ticket, item: Incoming) -> DeskResult:
