@@ -5,7 +5,7 @@ Counted by this daemon as it works: mails in by mailbox and outcome, and poll du
 Read from the store at each scrape, so the same on every worker (aggregate them with max, not
 sum): mails out by result, outbox depth, quarantine size, seconds since each mailbox's last good
 poll (this daemon's own, or any worker's as the store has it), and the acknowledgement latency
-of acknowledgements sent since this daemon started: from the moment the customer's mail was
+of acknowledgements queued since this daemon started: from the moment the customer's mail was
 stored (its acknowledgement is queued in the same transaction) to the SMTP server accepting it.
 """
 
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 POLL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 ACK_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
-LATE_MARKS = timedelta(minutes=5)  # sent marks may reach the store this late (journals)
+GIVE_UP = timedelta(days=1)  # an acknowledgement still unsent after this is no longer awaited
 
 
 class Metrics:
@@ -56,8 +56,9 @@ class Metrics:
             buckets=ACK_BUCKETS, registry=None,
         )  # fmt: skip
         self.registry.register(_StoreFigures(self))
-        self._acks_after = clock()
-        self._acks_seen: dict[int, datetime] = {}
+        last = OutboxItem.select(fn.MAX(OutboxItem.id)).scalar()
+        self._acks_from = int(last or 0) + 1  # acknowledgements queued from now on
+        self._observed: set[int] = set()  # sent ones at or after _acks_from, already counted
         self._server: WSGIServer | None = None
 
     def polled(self, result: PollResult, seconds: float) -> None:
@@ -76,19 +77,26 @@ class Metrics:
             self._server.server_close()
 
     def catch_up_acks(self) -> None:
-        """Observe the latency of acknowledgements the store now says were sent."""
-        window = max(self._acks_after, self.clock() - LATE_MARKS)
-        rows = OutboxItem.select(OutboxItem.id, OutboxItem.created_at, OutboxItem.sent_at).where(
-            (OutboxItem.kind == "acknowledgement")
-            & (OutboxItem.status == "sent")
-            & (OutboxItem.sent_at >= window)
-        )
-        for row in rows:
+        """Observe the latency of the acknowledgements the store now says were sent. Only the
+        rows from the oldest one still awaited on are read (by id: the outbox keeps every
+        mail's bytes, so a scan of it would take seconds)."""
+        awaited, last_id = [], self._acks_from - 1
+        oldest = self.clock() - GIVE_UP
+        rows = OutboxItem.select(
+            OutboxItem.id, OutboxItem.status, OutboxItem.created_at, OutboxItem.sent_at
+        ).where((OutboxItem.id >= self._acks_from) & (OutboxItem.kind == "acknowledgement"))
+        for row in rows.order_by(OutboxItem.id):
+            last_id = max(last_id, row.id)
             sent: datetime | None = row.sent_at
-            if sent is not None and row.id not in self._acks_seen:
-                self._acks_seen[row.id] = sent
+            if row.id in self._observed:
+                continue
+            if row.status == "sent" and sent is not None:
                 self.ack_latency.observe(max(0.0, (sent - row.created_at).total_seconds()))
-        self._acks_seen = {i: at for i, at in self._acks_seen.items() if at >= window}
+                self._observed.add(row.id)
+            elif row.status in ("pending", "sending") and row.created_at >= oldest:
+                awaited.append(row.id)
+        self._acks_from = awaited[0] if awaited else last_id + 1
+        self._observed = {i for i in self._observed if i >= self._acks_from}
 
 
 class _StoreFigures:
