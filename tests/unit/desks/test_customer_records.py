@@ -1,0 +1,113 @@
+"""The pipeline keeps customer records and writes in the customer's language: the record's,
+else the organisation's, else the mailbox's, else the defaults (no servers: Maildir in/out)."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import datetime
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from mailtix.desks.pipeline import Source
+from mailtix.runtime.app import App
+from mailtix.store.customers import ImportRow, find_customer, import_customer
+from mailtix.store.models import Customer, OutboxItem, Ticket
+
+REPO = Path(__file__).resolve().parents[3]
+NOW = datetime(2026, 12, 1, 10, 0, 0)
+CONFIG = """\
+[store]
+url = "sqlite:///mailtix.db"
+[smtp]
+maildir = "outgoing"
+[[mailbox]]
+name = "support"
+address = "support@acme.example"
+maildir = "inbox"
+language = "{language}"
+[rules]
+departments = "departments.toml"
+organisations = "organisations.toml"
+[templates]
+dir = "{templates}"
+"""
+ORGANISATIONS = """\
+[[organisation]]
+name = "BigCorp"
+domains = ["bigcorp.example"]
+language = "de"
+"""
+
+
+def open_app(tmp_path: Path, language: str = "") -> App:
+    (tmp_path / "mailtix.toml").write_text(
+        CONFIG.format(language=language, templates=REPO / "templates")
+    )
+    (tmp_path / "departments.toml").write_text('[[department]]\nname = "general"\n')
+    (tmp_path / "organisations.toml").write_text(ORGANISATIONS)
+    return App.open(tmp_path / "mailtix.toml", clock=lambda: NOW)
+
+
+def feed(app: App, sender: str, subject: str, cc: str = "") -> str:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = sender, "support@acme.example", subject
+    if cc:
+        msg["Cc"] = cc
+    msg["Message-ID"] = f"<{abs(hash(subject))}@example.org>"
+    msg.set_content("Hello")
+    outcome = app.pipeline.process(msg.as_bytes(), Source("support"))
+    assert outcome.kind == "ticket", outcome
+    return str(outcome.ticket_ref)
+
+
+def ack_text(ref: str) -> str:
+    ticket = Ticket.get_by_id(int(ref.split("-")[1]))
+    row = OutboxItem.get((OutboxItem.ticket == ticket) & (OutboxItem.kind == "acknowledgement"))
+    parsed = email.message_from_bytes(row.rfc822, policy=email.policy.default)
+    body = parsed.get_body(preferencelist=("plain",))  # type: ignore[attr-defined]
+    return str(body.get_content())
+
+
+@pytest.mark.parametrize(
+    ("mailbox", "sender", "record", "greeting"),
+    [
+        ("", "Dana <dana@bigcorp.example>", "", "Guten Tag Dana,"),  # the organisation's
+        ("", "Dana <dana@bigcorp.example>", "en", "Hello Dana,"),  # the customer's own wins
+        ("de", "Erin <erin@other.example>", "", "Guten Tag Erin,"),  # the mailbox's
+        ("", "Erin <erin@other.example>", "", "Hello Erin,"),  # the defaults
+        ("", "Erin <erin@other.example>", "fr", "Hello Erin,"),  # no French: the defaults
+    ],
+)
+def test_acknowledgement_language(
+    tmp_path: Path, mailbox: str, sender: str, record: str, greeting: str
+) -> None:
+    app = open_app(tmp_path, mailbox)
+    try:
+        address = sender.split("<")[1].rstrip(">")
+        if record:
+            import_customer(ImportRow(address, language=record), NOW)
+        ref = feed(app, sender, "Printer")
+        assert ack_text(ref).startswith(greeting)
+    finally:
+        app.db.close()
+
+
+def test_sender_and_copied_people_become_customers_and_the_ticket_its_organisation(
+    tmp_path: Path,
+) -> None:
+    app = open_app(tmp_path)
+    try:
+        ref = feed(app, "Dana <Dana@BigCorp.example>", "First", cc="Finn <finn@other.example>")
+        assert Ticket.get_by_id(int(ref.split("-")[1])).organisation == "BigCorp"
+        assert {c.key: c.name for c in Customer.select()} == {
+            "dana@bigcorp.example": "Dana", "finn@other.example": "Finn",
+        }  # fmt: skip
+        feed(app, "Erin <erin@other.example>", "Second")
+        erin = find_customer("ERIN@other.example")
+        assert erin is not None and erin.first_seen == NOW
+        assert Ticket.select().where(Ticket.organisation.is_null()).count() == 1
+    finally:
+        app.db.close()
