@@ -27,6 +27,8 @@ RESOLVING = f"new_value IN ({words(DONE_STATUSES)}) AND old_value <> '{Status.RE
 #: A status change from resolved or closed back to new, open or pending.
 REOPENING = f"old_value IN ({words(DONE_STATUSES)}) AND new_value IN ({words(OPEN_STATUSES)})"
 BACKLOG = f"t.status IN ({words(OPEN_STATUSES)})"
+#: Not merged into another ticket (``#merge``): reports count the surviving ticket only.
+SURVIVING = "t.merged_into IS NULL"
 
 
 def _params(period: Period) -> dict[str, Any]:
@@ -38,11 +40,14 @@ def count_queries(d: Dialect) -> dict[str, str]:
     p = d.p
     in_period = f">= {p['since']} AND {{col}} < {p['until']}"
     ticket_cols = "t.department, COALESCE(t.assignee, ''), COALESCE(t.organisation, '')"
-    event_join = f"FROM event e JOIN ticket t ON t.id = e.ticket_id WHERE e.at {in_period}"
+    event_join = (
+        f"FROM event e JOIN ticket t ON t.id = e.ticket_id WHERE {SURVIVING} AND e.at {in_period}"
+    )
     event_join = event_join.format(col="e.at")
     return {
         "created": f"SELECT {ticket_cols}, COUNT(*) FROM ticket t "
-        f"WHERE t.created_at {in_period.format(col='t.created_at')} GROUP BY 1, 2, 3",
+        f"WHERE {SURVIVING} AND t.created_at {in_period.format(col='t.created_at')} "
+        "GROUP BY 1, 2, 3",
         "resolved": f"SELECT {ticket_cols}, COUNT(DISTINCT e.ticket_id) {event_join} "
         f"AND e.{STATUS_EVENT} AND {RESOLVING} GROUP BY 1, 2, 3",
         "reopened": f"SELECT {ticket_cols}, COUNT(*) {event_join} AND e.{STATUS_EVENT} "
@@ -88,7 +93,7 @@ def satisfaction(d: Dialect, period: Period) -> dict[GroupKey, Counter[int]]:
     sql = (
         "SELECT t.department, COALESCE(t.assignee, ''), COALESCE(t.organisation, ''), "
         "t.satisfaction, COUNT(*) FROM ticket t "
-        f"WHERE t.created_at >= {p['since']} AND t.created_at < {p['until']} "
+        f"WHERE {SURVIVING} AND t.created_at >= {p['since']} AND t.created_at < {p['until']} "
         "AND t.satisfaction IS NOT NULL GROUP BY 1, 2, 3, 4"
     )
     found: dict[GroupKey, Counter[int]] = defaultdict(Counter)
@@ -103,11 +108,13 @@ def hourly(d: Dialect, period: Period) -> tuple[Counter[datetime], Counter[datet
     p = d.p
     created = (
         f"SELECT {d.hour_bucket('created_at')}, COUNT(*) FROM ticket "
-        f"WHERE created_at >= {p['since']} AND created_at < {p['until']} GROUP BY 1"
+        f"WHERE merged_into IS NULL AND created_at >= {p['since']} "
+        f"AND created_at < {p['until']} GROUP BY 1"
     )
     resolved = (
         f"SELECT {d.hour_bucket('at')}, COUNT(*) FROM event WHERE {STATUS_EVENT} "
-        f"AND at >= {p['since']} AND at < {p['until']} AND {RESOLVING} GROUP BY 1"
+        f"AND at >= {p['since']} AND at < {p['until']} AND {RESOLVING} "
+        "AND ticket_id NOT IN (SELECT id FROM ticket WHERE merged_into IS NOT NULL) GROUP BY 1"
     )
     return _buckets(d.run(created, _params(period))), _buckets(d.run(resolved, _params(period)))
 

@@ -25,6 +25,8 @@ MAX_WORDS = 10
 MAX_WORD = 60
 WORD = re.compile(r"\w+")
 TABLE = "message_search"
+PAGE = 500  # matching messages read at a time
+MAX_ROW_ID = 2**63 - 1
 PG_VECTOR = "to_tsvector('simple', coalesce(subject, '') || ' ' || coalesce(text, ''))"
 
 SQLITE_SCHEMA = (
@@ -39,6 +41,14 @@ SQLITE_SCHEMA = (
     f"INSERT INTO {TABLE} ({TABLE}, rowid, subject, text) "
     "VALUES ('delete', old.id, old.subject, old.text); "
     f"INSERT INTO {TABLE} (rowid, subject, text) VALUES (new.id, new.subject, new.text); END",
+)
+SQLITE_PAGE = (
+    f"SELECT s.rowid, m.ticket_id FROM {TABLE} s JOIN message m ON m.id = s.rowid "
+    f"WHERE {TABLE} MATCH ? AND s.rowid < ? ORDER BY s.rowid DESC LIMIT ?"
+)
+PG_PAGE = (
+    f"SELECT id, ticket_id FROM message WHERE {PG_VECTOR} @@ to_tsquery('simple', ?) "
+    "AND id < ? ORDER BY id DESC LIMIT ?"
 )
 PG_SCHEMA = (f"CREATE INDEX IF NOT EXISTS {TABLE} ON message USING gin ({PG_VECTOR})",)
 
@@ -62,21 +72,23 @@ def search_words(query: str) -> list[str]:
 
 
 def matching_tickets(query: str, limit: int) -> list[int]:
-    """Ids of the tickets with a message matching every word of ``query``, newest first."""
+    """Ids of up to ``limit`` tickets with a message matching every word of ``query``, the
+    ticket with the newest such message first. Matches are read newest first a page at a
+    time, so a common word costs a page or two, not every message that has it."""
     words = search_words(query)
     if not words:
         return []
-    db = database_proxy.obj
-    if isinstance(db, PostgresqlDatabase):
-        sql = (
-            f"SELECT DISTINCT ticket_id FROM message WHERE {PG_VECTOR} @@ to_tsquery('simple', ?) "
-            "ORDER BY ticket_id DESC LIMIT ?"
-        )
-        expression = " & ".join(f"{w.lower()}:*" for w in words)
+    if isinstance(database_proxy.obj, PostgresqlDatabase):
+        sql, expression = PG_PAGE, " & ".join(f"{w.lower()}:*" for w in words)
     else:
-        sql = (
-            f"SELECT DISTINCT m.ticket_id FROM {TABLE} s JOIN message m ON m.id = s.rowid "
-            f"WHERE {TABLE} MATCH ? ORDER BY m.ticket_id DESC LIMIT ?"
-        )
-        expression = " ".join(f'"{w}"*' for w in words)  # \w+ only: no quote inside
-    return [int(row[0]) for row in execute(sql, [expression, limit]).fetchall()]
+        sql, expression = SQLITE_PAGE, " ".join(f'"{w}"*' for w in words)  # \w+: no quotes
+    found: dict[int, None] = {}
+    below = MAX_ROW_ID
+    while len(found) < limit:
+        rows = execute(sql, [expression, below, PAGE]).fetchall()
+        for message_id, ticket_id in rows:
+            found.setdefault(int(ticket_id))
+            below = int(message_id)
+        if len(rows) < PAGE:
+            break
+    return list(found)[:limit]
