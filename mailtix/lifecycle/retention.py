@@ -62,23 +62,14 @@ def drop_raw(app: Any, now: datetime) -> str:
     days = app.config.privacy.keep_raw_days
     if days <= 0:
         return "keep-raw: off (keep_raw_days = 0: kept forever)"
-    kept = Message.select(Message.id).where(
-        (Message.ticket == Ticket.id) & Message.rfc822.is_null(False)
+    with_raw = Message.select(Message.ticket).where(Message.rfc822.is_null(False))
+    with_files = Message.select(Message.ticket).join(
+        Attachment, on=(Attachment.message == Message.id)
     )
-    with_attachments = (
-        Attachment.select(Attachment.id)
-        .join(Message)
-        .where(Message.ticket == Ticket.id)
-    )  # fmt: skip
-    tickets = [
-        t.id
-        for t in Ticket.select(Ticket.id)
-        .where(
-            _closed_before(now - timedelta(days=days)) & (kept.exists() | with_attachments.exists())
-        )
-        .order_by(Ticket.id)
-        .limit(BATCH)
-    ]
+    holding = Ticket.id.in_(with_raw) | Ticket.id.in_(with_files)
+    closed = _closed_before(now - timedelta(days=days))
+    query = Ticket.select(Ticket.id).where(closed & holding).order_by(Ticket.id).limit(BATCH)
+    tickets = [t.id for t in query]
     counts = {"tickets": len(tickets), "raw messages": 0, "attachments": 0}
     if tickets:
         with database_proxy.atomic():
