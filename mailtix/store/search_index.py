@@ -8,8 +8,9 @@ here). PostgreSQL: a GIN index on ``to_tsvector('simple', subject || text)``, wh
 expression uses; nothing to keep current. ``create_index`` builds it (new stores and the schema
 step), ``rebuild`` fills it from existing messages.
 
-A search is words, each matching as a word prefix (``print`` finds "printer"), all of them
-somewhere in one message; at most ``MAX_WORDS`` words, only letters and digits count.
+A search is words, all of them somewhere in one message, each a whole word ("print" does not
+find "printer") unless it ends in ``*`` (``print*`` does: a prefix costs more, as every word
+starting so is looked up); at most ``MAX_WORDS`` words, only letters and digits count.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from mailtix.store.models import database_proxy
 
 MAX_WORDS = 10
 MAX_WORD = 60
-WORD = re.compile(r"\w+")
+WORD = re.compile(r"\w+\*?")
 TABLE = "message_search"
 PAGE = 500  # matching messages read at a time
 MAX_ROW_ID = 2**63 - 1
@@ -68,7 +69,12 @@ def rebuild(db: Database) -> None:
 
 def search_words(query: str) -> list[str]:
     """The words of ``query`` a search uses."""
-    return [w[:MAX_WORD] for w in WORD.findall(query)][:MAX_WORDS]
+    return [_cut(w) for w in WORD.findall(query)][:MAX_WORDS]
+
+
+def _cut(word: str) -> str:
+    star = "*" if word.endswith("*") else ""
+    return word.rstrip("*")[:MAX_WORD] + star
 
 
 def matching_tickets(query: str, limit: int) -> list[int]:
@@ -79,9 +85,11 @@ def matching_tickets(query: str, limit: int) -> list[int]:
     if not words:
         return []
     if isinstance(database_proxy.obj, PostgresqlDatabase):
-        sql, expression = PG_PAGE, " & ".join(f"{w.lower()}:*" for w in words)
-    else:
-        sql, expression = SQLITE_PAGE, " ".join(f'"{w}"*' for w in words)  # \w+: no quotes
+        terms = (w.lower().replace("*", ":*") for w in words)
+        sql, expression = PG_PAGE, " & ".join(terms)
+    else:  # \w+ and a star: no quote inside
+        terms = (f'"{w[:-1]}"*' if w.endswith("*") else f'"{w}"' for w in words)
+        sql, expression = SQLITE_PAGE, " ".join(terms)
     found: dict[int, None] = {}
     below = MAX_ROW_ID
     while len(found) < limit:

@@ -3,6 +3,7 @@ generated tickets whose subjects and messages are made of words with a natural (
 then time the searches an agent makes: a rare word, a common one, two words, a prefix.
 
     python tests/bench/bench_search.py [--tickets 100000] [--db /tmp/search.db | postgresql://…]
+                                       [--reuse]
 
 On PostgreSQL it also times the same searches without the GIN index (``to_tsvector`` at query
 time), which is what the index saves. Prints figures; asserts nothing about time.
@@ -85,7 +86,8 @@ def pick_queries(words: list[str]) -> dict[str, str]:
         "common word": words[8],
         "real word": "printer",
         "two words": f"{words[8]} {words[40]}",
-        "prefix": words[100][:4],
+        "prefix": words[100][:4] + "*",
+        "real prefix": "print*",
         "no hit": "zzzzqqq",
     }
 
@@ -101,14 +103,19 @@ def main() -> int:
     parser.add_argument("--tickets", type=int, default=100_000)
     parser.add_argument("--db", default="/tmp/mailtix-bench-search.db")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--reuse", action="store_true", help="search the store --db already has")
     args = parser.parse_args()
     url = args.db if "://" in args.db else f"sqlite:///{Path(args.db).absolute()}"
-    if "://" not in args.db:
-        Path(args.db).unlink(missing_ok=True)
-    seconds = generate(url, args.tickets, args.seed)
+    if args.reuse:
+        open_store(url)
+        print(f"{Ticket.select().count()} tickets, {Message.select().count()} messages (reused)")
+    else:
+        if "://" not in args.db:
+            Path(args.db).unlink(missing_ok=True)
+        seconds = generate(url, args.tickets, args.seed)
+        count = Message.select().count()
+        print(f"{args.tickets} tickets, {count} messages written and indexed in {seconds:.1f} s")
     db = database_proxy.obj
-    count = Message.select().count()
-    print(f"{args.tickets} tickets, {count} messages written and indexed in {seconds:.1f} s")
     queries = pick_queries(vocabulary(random.Random(args.seed), 20_000))
     report(queries, "indexed")
     if isinstance(db, PostgresqlDatabase):

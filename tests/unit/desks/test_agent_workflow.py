@@ -330,7 +330,7 @@ def test_find_and_history_answer_the_agent_alone(desk: Desk) -> None:
     ticket, note = open_ticket(desk, f"Carol <{CAROL}>", "Monitor flickers")
     to_customers = len(outbox(to=CAROL)) + len(outbox(to=DAN))
 
-    desk.feed(reply_to(note, "#find print jam"))
+    desk.feed(reply_to(note, "#find print* jams"))
     desk.feed(reply_to(note, "#find zebra"))
     desk.feed(reply_to(note, "#history"))
 

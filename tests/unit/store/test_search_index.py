@@ -45,22 +45,25 @@ def pg_db(postgres_url: str) -> Iterator[Database]:
 
 
 def test_words_are_letters_and_digits_only() -> None:
-    assert search_words('print" OR x* NEAR(a b) -- ; drop') == [
-        "print", "OR", "x", "NEAR", "a", "b", "drop",
+    assert search_words('print" OR x* NEAR(a b) -- ; drop*') == [
+        "print", "OR", "x*", "NEAR", "a", "b", "drop*",
     ]  # fmt: skip
     assert search_words("\"'*()^:") == []
+    assert search_words("a**") == ["a*"]
     assert len(search_words("a " * 50)) == 10
 
 
 @pytest.mark.parametrize("backend", ["sqlite_db", "pg_db"])
-def test_search_finds_prefixes_of_every_word_newest_first(
+def test_search_finds_every_word_or_prefix_newest_first(
     backend: str, request: pytest.FixtureRequest
 ) -> None:
     request.getfixturevalue(backend)
     printer = ticket("Printer jams", "It jams on page two.")
     ticket("Scanner", "The scanner is fine, the printer too")
     later = ticket("Another printer", "Paper jam in tray 2")
-    assert matching_tickets("print jam", 10) == [later.id, printer.id]
+    assert matching_tickets("print* jam*", 10) == [later.id, printer.id]
+    assert matching_tickets("printer jams", 10) == [printer.id]
+    assert matching_tickets("print", 10) == []
     assert matching_tickets("PRINTER", 1) == [later.id]
     assert matching_tickets("zebra", 10) == []
     assert matching_tickets('"); DROP TABLE message; --', 10) == []
