@@ -50,6 +50,7 @@ def check_all(args: argparse.Namespace) -> int:
     print(
         f"ok: {len(config.mailboxes)} mailbox(es), {len(config.departments)} department(s), "
         f"{len(config.agents)} agent(s), {len(config.rules)} rule(s)"
+        + (f", {len(o)} organisation(s)" if (o := config.organisations.organisations) else "")
         + (f"; connected to {', '.join(reached)}" if args.connect else "")
     )
     print(f"mailtix {mailtix_version()}, config {config.path}")
