@@ -69,9 +69,11 @@ class BounceDesk(Desk):
         config = self.config
         domains = {m.address.rpartition("@")[2] for m in config.mailboxes}
         domains.add(config.tickets.message_id_domain)
-        host = config.smtp.host.lower()  # a name with a dot; not an address, not "localhost"
-        if "." in host and not host.replace(".", "").isdigit() and ":" not in host:
-            domains.add(host)
+        accounts = [config.smtp, *(m.smtp for m in config.mailboxes if m.smtp is not None)]
+        for host in (smtp.host.lower() for smtp in accounts):  # [smtp]'s and [mailbox.smtp]'s
+            # a name with a dot; not an address, not "localhost"
+            if "." in host and not host.replace(".", "").isdigit() and ":" not in host:
+                domains.add(host)
         return {d for d in domains if d}
 
 
