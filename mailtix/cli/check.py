@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -68,9 +69,12 @@ def _connect_all(config: Config) -> tuple[list[str], list[str], list[str]]:
          partial(_would_create, m))
         for m in config.mailboxes
     ]  # fmt: skip
+    signed_in: list[SmtpConfig] = []  # accounts that differ only in pace or connections: once
     for account in send_accounts(config).distinct():
         smtp = account.smtp
-        if smtp.maildir is None:
+        sign_in = replace(smtp, connections=1, max_per_minute=0)
+        if smtp.maildir is None and sign_in not in signed_in:
+            signed_in.append(sign_in)
             own = f" as {smtp.username} ({account.name})" if account.name != "smtp" else ""
             name = f"smtp {smtp.host}:{smtp.port}{own}"
             checks.append((name, "", partial(_log_in_to_smtp, smtp)))

@@ -151,3 +151,11 @@ def test_check_connect_signs_in_to_each_account_once(stack: MailStack, tmp_path:
     [line] = failed.stderr.strip().splitlines()
     assert line.startswith(f"connect: smtp {stack.host}:{port} as {d['sales']} (mailbox sales): ")
     assert "535" in line and "not-the-password" not in line
+
+
+def test_check_connect_signs_in_once_for_accounts_that_differ_only_in_pace(
+    stack: MailStack, tmp_path: Path
+) -> None:
+    d = desk(stack, tmp_path, "max_per_minute = 5\n")  # [smtp]'s sign-in, another pace
+    out = mailtix(d["config"], "check", "--connect").stdout
+    assert out.count(f"smtp {stack.host}:{stack.smtp_port}") == 1, out
