@@ -185,3 +185,27 @@ def test_sends_reserved_but_not_made_soon_are_not_carried_into_the_next_minute(
     assert feed.full_until[paced.name] == NOW + timedelta(seconds=61)
     assert {OutboxItem.get_by_id(r.id).status for r in rows[1:]} == {"pending"}
     feed.state.close()
+
+
+def test_an_account_whose_server_is_down_defers_only_its_own_mail(
+    db: Database, tmp_path: Path
+) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    down = SmtpConfig(host="127.0.0.1", port=port, security="none", timeout=5.0)
+    routes = SendAccounts(
+        Account("smtp", SmtpConfig(maildir=tmp_path / "shared")),
+        {"sales@example.com": Account("mailbox sales", down)},
+    )
+    sales = [queue("sales@example.com", n) for n in range(3)]
+    for n in range(3, 6):
+        queue("support@example.com", n)
+    counts = outbox.drain(routes, lambda: NOW)
+    assert counts == {"sent": 3, "deferred": 3}
+    assert len(delivered(tmp_path / "shared")) == 3
+    retried = [OutboxItem.get_by_id(r.id) for r in sales]
+    assert {(r.status, r.attempts) for r in retried} == {("pending", 1)}
+    assert all(r.last_error.startswith("cannot connect to 127.0.0.1:") for r in retried)
