@@ -141,32 +141,34 @@ print(outbox.drain(paced, lambda: datetime(2026, 11, 23, 10, 0, 0))["sent"])
 """
 
 
-def test_workers_in_separate_processes_share_the_limit(db: Database, tmp_path: Path) -> None:
+def workers_share_the_limit(url: str, tmp_path: Path, store: str) -> None:
+    """Three worker processes drain 60 mails for one account at 5/min at the same moment."""
     for n in range(3 * outbox.CLAIM_BATCH):  # each worker claims a batch of its own
         queue("sales@example.com", n)
     start = time.time() + 1.5
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                DRAIN,
-                f"sqlite:///{tmp_path / 'mailtix.db'}",
-                str(tmp_path / "sales"),
-                str(start),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=REPO,
-        )  # fmt: skip
-        for _ in range(3)
-    ]
+    argv = [sys.executable, "-c", DRAIN, url, str(tmp_path / "sales"), str(start)]
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, cwd=REPO) for _ in "abc"]
     sent = [int(p.communicate(timeout=60)[0]) for p in procs]
-    print(f"\n3 workers draining 60 mails at 5/min at the same moment: sent {sent}")
+    print(f"\n{store}: 3 workers draining 60 mails at 5/min at the same moment: sent {sent}")
     assert sum(sent) == 5
     assert len(delivered(tmp_path / "sales")) == 5
     statuses = [r.status for r in OutboxItem.select()]
     assert statuses.count("sent") == 5 and statuses.count("pending") == 55
+
+
+def test_workers_in_separate_processes_share_the_limit(db: Database, tmp_path: Path) -> None:
+    workers_share_the_limit(f"sqlite:///{tmp_path / 'mailtix.db'}", tmp_path, "SQLite")
+
+
+@pytest.mark.postgres
+def test_workers_share_the_limit_on_postgres(postgres_url: str, tmp_path: Path) -> None:
+    store = open_store(postgres_url)
+    try:
+        OutboxItem.delete().execute()  # the session's database: start from an empty outbox
+        workers_share_the_limit(postgres_url, tmp_path, "PostgreSQL")
+    finally:
+        OutboxItem.delete().execute()
+        store.close()
 
 
 def test_sends_reserved_but_not_made_soon_are_not_carried_into_the_next_minute(
