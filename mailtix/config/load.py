@@ -111,7 +111,7 @@ def _build(
     else:
         problems.add(label, "smtp", "section missing: add [smtp] with host (or maildir)")
         smtp = SmtpConfig()
-    mailboxes = mailbox_smtp.attach(top, data.get("smtp"), mailboxes, base, env)
+    mailboxes = mailbox_smtp.attach(top, data.get("smtp"), mailboxes, base, env, smtp)
     rules_section = section("rules")
     departments_path, routing_path = sections.rule_files(rules_section, base)
     organisations_path = sections.organisations_file(rules_section, base)

