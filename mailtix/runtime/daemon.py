@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from mailtix.config.model import MailboxConfig
@@ -49,6 +50,8 @@ class Daemon:
         self.app = app
         self.stopping = threading.Event()
         self.scheduler = BackgroundScheduler(timezone=UTC)
+        # the heartbeat has a thread of its own: IDLE mailbox jobs hold the others for minutes
+        self.scheduler.add_executor(ThreadPoolExecutor(1), "beat")
         self.watcher = ConfigWatcher(app.config)
         self.sender: SenderProcess | SenderThread | None = None
         self.failures: dict[str, int] = {}  # mailbox -> consecutive failed polls
@@ -77,7 +80,7 @@ class Daemon:
         self._every(RELOAD_INTERVAL, self.reload_rules, "reload", now=False)
         self._every(JOBS_INTERVAL, self.run_timed_jobs, "jobs", now=False)
         watchdog = watchdog_seconds()
-        self._every(min(BEAT_SECONDS, watchdog or BEAT_SECONDS), self.beat, "beat")
+        self._every(min(BEAT_SECONDS, watchdog or BEAT_SECONDS), self.beat, "beat", executor="beat")
         listen = self.app.config.metrics.address
         if listen is not None:
             from mailtix.runtime.metrics import start_metrics  # prometheus-client: only if asked
@@ -90,14 +93,14 @@ class Daemon:
 
     def _every(
         self, seconds: float, func: Callable[..., None], job_id: str, *, now: bool = True,
-        args: list[object] | None = None,
+        args: list[object] | None = None, executor: str = "default",
     ) -> None:  # fmt: skip
         """An interval job that never overlaps itself, runs late rather than never, and (with
         ``now``) runs once at start."""
         first = {"next_run_time": datetime.now(UTC)} if now else {}  # None would pause it
         self.scheduler.add_job(
             func, "interval", seconds=seconds, id=job_id, args=args or [], max_instances=1,
-            coalesce=True, misfire_grace_time=None, **first,
+            coalesce=True, misfire_grace_time=None, executor=executor, **first,
         )  # fmt: skip
 
     def run_timed_jobs(self) -> None:
