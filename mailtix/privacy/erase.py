@@ -28,13 +28,18 @@ from mailtix.store.models import (
     Attachment,
     Customer,
     Event,
+    Heartbeat,
     IngestAttempt,
+    MailboxHealth,
+    MailboxState,
     Message,
     OutboxItem,
     Participant,
     PrivacyEvent,
     QuarantineItem,
     Receipt,
+    SendPace,
+    Setting,
     Suppression,
     Ticket,
     database_proxy,
@@ -80,9 +85,11 @@ def find_person(address: str) -> Person:
 
 @dataclass(frozen=True)
 class Step:
-    """One kind of row: ``find`` lists the rows (ids) to change, ``change`` changes them."""
+    """One kind of row of ``model``: ``find`` lists the rows (ids) to change, ``change``
+    changes them."""
 
     kind: str
+    model: type
     find: Callable[[Person], list[int]]
     change: Callable[[Person, list[int], datetime], None]
 
@@ -268,19 +275,28 @@ def _find_suppressions(p: Person) -> list[int]:
 
 
 STEPS: tuple[Step, ...] = (
-    Step("customer records", _find_customers, _delete(Customer)),
-    Step("participants", _find_participants, _delete(Participant)),
-    Step("attachments", _find_attachments, _change_attachments),
-    Step("messages", lambda p: list(p.messages), _delete(Message)),
-    Step("messages naming them", _find_mentioning_messages, _scrub_messages),
-    Step("events", _find_events, _scrub_events),
-    Step("tickets", _find_tickets, _change_tickets),
-    Step("outbox", _find_outbox, _delete(OutboxItem)),
-    Step("quarantine", _find_quarantine, _delete(QuarantineItem)),
-    Step("receipts", _find_receipts, _delete(Receipt)),
-    Step("ingest attempts", _find_attempts, _delete(IngestAttempt)),
-    Step("suppressions", _find_suppressions, _delete(Suppression)),
+    Step("customer records", Customer, _find_customers, _delete(Customer)),
+    Step("participants", Participant, _find_participants, _delete(Participant)),
+    Step("attachments", Attachment, _find_attachments, _change_attachments),
+    Step("messages", Message, lambda p: list(p.messages), _delete(Message)),
+    Step("messages naming them", Message, _find_mentioning_messages, _scrub_messages),
+    Step("events", Event, _find_events, _scrub_events),
+    Step("tickets", Ticket, _find_tickets, _change_tickets),
+    Step("outbox", OutboxItem, _find_outbox, _delete(OutboxItem)),
+    Step("quarantine", QuarantineItem, _find_quarantine, _delete(QuarantineItem)),
+    Step("receipts", Receipt, _find_receipts, _delete(Receipt)),
+    Step("ingest attempts", IngestAttempt, _find_attempts, _delete(IngestAttempt)),
+    Step("suppressions", Suppression, _find_suppressions, _delete(Suppression)),
 )
+# Tables that hold no address or text of a person (what erase leaves alone, and why).
+NOT_PERSONAL: dict[type, str] = {
+    MailboxState: "a mailbox's UIDVALIDITY and last UID",
+    Setting: "generated keys and times",
+    SendPace: "sends per SMTP account",
+    MailboxHealth: "poll results of the desk's own mailboxes",
+    Heartbeat: "daemons",
+    PrivacyEvent: "counts of erases and retention runs, never an address",
+}
 
 
 def erase(person: Person, now: datetime, *, dry_run: bool = False) -> list[tuple[str, int]]:

@@ -1,0 +1,131 @@
+"""Erase, export and anonymisation on a throwaway SQLite store fed through the real pipeline:
+every table is covered by an erase step or said to hold nothing personal, spellings of one
+address are one person, a dry run changes nothing, an erase names no one, anonymisation keeps
+the desk's own addresses and gives one customer one pseudonym."""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from mailtix.desks.pipeline import Source
+from mailtix.domain.vocabulary import Status
+from mailtix.lifecycle.jobs import run_jobs
+from mailtix.privacy.erase import NOT_PERSONAL, STEPS, erase, find_person, record_erase
+from mailtix.privacy.export import gather
+from mailtix.privacy.matching import Spellings
+from mailtix.runtime.app import App
+from mailtix.store.models import ALL_MODELS, Message, PrivacyEvent, Ticket
+
+REPO = Path(__file__).resolve().parents[3]
+SUPPORT = "support@acme.example"
+ALICE = "alice@acme.example"
+CAROL = "carol@example.org"
+START = datetime(2026, 11, 23, 10, 0, 0)
+_uids = itertools.count(1)
+
+
+def make_app(tmp_path: Path, privacy: str = "") -> App:
+    (tmp_path / "mailtix.toml").write_text(
+        f'[store]\nurl = "sqlite:///mailtix.db"\n[smtp]\nmaildir = "outgoing"\n'
+        f'[[mailbox]]\nname = "support"\naddress = "{SUPPORT}"\nmaildir = "inbox"\n'
+        f'[rules]\ndepartments = "departments.toml"\n[templates]\ndir = "{REPO / "templates"}"\n'
+        f'[agents]\nsecret = "0123456789abcdef0123"\n[privacy]\n{privacy}\n'
+    )
+    (tmp_path / "departments.toml").write_text(
+        f'[[department]]\nname = "general"\nagents = ["{ALICE}"]\n'
+    )
+    return App.open(tmp_path / "mailtix.toml", clock=lambda: START)
+
+
+def feed(app: App, sender: str, subject: str, body: str = "Help!\n", cc: str = "") -> int:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = sender, SUPPORT, subject
+    msg["Message-ID"] = f"<m{next(_uids)}@example.org>"
+    if cc:
+        msg["Cc"] = cc
+    msg.set_content(body)
+    outcome = app.pipeline.process(msg.as_bytes(), Source("support", 1, next(_uids)))
+    return int(outcome.ticket_ref.split("-")[1])
+
+
+def dump(tmp_path: Path) -> str:
+    db = sqlite3.connect(tmp_path / "mailtix.db")
+    try:
+        return "\n".join(db.iterdump()).lower()
+    finally:
+        db.close()
+
+
+def test_every_table_has_an_erase_step_or_holds_nothing_personal() -> None:
+    covered = {step.model for step in STEPS} | set(NOT_PERSONAL)
+    missing = [m.__name__ for m in ALL_MODELS if m not in covered]
+    assert missing == [], "add an erase step (privacy/erase.STEPS) or a NOT_PERSONAL reason"
+
+
+def test_spellings_of_one_address_are_one_person() -> None:
+    who = Spellings.of("Bob@München.Example")
+    assert who.equal("bob@xn--mnchen-3ya.example") and who.equal("BOB@münchen.example")
+    assert who.mentioned("write to BOB@XN--MNCHEN-3YA.EXAMPLE please")
+    assert who.mentioned_in_bytes(b"Cc: Bob@xn--mnchen-3ya.example\r\n")
+    assert not who.mentioned("bob@munchen.example")
+    assert who.replace("Bob@München.example, hi", "x@y.invalid") == "x@y.invalid, hi"
+
+
+def test_dry_run_changes_nothing_and_erase_names_no_one(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    mine = [feed(app, f"Carol <{CAROL}>", f"Mine {n}", f"I am {CAROL}.\n") for n in range(2)]
+    other = feed(app, "Dave <dave@example.net>", "Dave's", "Ask carol.\n", cc=CAROL.upper())
+    before = dump(tmp_path)
+    counts = dict(erase(find_person(CAROL), START, dry_run=True))
+    assert dump(tmp_path) == before and counts["tickets"] == 2 and counts["participants"] == 3
+    done = erase(find_person("CAROL@Example.ORG"), START)
+    record_erase(done, START, actor="test")
+    assert dict(done) == counts
+    assert CAROL not in dump(tmp_path)
+    assert [Ticket.get_by_id(t).status for t in mine] == [Status.CLOSED, Status.CLOSED]
+    dave = Ticket.get_by_id(other)
+    assert dave.customer == "dave@example.net" and dave.subject == "Dave's"
+    (kept,) = Message.select().where((Message.ticket == other) & (Message.direction == "in"))
+    assert kept.cc_addrs == [] and kept.rfc822 is None and kept.text == "Ask carol.\n"
+    assert "carol" not in PrivacyEvent.get().detail
+    assert {n for _, n in erase(find_person(CAROL), START)} == {0}
+
+
+def test_export_leaves_out_notes_and_other_peoples_mail(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    feed(app, f"Carol <{CAROL}>", "Mine")
+    feed(app, "Dave <dave@example.net>", "Dave's, without Carol")
+    doc = gather(CAROL, "SUP", START).document
+    assert [t["subject"] for t in doc["tickets"]] == ["Mine"]
+    assert "dave@example.net" not in str(doc) and ALICE not in str(doc)
+
+
+def test_anonymise_keeps_the_desk_and_gives_one_customer_one_pseudonym(tmp_path: Path) -> None:
+    app = make_app(tmp_path, "erase_closed_days = 30")
+    tickets = [feed(app, f"Carol <{CAROL}>", f"Mine {n}") for n in range(2)]
+    Ticket.update(status=Status.CLOSED, closed_at=START, assignee=ALICE).execute()
+    lines = [r.line() for r in run_jobs(app, START + timedelta(days=31))]
+    assert "anonymise: tickets 2, people 2, customer records 1" in lines
+    first, second = (Ticket.get_by_id(t) for t in tickets)
+    assert first.customer == second.customer and first.customer.endswith("@anonymised.invalid")
+    assert first.assignee == ALICE and first.subject == "(anonymised)"
+    assert CAROL not in dump(tmp_path)
+    again = [r.line() for r in run_jobs(app, START + timedelta(days=31))]
+    assert "anonymise: nothing to do" in again
+
+
+@pytest.mark.parametrize("days", ["keep_raw_days", "erase_closed_days", "quarantine_days"])
+def test_retention_is_off_by_default(tmp_path: Path, days: str) -> None:
+    app = make_app(tmp_path)
+    feed(app, f"Carol <{CAROL}>", "Mine")
+    Ticket.update(status=Status.CLOSED, closed_at=START).execute()
+    assert getattr(app.config.privacy, days) == 0
+    lines = [r.line() for r in run_jobs(app, START + timedelta(days=3650))]
+    assert sum("off (" in line for line in lines) == 3
+    assert Message.select().where(Message.rfc822.is_null(False)).count() == 1
