@@ -13,7 +13,7 @@ from mailtix.cli.common import config_path, open_store_view
 from mailtix.config.model import Config
 from mailtix.config.reader import is_email
 from mailtix.domain.clock import utcnow
-from mailtix.domain.errors import UsageError
+from mailtix.domain.errors import MailtixError, UsageError
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -52,7 +52,10 @@ def export_person(args: argparse.Namespace) -> int:
     address = _address(args.address, view.config)
     export = gather(address, view.config.tickets.prefix, utcnow())
     output = Path(args.output)
-    size = write_zip(export, output)
+    try:
+        size = write_zip(export, output)
+    except OSError as exc:
+        raise MailtixError(f"{output}: cannot write the export: {exc.strerror or exc}") from None
     tickets = export.document["tickets"]
     messages = sum(len(t["messages"]) for t in tickets)
     print(f"{output}: {len(tickets)} ticket(s), {messages} message(s), "

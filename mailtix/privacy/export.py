@@ -152,11 +152,14 @@ def write_zip(export: Export, path: Path) -> int:
     """The zip at ``path``, 0600 whatever the umask (an existing file is replaced); its size."""
     partial = path.with_name(f".{path.name}.partial")
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "wb") as out, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        text = json.dumps(export.document, indent=2, ensure_ascii=False)
-        archive.writestr("person.json", text + "\n")
-        for name, data in export.files:
-            archive.writestr(name, data)
-    os.replace(partial, path)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as out, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("person.json", json.dumps(export.document, indent=2, ensure_ascii=False))
+            for name, data in export.files:
+                zf.writestr(name, data)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     return path.stat().st_size
