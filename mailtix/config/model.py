@@ -65,6 +65,7 @@ class TicketsConfig:
     max_mails_per_ticket_per_hour: int = key(20, low=1)  # to one address about one ticket
     automated_mail: str = key("ticket", choices=("ticket", "ignore"))  # not a reply: ticket?
     suppression_days: int = key(30, low=1)  # a permanent bounce holds back automatic mail
+    x_mailer: bool = key(False)  # an X-Mailer header naming mailtix and its version
 
 
 @dataclass(frozen=True)

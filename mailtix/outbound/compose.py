@@ -43,7 +43,7 @@ _RESERVED = frozenset(
     {
         "from", "to", "cc", "bcc", "subject", "date", "message-id", "in-reply-to", "references",
         "reply-to", "auto-submitted", "x-auto-response-suppress", "x-mailtix-loop", "sender",
-        "mime-version", "content-type", "content-transfer-encoding", "return-path",
+        "mime-version", "content-type", "content-transfer-encoding", "return-path", "x-mailer",
     }
 )  # fmt: skip
 
@@ -190,7 +190,7 @@ def _needs_utf8(mail: OutgoingMail) -> bool:
     return not all(_split_address(a.email)[0].isascii() for a in addresses)
 
 
-def _headers(mail: OutgoingMail, now: datetime, utf8: bool) -> str:
+def _headers(mail: OutgoingMail, now: datetime, utf8: bool, mailer: str) -> str:
     message_id = valid_message_id(mail.message_id)
     if message_id is None:
         raise ValueError(f"invalid Message-ID {mail.message_id!r}")
@@ -216,6 +216,8 @@ def _headers(mail: OutgoingMail, now: datetime, utf8: bool) -> str:
         lines.append(f"X-Auto-Response-Suppress: All{CRLF}")
     loop = clean_text("@".join(_split_address(mail.sender.email)))
     lines.append(_unstructured("X-Mailtix-Loop", loop))
+    if mailer:
+        lines.append(_unstructured("X-Mailer", clean_text(mailer, 100)))
     for name, value in mail.extra_headers:
         fits = len(name) <= MAX_HEADER_NAME and _HEADER_NAME.match(name)
         if fits and name.lower() not in _RESERVED:
@@ -267,10 +269,11 @@ def _multipart(subtype: str, parts: Sequence[bytes]) -> bytes:
     return head.encode("ascii") + body + delimiter + b"--\r\n"
 
 
-def compose(mail: OutgoingMail, *, now: datetime | None = None) -> bytes:
-    """The RFC 5322 bytes (CRLF line ends) of ``mail``; ``now`` sets the Date (default: now)."""
+def compose(mail: OutgoingMail, *, now: datetime | None = None, mailer: str = "") -> bytes:
+    """The RFC 5322 bytes (CRLF line ends) of ``mail``; ``now`` sets the Date (default: now),
+    ``mailer`` an X-Mailer header (none when empty)."""
     utf8 = _needs_utf8(mail)
-    head = _headers(mail, now or datetime.now(UTC), utf8)
+    head = _headers(mail, now or datetime.now(UTC), utf8, mailer)
     body = _multipart(
         "alternative", [_text_part("plain", mail.text), _text_part("html", mail.html)]
     )

@@ -21,6 +21,7 @@ from mailtix.config.model import Config, MailboxConfig
 from mailtix.decisions.correlate import format_ref
 from mailtix.decisions.template_language import template_language
 from mailtix.domain.values import Address, Attachment, OutgoingMail
+from mailtix.domain.version import mailtix_version
 from mailtix.domain.vocabulary import EventType, MessageKind
 from mailtix.outbound import budgets
 from mailtix.outbound.compose import compose, make_message_id
@@ -134,7 +135,7 @@ class Mailer:
         if letter.record_kind is not None:
             self._record(letter, ticket, mailbox, outgoing, now)
         return self._outbox_row(
-            outgoing, letter.template, automatic, ticket, compose(outgoing), now
+            outgoing, letter.template, automatic, ticket, self._compose(outgoing), now
         )
 
     def queue_mail(self, mail: OutgoingMail, kind: str, now: datetime) -> OutboxItem | str:
@@ -144,8 +145,13 @@ class Mailer:
         if held is not None:
             log.warning("%s to %s held back: %s", kind, mail.to[0].email, held)
             return held
-        rfc822 = compose(mail, now=now.replace(tzinfo=UTC))
+        rfc822 = self._compose(mail, now=now.replace(tzinfo=UTC))
         return self._outbox_row(mail, kind, True, None, rfc822, now)
+
+    def _compose(self, mail: OutgoingMail, now: datetime | None = None) -> bytes:
+        """The bytes of ``mail``, naming mailtix in X-Mailer when ``[tickets] x_mailer``."""
+        mailer = f"mailtix {mailtix_version()}" if self.config.tickets.x_mailer else ""
+        return compose(mail, now=now, mailer=mailer)
 
     def _outbox_row(
         self, mail: OutgoingMail, kind: str, automatic: bool, ticket: Ticket | None,
