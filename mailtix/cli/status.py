@@ -62,7 +62,7 @@ def build_status(config: Config, now: datetime) -> dict[str, Any]:
     problems: list[str] = []
     daemon = _daemon(health.heartbeats(), now)
     if not daemon.running:
-        problems.append("daemon: no `mailtix run` has beaten its heartbeat lately")
+        problems.append(f"daemon: {_not_running(daemon)}")
     rows = health.mailboxes()
     mailboxes = [_mailbox(m, rows.get(m.name), daemon, now, problems) for m in config.mailboxes]
     outbox = _outbox(problems)
@@ -94,6 +94,16 @@ def _daemon(beats: list[Heartbeat], now: datetime) -> Daemon:
         })  # fmt: skip
     shown = [w for w in workers if w["running"]] or workers[:1]  # else the latest one only
     return Daemon(bool(running), shown, min(running) if running else None)
+
+
+def _not_running(daemon: Daemon) -> str:
+    if not daemon.workers:
+        return "no `mailtix run` has used this store"
+    last = daemon.workers[0]
+    if last["stopped_at"]:
+        return f"not running: {last['worker']} stopped at {last['stopped_at']}"
+    return (f"not running: the last heartbeat, of {last['worker']}, is {last['beat_age_seconds']}"
+            f" s old ({last['last_beat']})")  # fmt: skip
 
 
 def _mailbox(

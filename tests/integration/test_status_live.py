@@ -132,7 +132,9 @@ def test_healthy_while_mail_flows_and_not_once_the_daemon_stopped(
 
     code, report = status(config)
     assert code == 1 and report["daemon"]["running"] is False
-    assert report["problems"] == ["daemon: no `mailtix run` has beaten its heartbeat lately"]
+    [problem] = report["problems"]
+    worker = report["daemon"]["workers"][0]
+    assert problem == f"daemon: not running: {worker['worker']} stopped at {worker['stopped_at']}"
     text = mailtix(config, "status", check=False)
     assert text.returncode == 1 and "daemon: not running" in text.stdout
 

@@ -66,7 +66,7 @@ def test_status_after_poll_once_and_with_a_broken_rule_file(config: Path) -> Non
     proc = mailtix(config, "status", "--json")
     assert proc.returncode == 1, proc.stderr  # unhealthy only because no daemon runs
     report = json.loads(proc.stdout)
-    assert report["problems"] == ["daemon: no `mailtix run` has beaten its heartbeat lately"]
+    assert report["problems"] == ["daemon: no `mailtix run` has used this store"]
     [mailbox] = report["mailboxes"]
     assert mailbox["healthy"] is True and mailbox["last_success"] and mailbox["waiting"] == 0
 

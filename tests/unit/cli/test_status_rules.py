@@ -63,10 +63,17 @@ def test_a_daemon_whose_heartbeat_is_old_or_stopped_is_not_running(config: Confi
     assert build_status(config, at(DAEMON_BEATS * 30))["healthy"] is True
     late = build_status(config, at(DAEMON_BEATS * 30 + 1))
     assert late["healthy"] is False and late["daemon"]["running"] is False
-    assert late["problems"][0].startswith("daemon:")
+    assert late["problems"][0] == (
+        "daemon: not running: the last heartbeat, of host:1, is 91 s old "
+        "(2026-12-02T10:00:00+00:00)"
+    )
     health.beat("host:1", T0, at(100), 30)
     health.stopped("host:1", at(101))
-    assert build_status(config, at(102))["daemon"]["running"] is False
+    stopped = build_status(config, at(102))
+    assert stopped["daemon"]["running"] is False
+    assert (
+        stopped["problems"][0] == "daemon: not running: host:1 stopped at 2026-12-02T10:01:41+00:00"
+    )
 
 
 def test_a_mailbox_failing_longer_than_a_few_poll_intervals_is_unhealthy(config: Config) -> None:
