@@ -4,8 +4,10 @@ that knows it exists (``#find``, ``mailtix tickets search``).
 SQLite: an FTS5 table with external content (``message`` itself: no text is stored twice),
 kept current by triggers on every insert, update of subject/text and delete of a message,
 whoever does it (a merge moving messages, an erase rewriting or deleting them needs no call
-here). PostgreSQL: a GIN index on ``to_tsvector('simple', subject || text)``, which the search
-expression uses; nothing to keep current. ``create_index`` builds it (new stores and the schema
+here). PostgreSQL: a generated column ``search_vector`` (``to_tsvector('simple', subject ||
+text)``, stored, so PostgreSQL itself keeps it current) with a GIN index: over 100,000
+tickets a common word took 38-1,400 ms with only an expression index (rechecks recompute the
+vector) and 1-24 ms with the stored one. ``create_index`` builds it (new stores and the schema
 step), ``rebuild`` fills it from existing messages.
 
 A search is words, all of them somewhere in one message, each a whole word ("print" does not
@@ -48,10 +50,14 @@ SQLITE_PAGE = (
     f"WHERE {TABLE} MATCH ? AND s.rowid < ? ORDER BY s.rowid DESC LIMIT ?"
 )
 PG_PAGE = (
-    f"SELECT id, ticket_id FROM message WHERE {PG_VECTOR} @@ to_tsquery('simple', ?) "
+    "SELECT id, ticket_id FROM message WHERE search_vector @@ to_tsquery('simple', ?) "
     "AND id < ? ORDER BY id DESC LIMIT ?"
 )
-PG_SCHEMA = (f"CREATE INDEX IF NOT EXISTS {TABLE} ON message USING gin ({PG_VECTOR})",)
+PG_SCHEMA = (
+    "ALTER TABLE message ADD COLUMN IF NOT EXISTS search_vector tsvector "
+    f"GENERATED ALWAYS AS ({PG_VECTOR}) STORED",
+    f"CREATE INDEX IF NOT EXISTS {TABLE} ON message USING gin (search_vector)",
+)
 
 
 def create_index(db: Database) -> None:
