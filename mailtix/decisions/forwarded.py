@@ -40,6 +40,28 @@ def forwarded_sender(
     return None
 
 
+#: Wrappers whole forwards get: neomutt's default ``[carol@example.org: Subject]``
+#: (``forward_format = "[%a: %s]"``), Netscape's ``[Fwd: Subject]``, pine's ``Subject (fwd)``.
+FORWARD_WRAPPERS = (
+    re.compile(r"^\[\s*[^\s\[\]:@]+@[^\s\[\]:]+\s*:\s*(.*)\]$", re.S),
+    re.compile(r"^\[\s*fwd?\s*:\s*(.*)\]$", re.I | re.S),
+    re.compile(r"^(.*?)\s*\(fwd\)$", re.I | re.S),
+)
+MAX_WRAPPERS = 5  # forwards of forwards are peeled this often
+
+
 def strip_forward_prefix(subject: str) -> str:
-    """ "Fwd: WG: Printer broken" → "Printer broken"."""
-    return FORWARD_PREFIX.sub("", subject).strip() or subject
+    """ "Fwd: WG: Printer broken", "[carol@example.org: Fw: Printer broken]" → "Printer
+    broken"."""
+    text = subject.strip()
+    for _ in range(MAX_WRAPPERS):
+        peeled = FORWARD_PREFIX.sub("", text).strip()
+        for wrapper in FORWARD_WRAPPERS:
+            match = wrapper.match(peeled)
+            if match is not None:
+                peeled = match.group(1).strip()
+                break
+        if peeled == text or not peeled:
+            break
+        text = peeled
+    return text or subject
