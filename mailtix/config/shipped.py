@@ -1,21 +1,22 @@
 """Where this installation keeps the files mailtix ships: the default templates/, the example
 config/ files and mailtix.toml.example.
 
-A wheel carries them as package data in ``mailtix/shipped/`` (pyproject.toml maps the
-repository's top-level templates/, config/ and mailtix.toml.example there). An editable install
-(``pip install -e .``) has no copy: its files stay in the project directory the install points
-to, which the distribution's ``direct_url.json`` (PEP 610) names. Nothing here is computed
-until asked for: importlib.metadata costs ~40 ms to import.
+A wheel carries them as package data in ``mailtix/shipped/`` beside the installed package
+(pyproject.toml maps the repository's top-level templates/, config/ and mailtix.toml.example
+there); that is where ``importlib.resources.files("mailtix")`` points, found here without
+importing importlib.resources (~20 ms). An editable install (``pip install -e .``) has no copy:
+its files stay in the project directory the install points to, which the distribution's
+``direct_url.json`` (PEP 610) names; importlib.metadata (~40 ms) is imported only then.
 """
 
 from __future__ import annotations
 
 import json
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+import mailtix
 from mailtix.domain.errors import MailtixError
 
 EXAMPLE_CONFIG = "mailtix.toml.example"
@@ -24,7 +25,7 @@ EXAMPLE_CONFIG = "mailtix.toml.example"
 @cache
 def shipped_dir() -> Path:
     """The directory holding templates/, config/ and mailtix.toml.example."""
-    packaged = Path(str(resources.files("mailtix"))) / "shipped"
+    packaged = _package_dir() / "shipped"
     if (packaged / EXAMPLE_CONFIG).is_file():
         return packaged
     project = _editable_project()
@@ -48,7 +49,7 @@ def _editable_project() -> Path | None:
     directory's mailtix.egg-info (which has no direct_url.json) comes first."""
     from importlib.metadata import distributions
 
-    code = Path(str(resources.files("mailtix"))).resolve()
+    code = _package_dir().resolve()
     for dist in distributions(name="mailtix"):
         try:
             info = json.loads(dist.read_text("direct_url.json") or "{}")
@@ -60,3 +61,8 @@ def _editable_project() -> Path | None:
             if (project / "mailtix").resolve() == code:
                 return project
     return None
+
+
+def _package_dir() -> Path:
+    """The directory the running mailtix package was imported from."""
+    return Path(mailtix.__file__).parent
