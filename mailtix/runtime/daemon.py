@@ -80,7 +80,8 @@ class Daemon:
         self._every(RELOAD_INTERVAL, self.reload_rules, "reload", now=False)
         self._every(JOBS_INTERVAL, self.run_timed_jobs, "jobs", now=False)
         watchdog = watchdog_seconds()
-        self._every(min(BEAT_SECONDS, watchdog or BEAT_SECONDS), self.beat, "beat", executor="beat")
+        beat_every = min(BEAT_SECONDS, watchdog or BEAT_SECONDS)
+        self._every(beat_every, self.beat, "beat", now=False, executor="beat")
         listen = self.app.config.metrics.address
         if listen is not None:
             from mailtix.runtime.metrics import start_metrics  # prometheus-client: only if asked
@@ -90,6 +91,7 @@ class Daemon:
         self.sender = start_sender(self.app, OUTBOX_INTERVAL)  # before anything queues mail
         self.scheduler.start()
         notify("READY=1")
+        self.beat()  # the first heartbeat, after READY=1
 
     def _every(
         self, seconds: float, func: Callable[..., None], job_id: str, *, now: bool = True,
