@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -75,13 +76,13 @@ def erase_person(args: argparse.Namespace) -> int:
     now = utcnow()
     person = find_person(address)
     counts = erase(person, now, dry_run=args.dry_run)
-    copies = erase_copies(config, person.who.forms, person.message_ids, dry_run=args.dry_run)
+    copies = erase_copies(config, person.who, person.message_ids, dry_run=args.dry_run)
     counts += [(f"mail copies in {where}", n) for where, n in copies.found.items()]
     verb = "would change" if args.dry_run else "changed"
     for kind, n in counts:
         print(f"{kind}: {n} {verb}")
     for error in copies.errors:
-        print(f"mailtix: {error} (run the erase again when it can be reached)")
+        print(f"mailtix: {error} (run the erase again when it can be reached)", file=sys.stderr)
     if not args.dry_run and any(n for _, n in counts):
         record_erase(counts, now, actor=f"cli:{getpass.getuser()}")
     return 1 if copies.errors else 0

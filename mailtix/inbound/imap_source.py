@@ -14,7 +14,7 @@ import logging
 import re
 import ssl
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from types import TracebackType
 
@@ -146,20 +146,28 @@ class ImapSource:
         text: str | None = None,
         message_ids: Sequence[str] = (),
         before: date | None = None,
+        confirm: Callable[[bytes], bool] | None = None,
     ) -> list[int]:
-        """UIDs in ``folder`` (selected from now on) whose header or body contains ``text``,
-        whose Message-ID is one of ``message_ids``, or that arrived before ``before``."""
+        """UIDs in ``folder`` (selected from now on) whose header or body contains ``text``
+        (and whose bytes ``confirm`` accepts: SEARCH matches any substring), whose Message-ID
+        is one of ``message_ids``, or that arrived before ``before``."""
         if not self.imap.folder_exists(folder):
             return []
         self.imap.select_folder(folder)
         found: set[int] = set()
         searches: list[list[object]] = [["HEADER", "Message-ID", m] for m in message_ids]
-        searches += [["TEXT", text]] if text else []
         searches += [["BEFORE", before]] if before else []
         for criteria in searches:
-            charset = None if all(str(c).isascii() for c in criteria) else "UTF-8"
-            found.update(int(uid) for uid in self.imap.search(criteria, charset))
+            found.update(self._search(criteria))
+        hits = self._search(["TEXT", text]) if text else []
+        for start in range(0, len(hits), 20):
+            chunk = hits[start : start + 20]
+            found.update(uid for uid, raw in self.fetch(chunk) if confirm is None or confirm(raw))
         return sorted(found)
+
+    def _search(self, criteria: list[object]) -> list[int]:
+        charset = None if all(str(c).isascii() for c in criteria) else "UTF-8"
+        return sorted(int(uid) for uid in self.imap.search(criteria, charset))
 
     def delete(self, folder: str, uids: Sequence[int]) -> None:
         """Delete ``uids`` of ``folder`` for good (\\Deleted, then UID EXPUNGE; a server without

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import mailbox
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import TracebackType
@@ -69,9 +69,11 @@ class MaildirSource:
         text: str | None = None,
         message_ids: Sequence[str] = (),
         before: date | None = None,
+        confirm: Callable[[bytes], bool] | None = None,
     ) -> list[str]:
-        """Keys in ``folder`` whose bytes contain ``text`` (any case), whose Message-ID is one
-        of ``message_ids``, or whose file is older than ``before`` (as ImapSource.find)."""
+        """Keys in ``folder`` whose bytes contain ``text`` (any case) and pass ``confirm``,
+        whose Message-ID is one of ``message_ids``, or whose file is older than ``before``
+        (as ImapSource.find)."""
         if folder not in self.box.list_folders():
             return []
         target, wanted = self.box.get_folder(folder), {m.strip() for m in message_ids}
@@ -82,7 +84,8 @@ class MaildirSource:
             header = raw.split(b"\n\n", 1)[0].replace(b"\r", b"")
             ids = {i.decode("ascii", "replace") for i in MESSAGE_ID.findall(header)}
             old = before is not None and _file(target, key).stat().st_mtime < _midnight(before)
-            if (needle and needle in raw.lower()) or ids & wanted or old:
+            named = needle is not None and needle in raw.lower() and (confirm or bool)(raw)
+            if named or ids & wanted or old:
                 found.append(key)
         return found
 

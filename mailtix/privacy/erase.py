@@ -232,13 +232,16 @@ def _change_tickets(p: Person, ids: list[int], now: datetime) -> None:
 
 
 def _find_outbox(p: Person) -> list[int]:
-    query = OutboxItem.select(OutboxItem.id, OutboxItem.recipients, OutboxItem.rfc822).where(
+    own = set(p.own_tickets)
+    query = OutboxItem.select().where(
         OutboxItem.ticket.in_(p.own_tickets or [0])
         | equals(OutboxItem.recipient_key, p.who)
         | mentions([OutboxItem.recipients, OutboxItem.last_error], p.who)
         | blob_mentions(OutboxItem.rfc822, p.who)
     )
-    return _ids(query)
+    return _confirmed(query, lambda o: o.ticket_id in own or p.who.mentioned(o.last_error)
+                      or any(p.who.equal(a) for a in o.recipients)
+                      or p.who.mentioned_in_bytes(o.rfc822))  # fmt: skip
 
 
 def _find_quarantine(p: Person) -> list[int]:
@@ -251,27 +254,29 @@ def _find_quarantine(p: Person) -> list[int]:
 
 
 def _find_receipts(p: Person) -> list[int]:
-    query = Receipt.select(Receipt.id).where(
+    own = set(p.own_tickets)
+    query = Receipt.select().where(
         Receipt.ticket.in_(p.own_tickets or [0])
         | Receipt.sha256.in_(sorted(p.hashes) or [""])
         | mentions([Receipt.detail], p.who)
     )
-    return _ids(query)
+    return _confirmed(query, lambda r: r.ticket_id in own or r.sha256 in p.hashes
+                      or p.who.mentioned(r.detail))  # fmt: skip
 
 
 def _find_attempts(p: Person) -> list[int]:
-    query = IngestAttempt.select(IngestAttempt.id).where(
+    query = IngestAttempt.select().where(
         IngestAttempt.sha256.in_(sorted(p.hashes) or [""])
         | mentions([IngestAttempt.last_error], p.who)
     )
-    return _ids(query)
+    return _confirmed(query, lambda a: a.sha256 in p.hashes or p.who.mentioned(a.last_error))
 
 
 def _find_suppressions(p: Person) -> list[int]:
-    query = Suppression.select(Suppression.id).where(
+    query = Suppression.select().where(
         equals(Suppression.address, p.who) | mentions([Suppression.reason], p.who)
     )
-    return _ids(query)
+    return _confirmed(query, lambda s: p.who.equal(s.address) or p.who.mentioned(s.reason))
 
 
 STEPS: tuple[Step, ...] = (

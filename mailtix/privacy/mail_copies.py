@@ -17,6 +17,7 @@ from typing import Any
 
 from mailtix.config.model import Config, MailboxConfig
 from mailtix.domain.errors import MailSourceError
+from mailtix.privacy.matching import Spellings
 
 log = logging.getLogger(__name__)
 
@@ -61,16 +62,16 @@ def _each_folder(
 
 
 def erase_copies(
-    config: Config, spellings: Iterable[str], message_ids: Iterable[str], *, dry_run: bool
+    config: Config, who: Spellings, message_ids: Iterable[str], *, dry_run: bool
 ) -> CopiesResult:
     """Delete (or, ``dry_run``, count) the messages in every processed and quarantine folder
-    that contain one of ``spellings`` (headers or text) or carry one of ``message_ids``."""
-    ids, forms = sorted(message_ids), list(spellings)
+    that name ``who`` (headers or text, as a whole address) or carry one of ``message_ids``."""
+    ids = sorted(message_ids)
 
     def act(source: Any, folder: str) -> int:
         keys: set[Any] = set(source.find(folder, message_ids=ids))
-        for form in forms:
-            keys.update(source.find(folder, text=form))
+        for form in who.forms:
+            keys.update(source.find(folder, text=form, confirm=who.mentioned_in_bytes))
         if not dry_run:
             source.delete(folder, sorted(keys))
         return len(keys)

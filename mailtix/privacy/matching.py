@@ -1,5 +1,7 @@
 """How a person's address is found in stored text and bytes: every spelling that names the
-same person (``domain.addresses``), matched case-insensitively, and replaced by a pseudonym."""
+same person (``domain.addresses``), matched case-insensitively as a whole address (erasing
+``ann@example.org`` leaves ``joann@example.org`` and ``ann@example.org.uk`` alone), and
+replaced by a pseudonym."""
 
 from __future__ import annotations
 
@@ -9,6 +11,9 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from mailtix.domain.addresses import address_key
+
+BEFORE = r"(?<![\w.!#$%&'*+/=?^`{|}~-])"  # no more of a local part before it
+AFTER = r"(?![\w-]|\.[\w-])"  # no more of a domain after it
 
 
 @dataclass(frozen=True)
@@ -31,11 +36,13 @@ class Spellings:
 
     @cached_property
     def _pattern(self) -> re.Pattern[str]:
-        return re.compile("|".join(re.escape(f) for f in self.forms), re.IGNORECASE)
+        forms = "|".join(re.escape(f) for f in self.forms)
+        return re.compile(f"{BEFORE}(?:{forms}){AFTER}", re.IGNORECASE)
 
     @cached_property
-    def _raw(self) -> tuple[bytes, ...]:
-        return tuple(f.encode("utf-8") for f in self.forms)
+    def _raw(self) -> re.Pattern[bytes]:
+        forms = "|".join(re.escape(f) for f in self.forms)
+        return re.compile(f"{BEFORE}(?:{forms}){AFTER}".encode(), re.IGNORECASE)
 
     def equal(self, value: str | None) -> bool:
         return bool(value) and address_key(value or "") in self.forms
@@ -44,10 +51,7 @@ class Spellings:
         return bool(text) and self._pattern.search(text or "") is not None
 
     def mentioned_in_bytes(self, raw: bytes | None) -> bool:
-        if not raw:
-            return False
-        lowered = bytes(raw).lower()
-        return any(form in lowered for form in self._raw)
+        return bool(raw) and self._raw.search(bytes(raw or b"")) is not None
 
     def replace(self, text: str, pseudonym: str) -> str:
         return self._pattern.sub(pseudonym, text) if text else text
