@@ -1,13 +1,13 @@
 """``mailtix status [--json]``: is this help desk healthy? Per mailbox its last good poll, its
 last error and what is left waiting; the outbox and the quarantine; OAuth tokens; whether a
 daemon is running (its heartbeat in the store). Exit 0 when healthy, 1 when not, so it serves
-as a health check. Read-only and light: the store and the config, no server, no rule files.
+as a health check. Read-only and light: the store and the config, no server, no routing file.
 
 Unhealthy: no daemon beat within DAEMON_BEATS of its interval; a mailbox failing for longer
 than FAILING_POLLS of its poll intervals (or one a running daemon has not polled for that long
 plus the health refresh); failed outbox mail, or pending mail whose last attempt failed; an
-OAuth token that cannot be renewed within OAUTH_MARGIN. Quarantined mail is counted, not
-judged: keeping it aside is mailtix working as designed.
+OAuth token known to expire within OAUTH_MARGIN. Quarantined mail is counted, not judged:
+keeping it aside is mailtix working as designed.
 """
 
 from __future__ import annotations
