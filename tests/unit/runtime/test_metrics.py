@@ -89,3 +89,29 @@ def test_store_figures(db: Database) -> None:
     assert found["mailtix_quarantine_size"] == 1
     assert found["mailtix_seconds_since_last_good_poll|support"] == 90
     assert found["mailtix_seconds_since_last_good_poll|sales"] == 120
+
+
+def test_a_port_already_taken_is_one_error_line_and_no_metrics(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    import socket
+    import urllib.request
+
+    from mailtix.runtime.metrics import start_metrics
+
+    recorder = HealthRecorder("h:1")
+    first = start_metrics(("127.0.0.1", 0), recorder, ["support"], lambda: T0)
+    assert first is not None and first._server is not None
+    port = first._server.server_address[1]
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+            assert b"mailtix_outbox_depth 0.0" in answer.read()
+        with socket.socket() as other:  # another worker on this host holds the port
+            other.bind(("127.0.0.1", 0))
+            other.listen()
+            taken = other.getsockname()[1]
+            assert start_metrics(("127.0.0.1", taken), recorder, ["support"], lambda: T0) is None
+    finally:
+        first.close()
+    [line] = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert line.startswith(f"metrics not served on 127.0.0.1:{taken}: ")
