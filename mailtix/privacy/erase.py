@@ -58,6 +58,7 @@ class Person:
     who: Spellings
     pseudonym: str
     own_tickets: list[int] = field(default_factory=list)  # they are the customer
+    shared_tickets: list[int] = field(default_factory=list)  # others' they took part in
     messages: list[int] = field(default_factory=list)  # deleted: on their tickets or theirs
     hashes: set[str] = field(default_factory=set)  # raw SHA-256 of their mail (ledger)
     message_ids: set[str] = field(default_factory=set)  # their mail's Message-IDs (IMAP)
@@ -76,10 +77,13 @@ def find_person(address: str) -> Person:
         person.messages.append(row.id)
         person.hashes.update([row.raw_sha256] if row.raw_sha256 else [])
         person.message_ids.update([row.message_id] if row.message_id else [])
-    quarantined = QuarantineItem.select(QuarantineItem.sha256, QuarantineItem.rfc822).where(
-        blob_mentions(QuarantineItem.rfc822, who)
+    took_part = Participant.select(Participant.ticket).where(equals(Participant.email, who))
+    wrote = Message.select(Message.ticket).where(equals(Message.from_addr, who))
+    shared = Ticket.select(Ticket.id).where(Ticket.id.in_(took_part) | Ticket.id.in_(wrote))
+    person.shared_tickets = sorted(set(_ids(shared)) - set(person.own_tickets))
+    person.hashes.update(
+        q.sha256 for q in QuarantineItem.select().iterator() if who.mentioned_in_mail(q.rfc822)
     )
-    person.hashes.update(q.sha256 for q in quarantined if who.mentioned_in_bytes(q.rfc822))
     return person
 
 
@@ -239,17 +243,21 @@ def _find_outbox(p: Person) -> list[int]:
         | mentions([OutboxItem.recipients, OutboxItem.last_error], p.who)
         | blob_mentions(OutboxItem.rfc822, p.who)
     )
-    return _confirmed(query, lambda o: o.ticket_id in own or p.who.mentioned(o.last_error)
-                      or any(p.who.equal(a) for a in o.recipients)
-                      or p.who.mentioned_in_bytes(o.rfc822))  # fmt: skip
+    found = _confirmed(query, lambda o: o.ticket_id in own or p.who.mentioned(o.last_error)
+                       or any(p.who.equal(a) for a in o.recipients)
+                       or p.who.mentioned_in_bytes(o.rfc822))  # fmt: skip
+    # mail about tickets they took part in may name them where only decoding shows it
+    others = OutboxItem.select().where(
+        OutboxItem.ticket.in_(p.shared_tickets or [0]) & OutboxItem.id.not_in(found or [0])
+    )
+    return found + _confirmed(others, lambda o: p.who.mentioned_in_mail(o.rfc822))
 
 
 def _find_quarantine(p: Person) -> list[int]:
-    query = QuarantineItem.select().where(
-        blob_mentions(QuarantineItem.rfc822, p.who) | mentions([QuarantineItem.reason], p.who)
-    )
+    """Every held mail is decoded: the table is small, and its mail is the broken kind."""
     return _confirmed(
-        query, lambda q: p.who.mentioned_in_bytes(q.rfc822) or p.who.mentioned(q.reason)
+        QuarantineItem.select().iterator(),
+        lambda q: p.who.mentioned_in_mail(q.rfc822) or p.who.mentioned(q.reason),
     )
 
 

@@ -5,6 +5,8 @@ replaced by a pseudonym."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -52,6 +54,21 @@ class Spellings:
 
     def mentioned_in_bytes(self, raw: bytes | None) -> bool:
         return bool(raw) and self._raw.search(bytes(raw or b"")) is not None
+
+    def mentioned_in_mail(self, raw: bytes | None) -> bool:
+        """In the bytes, or in a header or text part once decoded (base64, quoted-printable,
+        RFC 2047), where a byte search cannot see it."""
+        if not raw or self.mentioned_in_bytes(raw):
+            return bool(raw)
+        try:
+            mail = email.message_from_bytes(bytes(raw), policy=email.policy.default)
+            texts = [str(value) for _, value in mail.items()]
+            for part in mail.walk():
+                if part.get_content_maintype() == "text":
+                    texts.append(str(part.get_content()))
+        except Exception:  # a mail too broken to decode: the byte search above is all
+            return False
+        return any(self.mentioned(text) for text in texts)
 
     def replace(self, text: str, pseudonym: str) -> str:
         return self._pattern.sub(pseudonym, text) if text else text

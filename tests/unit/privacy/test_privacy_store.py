@@ -21,7 +21,7 @@ from mailtix.privacy.erase import NOT_PERSONAL, STEPS, erase, find_person, recor
 from mailtix.privacy.export import gather
 from mailtix.privacy.matching import Spellings
 from mailtix.runtime.app import App
-from mailtix.store.models import ALL_MODELS, Message, PrivacyEvent, Ticket
+from mailtix.store.models import ALL_MODELS, Message, OutboxItem, PrivacyEvent, Ticket
 
 REPO = Path(__file__).resolve().parents[3]
 SUPPORT = "support@acme.example"
@@ -139,3 +139,23 @@ def test_retention_is_off_by_default(tmp_path: Path, days: str) -> None:
     lines = [r.line() for r in run_jobs(app, START + timedelta(days=3650))]
     assert sum("off (" in line for line in lines) == 3
     assert Message.select().where(Message.rfc822.is_null(False)).count() == 1
+
+
+def test_mail_that_names_them_only_once_decoded_is_found(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    other = feed(app, "Dave <dave@example.net>", "Dave's", "Hi.\n", cc=CAROL)
+    note = EmailMessage()
+    note["From"], note["To"], note["Subject"] = SUPPORT, ALICE, "Re: Dave's"
+    note.set_content(f"Grüße, {'x' * 70} {CAROL} bekommt die Antwort.\n", cte="base64")
+    raw = note.as_bytes()
+    assert CAROL.encode() not in raw and Spellings.of(CAROL).mentioned_in_mail(raw)
+    quoted = EmailMessage()
+    quoted.set_content(f"{'y' * 70} {CAROL}\n", cte="quoted-printable")
+    assert Spellings.of(CAROL).mentioned_in_mail(quoted.as_bytes())
+    row = OutboxItem.create(
+        ticket=other, kind="notification", envelope_from=SUPPORT, recipients=[ALICE],
+        recipient_key=ALICE, message_id="<n1@acme.example>", rfc822=raw,
+        next_attempt_at=START, created_at=START,
+    )  # fmt: skip
+    done = dict(erase(find_person(CAROL), START))
+    assert done["outbox"] >= 1 and OutboxItem.get_or_none(OutboxItem.id == row.id) is None
