@@ -17,6 +17,7 @@ from typing import Any
 from mailtix.cli.common import config_path
 from mailtix.config.load import load_config
 from mailtix.config.model import Config, MailboxConfig, SmtpConfig
+from mailtix.config.shipped import shipped_templates
 from mailtix.domain.errors import MailtixError
 from mailtix.domain.version import mailtix_version
 
@@ -29,11 +30,15 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def check_all(args: argparse.Namespace) -> int:
     from mailtix.config.rules import rule_warnings
+    from mailtix.outbound.provider_limits import provider_warnings
     from mailtix.outbound.render import KINDS, check_templates
     from mailtix.runtime.exposure import exposure_warnings
 
     config = load_config(config_path(args))
-    problems = check_templates(config.templates.dir, KINDS, [d.name for d in config.departments])
+    departments = [d.name for d in config.departments]
+    problems = check_templates(
+        config.templates.dir, KINDS, departments, defaults=shipped_templates()
+    )
     reached: list[str] = []
     notes: list[str] = []
     if args.connect:
@@ -43,7 +48,7 @@ def check_all(args: argparse.Namespace) -> int:
         print(line, file=sys.stderr)
     if problems:
         return 2
-    warnings = exposure_warnings(config) + rule_warnings(config)
+    warnings = exposure_warnings(config) + rule_warnings(config) + provider_warnings(config)
     for line in warnings:  # warnings, not problems: the exit code stays 0
         print(line, file=sys.stderr)
     for note in notes:

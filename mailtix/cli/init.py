@@ -1,11 +1,10 @@
 """``mailtix init DIR``: a starting configuration for an admin to edit, then the next steps.
 
 Writes mailtix.toml (the shipped example, its ``[agents] secret_file`` pointing at a freshly
-generated secret), that secret in secrets/agent-secret, and the shipped config/*.toml files.
-Paths in the example are relative to the config file, so they stay as they are. Nothing is
-ever overwritten: when any of the files exists, nothing at all is written (exit 2). Files are
-0600, directories 0700. The shipped templates are used until the admin copies them into
-DIR/templates/ (which then has to hold every kind: there is no layering over the defaults).
+generated secret), that secret in secrets/agent-secret, the shipped config/*.toml files and an
+empty templates/ for the admin's own versions of the shipped templates. Paths in the example
+are relative to the config file, so they stay as they are. Nothing is ever overwritten: when
+any of the files exists, nothing at all is written (exit 2). Files 0600, directories 0700.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ from mailtix.domain.private_files import make_private_dir, private_umask
 from mailtix.domain.version import mailtix_version
 
 SECRET_FILE = "secrets/agent-secret"
+TEMPLATES = "templates"
 _COMMENTED_SECRET_FILE = re.compile(r"^#\s*secret_file\s*=.*$", re.MULTILINE)
 
 
@@ -46,8 +46,10 @@ def run_init(args: argparse.Namespace) -> int:
                 _create(base / name, text)
             except OSError as exc:
                 raise MailtixError(f"cannot write {base / name}: {exc.strerror or exc}") from None
+        make_private_dir(base / TEMPLATES)
     config = base / "mailtix.toml"
-    print(f"Wrote into {base}: {', '.join(files)} (0600; the secret keys agents' reply tokens).")
+    print(f"Wrote into {base}: {', '.join(files)} (0600; the secret keys agents' reply tokens), "
+          f"{TEMPLATES}/ (empty).")  # fmt: skip
     print(f"""
 Next:
   1. Edit {config}: [smtp] and [[mailbox]] (passwords: set MAILTIX_SMTP_PASSWORD and
@@ -56,8 +58,8 @@ Next:
   3. mailtix --config {config} run
      or as a service: {shipped_dir() / "config" / "mailtix.service"} (see its comments)
 
-The shipped mail templates are used; to change them, copy {shipped_templates()}
-to {base / "templates"} (every kind must be there then) and edit the copy.""")
+To change a mail, copy its template from {shipped_templates()}
+into {base / TEMPLATES}/ and edit it there: a file there wins over the shipped one.""")
     return 0
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from mailtix.config.model import Config, MailboxConfig
+from mailtix.config.shipped import shipped_templates
 from mailtix.decisions import automated, correlate, group_rewrite, routing
 from mailtix.desks.agent import AgentDesk
 from mailtix.desks.bounce import BounceDesk
@@ -73,7 +74,9 @@ class Pipeline:
         renderer: TemplateRenderer | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self.renderer = renderer or TemplateRenderer(config.templates.dir)
+        self.renderer = renderer or TemplateRenderer(
+            config.templates.dir, defaults=shipped_templates()
+        )
         self.mailer = Mailer(config, self.renderer)
         self.notifier = Notifier(self.mailer)
         self.customers = CustomerDesk(self.mailer, self.notifier)

@@ -3,7 +3,9 @@
 Templates are fixed files chosen by mailtix (``<kind>.subject.j2``, ``<kind>.txt.j2``,
 ``<kind>.html.j2``), optionally overridden per department in ``<dir>/<department>/`` and per
 language in ``<dir>/<lang>/`` (``templates/de/``); of each file the first that exists is used:
-``<department>/<lang>/``, ``<lang>/``, ``<department>/``, the default. Customer
+``<department>/<lang>/``, ``<lang>/``, ``<department>/``, the default. The directory may lie
+over a second one of defaults (the shipped templates): a file missing from the first comes from
+the second. Customer
 data only ever enters as *context*: it is never compiled, so ``{{ 7*7 }}`` in a subject stays
 literally ``{{ 7*7 }}``. Templates are compiled in Jinja2's ``SandboxedEnvironment`` (they may be
 edited by an administrator), with ``StrictUndefined``, HTML autoescaping for ``.html.j2`` and
@@ -74,6 +76,7 @@ SAMPLE_CONTEXT: Mapping[str, object] = {
     },  # fmt: skip
     "reminder": {"days_waiting": 3, "autoresolve_days": 7},
     "replies": ["thanks", "need-details"],
+    "notice": "42.0123456789abcdef",
     "audience": ["carol@example.org", "dan@example.org"],
     "lookup": {
         "kind": "find",
@@ -101,7 +104,7 @@ SAMPLE_CONTEXT: Mapping[str, object] = {
 }
 KINDS = (
     "acknowledgement", "notification", "relay", "command_error", "unverified",
-    "status", "reminder", "escalation", "survey", "lookup",
+    "status", "reminder", "escalation", "survey", "lookup", "forward_hint",
 )  # fmt: skip
 REPLIES = "replies"  # canned replies (#reply NAME): <dir>/replies/NAME.txt.j2
 
@@ -187,9 +190,11 @@ def _autoescape(name: str | None) -> bool:
     return name is not None and name.endswith(".html.j2")
 
 
-def _make_environment(directory: Path, deadline: Callable[[], None]) -> SandboxedEnvironment:
+def _make_environment(
+    directories: list[Path], deadline: Callable[[], None]
+) -> SandboxedEnvironment:
     env = _LimitedSandbox(
-        loader=jinja2.FileSystemLoader(str(directory)),
+        loader=jinja2.FileSystemLoader([str(d) for d in directories]),
         undefined=jinja2.StrictUndefined,
         autoescape=_autoescape,
         keep_trailing_newline=True,
@@ -230,7 +235,8 @@ def _one_line(text: str) -> str:
 
 
 class TemplateRenderer:
-    """Renders mail ``kind``s from the templates in ``directory`` (per-department overrides).
+    """Renders mail ``kind``s from the templates in ``directory`` (per-department overrides),
+    and from ``defaults`` what ``directory`` lacks.
 
     Which file renders a part, and whether it changed, is looked up at most once every
     ``recheck_seconds`` per part (``monotonic`` is the clock): an edited or newly added
@@ -241,14 +247,18 @@ class TemplateRenderer:
         self,
         directory: Path,
         *,
+        defaults: Path | None = None,
         recheck_seconds: float = RECHECK_SECONDS,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.directory = Path(directory)
+        self.directories = [self.directory]
+        if defaults is not None and Path(defaults).resolve() != self.directory.resolve():
+            self.directories.append(Path(defaults))
         self.recheck_seconds = recheck_seconds
         self._monotonic = monotonic
         self._started = 0.0
-        self._env = _make_environment(self.directory, self._check_deadline)
+        self._env = _make_environment(self.directories, self._check_deadline)
         self._looked_up: dict[tuple[str, ...], tuple[float, str, jinja2.Template]] = {}
 
     def render(
@@ -279,7 +289,7 @@ class TemplateRenderer:
         lang = language_tag(language) or ""
         candidates = [f"{dept}/{lang}", lang, dept] if dept and lang else [lang or dept]
         for folder in candidates:
-            if folder and (self.directory / folder / base).is_file():
+            if folder and self._exists(f"{folder}/{base}"):
                 return f"{folder}/{base}"
         return base
 
@@ -325,16 +335,24 @@ class TemplateRenderer:
         if time.monotonic() - self._started > MAX_RENDER_SECONDS:
             raise TemplateError(f"rendering took longer than {MAX_RENDER_SECONDS:g} seconds")
 
+    def _exists(self, name: str) -> bool:
+        return any((d / name).is_file() for d in self.directories)
+
     def _path(self, name: str) -> str:
-        return str(self.directory / name)
+        """The file that renders ``name`` (the first directory's when none has it)."""
+        found = (d / name for d in self.directories if (d / name).is_file())
+        return str(next(found, self.directory / name))
 
     def reply_names(self) -> list[str]:
         """The canned replies installed (``replies/NAME.txt.j2``), sorted."""
-        folder = self.directory / REPLIES
-        if not folder.is_dir():
-            return []
         suffix = ".txt.j2"
-        names = (p.name[: -len(suffix)] for p in folder.iterdir() if p.name.endswith(suffix))
+        names = {
+            p.name[: -len(suffix)]
+            for folder in (d / REPLIES for d in self.directories)
+            if folder.is_dir()
+            for p in folder.iterdir()
+            if p.name.endswith(suffix)
+        }
         return sorted(n for n in names if _SAFE_NAME.match(n))
 
     def render_reply(
@@ -348,9 +366,9 @@ class TemplateRenderer:
         base = f"{REPLIES}/{name}.txt.j2"
         chosen = base
         localised = f"{language}/{base}" if language and _SAFE_NAME.match(language) else None
-        if localised and (self.directory / localised).is_file():
+        if localised and self._exists(localised):
             chosen = localised
-        if not (self.directory / chosen).is_file():
+        if not self._exists(chosen):
             raise TemplateError(f"{self._path(chosen)}: no such canned reply")
         try:
             return self._generate(self._env.get_template(chosen), dict(context)).strip("\n")
@@ -365,8 +383,10 @@ def check_templates(
     kinds: Iterable[str],
     departments: Iterable[str],
     sample_context: Mapping[str, object] = SAMPLE_CONTEXT,
+    defaults: Path | None = None,
 ) -> list[str]:
-    """Compile every template in ``directory`` and trial-render every kind for every department.
+    """Compile every template in ``directory`` (over ``defaults``, if given) and trial-render
+    every kind for every department.
 
     Returns one problem line per missing required template, stray override directory, syntax
     error, sandbox violation or undefined variable; an empty list means all is well.
@@ -375,20 +395,22 @@ def check_templates(
     if not directory.is_dir():
         return [f"{directory}: templates directory does not exist"]
     kinds, departments = list(kinds), list(departments)
+    renderer = TemplateRenderer(directory, defaults=defaults)
     problems = [
         f"{directory / f'{kind}.{part}.j2'}: required template is missing"
         for kind in kinds
         for part in PARTS
-        if not (directory / f"{kind}.{part}.j2").is_file()
+        if not renderer._exists(f"{kind}.{part}.j2")
     ]
     problems += _stray_directories(directory, departments)
-    languages = language_directories(directory, departments)
-    renderer = TemplateRenderer(directory)
+    languages = sorted({
+        lang for d in renderer.directories for lang in language_directories(d, departments)
+    })  # fmt: skip
     for name in renderer._env.list_templates(extensions=["j2"]):
         try:
             renderer._env.get_template(name)
         except jinja2.TemplateSyntaxError as exc:
-            problems.append(f"{directory / (exc.name or name)}: {_one_line(_describe(exc))}")
+            problems.append(f"{renderer._path(exc.name or name)}: {_one_line(_describe(exc))}")
     if problems:
         return problems
     for kind in kinds:

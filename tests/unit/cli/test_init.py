@@ -41,6 +41,7 @@ def test_init_writes_a_private_configuration_that_loads(tmp_path: Path) -> None:
             "config/routing.toml"} <= set(written)  # fmt: skip
     assert all(mode(target / name) == 0o600 for name in written)
     assert all(mode(p) == 0o700 for p in [target, *target.rglob("*")] if p.is_dir())
+    assert (target / "templates").is_dir() and not any((target / "templates").iterdir())
     secret = (target / "secrets" / "agent-secret").read_text().strip()
     assert len(secret) >= 32
     assert tomllib.loads((target / "mailtix.toml").read_text())["agents"]["secret_file"]
