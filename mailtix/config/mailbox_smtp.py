@@ -7,7 +7,8 @@ from ``[smtp]``, key by key, except two groups that come only whole:
   giving any of them takes none of ``[smtp]``'s. ``[smtp]``'s sign-in is never sent to another
   server: a ``[mailbox.smtp]`` with another host must give its own (``username = ""`` for none).
 
-A problem in an inherited key was already reported under ``[smtp]`` and is not repeated. An
+A problem ``[smtp]`` itself has (and lends) is reported once, under ``[smtp]``; any other is
+reported under ``mailbox[N].smtp`` (e.g. ``security = "none"`` lent to another host). An
 inherited sign-in is ``[smtp]``'s own, as loaded (one token cache, not one per mailbox).
 """
 
@@ -70,13 +71,9 @@ def _account(
     local = Problems()
     reader = Reader(local, top.file, prefix, {**inherited, **own}, keys(SmtpConfig))
     account = sections.smtp(reader, base, env)
-    lead = f"{top.file}: {prefix}."
-    theirs = set(inherited)  # an inherited key's problem is [smtp]'s, already reported
-    theirs |= set(SIGN_IN) if _inherits_sign_in(shared, own) else set()
-    theirs |= set(SERVER) if not any(k in own for k in SERVER) else set()
-    for line in local.lines:
-        name = line[len(lead) :].partition(":")[0].split(".")[0] if line.startswith(lead) else ""
-        if name not in theirs:
+    for line in local.lines:  # what [smtp] itself said of what it lent is not said twice
+        as_smtp = line.replace(f": {prefix}", ": smtp", 1)
+        if as_smtp not in top.problems.lines:
             top.problems.lines.append(line)
     if _other_server(shared, own) and not any(k in own for k in SIGN_IN):
         top.problems.add(

@@ -150,3 +150,13 @@ def test_an_inherited_oauth2_sign_in_is_smtps_own_with_its_token_cache(tmp_path:
     assert account is not None and account.auth == "oauth2"
     assert account.oauth2 == found.smtp.oauth2  # one sign-in, one token cache
     assert account.max_per_minute == 10
+
+
+def test_security_none_lent_by_a_loopback_smtp_is_refused_for_another_host(
+    tmp_path: Path,
+) -> None:
+    loopback = '[smtp]\nhost = "127.0.0.1"\nport = 2525\nsecurity = "none"\n'
+    own = '[mailbox.smtp]\nhost = "smtp.gmail.com"\nusername = "s@example.com"\npassword = "pw-7"\n'
+    [line] = check_problems(config(tmp_path, own, loopback), {})
+    assert line.startswith('mailtix.toml: mailbox[1].smtp.security: "none" would send')
+    assert "pw-7" not in line
