@@ -2,14 +2,17 @@
 ``time``, ``level``, ``logger``, ``message`` and, where they apply, ``mailbox``, ``ticket`` and
 ``message_id`` (from a call's ``extra=`` or the surrounding ``log_context``), plus
 ``exception`` with the traceback. JSON lines are pure ASCII: control characters, bidi controls
-and newlines from mail arrive escaped. Configured secrets (passwords, the agent secret) are
-masked in both formats before anything is written.
+and newlines from mail arrive escaped. Text lines show such characters as ``cli.terminal_text``
+does (ESC as "␛", bidi controls as ``<U+202E>``), also where no CLI stream wraps stderr (the
+sender process). Configured secrets (passwords, the agent secret) are masked in both formats
+before anything is written.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -22,6 +25,7 @@ NOISY = ("mailparser", "apscheduler", "imapclient", "aiosmtplib")
 MIN_SECRET = 4  # shorter "secrets" would mask ordinary words
 MASK = "***"
 MAX_FIELD = 300
+UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 _context: ContextVar[dict[str, str] | None] = ContextVar("mailtix_log_context", default=None)
 
@@ -73,7 +77,14 @@ class TextFormatter(_Masking):
         super().__init__(secrets, TEXT_FORMAT)
 
     def format(self, record: logging.LogRecord) -> str:
-        return self.mask(super().format(record))
+        return UNSAFE.sub(_shown, self.mask(super().format(record)))
+
+
+def _shown(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code < 0x20:
+        return chr(0x2400 + code)  # its control picture: ESC as "␛"
+    return "\u2421" if code == 0x7F else f"<U+{code:04X}>"
 
 
 class JsonFormatter(_Masking):

@@ -72,6 +72,13 @@ def test_text_lines_mask_secrets_too() -> None:
     assert out.getvalue().rstrip().endswith("login *** failed for abc")
 
 
+def test_text_lines_show_controls_instead_of_obeying_them() -> None:
+    log, out = capture(TextFormatter())
+    log.warning("subject \x1b]52;c;evil\x07 \u202eabc\x7f\ttab")
+    line = out.getvalue().rstrip("\n")
+    assert line.endswith("subject \u241b]52;c;evil\u2407 <U+202E>abc\u2421\ttab")
+
+
 @pytest.mark.parametrize(
     ("name", "verbose", "level"),
     [("warning", 0, logging.WARNING), ("warning", 1, logging.INFO), ("warning", 2, logging.DEBUG),
