@@ -7,12 +7,14 @@ which every worker computes alike (``store.pace``).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from mailtix.config.model import Config, SmtpConfig
 
 DEFAULT = "smtp"
+MAX_PACE_KEY = 200  # store.models.SendPace.account holds 400
 
 
 @dataclass(frozen=True)
@@ -22,11 +24,16 @@ class Account:
 
     @property
     def pace_key(self) -> str:
-        """The account as the provider counts it: who signs in, where."""
+        """The account as the provider counts it: who signs in, where (a long one hashed, to
+        fit the store's column)."""
         smtp = self.smtp
         if smtp.maildir is not None:
-            return f"maildir:{smtp.maildir}"
-        return f"{smtp.username or ''}@{smtp.host.lower()}:{smtp.port}"
+            key = f"maildir:{smtp.maildir}"
+        else:
+            key = f"{smtp.username or ''}@{smtp.host.lower()}:{smtp.port}"
+        if len(key) <= MAX_PACE_KEY:
+            return key
+        return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
 
     @property
     def where(self) -> str:

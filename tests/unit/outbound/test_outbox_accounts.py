@@ -211,3 +211,10 @@ def test_an_account_whose_server_is_down_defers_only_its_own_mail(
     retried = [OutboxItem.get_by_id(r.id) for r in sales]
     assert {(r.status, r.attempts) for r in retried} == {("pending", 1)}
     assert all(r.last_error.startswith("cannot connect to 127.0.0.1:") for r in retried)
+
+
+def test_a_long_account_is_paced_under_a_key_that_fits_the_store() -> None:
+    long = Account("smtp", SmtpConfig(host="smtp." + "x" * 240 + ".example", username="u" * 200))
+    assert long.pace_key.startswith("sha256:") and len(long.pace_key) == 71
+    assert long.pace_key == Account("other", long.smtp).pace_key  # the same for every worker
+    assert Account("smtp", SmtpConfig(host="smtp.Example.com")).pace_key == "@smtp.example.com:587"
