@@ -16,13 +16,16 @@ could let one minute's worth go out early once.
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 
 from mailtix.store.durability import relaxed_transaction
 from mailtix.store.lookups import execute
 from mailtix.store.models import SendPace
 
-WINDOW_SECONDS = 61  # a send in second s counts until second s + 61: never 61 in 60 s
+log = logging.getLogger(__name__)
+
+WINDOW_SECONDS = 61  # a send in second s counts until s + 61: no 60 s see more
 MAX_TRIES = 20  # reservations lost to other workers' writes before giving up for now
 
 
@@ -61,7 +64,7 @@ def reserve(account: str, now: datetime, limit: int, wanted: int) -> tuple[int, 
             row = execute(
                 "SELECT sends, version FROM send_pace WHERE account = ?", [account]
             ).fetchone()
-            counts = {int(s): int(n) for s, n in json.loads(row[0] or "{}").items()}
+            counts = _counts(row[0])
             granted, kept, free = admit(counts, second, limit, wanted)
             if not granted:
                 return 0, _at(free, now)
@@ -73,6 +76,16 @@ def reserve(account: str, now: datetime, limit: int, wanted: int) -> tuple[int, 
         if written == 1:
             return granted, _at(free, now)
     return 0, now + timedelta(seconds=1)  # others won every race: try again in a moment
+
+
+def _counts(text: str | None) -> dict[int, int]:
+    """The row's counts; an unreadable row (edited by hand) counts as empty, is logged, and
+    is overwritten by the next reservation."""
+    try:
+        return {int(s): int(n) for s, n in json.loads(text or "{}").items()}
+    except (ValueError, TypeError, AttributeError):
+        log.warning("send_pace: unreadable counts %r; counting from zero", (text or "")[:80])
+        return {}
 
 
 def epoch_second(moment: datetime) -> int:

@@ -121,3 +121,10 @@ def test_workers_in_other_processes_share_one_limit_on_postgres(postgres_url: st
     finally:
         SendPace.delete().where(SendPace.account == account).execute()
         store.close()
+
+
+def test_an_unreadable_row_counts_as_empty_and_is_written_anew(db: Database) -> None:
+    pace.reserve("a@smtp.example:587", NOW, 5, 1)
+    SendPace.update(sends="not json").execute()
+    assert pace.reserve("a@smtp.example:587", NOW, 5, 9) == (5, NOW + timedelta(seconds=61))
+    assert SendPace.get().sends == f'{{"{T}": 5}}'
