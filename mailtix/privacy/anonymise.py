@@ -55,7 +55,9 @@ def anonymise_ticket(ticket: Ticket, keep: Collection[str], now: datetime) -> in
     _messages(ticket, rename, scrub)
     for event in Event.select().where(Event.ticket == ticket):
         values = {n: scrub(getattr(event, n)) for n in EVENT_TEXT if getattr(event, n)}
-        Event.update(**values).where(Event.id == event.id).execute()
+        changed = {n: v for n, v in values.items() if v != getattr(event, n)}
+        if changed:  # most events name no one: no statement for them
+            Event.update(**changed).where(Event.id == event.id).execute()
     OutboxItem.delete().where(OutboxItem.ticket == ticket).execute()
     add_event(ticket, EventType.ANONYMISED, "closed long enough: addresses and text removed", now)
     return len(people)
