@@ -1,6 +1,7 @@
 """mailtix installed as an admin installs it: the wheel built from this tree, installed with its
 dependencies into a fresh virtualenv outside the checkout, then ``mailtix --version``, ``demo``
-and ``init`` + ``check`` run from a directory that is not the checkout.
+(and ``backup`` of its store) and ``init`` + ``check`` run from a directory that is not the
+checkout.
 
 Offline: the dependencies come from a wheelhouse beside the test environment
 (``<sys.prefix>/wheelhouse``), filled by ``pip wheel`` the first time (the only step that needs
@@ -122,6 +123,9 @@ def test_the_wheel_installs_and_runs_outside_the_checkout(tmp_path: Path) -> Non
     shown = ok(run(mailtix, "--config", work / "demo" / "mailtix.toml", "tickets", "list",
                    "--json", env=env, cwd=work))  # fmt: skip
     assert '"SUP-1"' in shown
+    ok(run(mailtix, "--config", work / "demo" / "mailtix.toml", "backup", work / "demo.db",
+           env=env, cwd=work))  # fmt: skip
+    assert (work / "demo.db").stat().st_size > 0
 
     ok(run(mailtix, "init", work / "etc", env=env, cwd=work))
     checked = ok(run(mailtix, "--config", work / "etc" / "mailtix.toml", "check",
