@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +64,8 @@ into {base / TEMPLATES}/ and edit it there: a file there wins over the shipped o
 
 def starting_files() -> dict[str, str]:
     """Each file init writes (path relative to DIR) with its text."""
+    import secrets  # hmac and hashlib: only for init
+
     example = (shipped_dir() / EXAMPLE_CONFIG).read_text(encoding="utf-8")
     files = {"mailtix.toml": _config_text(example), SECRET_FILE: secrets.token_urlsafe(32) + "\n"}
     for path in sorted((shipped_dir() / "config").glob("*.toml")):
