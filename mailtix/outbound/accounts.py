@@ -19,7 +19,7 @@ MAX_PACE_KEY = 200  # store.models.SendPace.account holds 400
 
 @dataclass(frozen=True)
 class Account:
-    name: str  # "smtp", or "mailbox NAME" for a [mailbox.smtp]: for logs and ``check``
+    name: str  # "smtp", or "mailbox NAME smtp" for a [mailbox.smtp] (as ``status`` says)
     smtp: SmtpConfig
 
     @property
@@ -75,7 +75,7 @@ def send_accounts(config: Config) -> SendAccounts:
             continue
         account = next((a for a in known if a.smtp == mailbox.smtp), None)
         if account is None:
-            account = Account(f"mailbox {mailbox.name}", mailbox.smtp)
+            account = Account(f"mailbox {mailbox.name} smtp", mailbox.smtp)
             known.append(account)
         by_sender[mailbox.address.lower()] = account
     return SendAccounts(default, by_sender)

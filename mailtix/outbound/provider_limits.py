@@ -41,4 +41,4 @@ def provider_warnings(config: Config) -> list[str]:
 
 
 def _section(account: str) -> str:
-    return "[smtp]" if account == "smtp" else f"[mailbox.smtp] of {account}"
+    return "[smtp]" if account == "smtp" else f"{account} ([mailbox.smtp])"

@@ -149,7 +149,7 @@ def test_check_connect_signs_in_to_each_account_once(stack: MailStack, tmp_path:
     out = mailtix(d["config"], "check", "--connect").stdout
     port = stack.smtp_port
     assert out.count(f"smtp {stack.host}:{port}") == 2, out
-    assert f"smtp {stack.host}:{port} as {d['sales']} (mailbox sales)" in out
+    assert f"smtp {stack.host}:{port} as {d['sales']} (mailbox sales smtp)" in out
 
     own = f'[mailbox.smtp]\nusername = "{d["sales"]}"\npassword = '
     wrong = d["config"].read_text().replace(own + '"secret"', own + '"not-the-password"')
@@ -157,7 +157,8 @@ def test_check_connect_signs_in_to_each_account_once(stack: MailStack, tmp_path:
     failed = mailtix(d["config"], "check", "--connect", check=False)
     assert failed.returncode == 2
     [line] = failed.stderr.strip().splitlines()
-    assert line.startswith(f"connect: smtp {stack.host}:{port} as {d['sales']} (mailbox sales): ")
+    where = f"smtp {stack.host}:{port} as {d['sales']} (mailbox sales smtp)"
+    assert line.startswith(f"connect: {where}: ")
     assert "535" in line and "not-the-password" not in line
 
 

@@ -51,7 +51,8 @@ def delivered(directory: Path) -> list[str]:
 
 
 def accounts(tmp_path: Path, limit: int = 0) -> SendAccounts:
-    sales = Account("mailbox sales", SmtpConfig(maildir=tmp_path / "sales", max_per_minute=limit))
+    own = SmtpConfig(maildir=tmp_path / "sales", max_per_minute=limit)
+    sales = Account("mailbox sales smtp", own)
     return SendAccounts(Account("smtp", SmtpConfig(maildir=tmp_path / "shared")),
                         {"sales@example.com": sales})  # fmt: skip
 
@@ -119,8 +120,8 @@ def test_accounts_come_from_the_config_and_equal_ones_are_one(tmp_path: Path) ->
         '[[mailbox]]\nname = "c"\naddress = "c@example.com"\nmaildir = "in-c"\n'
     )
     found = send_accounts(load_config(path, {}))
-    assert [a.name for a in found.distinct()] == ["smtp", "mailbox a"]
-    assert found.for_sender("B@example.com").name == "mailbox a"
+    assert [a.name for a in found.distinct()] == ["smtp", "mailbox a smtp"]
+    assert found.for_sender("B@example.com").name == "mailbox a smtp"
     assert found.for_sender("c@example.com").name == "smtp"
     assert found.default.pace_key == found.for_sender("a@example.com").pace_key  # one Maildir
 
@@ -200,7 +201,7 @@ def test_an_account_whose_server_is_down_defers_only_its_own_mail(
     down = SmtpConfig(host="127.0.0.1", port=port, security="none", timeout=5.0)
     routes = SendAccounts(
         Account("smtp", SmtpConfig(maildir=tmp_path / "shared")),
-        {"sales@example.com": Account("mailbox sales", down)},
+        {"sales@example.com": Account("mailbox sales smtp", down)},
     )
     sales = [queue("sales@example.com", n) for n in range(3)]
     for n in range(3, 6):
