@@ -1,7 +1,7 @@
 """What ``mailtix check`` warns about the SMTP accounts of a config, from what providers are
 known to enforce: Exchange Online takes 30 mails a minute from one mailbox (it refuses the
 rest), and one login sends From another address only with Send As rights on it (else
-SendAsDenied). Pure: it reads the config.
+"550 5.7.60 Client does not have permissions to send as this sender"). Pure: reads the config.
 """
 
 from __future__ import annotations
