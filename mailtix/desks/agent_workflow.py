@@ -14,20 +14,21 @@ from typing import TYPE_CHECKING, Any
 from mailtix.decisions.agent_auth import notification_message_id
 from mailtix.decisions.agent_commands import Command, CommandBlock
 from mailtix.decisions.correlate import format_ref
+from mailtix.decisions.forwarded_notice import forwarded_notification
 from mailtix.decisions.snooze import snooze_until
 from mailtix.domain.errors import TemplateError
 from mailtix.domain.values import Address
-from mailtix.domain.vocabulary import Status
+from mailtix.domain.vocabulary import EventType, MessageKind, Status
 from mailtix.lifecycle import status as lifecycle
-from mailtix.lifecycle.changes import snooze
+from mailtix.lifecycle.changes import record, snooze
 from mailtix.lifecycle.merge import merge, merge_problem
 from mailtix.outbound.mailer import Letter
 from mailtix.store.models import Ticket
 from mailtix.store.search_index import matching_tickets
-from mailtix.store.tickets import get_ticket
+from mailtix.store.tickets import UNVERIFIED, get_ticket, store_incoming, surviving
 
 if TYPE_CHECKING:
-    from mailtix.desks.intake import Incoming
+    from mailtix.desks.intake import DeskResult, Incoming
 
 MAX_LISTED = 20  # tickets in an answer to #find / #history
 
@@ -66,8 +67,9 @@ class WorkflowCommands:
             **self.mailer.context(ticket, item.mailbox),
             "agent": {"email": agent, "name": self.config.agent_name(agent)},
         }
+        language = self.mailer.customer_language(ticket, item.mailbox)
         try:
-            return self.mailer.renderer.render_reply(name, context), ""
+            return self.mailer.renderer.render_reply(name, context, language), ""
         except TemplateError as exc:
             return "", f"the canned reply cannot be used: {exc}"
 
@@ -91,6 +93,35 @@ class WorkflowCommands:
                       sla=self.config.sla, actor=agent)  # fmt: skip
                 ticket = target
         return ticket, rest
+
+    def forwarded_hint(self, item: Incoming, agent: str) -> DeskResult | None:
+        """A notification of hers forwarded to the desk (``forwarded_notice``): kept as an
+        unverified note, nothing applied, and she alone gets a hint instead of the warning."""
+        from mailtix.desks.intake import DeskResult
+
+        number = forwarded_notification(self.notifier.secret, item.mail, agent)
+        found = get_ticket(number) if number is not None else None
+        if found is None:
+            return None
+        ticket = surviving(found)
+        label = f"{UNVERIFIED} forwarded notification in the name of {agent}"
+        store_incoming(ticket, item.mail, item.raw, item.sha, kind=MessageKind.NOTE,
+                       automation="human", thread_reason=label, now=item.now)  # fmt: skip
+        detail = f"{agent} forwarded a notification to the desk: hint sent, nothing applied"
+        record(ticket, EventType.UNVERIFIED, detail, item.now)
+        name = self.config.agent_name(agent)
+        letter = Letter(
+            template="forward_hint",
+            to=(Address(agent, name),),
+            extra={"agent": {"email": agent, "name": name}},
+            message_id=notification_message_id(
+                self.notifier.secret, ticket.id, agent, self.mailer.domain
+            ),
+            automatic=False,
+            auto_submitted="auto-generated",
+        )
+        self.mailer.queue(letter, ticket, item.mailbox, item.now)
+        return DeskResult("followup", ticket, "forwarded notification: hint to the agent")
 
     def _cmd_snooze(self, ticket: Ticket, value: str, agent: str, item: Incoming) -> None:
         until, _ = snooze_until(value, item.now, self.config.sla.calendar.zone)

@@ -26,6 +26,7 @@ from mailtix.inbound.reply_text import visible_reply
 from mailtix.lifecycle import status as lifecycle
 from mailtix.lifecycle import survey
 from mailtix.lifecycle.changes import change, opened, record, touch
+from mailtix.outbound.notify import MAX_TEXT
 from mailtix.store.customers import find_customer, seen
 from mailtix.store.models import Ticket
 from mailtix.store.tickets import add_participant, create_ticket, store_incoming
@@ -77,7 +78,8 @@ class CustomerDesk(Desk):
         language = self._language(ticket, item, facts)
         self._acknowledge(ticket, item, decision.acknowledge, new=True, language=language)
         if not item.automation.automated:
-            text = visible_reply(item.mail.text).text  # signature and quotes cut, as replies
+            shown = item.mail.text[: 2 * MAX_TEXT]  # what a notification can show, not 20 MB
+            text = visible_reply(shown).text  # signature and quotes cut, as in replies
             self.notifier.notify(ticket, item.mailbox, "new", now, mail=item.mail, text=text)
         return DeskResult("ticket", ticket, item.thread_reason)
 

@@ -16,6 +16,7 @@ from datetime import datetime
 from mailtix.config.model import MailboxConfig
 from mailtix.decisions.agent_auth import notification_message_id
 from mailtix.decisions.correlate import format_ref
+from mailtix.decisions.forwarded_notice import notice
 from mailtix.domain.values import Address, ParsedMail
 from mailtix.domain.vocabulary import OPEN_STATUSES
 from mailtix.outbound.mailer import Letter, Mailer
@@ -93,6 +94,7 @@ class Notifier:
                     "message": message,
                     "audience": audience,
                     "replies": replies,
+                    "notice": notice(self.secret, ticket.id, agent),
                     **about,
                 },
                 message_id=notification_message_id(

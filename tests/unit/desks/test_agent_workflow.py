@@ -360,3 +360,71 @@ def test_a_customer_writing_every_new_command_changes_nothing(desk: Desk) -> Non
     assert reload(other).status == "new"
     assert len(outbox("lookup")) == lookups and not outbox("relay")
     assert not [i for i in outbox() if CAROL in i.recipients and i.kind != "acknowledgement"]
+
+
+# --- a forwarded notification, the new-ticket notification ----------------------------------
+
+
+def neomutt_forward(note: OutboxItem, sender: str, *, attach: bool) -> EmailMessage:
+    """neomutt's ``f`` on a notification: inline (forward_decode) or as message/rfc822."""
+    sent = parsed(note)
+    msg = mail(sender, f"[{SUPPORT}: {sent['Subject']}]", "FYI\n")
+    if attach:  # 7bit/8bit, as neomutt (and RFC 2046) has it
+        msg.add_attachment(email.message_from_bytes(bytes(note.rfc822)))
+    else:
+        msg.set_content(
+            f"FYI\n\n----- Forwarded message from ACME Support <{SUPPORT}> -----\n\n"
+            f"Date: Mon, 23 Nov 2026 10:00:00 +0000\nFrom: ACME Support <{SUPPORT}>\n"
+            f"Subject: {sent['Subject']}\n\n{text_of(note)}\n----- End forwarded message -----\n"
+        )
+    return msg
+
+
+@pytest.mark.parametrize("attach", [False, True, "base64"])
+def test_agent_forwarding_her_notification_gets_a_hint_not_a_warning(
+    desk: Desk, attach: bool | str
+) -> None:
+    ticket, note = open_ticket(desk, f"Carol <{CAROL}>", "Printer jams")
+    before = snapshot()
+    forward = neomutt_forward(note, f"Alice Agent <{ALICE}>", attach=bool(attach))
+    if attach == "base64":  # some clients encode the attached mail against RFC 2046
+        forward = mail(ALICE, "Fwd: notification", "FYI\n")
+        forward.add_attachment(bytes(note.rfc822), maintype="message", subtype="rfc822")
+    outcome = desk.feed(forward)
+    assert outcome.ticket_ref == f"SUP-{ticket.id}" and "hint" in outcome.detail
+    [hint] = outbox("forward_hint")
+    assert hint.recipients == [ALICE] and "reply to the notification" in text_of(hint)
+    assert not outbox("unverified") and snapshot() == before
+    assert len(Ticket.select()) == 1  # no ticket for the support address or for Alice
+
+
+@pytest.mark.parametrize("attach", [False, True])
+def test_someone_else_forwarding_alices_notification_is_still_warned(
+    desk: Desk, attach: bool
+) -> None:
+    ticket, note = open_ticket(desk, f"Carol <{CAROL}>", "Printer jams")
+    desk.feed(neomutt_forward(note, BOB, attach=attach))  # bob holds alice's notification
+    assert not outbox("forward_hint")
+    assert [i.recipients for i in outbox("unverified")] == [[BOB]]
+
+
+def test_a_made_up_notice_proves_nothing(desk: Desk) -> None:
+    ticket, _ = open_ticket(desk, f"Carol <{CAROL}>", "Printer jams")
+    forged = mail(ALICE, f"Fwd: [SUP-{ticket.id}] New ticket", f"mailtix notice {ticket.id}."
+                  "0123456789abcdef\n#status closed\n")  # fmt: skip
+    desk.feed(forged)
+    assert not outbox("forward_hint") and reload(ticket).status == "new"
+    assert [i.recipients for i in outbox("unverified")] == [[ALICE]]
+
+
+def test_new_ticket_notification_shows_the_text_without_signature_and_quote(desk: Desk) -> None:
+    body = (
+        "The printer jams on every page.\n\n-- \nCarol Customer\nPhone +1 555 0100\n\n"
+        "On Fri, 20 Nov 2026, Dan <dan@example.net> wrote:\n> old text from Dan\n"
+    )
+    desk.feed(mail(f"Carol <{CAROL}>", "Printer jams", body))
+    text = text_of(outbox("notification", ALICE)[-1])
+    assert "The printer jams on every page." in text
+    assert "Phone +1 555 0100" not in text and "old text from Dan" not in text
+    [kept] = Message.select().where(Message.kind == "customer")
+    assert "Phone +1 555 0100" in kept.text  # the ticket keeps the whole mail
