@@ -57,8 +57,11 @@ def gather(address: str, prefix: str, now: datetime) -> Export:
     customer = Customer.get_or_none(Customer.key.in_(list(who.forms)))
     export.document["customer"] = None if customer is None else _customer(customer)
     own = list(Ticket.select().where(equals(Ticket.customer, who)).order_by(Ticket.id))
-    shared = Participant.select(Participant.ticket).where(equals(Participant.email, who))
-    others = Ticket.select().where(Ticket.id.in_(shared) & Ticket.id.not_in([t.id for t in own]))
+    took_part = Participant.select(Participant.ticket).where(equals(Participant.email, who))
+    wrote = Message.select(Message.ticket).where(equals(Message.from_addr, who))
+    shared = Ticket.id.in_(took_part) | Ticket.id.in_(wrote)
+    others = Ticket.select().where(shared & Ticket.id.not_in([t.id for t in own] or [0]))
+    others = others.order_by(Ticket.id)
     tickets = [(t, "customer") for t in own] + [(t, "participant") for t in others]
     export.document["tickets"] = [_ticket(t, role, who, prefix, export) for t, role in tickets]
     export.document["received"] = list(_sent_to(who, export))
