@@ -35,6 +35,8 @@ def run_init(args: argparse.Namespace) -> int:
     base: Path = args.directory
     files = starting_files()
     existing = [str(base / name) for name in files if os.path.lexists(base / name)]
+    if os.path.lexists(base / TEMPLATES) and not (base / TEMPLATES).is_dir():
+        existing.append(str(base / TEMPLATES))
     if existing:
         raise UsageError(f"{', '.join(existing)}: already there; init overwrites nothing, "
                          "nothing was written")  # fmt: skip

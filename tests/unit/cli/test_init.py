@@ -64,6 +64,13 @@ def test_init_overwrites_nothing_and_writes_nothing_when_a_file_exists(tmp_path:
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["config", "routing.toml"]
 
 
+def test_a_file_where_templates_should_be_stops_init_before_it_writes(tmp_path: Path) -> None:
+    (tmp_path / "templates").write_text("not a directory\n")
+    proc = run("init", str(tmp_path))
+    assert proc.returncode == 2 and str(tmp_path / "templates") in proc.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["templates"]
+
+
 def test_two_inits_make_two_different_secrets(tmp_path: Path) -> None:
     for name in ("a", "b"):
         assert run("init", str(tmp_path / name)).returncode == 0
