@@ -421,6 +421,13 @@ def check_templates(
                 except TemplateError as exc:
                     if str(exc) not in problems:
                         problems.append(str(exc))
+    for name in renderer.reply_names():  # canned replies (#reply NAME) get a trial render too
+        for language in ["", *languages]:
+            try:
+                renderer.render_reply(name, sample_context, language)
+            except TemplateError as exc:
+                if str(exc) not in problems:
+                    problems.append(str(exc))
     return problems
 
 
