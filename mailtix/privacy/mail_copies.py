@@ -1,5 +1,6 @@
-"""The copies of mail in the mailboxes' processed and quarantine folders: find and delete the
-ones naming a person (erase), or those older than a date in the quarantine folder (retention).
+"""The copies of mail in the mailboxes' processed, quarantine and spam folders: find and delete
+the ones naming a person (erase), or those older than a date in the quarantine folder
+(retention).
 
 Each call opens its own connection to each mailbox (IMAP, or the Maildir of a local mailbox)
 beside any a running daemon holds; the daemon only moves mail into these folders, so deleting
@@ -46,12 +47,11 @@ def _each_folder(
     config: Config, folders: Iterable[str], act: Any, result: CopiesResult
 ) -> CopiesResult:
     for mailbox in config.mailboxes:
-        wanted = {
-            "processed": mailbox.processed_folder, "quarantine": mailbox.quarantine_folder,
-        }  # fmt: skip
+        # a key a mailbox does not have (spam_folder in older configs) is skipped
+        names = [getattr(mailbox, f"{kind}_folder", None) for kind in folders]
         try:
             with _open(mailbox) as source:
-                for folder in dict.fromkeys(wanted[f] for f in folders):
+                for folder in dict.fromkeys(name for name in names if name):
                     result.found[f"{mailbox.name}/{folder}"] = act(source, folder)
         except MailSourceError as exc:
             result.errors.append(str(exc))
@@ -64,8 +64,9 @@ def _each_folder(
 def erase_copies(
     config: Config, who: Spellings, message_ids: Iterable[str], *, dry_run: bool
 ) -> CopiesResult:
-    """Delete (or, ``dry_run``, count) the messages in every processed and quarantine folder
-    that name ``who`` (headers or text, as a whole address) or carry one of ``message_ids``."""
+    """Delete (or, ``dry_run``, count) the messages in every processed, quarantine and spam
+    folder that name ``who`` (headers or text, as a whole address) or carry one of
+    ``message_ids``."""
     ids = sorted(message_ids)
 
     def act(source: Any, folder: str) -> int:
@@ -76,7 +77,7 @@ def erase_copies(
             source.delete(folder, sorted(keys))
         return len(keys)
 
-    return _each_folder(config, ("processed", "quarantine"), act, CopiesResult())
+    return _each_folder(config, ("processed", "quarantine", "spam"), act, CopiesResult())
 
 
 def purge_quarantine_folders(config: Config, before: date) -> CopiesResult:
