@@ -183,3 +183,51 @@ def test_a_customer_writing_every_new_command_changes_nothing(
     assert inbox(mailstack, desk, "dan") == 1
     customer_reply = newest(mailstack, u["alice"], mine + 1)  # the agents hear of the reply
     assert "Customer reply" in customer_reply["Subject"]
+
+
+def neomutt_forward(note: Any, desk: dict[str, Any], *, attach: bool) -> Any:
+    """What neomutt's ``f`` sends for a notification: subject ``[author: Subject]``, the mail
+    inline under its "Forwarded message" lines (forward_decode), or attached (mime_forward)."""
+    a = desk["addr"]
+    subject = f"[{a['support']}: {note['Subject']}]"
+    if attach:
+        msg = customer_mail(f"Alice Agent <{a['alice']}>", a["support"], subject, "FYI\n")
+        msg.add_attachment(note)  # message/rfc822, 7bit/8bit
+        return msg
+    inline = (
+        f"FYI\n\n----- Forwarded message from ACME Support <{a['support']}> -----\n\n"
+        f"Date: {note['Date']}\nFrom: {note['From']}\nTo: {note['To']}\n"
+        f"Subject: {note['Subject']}\n\n{body(note)}\n----- End forwarded message -----\n"
+    )
+    return customer_mail(f"Alice Agent <{a['alice']}>", a["support"], subject, inline)
+
+
+@pytest.mark.parametrize("attach", [False, True])
+def test_forwarding_a_notification_by_mistake_gets_a_hint_not_the_spoofing_warning(
+    mailstack: Any, desk: dict[str, Any], attach: bool
+) -> None:
+    a, u = desk["addr"], desk["user"]
+    ref, note = open_for(mailstack, desk, "carol", "Printer jams")
+    deliver(mailstack, desk, neomutt_forward(note, desk, attach=attach), a["alice"])
+    hint = newest(mailstack, u["alice"], 2)
+    assert hint["Subject"] == f"[{ref}] You forwarded a notification: nothing was done"
+    assert "Unverified" not in hint["Subject"] and "#customer ADDRESS" in body(hint)
+    assert len(tickets(desk["config"])) == 1 and inbox(mailstack, desk, "carol") == 1
+    assert ticket(desk["config"], ref)["status"] == "new"
+
+
+def test_neomutt_forward_of_a_customer_mail_keeps_the_customers_subject(
+    mailstack: Any, desk: dict[str, Any]
+) -> None:
+    a, u = desk["addr"], desk["user"]
+    original = customer_mail(f"Carol <{a['carol']}>", a["alice"], "Cannot log in", "Help!\n")
+    forward = customer_mail(
+        f"Alice Agent <{a['alice']}>", a["support"], f"[{a['carol']}: Cannot log in]",
+        "Please help her.\n",
+    )  # fmt: skip
+    forward.add_attachment(original)
+    forward["Authentication-Results"] = "mx.example.test; dmarc=pass header.from=example.test"
+    deliver(mailstack, desk, forward, a["alice"])
+    [only] = tickets(desk["config"])
+    assert (only["customer"], only["subject"]) == (a["carol"], "Cannot log in")
+    assert newest(mailstack, u["carol"], 1)["Subject"] == f"[{only['ref']}] Cannot log in"
