@@ -27,7 +27,7 @@ from mailtix.lifecycle import status as lifecycle
 from mailtix.lifecycle import survey
 from mailtix.lifecycle.changes import change, opened, record, touch
 from mailtix.outbound.notify import MAX_TEXT
-from mailtix.store.customers import find_customer, seen
+from mailtix.store.customers import customer_facts, seen
 from mailtix.store.models import Ticket
 from mailtix.store.tickets import add_participant, create_ticket, store_incoming
 
@@ -40,7 +40,7 @@ class NoSender(MailtixError):
 
 def known_customer(config: Config, email: str) -> CustomerFacts:
     """What the store and config know of ``email`` (one look-up by address key)."""
-    record = find_customer(email)
+    record = customer_facts(email)
     return organisations.facts(
         config.organisations, email, recorded=record.organisation if record else None,
         tags=tuple(record.tags) if record else (), language=record.language if record else "",

@@ -26,7 +26,7 @@ from mailtix.domain.vocabulary import EventType, MessageKind
 from mailtix.outbound import budgets
 from mailtix.outbound.compose import compose, make_message_id
 from mailtix.outbound.render import TemplateRenderer
-from mailtix.store.customers import find_customer
+from mailtix.store.customers import customer_facts
 from mailtix.store.models import Message, OutboxItem, Ticket
 from mailtix.store.tickets import add_event, store_outgoing, visible_thread_ids
 
@@ -181,7 +181,7 @@ class Mailer:
 
     def customer_language(self, ticket: Ticket, mailbox: MailboxConfig) -> str:
         """The language of mail to the ticket's customer (``decisions.template_language``)."""
-        record = find_customer(ticket.customer)
+        record = customer_facts(ticket.customer)
         organisation = self.config.organisations.named(ticket.organisation)
         return template_language(
             record.language if record else "",

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from peewee import EXCLUDED, Case, Database
+from peewee import Database
 
 from mailtix.domain.addresses import address_key
 from mailtix.store.models import Customer, Ticket
@@ -25,26 +25,71 @@ def find_customer(email: str) -> Customer | None:
     return Customer.get_or_none(Customer.key == address_key(email))
 
 
+@dataclass(frozen=True)
+class Facts:
+    """What routing needs of a customer record (read without building a model)."""
+
+    organisation: str | None
+    tags: tuple[str, ...]
+    language: str
+
+
+def customer_facts(email: str) -> Facts | None:
+    """The organisation, tags and language of ``email``'s record, or None: one indexed
+    SELECT without a query builder (this runs for every new ticket)."""
+    db = _database()
+    q = str(db.quote)
+    organisation, tags, language, table, key = (
+        f"{q[0]}{name}{q[1]}" for name in ("organisation", "tags", "language", "customer", "key")
+    )
+    sql = f"SELECT {organisation}, {tags}, {language} FROM {table} WHERE {key} = {db.param}"
+    row = db.execute_sql(sql, (address_key(email),)).fetchone()
+    if row is None:
+        return None
+    return Facts(row[0], tuple(Customer.tags.python_value(row[1])), row[2] or "")
+
+
 def seen(people: Sequence[tuple[str, str]], now: datetime) -> None:
     """Record that these ``(email, display name)`` wrote or were copied at ``now``: one
-    INSERT … ON CONFLICT for all of them (SQLite ≥ 3.24 and PostgreSQL)."""
-    rows: dict[str, dict[str, object]] = {}
+    INSERT … ON CONFLICT for all of them (SQLite ≥ 3.24 and PostgreSQL), its SQL built once
+    per number of people."""
+    rows: dict[str, tuple[object, ...]] = {}
+    stamp = Customer.last_seen.db_value(now)
     for email, name in people[:MAX_PEOPLE]:
         key = address_key(email)
         if key and key not in rows:
-            rows[key] = {
-                "key": key, "email": email.strip().lower(), "name": name, "language": "",
-                "tags": [], "first_seen": now, "last_seen": now,
-            }  # fmt: skip
+            rows[key] = (key, email.strip().lower(), name, "", "[]", stamp, stamp)
     if not rows:
         return
-    Customer.insert_many(list(rows.values())).on_conflict(
-        conflict_target=[Customer.key],
-        update={
-            Customer.last_seen: EXCLUDED.last_seen,
-            Customer.name: Case(None, [(Customer.name == "", EXCLUDED.name)], Customer.name),
-        },
-    ).execute()
+    db = _database()
+    params = [value for row in rows.values() for value in row]
+    db.execute_sql(_upsert_sql(db, len(rows)), params)
+
+
+_SQL: dict[tuple[str, int], str] = {}
+_UPSERT_COLUMNS = ("key", "email", "name", "language", "tags", "first_seen", "last_seen")
+
+
+def _database() -> Database:
+    found = Customer._meta.database
+    return found.obj if hasattr(found, "obj") else found
+
+
+def _upsert_sql(db: Database, count: int) -> str:
+    cache = (type(db).__name__, count)
+    sql = _SQL.get(cache)
+    if sql is None:
+        q = str(db.quote)
+        name = [f"{q[0]}{c}{q[1]}" for c in (*_UPSERT_COLUMNS, "customer")]
+        marks = "(" + ", ".join([db.param] * len(_UPSERT_COLUMNS)) + ")"
+        table, key, nm, last = name[-1], name[0], name[2], name[6]
+        sql = (
+            f"INSERT INTO {table} ({', '.join(name[:-1])}) VALUES {', '.join([marks] * count)} "
+            f"ON CONFLICT ({key}) DO UPDATE SET {last} = EXCLUDED.{last}, "
+            f"{nm} = CASE WHEN {table}.{nm} = '' THEN EXCLUDED.{nm} ELSE {table}.{nm} END"
+        )
+        _SQL[cache] = sql
+    return sql
 
 
 @dataclass(frozen=True)
