@@ -365,8 +365,10 @@ class AgentDesk(WorkflowCommands, Desk):
         if ticket.customer == value:
             return
         ticket.customer_name = ""
+        ticket.organisation = known_customer(self.config, value).membership.name  # theirs now
         self._change(ticket, Field.CUSTOMER, value, agent, item)
         add_participant(ticket, value, "", "customer", item.now)
+        seen([(value, "")], item.now)
 
     def _open_for_customer(self, item: Incoming, agent: str) -> DeskResult:
         """Verified mail from an agent that belongs to no ticket: a ticket for the customer it

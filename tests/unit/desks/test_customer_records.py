@@ -111,3 +111,39 @@ def test_sender_and_copied_people_become_customers_and_the_ticket_its_organisati
         assert Ticket.select().where(Ticket.organisation.is_null()).count() == 1
     finally:
         app.db.close()
+
+
+AGENT_CONFIG = CONFIG.replace(
+    "[rules]", '[agents]\nsecret = "0123456789abcdef0123"\n\n[rules]'
+).replace('language = "{language}"\n', "")
+AGENT = "alice@acme.example"
+
+
+def test_customer_command_moves_the_ticket_to_the_new_customers_organisation(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "mailtix.toml").write_text(AGENT_CONFIG.format(templates=REPO / "templates"))
+    (tmp_path / "departments.toml").write_text(
+        f'[[department]]\nname = "general"\nagents = ["{AGENT}"]\n'
+    )
+    (tmp_path / "organisations.toml").write_text(ORGANISATIONS)
+    app = App.open(tmp_path / "mailtix.toml", clock=lambda: NOW)
+    try:
+        ref = feed(app, "Erin <erin@other.example>", "Printer")
+        ticket_id = int(ref.split("-")[1])
+        assert Ticket.get_by_id(ticket_id).organisation is None
+        note = OutboxItem.get(OutboxItem.kind == "notification")
+        sent = email.message_from_bytes(note.rfc822, policy=email.policy.default)
+        reply = EmailMessage()
+        reply["From"], reply["To"] = f"Alice <{AGENT}>", "support@acme.example"
+        reply["Subject"] = f"Re: {sent['Subject']}"
+        reply["Message-ID"] = "<alice-1@acme.example>"
+        reply["In-Reply-To"] = reply["References"] = sent["Message-ID"]
+        reply.set_content("#customer dana@bigcorp.example\n")
+        outcome = app.pipeline.process(reply.as_bytes(), Source("support"))
+        assert outcome.kind == "followup", outcome
+        moved = Ticket.get_by_id(ticket_id)
+        assert (moved.customer, moved.organisation) == ("dana@bigcorp.example", "BigCorp")
+        assert find_customer("dana@bigcorp.example") is not None
+    finally:
+        app.db.close()
