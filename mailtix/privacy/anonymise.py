@@ -16,7 +16,15 @@ from mailtix.domain.addresses import address_key
 from mailtix.domain.vocabulary import EventType
 from mailtix.privacy.matching import Spellings
 from mailtix.privacy.pseudonyms import stable_pseudonym
-from mailtix.store.models import Attachment, Event, Message, OutboxItem, Participant, Ticket
+from mailtix.store.models import (
+    Attachment,
+    Event,
+    Message,
+    OutboxItem,
+    Participant,
+    Receipt,
+    Ticket,
+)
 from mailtix.store.tickets import add_event
 
 ANONYMISED_SUBJECT = "(anonymised)"
@@ -59,6 +67,9 @@ def anonymise_ticket(ticket: Ticket, keep: Collection[str], now: datetime) -> in
         if changed:  # most events name no one: no statement for them
             Event.update(**changed).where(Event.id == event.id).execute()
     OutboxItem.delete().where(OutboxItem.ticket == ticket).execute()
+    for receipt in Receipt.select().where(Receipt.ticket == ticket):
+        if scrub(receipt.detail) != receipt.detail:
+            Receipt.update(detail=scrub(receipt.detail)).where(Receipt.id == receipt.id).execute()
     add_event(ticket, EventType.ANONYMISED, "closed long enough: addresses and text removed", now)
     return len(people)
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from mailtix.domain.vocabulary import EventType, Status
 from mailtix.privacy.matching import Spellings
-from mailtix.privacy.pseudonyms import erased_pseudonym
+from mailtix.privacy.pseudonyms import erased_pseudonym, known_pseudonym
 from mailtix.privacy.queries import blob_mentions, chunks, equals, mentions
 from mailtix.store.models import (
     Attachment,
@@ -66,6 +66,8 @@ class Person:
 
 def find_person(address: str) -> Person:
     who = Spellings.of(address)
+    earlier = known_pseudonym(address)  # their tickets anonymised by retention
+    who = Spellings((*who.forms, earlier)) if earlier else who
     person = Person(who, erased_pseudonym())
     person.own_tickets = [
         t.id for t in Ticket.select(Ticket.id).where(equals(Ticket.customer, who))

@@ -26,9 +26,19 @@ def is_pseudonym(address: str) -> bool:
 
 def stable_pseudonym(address: str) -> str:
     """The same ``anon-…@anonymised.invalid`` for every spelling of ``address``."""
-    key = settings.get_or_create(PSEUDONYM_KEY, secrets.token_hex(32)).encode()
-    digest = hmac.new(key, address_key(address).encode("utf-8"), hashlib.sha256).hexdigest()
-    return f"anon-{digest[:12]}@{ANONYMISED_DOMAIN}"
+    return _pseudonym(settings.get_or_create(PSEUDONYM_KEY, secrets.token_hex(32)), address)
+
+
+def known_pseudonym(address: str) -> str | None:
+    """The stable pseudonym ``address`` has had, if any ticket was ever anonymised (an erase
+    replaces it too, so nothing links the person to their old tickets any more)."""
+    key = settings.get(PSEUDONYM_KEY)
+    return None if key is None else _pseudonym(key, address)
+
+
+def _pseudonym(key: str, address: str) -> str:
+    digest = hmac.new(key.encode(), address_key(address).encode("utf-8"), hashlib.sha256)
+    return f"anon-{digest.hexdigest()[:12]}@{ANONYMISED_DOMAIN}"
 
 
 def erased_pseudonym() -> str:

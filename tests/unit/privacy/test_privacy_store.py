@@ -159,3 +159,17 @@ def test_mail_that_names_them_only_once_decoded_is_found(tmp_path: Path) -> None
     )  # fmt: skip
     done = dict(erase(find_person(CAROL), START))
     assert done["outbox"] >= 1 and OutboxItem.get_or_none(OutboxItem.id == row.id) is None
+
+
+def test_erase_also_cuts_the_link_to_anonymised_tickets(tmp_path: Path) -> None:
+    app = make_app(tmp_path, "erase_closed_days = 30")
+    old = feed(app, f"Carol <{CAROL}>", "Old")
+    Ticket.update(status=Status.CLOSED, closed_at=START).execute()
+    run_jobs(app, START + timedelta(days=31))
+    pseudonym = Ticket.get_by_id(old).customer
+    assert pseudonym.endswith("@anonymised.invalid")
+    new = feed(app, f"Carol <{CAROL}>", "New")
+    assert dict(erase(find_person(CAROL), START))["tickets"] == 2
+    assert Ticket.get_by_id(old).customer.endswith("@erased.invalid")
+    assert Ticket.get_by_id(new).customer == Ticket.get_by_id(old).customer
+    assert pseudonym not in dump(tmp_path)
