@@ -1,4 +1,5 @@
-"""``mailtix jobs run [--at TIME]``: the timed jobs once, as the daemon runs them."""
+"""``mailtix jobs run [--at TIME]``: the timed jobs once (retention included), as the daemon
+runs them."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     run = jobs.add_parser(
         "run", parents=[common],
-        help="SLA escalation, reminders, auto-resolve/close, digest: once, as at TIME",
+        help="SLA escalation, reminders, auto-resolve/close, digest, retention: once, as at TIME",
     )  # fmt: skip
     run.add_argument("--at", help="ISO 8601 time (naive = UTC; default: now)")
     run.set_defaults(func=run_jobs_once)

@@ -1,6 +1,7 @@
 """The timed jobs: SLA escalation, reminders to customers on pending tickets, pending →
 resolved after ``pending_autoresolve_days``, resolved → closed after
-``resolved_autoclose_days``, and the report digest.
+``resolved_autoclose_days``, the report digest, and retention (``[privacy]``, in
+``lifecycle.retention``).
 
 Each job is ``job(app, now) -> JobResult`` with ``now`` a naive UTC time (the injectable clock):
 the daemon runs ``run_jobs`` every minute, ``mailtix jobs run --at TIME`` once. Every job is
