@@ -48,7 +48,10 @@ def check_all(args: argparse.Namespace) -> int:
         print(line, file=sys.stderr)
     if problems:
         return 2
-    warnings = exposure_warnings(config) + rule_warnings(config) + provider_warnings(config)
+    warnings = [
+        *exposure_warnings(config), *rule_warnings(config), *provider_warnings(config),
+        *_language_warnings(config),
+    ]  # fmt: skip
     for line in warnings:  # warnings, not problems: the exit code stays 0
         print(line, file=sys.stderr)
     for note in notes:
@@ -116,3 +119,13 @@ def _would_create(mailbox: MailboxConfig) -> list[str]:
         return missing_parts(mailbox)
     with ImapSource(mailbox, create_folders=False) as source:
         return source.missing_folders()
+
+
+def _language_warnings(config: Config) -> list[str]:
+    from mailtix.config.organisations import language_warnings
+    from mailtix.config.rules import file_label
+
+    if config.organisations_path is None:
+        return []
+    label = file_label(config.organisations_path, config.path.absolute().parent)
+    return language_warnings(config.organisations, config.templates.dir, label)

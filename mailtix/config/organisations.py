@@ -183,3 +183,14 @@ def _tags(reader: Reader) -> tuple[str, ...]:
     if any(not t for t in tags):
         reader.problem("tags", "tags must not be empty")
     return tuple(dict.fromkeys(t for t in tags if t))
+
+
+def language_warnings(directory: OrganisationDirectory, templates: Path, label: str) -> list[str]:
+    """One line per organisation whose ``language`` has no template directory (its customers
+    then get the default templates: allowed, but worth knowing)."""
+    return [
+        f'{label}: organisation "{o.name}": language: no {templates / o.language}/ directory; '
+        "its customers get the default templates"
+        for o in directory.organisations
+        if o.language and not (templates / o.language).is_dir()
+    ]

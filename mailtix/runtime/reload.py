@@ -68,9 +68,10 @@ class ConfigWatcher:
             log.warning("config reloaded: rules and departments only; restart for other changes")
         else:
             log.warning(
-                "config reloaded: %d rule(s), %d department(s)",
+                "config reloaded: %d rule(s), %d department(s), %d organisation(s)",
                 len(merged.rules),
                 len(merged.departments),
+                len(merged.organisations.organisations),
             )
         self.current = merged
         self.stamps = self._stamps()

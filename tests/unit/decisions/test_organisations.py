@@ -166,3 +166,16 @@ def test_load_checks_every_organisation_with_its_line(tmp_path: Path) -> None:
         ("bigcorp.example",), ("ceo@gmail.com",), "de",
     )  # fmt: skip
     assert replace(bigcorp, notes="") == bigcorp  # no notes given
+
+
+def test_a_language_without_templates_is_a_warning(tmp_path: Path) -> None:
+    from mailtix.config.organisations import language_warnings
+
+    (tmp_path / "de").mkdir()
+    directory = OrganisationDirectory(
+        (replace(BIGCORP, language="de"), Organisation("Paris SA", language="fr"), LABS)
+    )
+    assert language_warnings(directory, tmp_path, "orgs.toml") == [
+        f'orgs.toml: organisation "Paris SA": language: no {tmp_path / "fr"}/ directory; '
+        "its customers get the default templates"
+    ]
