@@ -17,7 +17,7 @@ from mailtix.store.models import Ticket
 SHOWN_KEYS = ("status", "priority", "department", "assignee", "customer", "created_at")
 LIFECYCLE_KEYS = (
     "first_response_due", "first_response_at", "resolution_due", "resolved_at", "linked_ticket",
-    "satisfaction", "satisfaction_comment",
+    "satisfaction", "satisfaction_comment", "merged_into", "snoozed_until",
 )  # fmt: skip
 
 

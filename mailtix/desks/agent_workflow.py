@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from mailtix.desks.intake import DeskResult, Incoming
 
 MAX_LISTED = 20  # tickets in an answer to #find / #history
+#: How often one mail may use a command (bounded work: one mail, a few searches and mails).
+MAX_PER_MAIL = {"merge": 1, "snooze": 1, "reply": 3, "find": 3, "history": 1}
 
 
 class WorkflowCommands:
@@ -46,6 +48,9 @@ class WorkflowCommands:
         """What would make a command of ``block`` fail on ``ticket`` now ([] when none)."""
         found: list[str] = []
         prefix = self.config.tickets.prefix
+        for name, most in MAX_PER_MAIL.items():
+            if sum(c.name == name for c in block.commands) > most:
+                found.append(f"#{name}: at most {most} in one mail")
         for command in block.commands:
             if command.name == "merge":
                 target = get_ticket(int(command.argument))

@@ -29,6 +29,7 @@ MAX_WORD = 60
 WORD = re.compile(r"\w+\*?")
 TABLE = "message_search"
 PAGE = 500  # matching messages read at a time
+MAX_PAGES = 20  # then the tickets found so far are the answer (one ticket with 10,000 hits)
 MAX_ROW_ID = 2**63 - 1
 PG_VECTOR = "to_tsvector('simple', coalesce(subject, '') || ' ' || coalesce(text, ''))"
 
@@ -98,7 +99,9 @@ def matching_tickets(query: str, limit: int) -> list[int]:
         sql, expression = SQLITE_PAGE, " ".join(terms)
     found: dict[int, None] = {}
     below = MAX_ROW_ID
-    while len(found) < limit:
+    for _ in range(MAX_PAGES):
+        if len(found) >= limit:
+            break
         rows = execute(sql, [expression, below, PAGE]).fetchall()
         for message_id, ticket_id in rows:
             found.setdefault(int(ticket_id))

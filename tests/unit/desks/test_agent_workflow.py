@@ -428,3 +428,15 @@ def test_new_ticket_notification_shows_the_text_without_signature_and_quote(desk
     assert "Phone +1 555 0100" not in text and "old text from Dan" not in text
     [kept] = Message.select().where(Message.kind == "customer")
     assert "Phone +1 555 0100" in kept.text  # the ticket keeps the whole mail
+
+
+def test_one_mail_can_ask_only_a_few_queries_and_one_merge(desk: Desk) -> None:
+    first, _ = open_ticket(desk, f"Carol <{CAROL}>", "Printer jams")
+    other, _ = open_ticket(desk, f"Carol <{CAROL}>", "Toner")
+    ticket, note = open_ticket(desk, f"Dan <{DAN}>", "Scanner broken")
+    before = snapshot()
+    desk.feed(reply_to(note, "\n".join(["#find printer"] * 4)))
+    desk.feed(reply_to(note, f"#merge SUP-{first.id}\n#merge SUP-{other.id}"))
+    assert snapshot() == before and not outbox("lookup")
+    texts = errors_to_alice()
+    assert "#find: at most 3 in one mail" in texts[0] and "#merge: at most 1" in texts[1]

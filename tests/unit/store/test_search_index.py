@@ -13,7 +13,7 @@ from peewee import Database
 from mailtix.store import migrations, open_store
 from mailtix.store.migrations import CURRENT_VERSION, schema_version
 from mailtix.store.models import ALL_MODELS, Message, SchemaVersion, Ticket
-from mailtix.store.search_index import TABLE, matching_tickets, search_words
+from mailtix.store.search_index import MAX_PAGES, PAGE, TABLE, matching_tickets, search_words
 
 NOW = datetime(2026, 11, 23, 10)
 
@@ -103,3 +103,16 @@ def test_schema_step_builds_the_index_for_existing_messages(tmp_path: Path) -> N
         assert matching_tickets("jams", 10) == [new.id, old.id]
     finally:
         db.close()
+
+
+def test_a_ticket_with_thousands_of_hits_costs_a_bounded_number_of_pages(
+    sqlite_db: Database,
+) -> None:
+    old = ticket("Old printer", "printer")
+    busy = ticket("Printer", "printer")
+    row = {"ticket": busy.id, "direction": "in", "kind": "customer", "subject": "x"}
+    rows = [{**row, "text": "printer again", "created_at": NOW}] * (PAGE * MAX_PAGES)
+    for start in range(0, len(rows), 500):
+        Message.insert_many(rows[start : start + 500]).execute()
+    assert matching_tickets("printer", 5) == [busy.id]  # the old hit lies beyond the pages
+    assert matching_tickets("old", 5) == [old.id]
