@@ -33,6 +33,8 @@ COLUMNS = ("email", "name", "organisation", "language", "tags")
 MAX_ROWS = 100_000
 MAX_FIELD = 1_000
 TAG_SPLIT = re.compile(r"[;|]")
+MAX_TAGS = 20
+MAX_TAG = 50
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -152,6 +154,8 @@ def _row(fields: dict[str, Any], config: Config) -> tuple[ImportRow | None, str]
     organisation = config.organisations.named(values["organisation"])
     if values["organisation"] and organisation is None:
         return None, f'organisation: "{values["organisation"]}" is not in the organisations file'
-    tags = tuple(t.strip() for t in TAG_SPLIT.split(values["tags"]) if t.strip())
+    tags = tuple(dict.fromkeys(t.strip() for t in TAG_SPLIT.split(values["tags"]) if t.strip()))
+    if len(tags) > MAX_TAGS or not all(t.isprintable() and len(t) <= MAX_TAG for t in tags):
+        return None, f"tags: at most {MAX_TAGS}, each up to {MAX_TAG} printable characters"
     name = organisation.name if organisation else ""
     return ImportRow(email, values["name"], name, language, tags), ""
