@@ -49,9 +49,9 @@ def open_app(args: argparse.Namespace) -> App:
     """The whole app (config with secrets, store, pipeline): for commands that handle mail."""
     from mailtix.runtime.app import App
 
-    app = App.open(config_path(args))
-    use_config_logging(app.config, args)
-    return app
+    config = load_config(config_path(args))
+    use_config_logging(config, args)  # before the store: its migrations log too
+    return App(config, open_store(config.store.url))
 
 
 @dataclass(frozen=True)

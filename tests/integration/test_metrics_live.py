@@ -1,7 +1,8 @@
 """A running ``mailtix run`` with ``[metrics] listen`` and ``[logging] format = "json"`` on the
 real mail stack: its metrics, scraped over HTTP while mail flows, count what happened (mails
 in by outcome, mails out, acknowledgement latencies, poll durations, a quarantined mail), and
-every line it logs is one JSON object, naming the mailbox where one applies."""
+every line it logs is one JSON object (from the first, the store's creation), naming the
+mailbox where one applies."""
 
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ def test_metrics_count_what_happened_and_logs_are_json_lines(
     mailstack.add_user(carol)
     port = free_port()
     extra = (
-        f'[metrics]\nlisten = "127.0.0.1:{port}"\n\n[logging]\nformat = "json"\nlevel = "info"\n'
+        f'[metrics]\nlisten = "127.0.0.1:{port}"\n\n[logging]\nformat = "json"\nlevel = "warning"\n'
     )
     config = write_config(
         tmp_path, mailstack,
@@ -60,7 +61,7 @@ def test_metrics_count_what_happened_and_logs_are_json_lines(
     log_path = tmp_path / "daemon.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "mailtix", "--config", str(config), "run"],
+            [sys.executable, "-m", "mailtix", "--config", str(config), "-v", "run"],  # info
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
         )  # fmt: skip
     try:
@@ -108,4 +109,5 @@ def test_metrics_count_what_happened_and_logs_are_json_lines(
     assert records and all({"time", "level", "logger", "message"} <= r.keys() for r in records)
     assert any(r.get("mailbox") == "support" and "quarantined" in r["message"] for r in records)
     assert any(r["message"] == "mailtix stopped" for r in records)
+    assert any(r["message"].startswith("created schema version") for r in records)  # -v: info
     assert "secret" not in log_path.read_text()  # the IMAP password is masked, if ever logged
