@@ -95,6 +95,8 @@ def show_ticket(args: argparse.Namespace) -> int:
     print(f"[{data['ref']}] {data['subject']}")
     fields = [(key, data[key] or "-") for key in SHOWN_KEYS]
     fields += [(key, data[key]) for key in LIFECYCLE_KEYS if data.get(key) is not None]
+    if data.get("organisation"):
+        fields.append(("organisation", data["organisation"]))
     fields.append(("participants", ", ".join(data["participants"])))
     width = max(len(key) for key, _ in fields)
     for key, value in fields:
