@@ -74,6 +74,14 @@ def rebuild(db: Database) -> None:
         db.execute_sql(f"INSERT INTO {TABLE} ({TABLE}) VALUES ('rebuild')")
 
 
+def forget_deleted(db: Database) -> None:
+    """After an erase: rewrite the SQLite index so no word of a deleted or rewritten message
+    stays in its pages (the triggers only mark them deleted until FTS5 merges segments).
+    PostgreSQL rewrites ``search_vector`` with the row; VACUUM reclaims the old row."""
+    if not isinstance(db, PostgresqlDatabase):
+        db.execute_sql(f"INSERT INTO {TABLE} ({TABLE}) VALUES ('optimize')")
+
+
 def search_words(query: str) -> list[str]:
     """The words of ``query`` a search uses."""
     return [_cut(w) for w in WORD.findall(query)][:MAX_WORDS]

@@ -13,7 +13,14 @@ from peewee import Database
 from mailtix.store import migrations, open_store
 from mailtix.store.migrations import CURRENT_VERSION, schema_version
 from mailtix.store.models import ALL_MODELS, Message, SchemaVersion, Ticket
-from mailtix.store.search_index import MAX_PAGES, PAGE, TABLE, matching_tickets, search_words
+from mailtix.store.search_index import (
+    MAX_PAGES,
+    PAGE,
+    TABLE,
+    forget_deleted,
+    matching_tickets,
+    search_words,
+)
 
 NOW = datetime(2026, 11, 23, 10)
 
@@ -116,3 +123,18 @@ def test_a_ticket_with_thousands_of_hits_costs_a_bounded_number_of_pages(
         Message.insert_many(rows[start : start + 500]).execute()
     assert matching_tickets("printer", 5) == [busy.id]  # the old hit lies beyond the pages
     assert matching_tickets("old", 5) == [old.id]
+
+
+def test_forget_deleted_leaves_no_erased_word_in_the_index_pages(sqlite_db: Database) -> None:
+    def in_pages(word: bytes) -> bool:
+        blocks = sqlite_db.execute_sql(f"SELECT block FROM {TABLE}_data").fetchall()
+        return any(word in bytes(b) for (b,) in blocks if b is not None)
+
+    for n in range(30):
+        ticket(f"Filler {n}", "nothing to see")
+    secret = ticket("Login", "my password is zqxhunter2")
+    assert in_pages(b"zqxhunter2")
+    Message.update(text="[erased]").where(Message.ticket == secret.id).execute()
+    assert matching_tickets("zqxhunter2", 5) == [] and in_pages(b"zqxhunter2")
+    forget_deleted(sqlite_db)
+    assert not in_pages(b"zqxhunter2") and matching_tickets("erased", 5) == [secret.id]
