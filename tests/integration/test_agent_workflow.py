@@ -231,3 +231,34 @@ def test_neomutt_forward_of_a_customer_mail_keeps_the_customers_subject(
     [only] = tickets(desk["config"])
     assert (only["customer"], only["subject"]) == (a["carol"], "Cannot log in")
     assert newest(mailstack, u["carol"], 1)["Subject"] == f"[{only['ref']}] Cannot log in"
+
+
+def outlook_reply(note: Any, desk: dict[str, Any], top: str) -> Any:
+    """What Outlook sends on Reply: the notification unquoted under its header block."""
+    a = desk["addr"]
+    msg = customer_mail(
+        f"Alice Agent <{a['alice']}>", a["support"], f"RE: {note['Subject']}",
+        f"{top}\n\n________________________________\nFrom: ACME Support <{a['support']}>\n"
+        f"Sent: Monday, November 23, 2026 10:00 AM\nTo: Alice Agent <{a['alice']}>\n"
+        f"Subject: {note['Subject']}\n\n{body(note)}\n",
+    )  # fmt: skip
+    msg["In-Reply-To"] = note["Message-ID"]
+    msg["References"] = note["Message-ID"]
+    return msg
+
+
+def test_commands_from_an_outlook_reply(mailstack: Any, desk: dict[str, Any]) -> None:
+    a, u = desk["addr"], desk["user"]
+    first, _ = open_for(mailstack, desk, "carol", "Printer jams")
+    ref, note = open_for(mailstack, desk, "carol", "Printer jams again")
+    deliver(mailstack, desk, outlook_reply(note, desk, "#history"), a["alice"])
+    history = body(newest(mailstack, u["alice"], 3))
+    assert f"[{first}]" in history and f"[{ref}]" in history
+    deliver(mailstack, desk, outlook_reply(note, desk, "#reply thanks"), a["alice"])
+    relay = newest(mailstack, u["carol"], 3)
+    text = body(relay)
+    assert "thank you for contacting ACME Support" in text and "Printer jams again" in text
+    assert "mailtix notice" not in text and "#history" not in text and "Sent:" not in text
+    assert a["alice"].encode() not in relay.as_bytes()
+    deliver(mailstack, desk, outlook_reply(note, desk, f"#merge {first}"), a["alice"])
+    assert ticket(desk["config"], ref)["merged_into"] == first
