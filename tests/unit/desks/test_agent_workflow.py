@@ -9,6 +9,7 @@ import email
 import email.policy
 import itertools
 import shutil
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -440,3 +441,37 @@ def test_one_mail_can_ask_only_a_few_queries_and_one_merge(desk: Desk) -> None:
     assert snapshot() == before and not outbox("lookup")
     texts = errors_to_alice()
     assert "#find: at most 3 in one mail" in texts[0] and "#merge: at most 1" in texts[1]
+
+
+@pytest.fixture
+def pg_desk(tmp_path: Path, postgres_url: str) -> Iterator[Desk]:
+    from mailtix.store import open_store
+    from mailtix.store.models import ALL_MODELS, SchemaVersion
+
+    def drop() -> None:
+        db = open_store(postgres_url, upgrade=False)
+        db.drop_tables([*ALL_MODELS, SchemaVersion], safe=True, cascade=True)
+        db.close()
+
+    drop()
+    shutil.copytree(REPO / "templates", tmp_path / "templates")
+    config = CONFIG.format(support=SUPPORT).replace("sqlite:///mailtix.db", postgres_url)
+    (tmp_path / "mailtix.toml").write_text(config)
+    (tmp_path / "departments.toml").write_text(DEPARTMENTS)
+    (tmp_path / "routing.toml").write_text("")
+    clock = [START]
+    app = App.open(tmp_path / "mailtix.toml", clock=lambda: clock[0])
+    yield Desk(app, clock, tmp_path)
+    app.db.close()
+    drop()
+
+
+@pytest.mark.postgres
+def test_merge_find_and_snooze_on_postgresql(pg_desk: Desk) -> None:
+    first, _ = open_ticket(pg_desk, f"Carol <{CAROL}>", "Printer jams")
+    duplicate, note = open_ticket(pg_desk, f"Dan <{DAN}>", "Scanner jams")
+    pg_desk.feed(reply_to(note, f"#merge SUP-{first.id}\n#snooze 1d\n#find scanner"))
+    assert reload(duplicate).merged_into == first.id
+    assert reload(first).snoozed_until == START + timedelta(days=1)
+    [found] = outbox("lookup")
+    assert f"[SUP-{first.id}]" in text_of(found)  # the scanner mail moved with the merge
