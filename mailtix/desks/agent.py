@@ -78,8 +78,8 @@ class AgentDesk(WorkflowCommands, Desk):
         by_token = ticket is not None and proven == ticket.id and not auth.failed
         if ticket is not None and (item.automation.automated or absent_reply(item.mail.text)):
             return self._keep_automatic(item, agent, ticket, by_token or auth.verified)
-        if not by_token and (hint := self.forwarded_hint(item, agent)) is not None:
-            return hint  # Forward instead of Reply: a hint, not the spoofing warning
+        if not (by_token or auth.failed) and (hint := self.forwarded_hint(item, agent)):
+            return hint  # Forward instead of Reply: a hint (a DMARC failure is a forgery)
         if not (by_token or auth.verified):
             why = "no reply token from a mailtix notification to you"
             if auth.failed:

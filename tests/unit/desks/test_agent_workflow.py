@@ -47,6 +47,7 @@ maildir = "inbox"
 
 [agents]
 secret = "0123456789abcdef0123"
+trusted_authserv_ids = ["mx.acme.example"]
 
 [rules]
 departments = "departments.toml"
@@ -475,3 +476,11 @@ def test_merge_find_and_snooze_on_postgresql(pg_desk: Desk) -> None:
     assert reload(first).snoozed_until == START + timedelta(days=1)
     [found] = outbox("lookup")
     assert f"[SUP-{first.id}]" in text_of(found)  # the scanner mail moved with the merge
+
+
+def test_a_forward_our_mx_says_failed_dmarc_gets_the_warning(desk: Desk) -> None:
+    ticket, note = open_ticket(desk, f"Carol <{CAROL}>", "Printer jams")
+    forward = neomutt_forward(note, f"Alice Agent <{ALICE}>", attach=True)
+    forward["Authentication-Results"] = "mx.acme.example; dmarc=fail header.from=acme.example"
+    desk.feed(forward)
+    assert not outbox("forward_hint") and [i.recipients for i in outbox("unverified")] == [[ALICE]]
