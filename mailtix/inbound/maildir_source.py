@@ -90,6 +90,8 @@ class MaildirSource:
         return found
 
     def delete(self, folder: str, keys: Sequence[str]) -> None:
+        if not keys:
+            return
         target = self.box.get_folder(folder)
         for key in keys:
             target.discard(key)

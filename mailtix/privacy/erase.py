@@ -15,7 +15,7 @@ A table that holds addresses or text gets its step in ``STEPS`` (and nowhere els
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -108,6 +108,11 @@ def _confirmed(query: Any, check: Callable[[Any], bool]) -> list[int]:
     return [row.id for row in query if check(row)]
 
 
+def _rows(model: Any, ids: list[int]) -> Iterator[Any]:
+    for chunk in chunks(ids):
+        yield from model.select().where(model.id.in_(chunk))
+
+
 def _delete(model: Any) -> Callable[[Person, list[int], datetime], None]:
     def change(person: Person, ids: list[int], now: datetime) -> None:
         for chunk in chunks(ids):
@@ -145,11 +150,12 @@ def _find_attachments(p: Person) -> list[int]:
 
 
 def _change_attachments(p: Person, ids: list[int], now: datetime) -> None:
+    theirs = set(p.messages)
     for chunk in chunks(ids):
-        Attachment.delete().where(
-            Attachment.id.in_(chunk) & Attachment.message.in_(p.messages or [0])
-        ).execute()
-        for row in Attachment.select().where(Attachment.id.in_(chunk)):  # others' mail
+        rows = list(Attachment.select().where(Attachment.id.in_(chunk)))
+        gone = [row.id for row in rows if row.message_id in theirs]
+        Attachment.delete().where(Attachment.id.in_(gone or [0])).execute()
+        for row in (r for r in rows if r.message_id not in theirs):  # others' mail
             Attachment.update(content=b"", filename=p.who.replace(row.filename, p.pseudonym)).where(
                 Attachment.id == row.id
             ).execute()
@@ -179,7 +185,7 @@ def _find_mentioning_messages(p: Person) -> list[int]:
 
 
 def _scrub_messages(p: Person, ids: list[int], now: datetime) -> None:
-    for message in Message.select().where(Message.id.in_(ids)):
+    for message in _rows(Message, ids):
         values: dict[str, Any] = {
             name: p.who.replace(getattr(message, name), p.pseudonym)
             for name in MESSAGE_TEXT
@@ -202,7 +208,7 @@ def _find_events(p: Person) -> list[int]:
 
 
 def _scrub_events(p: Person, ids: list[int], now: datetime) -> None:
-    for event in Event.select().where(Event.id.in_(ids)):
+    for event in _rows(Event, ids):
         values = {n: p.who.replace(getattr(event, n), p.pseudonym)
                   for n in EVENT_TEXT if getattr(event, n)}  # fmt: skip
         Event.update(**values).where(Event.id == event.id).execute()
@@ -219,7 +225,7 @@ def _find_tickets(p: Person) -> list[int]:
 
 def _change_tickets(p: Person, ids: list[int], now: datetime) -> None:
     own = set(p.own_tickets)
-    for ticket in Ticket.select().where(Ticket.id.in_(ids)):
+    for ticket in _rows(Ticket, ids):
         if ticket.id in own:
             closed = ticket.status == Status.CLOSED
             Ticket.update(
