@@ -142,6 +142,7 @@ class Message(BaseModel):
 
 class Attachment(BaseModel):
     message = ForeignKeyField(Message, backref="attachments", on_delete="CASCADE")
+    message_id: int
     storage_name = CharField(max_length=64, unique=True)  # generated; the sender's name is metadata
     filename = TextField()
     content_type = CharField(max_length=255)
