@@ -54,11 +54,14 @@ def test_import_is_idempotent_and_leaves_empty_fields_alone(db: Database) -> Non
 def test_schema_step_makes_a_record_for_every_ticket_customer(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
     db = open_store(url)
-    for days, customer, name in ((0, "carol@example.org", "Carol"), (3, "Carol@example.org",
-                                 "Carol C."), (1, "erin@example.net", "")):  # fmt: skip
+    made = ((0, "carol@example.org", "Carol"), (3, "Carol@example.org", "Carol C."),
+            (1, "erin@example.net", ""))  # fmt: skip
+    for days, customer, name in made:
         at = NOW + timedelta(days=days)
-        Ticket.create(subject="x", department="general", customer=customer,
-                      customer_name=name, mailbox="support", created_at=at, updated_at=at)  # fmt: skip
+        Ticket.create(
+            subject="x", department="general", customer=customer, customer_name=name,
+            mailbox="support", created_at=at, updated_at=at,
+        )  # fmt: skip
     before = migrations.STEPS.index(migrations._customers) + 1  # the version it upgrades
     db.execute_sql("DROP TABLE customer")
     db.execute_sql("ALTER TABLE ticket DROP COLUMN organisation")
