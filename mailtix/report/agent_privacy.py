@@ -61,3 +61,20 @@ def apply_agent_policy(report: dict[str, Any], config: Config) -> dict[str, Any]
     report["by_department"] = kept
     report["agents"] = summary
     return report
+
+
+def agents_note(report: dict[str, Any]) -> str:
+    """One line saying what ``agent_reports`` hid ("" when agents are named)."""
+    summary = report.get("agents") or {"mode": NAMED}
+    if summary["mode"] == NAMED:
+        return ""
+    shown = (
+        "no per-agent figures"
+        if summary["mode"] == OFF
+        else "agents under pseudonyms new to this report"
+    )
+    left = [f"{summary[key]} {what}" for key, what in
+            (("suppressed_agents", "agent row(s)"), ("suppressed_departments", "department(s)"))
+            if summary.get(key)]  # fmt: skip
+    small = f"; left out, fewer than {summary['min_group']}: {', '.join(left)}" if left else ""
+    return f"[privacy] agent_reports = {summary['mode']}: {shown}{small}"

@@ -8,6 +8,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from mailtix.report.agent_privacy import agents_note
+
 CSV_COLUMNS = (
     "section", "name", "created", "resolved", "reopened", "backlog",
     "first_response_count", "first_response_median_hours", "first_response_p90_hours",
@@ -109,6 +111,7 @@ def render_table(report: dict[str, Any]) -> str:
         table(group_rows(report["by_department"], "department"), ["DEPARTMENT", *HEADERS]),
         "",
         table(group_rows(report["by_agent"], "agent"), ["AGENT", *HEADERS]),
+        *([agents_note(report)] if agents_note(report) else []),
         "",
         table(
             group_rows(report.get("by_organisation", []), "organisation", "(none)"),

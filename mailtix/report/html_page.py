@@ -7,6 +7,7 @@ from html import escape
 from typing import Any
 
 from mailtix.report import svg
+from mailtix.report.agent_privacy import agents_note
 from mailtix.report.formats import HEADERS, group_rows
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -134,6 +135,7 @@ def render_html(report: dict[str, Any], title: str = "Help desk report") -> str:
         "<h2>By department</h2>",
         _table(group_rows(report["by_department"], "department"), ["Department", *HEADERS]),
         "<h2>By agent</h2>",
+        *([f'<p class="muted">{escape(note)}</p>'] if (note := agents_note(report)) else []),
         _table(group_rows(report["by_agent"], "agent"), ["Agent", *HEADERS]),
         "<h2>By organisation</h2>",
         _table(

@@ -55,3 +55,13 @@ def test_min_group_leaves_out_small_rows_and_departments() -> None:
 def test_off_has_no_agent_rows() -> None:
     report = apply_agent_policy(copy.deepcopy(REPORT), config("off", min_group=7))
     assert report["by_agent"] == [] and report["by_department"] == []
+
+
+def test_the_table_and_the_page_say_what_was_left_out() -> None:
+    from mailtix.report.agent_privacy import agents_note
+
+    report = apply_agent_policy(copy.deepcopy(REPORT), config("pseudonymous", min_group=5))
+    note = agents_note(report)
+    assert note == ("[privacy] agent_reports = pseudonymous: agents under pseudonyms new to this "
+                    "report; left out, fewer than 5: 1 agent row(s), 1 department(s)")  # fmt: skip
+    assert agents_note(apply_agent_policy(copy.deepcopy(REPORT), config("named"))) == ""
