@@ -75,14 +75,23 @@ def erase_person(args: argparse.Namespace) -> int:
     open_store(config.store.url)
     now = utcnow()
     person = find_person(address)
-    counts = erase(person, now, dry_run=args.dry_run)
+    # the mailboxes first: the Message-IDs that find their copies are in the store
     copies = erase_copies(config, person.who, person.message_ids, dry_run=args.dry_run)
-    counts += [(f"mail copies in {where}", n) for where, n in copies.found.items()]
     verb = "would change" if args.dry_run else "changed"
+    if copies.errors and not args.dry_run:
+        for where, n in copies.found.items():
+            print(f"mail copies in {where}: {n} {verb}")
+        for error in copies.errors:
+            print(f"mailtix: {error}", file=sys.stderr)
+        print("mailtix: the store was not changed; run the erase again when every mailbox "
+              "can be reached", file=sys.stderr)  # fmt: skip
+        return 1
+    counts = erase(person, now, dry_run=args.dry_run)
+    counts += [(f"mail copies in {where}", n) for where, n in copies.found.items()]
     for kind, n in counts:
         print(f"{kind}: {n} {verb}")
     for error in copies.errors:
-        print(f"mailtix: {error} (run the erase again when it can be reached)", file=sys.stderr)
+        print(f"mailtix: {error}", file=sys.stderr)
     if not args.dry_run and any(n for _, n in counts):
         record_erase(counts, now, actor=f"cli:{getpass.getuser()}")
     return 1 if copies.errors else 0

@@ -330,3 +330,23 @@ def test_reports_name_no_agent_unless_named(mailstack: Any, desk: dict[str, Any]
     for fmt in ("json", "csv", "html", "table"):
         assert alice not in report_text(desk, fmt), fmt
     assert alice not in digest_text(desk, 3)
+
+
+def test_erase_changes_no_row_while_a_mailbox_cannot_be_reached(
+    mailstack: Any, desk: dict[str, Any]
+) -> None:
+    populate(mailstack, desk)
+    carol, path = desk["addr"]["carol"], desk["config"]
+    good = path.read_text()
+    path.write_text(good + '\n[[mailbox]]\nname = "away"\naddress = "away@example.test"\n'
+                    'host = "127.0.0.1"\nport = 9\nsecurity = "none"\npassword = "x"\n'
+                    "timeout = 2\n")  # fmt: skip
+    before = dump(desk)
+    failed = mailtix(path, "privacy", "erase", carol, check=False)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "the store was not changed" in failed.stderr and "IMAP 127.0.0.1:9" in failed.stderr
+    assert "mail copies in support/Processed: 4 changed" in failed.stdout
+    assert dump(desk) == before
+    path.write_text(good)
+    done = mailtix(path, "privacy", "erase", carol).stdout
+    assert "tickets: 3 changed" in done and carol not in dump(desk)
