@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import re
 import sys
 from pathlib import Path
@@ -113,7 +114,7 @@ def import_customers(args: argparse.Namespace) -> int:
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise UsageError(f"cannot read {path}: {reason}") from exc
-    reader = csv.DictReader(text.splitlines())
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     missing = [c for c in ("email",) if c not in (reader.fieldnames or [])]
     unknown = [c for c in reader.fieldnames or [] if c not in COLUMNS]
     if missing or unknown:
