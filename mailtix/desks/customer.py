@@ -68,6 +68,8 @@ class CustomerDesk(Desk):
         self._keep(ticket, item)
         rules = ", ".join(decision.matched_rules) or "mailbox defaults"
         detail = f"from {customer.email} via {item.mailbox.name}; {rules}"
+        if decision.organisation:
+            detail += f"; organisation {decision.organisation}"
         opened(ticket, detail, now, sla=self.config.sla)
         assignee = pick_assignee(self.config, decision.department, decision.assign)
         if assignee:
