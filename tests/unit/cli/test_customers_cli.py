@@ -76,3 +76,21 @@ def test_a_wrong_header_is_a_usage_error(config: Path, capsys: pytest.CaptureFix
     assert run(config, "import", str(csv)) == 2
     assert "the header must name the columns" in capsys.readouterr().err
     assert run(config, "show", "nobody@example.org") == 2
+
+
+def test_check_reports_a_bad_organisations_file_by_line(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (config.parent / "organisations.toml").write_text(
+        '[[organisation]]\nname = "Ok"\n\n[[organisation]]\nname = "Free"\n'
+        'domains = ["gmail.com"]\n'
+    )
+    assert main(["--config", str(config), "check"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        'organisations.toml:4: organisation "Free" (organisation[1]).domains[0]: "gmail.com" '
+        "is a free-mail domain: anyone can have an address there; list the organisation's "
+        "people in members instead"
+    ]
+    (config.parent / "organisations.toml").write_text("[[organisation]\n")
+    assert main(["--config", str(config), "check"]) == 2
+    assert capsys.readouterr().err.startswith("organisations.toml: line 1: ")
