@@ -50,6 +50,9 @@ def _lower(text: str) -> str:
     return text.strip().lower()
 
 
+ACKNOWLEDGE_MODES = ("always", "authenticated", "never")
+
+
 @dataclass(frozen=True)
 class StoreConfig:
     url: str = key("sqlite:///var/mailtix.db")  # sqlite URLs carry an absolute path once loaded
@@ -66,6 +69,8 @@ class TicketsConfig:
     automated_mail: str = key("ticket", choices=("ticket", "ignore"))  # not a reply: ticket?
     suppression_days: int = key(30, low=1)  # a permanent bounce holds back automatic mail
     x_mailer: bool = key(False)  # an X-Mailer header naming mailtix and its version
+    acknowledge: str = key("always", choices=ACKNOWLEDGE_MODES)  # decisions.acknowledgement
+    auto_reply_budget_per_hour: int = key(200, low=0)  # automatic mails of one mailbox per hour
 
 
 @dataclass(frozen=True)
@@ -111,6 +116,8 @@ class MailboxConfig:
     folder: str = key("INBOX", nonempty=True)
     processed_folder: str = key("Processed", nonempty=True)
     quarantine_folder: str = key("Quarantine", nonempty=True)
+    spam_folder: str = key("Spam", nonempty=True)  # mail flagged as spam is moved here
+    acknowledge: str = key("", choices=("", *ACKNOWLEDGE_MODES))  # "": as [tickets] acknowledge
     department: str = key("general", nonempty=True, clean=str.strip)
     language: str = key("", clean=_lower, check=_language_problem)  # its mails' templates
     poll_interval: int = key(60, low=1)

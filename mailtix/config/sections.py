@@ -30,7 +30,7 @@ from mailtix.config.shipped import shipped_templates
 
 SECRET_KEYS = ("password", "password_env", "password_file")
 DEFAULT_TEMPLATES = str(TemplatesConfig.dir)
-FOLDERS = ("folder", "processed_folder", "quarantine_folder")
+FOLDERS = ("folder", "processed_folder", "quarantine_folder", "spam_folder")
 
 
 def store(reader: Reader, base: Path) -> StoreConfig:

@@ -1,6 +1,8 @@
 """Mail from customers (and anyone who is not an agent): open a ticket or add to one,
 acknowledge, and tell the agents.
 
+How a new ticket is acknowledged (in full, bare, or not) is ``decisions.acknowledgement``'s.
+
 A new ticket gets the routing decision, the customer's Cc'd people as participants (policy
 ``agents.cc_policy``), one acknowledgement unless the mail is automated or a rule says not to,
 and a notification to the agents. A reply joins its ticket, reopens it when resolved or
@@ -13,7 +15,7 @@ organisation and is acknowledged in their language (``decisions.template_languag
 from __future__ import annotations
 
 from mailtix.config.model import Config
-from mailtix.decisions import automated, organisations, routing
+from mailtix.decisions import acknowledgement, automated, organisations, routing
 from mailtix.decisions.assign import pick_assignee
 from mailtix.decisions.correlate import clean_subject, format_ref
 from mailtix.decisions.organisations import CustomerFacts
@@ -177,6 +179,15 @@ class CustomerDesk(Desk):
         elif refused := automated.responses_refused(item.mail):
             record(ticket, EventType.NO_ACK, f"the sender asks for none ({refused})", now)
         else:
+            mode = acknowledgement.mode(self.config, item.mailbox)
+            trusted = self.config.agents_policy.trusted_authserv_ids
+            form = acknowledgement.form(mode, item.mail, trusted)
+            if form.template is None:
+                record(ticket, EventType.NO_ACK, form.reason, now)
+                return
+            if form.template != acknowledgement.FULL:
+                record(ticket, EventType.BARE_ACK, form.reason, now)
             self.mailer.acknowledge(
-                ticket, item.mailbox, item.mail.message_id, now, new=new, language=language
-            )
+                ticket, item.mailbox, item.mail.message_id, now, new=new, language=language,
+                template=form.template,
+            )  # fmt: skip

@@ -41,6 +41,8 @@ class EventType(StrEnum):
     LINKED = "linked"
     COPY = "copy"
     NO_ACK = "no-ack"
+    BARE_ACK = "bare-ack"  # acknowledged with the reference only (sender not authenticated)
+    SPAM = "spam"  # an agent's #spam / #notspam
     UNVERIFIED = "unverified"
     WITHHELD = "withheld"
     REJECTED = "rejected"

@@ -3,6 +3,9 @@ queues anything (windows of one hour, counted in the outbox).
 
 - An address that bounced permanently in the last ``suppression_days`` gets no automatic mail.
 - Automatic mail to one address: ``tickets.auto_reply_limit_per_hour``.
+- Automatic mail from one mailbox, to anyone: ``tickets.auto_reply_budget_per_hour``, counted
+  in the outbox so every worker sees the same count; the first mail it holds in an hour logs
+  one warning (per process), the rest only their event on the ticket.
 - Notifications to one agent, over all tickets: ``agents.notifications_per_hour``.
 - Any mail to one address about one ticket: ``tickets.max_mails_per_ticket_per_hour`` (a loop
   between two autoresponders always runs on one ticket).
@@ -16,10 +19,12 @@ Escalations and command errors are held only by the per-ticket budget.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 from mailtix.config.model import Config
 from mailtix.store.lookups import (
+    automatic_mails_from_since,
     automatic_mails_since,
     held_since,
     is_suppressed,
@@ -32,6 +37,10 @@ WARNING = "unverified"  # the template of the warning to an agent
 NOTIFICATION = "notification"
 WARNINGS_PER_HOUR = 5  # warnings to one agent about unverified mail
 HOUR = timedelta(hours=1)
+MAILBOX_BUDGET = "mailbox budget"
+
+log = logging.getLogger(__name__)
+_budget_warned: dict[str, datetime] = {}  # mailbox address -> when its budget warning was logged
 
 
 def held_back(
@@ -41,9 +50,12 @@ def held_back(
     ticket: Ticket | None,
     recipient: str,
     now: datetime,
+    *,
+    sender: str = "",
 ) -> str | None:
     """Why a mail from ``template`` to ``recipient`` about ``ticket`` (None: about none, the
-    digest) is not to be queued now ("undeliverable", "rate limit", …), or None: it may go."""
+    digest), From the mailbox address ``sender``, is not to be queued now ("undeliverable",
+    "rate limit", …), or None: it may go."""
     since = now - HOUR
     if template == WARNING:
         sent, _ = mails_of_kind_since(WARNING, recipient, since)
@@ -53,6 +65,9 @@ def held_back(
             return "undeliverable"
         if automatic_mails_since(recipient, since) >= config.tickets.auto_reply_limit_per_hour:
             return "rate limit"
+        budget = config.tickets.auto_reply_budget_per_hour
+        if sender and automatic_mails_from_since(sender, since) >= budget:
+            return MAILBOX_BUDGET
     if template == NOTIFICATION:
         sent, _ = mails_of_kind_since(NOTIFICATION, recipient, since)
         if sent >= config.agents_policy.notifications_per_hour:
@@ -62,6 +77,16 @@ def held_back(
     ):
         return "ticket mail budget"
     return None
+
+
+def warn_mailbox_budget(mailbox: str, now: datetime) -> None:
+    """Log that ``mailbox`` is over its budget, at most once an hour."""
+    last = _budget_warned.get(mailbox)
+    if last is not None and now - last < HOUR:
+        return
+    _budget_warned[mailbox] = now
+    log.warning("automatic mail from %s over auto_reply_budget_per_hour; skipping it for now",
+                mailbox)  # fmt: skip
 
 
 def held_detail(template: str, recipient: str, why: str) -> str:

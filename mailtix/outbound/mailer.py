@@ -33,7 +33,10 @@ from mailtix.store.tickets import add_event, store_outgoing, visible_thread_ids
 log = logging.getLogger(__name__)
 
 # Mail to customers, written in their language (templates/<lang>/); the rest is for agents.
-CUSTOMER_KINDS = frozenset({"acknowledgement", "status", "relay", "survey", "reminder"})
+CUSTOMER_KINDS = frozenset(
+    {"acknowledgement", "acknowledgement_minimal", "status", "relay", "survey", "reminder"}
+)
+BARE_KINDS = frozenset({"acknowledgement_minimal"})  # context: the reference and mailbox only
 
 
 @dataclass(frozen=True)
@@ -93,25 +96,39 @@ class Mailer:
             },
         }
 
+    def bare_context(self, ticket: Ticket, mailbox: MailboxConfig) -> dict[str, object]:
+        """The context of a bare mail: the reference and the mailbox, nothing of the ticket's."""
+        full = self.context(ticket, mailbox)
+        return {"ticket": {"ref": format_ref(self.config.tickets.prefix, ticket.id)},
+                "mailbox": full["mailbox"]}  # fmt: skip
+
     def queue(
         self, letter: Letter, ticket: Ticket, mailbox: MailboxConfig, now: datetime
     ) -> OutboxItem | None:
         """Render, compose and queue ``letter``; None when a budget holds it back."""
         recipient = letter.to[0].email
         automatic = letter.automatic and letter.template != budgets.WARNING
-        held = budgets.held_back(self.config, letter.template, automatic, ticket, recipient, now)
+        held = budgets.held_back(
+            self.config, letter.template, automatic, ticket, recipient, now,
+            sender=mailbox.address,
+        )  # fmt: skip
         if held is not None:
             detail = budgets.held_detail(letter.template, recipient, held)
             add_event(ticket, EventType.SUPPRESSED, detail, now,
                       field=letter.template, new=recipient, reason=held)  # fmt: skip
-            if held != "undeliverable":
+            if held == budgets.MAILBOX_BUDGET:
+                budgets.warn_mailbox_budget(mailbox.address, now)
+            elif held != "undeliverable":
                 log.warning("%s to %s about ticket %s held back: %s", letter.template,
                             recipient, ticket.id, held)  # fmt: skip
             return None
         extra = letter.extra
         if letter.template == budgets.WARNING:
             extra = {**extra, "warnings": budgets.warning_context(recipient, now)}
-        context = {**self.context(ticket, mailbox), **extra}
+        if letter.template in BARE_KINDS:  # nothing the sender wrote, whatever the template says
+            context = self.bare_context(ticket, mailbox)
+        else:
+            context = {**self.context(ticket, mailbox), **extra}
         language = letter.language
         if language is None and (letter.template in CUSTOMER_KINDS or recipient == ticket.customer):
             language = self.customer_language(ticket, mailbox)
@@ -141,7 +158,9 @@ class Mailer:
     def queue_mail(self, mail: OutgoingMail, kind: str, now: datetime) -> OutboxItem | str:
         """Queue a finished automatic mail about no ticket (the digest) under the same
         suppression and budgets as any other; the reason instead when one holds it back."""
-        held = budgets.held_back(self.config, kind, True, None, mail.to[0].email, now)
+        held = budgets.held_back(
+            self.config, kind, True, None, mail.to[0].email, now, sender=mail.sender.email
+        )
         if held is not None:
             log.warning("%s to %s held back: %s", kind, mail.to[0].email, held)
             return held
@@ -191,17 +210,20 @@ class Mailer:
 
     def acknowledge(
         self, ticket: Ticket, mailbox: MailboxConfig, in_reply_to: str | None, now: datetime,
-        *, new: bool = False, language: str | None = None,
+        *, new: bool = False, language: str | None = None, template: str = "acknowledgement",
     ) -> OutboxItem | None:  # fmt: skip
         """The acknowledgement of a ticket, to its customer (``new``: the ticket holds only the
-        message being acknowledged, so the thread is just that message)."""
+        message being acknowledged, so the thread is just that message). ``template``
+        "acknowledgement_minimal" repeats nothing of the customer's mail, not even their name
+        in the To header."""
         if new:
             references: tuple[str, ...] = (in_reply_to,) if in_reply_to else ()
         else:
             references = tuple(visible_thread_ids(ticket))
+        name = "" if template in BARE_KINDS else ticket.customer_name
         letter = Letter(
-            template="acknowledgement",
-            to=(Address(ticket.customer, ticket.customer_name),),
+            template=template,
+            to=(Address(ticket.customer, name),),
             in_reply_to=in_reply_to,
             references=references,
             record_kind=MessageKind.AUTO,

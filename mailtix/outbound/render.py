@@ -103,8 +103,8 @@ SAMPLE_CONTEXT: Mapping[str, object] = {
     },  # fmt: skip
 }
 KINDS = (
-    "acknowledgement", "notification", "relay", "command_error", "unverified",
-    "status", "reminder", "escalation", "survey", "lookup", "forward_hint",
+    "acknowledgement", "acknowledgement_minimal", "notification", "relay", "command_error",
+    "unverified", "status", "reminder", "escalation", "survey", "lookup", "forward_hint",
 )  # fmt: skip
 REPLIES = "replies"  # canned replies (#reply NAME): <dir>/replies/NAME.txt.j2
 

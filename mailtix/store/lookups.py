@@ -142,6 +142,12 @@ def automatic_mails_since(recipient: str, since: datetime) -> int:
     return int(execute(sql, [recipient, True, since]).fetchone()[0])
 
 
+def automatic_mails_from_since(sender: str, since: datetime) -> int:
+    """Automatic mails From the address ``sender`` (one mailbox) queued since ``since``."""
+    sql = "SELECT COUNT(*) FROM outbox WHERE envelope_from = ? AND automatic = ? AND created_at > ?"
+    return int(execute(sql, [sender, True, since]).fetchone()[0])
+
+
 def ticket_mails_since(ticket_id: int, recipient: str, since: datetime, kind: str) -> int:
     """Mails to ``recipient`` about one ticket since ``since``, of any kind but ``kind``."""
     sql = (

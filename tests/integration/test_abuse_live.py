@@ -1,0 +1,101 @@
+"""Abuse-proof automatic mail on real servers (Postfix → Dovecot → mailtix → Postfix): a relay-
+spam run of 200 mails with 200 forged From addresses and a spam subject, acknowledged bare
+(``acknowledge = "authenticated"``) or in full but within ``auto_reply_budget_per_hour``."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.live import customer_mail, mailtix, parse, unique, write_config
+
+pytestmark = pytest.mark.integration
+
+SPAM = "CHEAP PILLS at pills.example - click now"
+RUN = 200
+MX = "mx.example.test"
+
+
+def desk(stack: Any, directory: Path, tickets_extra: str) -> dict[str, Any]:
+    directory.mkdir()
+    support, victim = unique("support"), unique("victim")
+    stack.add_user(victim)
+    extra = f'[tickets]\n{tickets_extra}\n\n[agents]\ntrusted_authserv_ids = ["{MX}"]\n'
+    config = write_config(directory, stack, [{"name": "support", "user": support}], extra=extra)
+    return {"config": config, "support": support, "victim": victim, "dir": directory}
+
+
+def relay_spam_run(stack: Any, d: dict[str, Any], count: int = RUN) -> None:
+    """``count`` mails, each From a different address of the victim's (plus addressing: all
+    land in one INBOX), the spam in the subject and the display name; then one poll."""
+    to = f"{d['support']}@example.test"
+    for n in range(count):
+        forged = f"{d['victim']}+{n}@customer.test"
+        msg = customer_mail(f"Buy pills.example <{forged}>", to, f"{SPAM} #{n}",
+                            body="Visit pills.example for cheap pills!\n")  # fmt: skip
+        stack.send(msg, forged, [to])
+    stack.wait_for_messages(d["support"], count=count, timeout=120)
+    mailtix(d["config"], "poll", "--once")
+    stack.wait_queue_empty(timeout=60)
+
+
+def acks(stack: Any, d: dict[str, Any]) -> list[Any]:
+    return [parse(raw) for raw in stack.fetch(d["victim"])]
+
+
+def budget_hits(d: dict[str, Any]) -> int:
+    with sqlite3.connect(d["dir"] / "mailtix.db") as db:
+        sql = "SELECT COUNT(*) FROM event WHERE type = 'suppressed' AND reason = 'mailbox budget'"
+        return int(db.execute(sql).fetchone()[0])
+
+
+def shows_spam(mail: Any) -> bool:
+    text = str(mail["Subject"]) + str(mail["To"])
+    text += "".join(
+        part.get_content() for part in mail.walk() if part.get_content_maintype() == "text"
+    )
+    return "pills" in text.lower()
+
+
+def test_relay_spam_run_authenticated_repeats_nothing_within_the_budget(
+    mailstack: Any, tmp_path: Path
+) -> None:
+    d = desk(mailstack, tmp_path / "desk", 'acknowledge = "authenticated"')
+    relay_spam_run(mailstack, d)
+    got = acks(mailstack, d)
+    repeating = [m for m in got if shows_spam(m)]
+    print(f"\nauthenticated: {RUN} forged mails, {len(got)} bare acks sent, "
+          f"{len(repeating)} repeating the spam, {budget_hits(d)} budget hits")  # fmt: skip
+    assert 0 < len(got) <= 200
+    assert repeating == []
+    assert all("[SUP-" in str(m["Subject"]) for m in got)
+
+
+def test_an_authenticated_sender_gets_the_full_acknowledgement(
+    mailstack: Any, tmp_path: Path
+) -> None:
+    d = desk(mailstack, tmp_path / "desk", 'acknowledge = "authenticated"')
+    to, sender = f"{d['support']}@example.test", f"{d['victim']}@customer.test"
+    passed = f"{MX}; dmarc=pass header.from=customer.test"
+    real = customer_mail(f"Vic <{sender}>", to, "Printer pills out of toner",
+                         Authentication_Results=passed)  # fmt: skip
+    mailstack.send(real, sender, [to])
+    mailstack.wait_for_messages(d["support"], count=1)
+    mailtix(d["config"], "poll", "--once")
+    [ack] = mailstack.wait_for_messages(d["victim"], count=1)
+    assert "Printer pills out of toner" in str(parse(ack)["Subject"])
+
+
+def test_relay_spam_run_always_stops_at_a_budget_of_ten(mailstack: Any, tmp_path: Path) -> None:
+    d = desk(
+        mailstack, tmp_path / "desk", 'acknowledge = "always"\nauto_reply_budget_per_hour = 10'
+    )
+    relay_spam_run(mailstack, d)
+    got, hits = acks(mailstack, d), budget_hits(d)
+    print(f"\nalways, budget 10: {RUN} forged mails, {len(got)} acks sent, {hits} budget hits")
+    assert len(got) == 10
+    assert hits == RUN - 10
+    tickets = sqlite3.connect(d["dir"] / "mailtix.db").execute("SELECT COUNT(*) FROM ticket")
+    assert tickets.fetchone()[0] == RUN  # the tickets are all there; only the mail is held
