@@ -1,6 +1,7 @@
 """The agents' workflow commands through the whole pipeline (SQLite store, Maildir sink, no
 servers): #merge, #snooze, #reply, #find, #history, their failure cases, and a customer who
-writes them (issue 18). The real mail stack runs them in tests/integration/test_agent_workflow_live.py.
+writes them (issue 18). The real mail stack runs them in
+tests/integration/test_agent_workflow_live.py.
 """
 
 from __future__ import annotations
