@@ -51,6 +51,7 @@ def explain_rules(args: argparse.Namespace) -> int:
         "tags": list(decision.tags),
         "acknowledge": decision.acknowledge,
         "ignore": decision.ignore,
+        "spam": decision.spam,
         "matched_rules": list(decision.matched_rules),
     }
     why_organisation = decision.organisation_reason

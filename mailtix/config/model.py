@@ -169,6 +169,7 @@ class Action:
     tags: tuple[str, ...] = ()
     acknowledge: bool | None = None
     ignore: bool = False
+    spam: bool = False  # no ticket, no reply; moved to the mailbox's spam_folder
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ WHEN_KEYS = (
     "mailbox", "to", "from", "from_domain", "subject", "body", "header", "has_attachment",
     "organisation", "customer_tag",
 )  # fmt: skip
-THEN_KEYS = ("department", "priority", "assign", "tags", "acknowledge", "ignore")
+THEN_KEYS = ("department", "priority", "assign", "tags", "acknowledge", "ignore", "spam")
 REGEX_KEYS = ("subject", "body")
 HEADER_NAME = re.compile(r"^[!-9;-~]+$")
 IMPLICIT = (Department("general"),)
@@ -295,4 +295,5 @@ def _then(reader: Reader, known: Known) -> Action:
         tags=tuple(t.strip() for t in tags or ()),
         acknowledge=reader.boolean("acknowledge", True) if reader.has("acknowledge") else None,
         ignore=reader.boolean("ignore", False),
+        spam=reader.boolean("spam", False),
     )

@@ -162,6 +162,21 @@ def authenticated_sender(mail: ParsedMail, trusted_authserv_ids: Collection[str]
     return AuthVerdict(False, reason=reason, failed=failed)
 
 
+def trusted_results_position(
+    mail: ParsedMail, trusted_authserv_ids: Collection[str]
+) -> int | None:
+    """Where in ``mail.headers`` the topmost Authentication-Results is, when our trusted MX
+    wrote it (its authserv-id is trusted and it parses); None otherwise. Headers above it
+    were added by that MX or after it; headers below it may be the sender's own."""
+    trusted = {server.strip().lower() for server in trusted_authserv_ids if server.strip()}
+    for index, (name, value) in enumerate(mail.headers):
+        if name == "authentication-results":
+            header, _ = _parse_header(value)
+            ok = header is not None and header.authserv_id in trusted
+            return index if ok else None
+    return None
+
+
 def _parse_header(value: str) -> tuple[Any, str]:
     """(authres's header object, "") or (None, why the value was not parsed)."""
     if len(value) > MAX_AUTH_RESULTS_CHARS:

@@ -222,6 +222,7 @@ def apply(decision: RouteDecision, action: Action) -> RouteDecision:
         tags=tuple(dict.fromkeys(tags)),
         acknowledge=decision.acknowledge if action.acknowledge is None else action.acknowledge,
         ignore=decision.ignore or action.ignore,
+        spam=decision.spam or action.spam,
     )
 
 

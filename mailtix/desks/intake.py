@@ -28,7 +28,7 @@ class Incoming:
 
 @dataclass(frozen=True)
 class DeskResult:
-    kind: str  # ticket | followup | ignored
+    kind: str  # ticket | followup | ignored | spam
     ticket: Ticket | None
     detail: str
 

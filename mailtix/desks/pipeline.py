@@ -1,8 +1,8 @@
-"""One incoming message → one committed outcome: a new ticket, a follow-up, ignored, a duplicate,
-or quarantined. Decisions come from pure modules (parse, automated, correlate, routing); this
-module applies them, each message all or nothing (ticket + message + outbox + receipt): in a
-transaction of its own, or, in a poll batch, a savepoint of its own in a transaction shared
-by up to GROUP_SIZE messages.
+"""One incoming message → one committed outcome: a new ticket, a follow-up, ignored, spam (moved
+to spam_folder), a duplicate, or quarantined. Decisions come from pure modules (parse,
+automated, correlate, routing, spam); this module applies them, each message all or nothing
+(ticket + message + outbox + receipt): in a transaction of its own, or, in a poll batch, a
+savepoint of its own in a transaction shared by up to GROUP_SIZE messages.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from datetime import datetime
 
 from mailtix.config.model import Config, MailboxConfig
 from mailtix.config.shipped import shipped_templates
-from mailtix.decisions import automated, correlate, group_rewrite, routing
+from mailtix.decisions import automated, correlate, group_rewrite, routing, spam
 from mailtix.desks.agent import AgentDesk
 from mailtix.desks.bounce import BounceDesk
 from mailtix.desks.cpu_budget import CpuBudget, OverBudget
@@ -62,7 +62,7 @@ class Source:
 
 @dataclass(frozen=True)
 class Outcome:
-    kind: str  # ticket | followup | ignored | duplicate | quarantined | deferred
+    kind: str  # ticket | followup | ignored | spam | duplicate | quarantined | deferred
     ticket_ref: str | None = None
     detail: str = ""
 
@@ -257,6 +257,9 @@ class Pipeline:
         agent = self._agent_sender(mail)  # an agent's automatic reply on a ticket: the agent desk
         if agent is not None and (ticket is not None or not automation.automated):
             return self._done(source, sha, self.agents.handle(item, agent, ticket))
+        flag = spam.flagged(mail, self.config.agents_policy.trusted_authserv_ids)
+        if flag is not None:  # not even a follow-up: the mail goes to spam_folder
+            return self._done(source, sha, DeskResult("spam", None, f"flagged by the MX ({flag})"))
         if ticket is not None:
             return self._done(source, sha, self.customers.follow_up(ticket, item))
         if automation.automated and self.config.tickets.automated_mail == "ignore":
@@ -267,6 +270,9 @@ class Pipeline:
         if decision.ignore:
             detail = "ignored by rule " + ", ".join(decision.matched_rules)
             return self._done(source, sha, DeskResult("ignored", None, detail))
+        if decision.spam:
+            detail = "spam by rule " + ", ".join(decision.matched_rules)
+            return self._done(source, sha, DeskResult("spam", None, detail))
         return self._done(source, sha, self.customers.open_ticket(item, decision, facts))
 
     def _second_copy(

@@ -113,6 +113,7 @@ class RouteDecision:
     tags: tuple[str, ...] = ()
     acknowledge: bool = True
     ignore: bool = False
+    spam: bool = False
     matched_rules: tuple[str, ...] = ()
     trace: tuple[RuleTrace, ...] = ()
     organisation: str | None = None  # the sender's, whose defaults came before the rules

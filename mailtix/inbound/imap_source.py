@@ -74,7 +74,7 @@ class ImapSource:
                     client.shutdown()
             raise MailSourceError(f"IMAP {where}: {_server_text(exc)}") from exc
         if self.create_folders:
-            for folder in (cfg.processed_folder, cfg.quarantine_folder):
+            for folder in (cfg.processed_folder, cfg.quarantine_folder, cfg.spam_folder):
                 self.ensure_folder(folder)
 
     def close(self) -> None:
@@ -102,8 +102,10 @@ class ImapSource:
             log.info("created IMAP folder %s in %s", folder, self.config.name)
 
     def missing_folders(self) -> list[str]:
-        """The processed and quarantine folders that do not exist yet (a poll would make them)."""
-        wanted = dict.fromkeys((self.config.processed_folder, self.config.quarantine_folder))
+        """The processed, quarantine and spam folders that do not exist yet (a poll would make
+        them)."""
+        cfg = self.config
+        wanted = dict.fromkeys((cfg.processed_folder, cfg.quarantine_folder, cfg.spam_folder))
         return [folder for folder in wanted if not self.imap.folder_exists(folder)]
 
     def list_keys(self) -> list[int]:

@@ -31,7 +31,8 @@ class MaildirSource:
             self.box = mailbox.Maildir(Path(config.maildir), factory=None, create=True)
 
     def __enter__(self) -> MaildirSource:
-        for folder in (self.config.processed_folder, self.config.quarantine_folder):
+        cfg = self.config
+        for folder in (cfg.processed_folder, cfg.quarantine_folder, cfg.spam_folder):
             self.ensure_folder(folder)
         return self
 
@@ -110,7 +111,8 @@ def _midnight(day: date) -> float:
 
 def missing_parts(config: MailboxConfig) -> list[str]:
     """What opening the mailbox would create: the Maildir itself and its target folders."""
-    wanted = list(dict.fromkeys((config.processed_folder, config.quarantine_folder)))
+    folders = (config.processed_folder, config.quarantine_folder, config.spam_folder)
+    wanted = list(dict.fromkeys(folders))
     path = Path(config.maildir or "")
     if not path.is_dir():
         return [f"Maildir {path}", *wanted]

@@ -135,12 +135,14 @@ def _move(
     source: MailSource, config: MailboxConfig, outcomes: dict[Any, str], result: PollResult
 ) -> None:
     bad = [k for k, kind in outcomes.items() if kind == "quarantined"]
-    good = [k for k, kind in outcomes.items() if kind not in ("quarantined", "deferred")]
-    if good or bad:
+    spam = [k for k, kind in outcomes.items() if kind == "spam"]
+    good = [k for k, kind in outcomes.items() if kind not in ("quarantined", "deferred", "spam")]
+    if good or bad or spam:
         durable_point(config.name)  # what the store knows of them is on disk before they go
     source.move(good, config.processed_folder)
     source.move(bad, config.quarantine_folder)
-    result.moved += len(good) + len(bad)  # a deferred message stays for the next poll
+    source.move(spam, config.spam_folder)
+    result.moved += len(good) + len(bad) + len(spam)  # a deferred one stays for the next poll
 
 
 def _known_outcomes(mailbox: str, uidvalidity: int, keys: list[Any]) -> dict[Any, str]:

@@ -4,6 +4,7 @@ spam run of 200 mails with 200 forged From addresses and a spam subject, acknowl
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -99,3 +100,45 @@ def test_relay_spam_run_always_stops_at_a_budget_of_ten(mailstack: Any, tmp_path
     assert hits == RUN - 10
     tickets = sqlite3.connect(d["dir"] / "mailtix.db").execute("SELECT COUNT(*) FROM ticket")
     assert tickets.fetchone()[0] == RUN  # the tickets are all there; only the mail is held
+
+
+def test_mail_flagged_by_the_trusted_mx_goes_to_spam_and_one_flagged_below_it_does_not(
+    mailstack: Any, tmp_path: Path
+) -> None:
+    d = desk(mailstack, tmp_path / "desk", "")
+    to, sender = f"{d['support']}@example.test", f"{d['victim']}@customer.test"
+    verdict = f"{MX}; dmarc=none header.from=customer.test"
+    flagged = customer_mail(sender, to, "Flagged by our MX")
+    del flagged["From"]  # the MX's headers go on top, as a milter writes them
+    raw = (f"X-Spam-Flag: YES\r\nAuthentication-Results: {verdict}\r\nFrom: {sender}\r\n").encode()
+    mailstack.send(raw + flagged.as_bytes(), sender, [to])
+    forged = customer_mail(sender, to, "Sender says spam below the MX")
+    del forged["From"]
+    raw = (f"Authentication-Results: {verdict}\r\nFrom: {sender}\r\nX-Spam: Yes\r\n").encode()
+    mailstack.send(raw + forged.as_bytes(), sender, [to])
+    mailstack.wait_for_messages(d["support"], count=2)
+    mailtix(d["config"], "poll", "--once")
+    mailstack.wait_queue_empty()
+    [spam] = [parse(m) for m in mailstack.fetch(d["support"], "Spam")]
+    assert spam["Subject"] == "Flagged by our MX"
+    [only] = json.loads(mailtix(d["config"], "tickets", "list", "--json").stdout)
+    assert only["subject"] == "Sender says spam below the MX"
+    replies = [str(parse(m)["Subject"]) for m in mailstack.fetch(d["victim"])]
+    assert replies == [f"[{only['ref']}] Sender says spam below the MX"]
+    with sqlite3.connect(d["dir"] / "mailtix.db") as db:
+        outcomes = sorted(r[0] for r in db.execute("SELECT outcome FROM receipt"))
+    assert outcomes == ["spam", "ticket"]
+
+
+def test_a_rule_says_spam(mailstack: Any, tmp_path: Path) -> None:
+    d = desk(mailstack, tmp_path / "desk", "")
+    rule = '[[rule]]\nname = "pills"\nwhen = { subject = "pills" }\nthen = { spam = true }\n'
+    (d["dir"] / "routing.toml").write_text(rule)
+    to, sender = f"{d['support']}@example.test", f"{d['victim']}@customer.test"
+    mailstack.send(customer_mail(sender, to, SPAM), sender, [to])
+    mailstack.wait_for_messages(d["support"])
+    mailtix(d["config"], "poll", "--once")
+    mailstack.wait_queue_empty()
+    assert len(mailstack.fetch(d["support"], "Spam")) == 1
+    assert json.loads(mailtix(d["config"], "tickets", "list", "--json").stdout) == []
+    assert mailstack.fetch(d["victim"]) == []

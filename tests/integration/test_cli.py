@@ -399,7 +399,8 @@ def test_check_connect_on_a_maildir_mailbox_creates_nothing(config: Path) -> Non
     proc = mailtix("--config", str(config), "check", "--connect")
     assert proc.returncode == 0, proc.stderr
     inbox = config.parent / "inbox"
-    assert f"mailbox support: would create Maildir {inbox}, Processed, Quarantine" in proc.stdout
+    wanted = f"mailbox support: would create Maildir {inbox}, Processed, Quarantine, Spam"
+    assert wanted in proc.stdout
     assert not inbox.exists() and not (config.parent / "var").exists()
 
 

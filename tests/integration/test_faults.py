@@ -371,7 +371,7 @@ def test_check_connect_creates_no_folder_and_says_which_the_first_poll_would(
     config = write_config(tmp_path, mailstack, [{"name": "support", "user": support}])
     proc = mailtix(config, "check", "--connect")
     assert proc.returncode == 0, proc.stderr
-    assert "mailbox support: would create Processed, Quarantine (the first poll does)" in (
+    assert "mailbox support: would create Processed, Quarantine, Spam (the first poll does)" in (
         proc.stdout.splitlines()
     ), proc.stdout
     with mailstack.imap(support) as client:
