@@ -4,6 +4,8 @@ wrong header is a usage error (exit 2); list filters by organisation; show print
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,16 @@ maildir = "in"
 [rules]
 organisations = "organisations.toml"
 """
+
+
+@pytest.fixture(autouse=True)
+def process_umask() -> Iterator[None]:
+    """main() makes the process umask owner-only, as the CLI must; this test process goes on
+    to start Dovecot and Postfix, whose users must read what it writes, so it is restored."""
+    before = os.umask(0o077)
+    os.umask(before)
+    yield
+    os.umask(before)
 
 
 @pytest.fixture
