@@ -35,12 +35,16 @@ from mailtix.store.models import (
     Ticket,
     database_proxy,
 )
+from mailtix.store.search_index import forget_deleted
 
 log = logging.getLogger(__name__)
 
 BATCH = 500  # tickets per run and job
 SWEPT = "privacy.quarantine_folders_swept"  # when the IMAP quarantine folders were last purged
 SWEEP_EVERY = timedelta(days=1)
+INDEX_DIRTY = "privacy.search_index_dirty"  # "1": anonymised text may linger in the index
+INDEX_TIDIED = "privacy.search_index_tidied"  # when it was last rewritten
+TIDY_EVERY = timedelta(days=1)
 
 
 def _record(name: str, counts: dict[str, int], now: datetime) -> str:
@@ -105,6 +109,7 @@ def anonymise_closed(app: Any, now: datetime) -> str:
         with database_proxy.atomic():
             counts["people"] += anonymise_ticket(ticket, keep, now)
         counts["tickets"] += 1
+    _tidy_search_index(counts["tickets"] > 0, now)
     with database_proxy.atomic():
         customers = Ticket.select(Ticket.customer).where(_not_pseudonymous())
         counts["customer records"] = (
@@ -113,6 +118,22 @@ def anonymise_closed(app: Any, now: datetime) -> str:
             .execute()
         )
     return _record("anonymise", counts, now)
+
+
+def _tidy_search_index(changed: bool, now: datetime) -> None:
+    """After anonymising, rewrite the full-text index (``search_index.forget_deleted``) so no
+    dropped word stays in its pages: at most once a day, since it holds the store's write
+    lock for a while; a flag in the store remembers that it is due."""
+    dirty = settings.get(INDEX_DIRTY)
+    if changed and dirty != "1":
+        settings.compare_and_set(INDEX_DIRTY, dirty, "1")
+        dirty = "1"
+    last = settings.get(INDEX_TIDIED)
+    if dirty != "1" or (last is not None and abs(now - _naive(last)) < TIDY_EVERY):
+        return
+    forget_deleted(database_proxy.obj)
+    settings.compare_and_set(INDEX_TIDIED, last, iso(now) or "")
+    settings.compare_and_set(INDEX_DIRTY, "1", "0")
 
 
 def purge_quarantine(app: Any, now: datetime) -> str:

@@ -44,6 +44,7 @@ from mailtix.store.models import (
     Ticket,
     database_proxy,
 )
+from mailtix.store.search_index import forget_deleted
 from mailtix.store.tickets import add_event
 
 log = logging.getLogger(__name__)
@@ -329,6 +330,8 @@ def erase(person: Person, now: datetime, *, dry_run: bool = False) -> list[tuple
             with database_proxy.atomic():
                 step.change(person, ids, now)
         counts.append((step.kind, len(ids)))
+    if not dry_run and any(n for _, n in counts):
+        forget_deleted(database_proxy.obj)  # no erased word left in the full-text index
     return counts
 
 

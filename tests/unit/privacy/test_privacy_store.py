@@ -173,3 +173,26 @@ def test_erase_also_cuts_the_link_to_anonymised_tickets(tmp_path: Path) -> None:
     assert Ticket.get_by_id(old).customer.endswith("@erased.invalid")
     assert Ticket.get_by_id(new).customer == Ticket.get_by_id(old).customer
     assert pseudonym not in dump(tmp_path)
+
+
+def in_index_pages(tmp_path: Path, word: bytes) -> bool:
+    db = sqlite3.connect(tmp_path / "mailtix.db")
+    try:
+        blocks = db.execute("SELECT block FROM message_search_data").fetchall()
+    finally:
+        db.close()
+    return any(word in bytes(b) for (b,) in blocks if b is not None)
+
+
+def test_no_erased_or_anonymised_word_stays_in_the_search_index(tmp_path: Path) -> None:
+    app = make_app(tmp_path, "erase_closed_days = 30")
+    for n in range(30):
+        feed(app, f"Filler <f{n}@example.net>", f"Filler {n}", "nothing to see\n")
+    feed(app, f"Carol <{CAROL}>", "Mine", "my card is zqxvisa4242\n")
+    old = feed(app, "Dave <dave@example.net>", "Old", "my pin is zqxpin9876\n")
+    assert in_index_pages(tmp_path, b"zqxvisa4242") and in_index_pages(tmp_path, b"zqxpin9876")
+    erase(find_person(CAROL), START)
+    assert not in_index_pages(tmp_path, b"zqxvisa4242") and in_index_pages(tmp_path, b"zqxpin9876")
+    Ticket.update(status=Status.CLOSED, closed_at=START).where(Ticket.id == old).execute()
+    run_jobs(app, START + timedelta(days=31))
+    assert not in_index_pages(tmp_path, b"zqxpin9876")
