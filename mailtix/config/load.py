@@ -19,6 +19,7 @@ from mailtix.config import mailbox_smtp, operations, sections
 from mailtix.config.lifecycle import LifecycleConfig, SlaKeys, SurveyConfig, load_lifecycle
 from mailtix.config.model import (
     AgentsConfig,
+    AttachmentsConfig,
     Config,
     Department,
     MailboxConfig,
@@ -31,13 +32,14 @@ from mailtix.config.model import (
 from mailtix.config.privacy import PrivacyConfig, load_privacy
 from mailtix.config.reader import Problems, Reader, optional_sections, read_toml
 from mailtix.config.report import ReportConfig, load_report
-from mailtix.config.schema import keys
+from mailtix.config.schema import keys, read_keys
 from mailtix.domain.errors import ConfigError
 
 SECTIONS = {
     "store": StoreConfig, "tickets": TicketsConfig, "smtp": SmtpConfig, "mailbox": MailboxConfig,
     "rules": RulesFiles, "templates": TemplatesConfig, "agents": AgentsConfig,
     "metrics": operations.MetricsConfig, "logging": operations.LoggingConfig,
+    "attachments": AttachmentsConfig,
 }  # fmt: skip
 OPTIONAL_SECTIONS = {
     "lifecycle": LifecycleConfig, "sla": SlaKeys, "survey": SurveyConfig, "report": ReportConfig,
@@ -158,6 +160,7 @@ def _build(
         privacy=load_privacy(optional, label, problems),
         metrics=operations.metrics(section("metrics")),
         logging=operations.logging_config(section("logging")),
+        attachments=AttachmentsConfig(**read_keys(AttachmentsConfig, section("attachments"))),
     )
 
 

@@ -101,6 +101,21 @@ class SmtpConfig:
     max_per_minute: int = key(0, low=0)  # mails sent through this account a minute; 0: no limit
 
 
+BLOCKED_ATTACHMENTS = (
+    ".exe", ".scr", ".com", ".pif", ".cpl", ".dll", ".bat", ".cmd", ".js", ".jse", ".vbs",
+    ".vbe", ".wsf", ".wsh", ".hta", ".jar", ".ps1", ".psm1", ".msi", ".msp", ".lnk", ".reg",
+    ".iso", ".img", ".vhd", ".docm", ".dotm", ".xlsm", ".xltm", ".xlam", ".pptm", ".potm",
+    ".ppam", ".sldm",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AttachmentsConfig:
+    """``[attachments]``: what is kept in the store but never sent on (decisions.attachments)."""
+
+    blocked: tuple[str, ...] = key(BLOCKED_ATTACHMENTS, "strings")
+
+
 @dataclass(frozen=True)
 class MailboxConfig:
     name: str = key("", required=True, clean=str.strip)
@@ -210,6 +225,7 @@ class Config:
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    attachments: AttachmentsConfig = field(default_factory=AttachmentsConfig)
     # problems in the rule files when they were read leniently (``strict_rule_files=False``)
     warnings: tuple[str, ...] = ()
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import binascii
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from mailtix.decisions.agent_auth import TOKEN_IN_BYTES
+from mailtix.decisions.attachments import blocked_reason
 from mailtix.domain.values import Attachment
 from mailtix.inbound.reply_text import normalise_line
 
@@ -46,15 +47,18 @@ def carries_token(data: bytes) -> bool:
 
 
 def relayable_attachments(
-    attachments: Sequence[Attachment], own_domain: str
+    attachments: Sequence[Attachment], own_domain: str, blocked: Collection[str] = ()
 ) -> tuple[tuple[Attachment, ...], tuple[str, ...]]:
-    """(attachments that may go to the customer, why each other one may not)."""
+    """(attachments that may go to the customer, why each other one may not); ``blocked``:
+    ``[attachments] blocked`` (``decisions.attachments``)."""
     kept: list[Attachment] = []
     refused: list[str] = []
     own = f"@{own_domain.lower()}>".encode()
     for item in attachments:
         name = item.filename or "attachment"
-        if carries_token(item.content):
+        if blocked and (why := blocked_reason(item, blocked)) is not None:
+            refused.append(f"{name}: {why}")
+        elif carries_token(item.content):
             refused.append(f"{name}: carries a mailtix reply token (a notification)")
         elif item.content_type.startswith("message/") and own in _message_id(item.content):
             refused.append(f"{name}: a mail mailtix sent")

@@ -171,7 +171,10 @@ class AgentDesk(WorkflowCommands, Desk):
         markers = self._sent_markers(item.mail, ticket)
         reply = authored_words(cut_quoted_mail(block.body, markers))
         reply = "\n\n".join(t for t in (reply, self.canned_text(ticket, block, agent, item)) if t)
-        attachments, refused = relayable_attachments(item.mail.attachments, self.mailer.domain)
+        blocked = self.config.attachments.blocked
+        attachments, refused = relayable_attachments(
+            item.mail.attachments, self.mailer.domain, blocked
+        )
         if not block.internal and (reply or attachments):
             found = leaks(reply, agent, markers)
             if found:

@@ -10,10 +10,11 @@ status, subject; never anyone else's).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 
 from mailtix.config.model import MailboxConfig
+from mailtix.decisions import attachments
 from mailtix.decisions.agent_auth import notification_message_id
 from mailtix.decisions.correlate import format_ref
 from mailtix.decisions.forwarded_notice import notice
@@ -78,7 +79,7 @@ class Notifier:
         targets = [a for a in (self.recipients(ticket) if to is None else to) if a != exclude]
         if not targets:
             return 0
-        message = _message_context(mail, text)
+        message = _message_context(mail, text, self.mailer.config.attachments.blocked)
         about = self.customer_context(ticket)
         references = tuple(visible_thread_ids(ticket))
         audience = answer_audience(ticket)
@@ -136,13 +137,20 @@ def answer_audience(ticket: Ticket) -> list[str]:
     return list(dict.fromkeys([ticket.customer, *(p.email for p in copied)]))
 
 
-def _message_context(mail: ParsedMail | None, text: str) -> dict[str, object]:
+def _message_context(
+    mail: ParsedMail | None, text: str, blocked: Collection[str]
+) -> dict[str, object]:
+    """The mail as a notification shows it; blocked attachments (``decisions.attachments``)
+    are not among ``attachments`` but in ``withheld``, each with why."""
     if mail is None:
-        return {"from": "", "from_name": "", "text": text[:MAX_TEXT], "attachments": []}
+        return {"from": "", "from_name": "", "text": text[:MAX_TEXT], "attachments": [],
+                "withheld": []}  # fmt: skip
     sender = mail.sender
+    kept, withheld = attachments.split(mail.attachments, blocked)
     return {
         "from": sender.email if sender else "",
         "from_name": sender.name if sender else "",
         "text": (text or mail.text)[:MAX_TEXT],
-        "attachments": [a.filename for a in mail.attachments],
+        "attachments": [a.filename for a in kept],
+        "withheld": [{"name": name, "why": why} for name, why in withheld],
     }

@@ -63,6 +63,7 @@ SAMPLE_CONTEXT: Mapping[str, object] = {
         "from_name": "Carol Customer",
         "text": "The printer is on fire again.",
         "attachments": ["photo.jpg"],
+        "withheld": [{"name": "invoice.pdf.exe", "why": "double extension .pdf.exe"}],
     },
     "errors": ['#status done: "done" is not one of new | open | pending | resolved | closed'],
     "organisation": {"name": "BigCorp", "notes": "Key account; contract #881"},
