@@ -93,5 +93,6 @@ def erase_person(args: argparse.Namespace) -> int:
     for error in copies.errors:
         print(f"mailtix: {error}", file=sys.stderr)
     if not args.dry_run and any(n for _, n in counts):
-        record_erase(counts, now, actor=f"cli:{getpass.getuser()}")
+        number = record_erase(counts, now, actor=f"cli:{getpass.getuser()}")
+        print(f"recorded as privacy event {number} (counts only, no address)")
     return 1 if copies.errors else 0

@@ -335,8 +335,9 @@ def erase(person: Person, now: datetime, *, dry_run: bool = False) -> list[tuple
     return counts
 
 
-def record_erase(counts: list[tuple[str, int]], now: datetime, actor: str) -> None:
-    """The erase as a ``privacy_event``: counts only, never the address."""
+def record_erase(counts: list[tuple[str, int]], now: datetime, actor: str) -> int:
+    """The erase as a ``privacy_event`` (its id): counts only, never the address."""
     detail = ", ".join(f"{kind} {n}" for kind, n in counts)
-    PrivacyEvent.create(type="erase", at=now, actor=actor, detail=detail)
+    event = PrivacyEvent.create(type="erase", at=now, actor=actor, detail=detail)
     log.info("erase: %s", detail)
+    return int(event.id)
