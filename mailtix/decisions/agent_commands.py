@@ -18,8 +18,9 @@ COMMAND_LINE = re.compile(r"^#([A-Za-z][A-Za-z_-]*)\b[ \t]*(.*)$")
 ADDRESS = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+\.[^@\s<>()\[\],;:\"]+$")
 TAG = re.compile(r"^[\w.-]{1,40}$")
 KNOWN = ("note", "status", "assign", "priority", "department", "tag", "customer", "participant",
-         "merge", "snooze", "reply", "find", "history")  # fmt: skip
+         "merge", "snooze", "reply", "find", "history", "spam", "notspam")  # fmt: skip
 QUERIES = ("find", "history")  # answered to the agent alone: the mail relays nothing
+SPAM_COMMANDS = ("spam", "notspam")  # lifecycle.spam; nothing of such a mail is relayed
 REF = re.compile(r"^\[?(?:([A-Za-z][A-Za-z0-9]*)-)?([0-9]{1,12})\]?$", re.ASCII)
 REPLY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", re.ASCII)
 MAX_QUERY = 200  # characters of #find WORDS
@@ -40,9 +41,9 @@ class CommandBlock:
 
     @property
     def internal(self) -> bool:
-        """A mail with ``#note`` (or a query, ``#find``/``#history``) is internal as a whole:
-        nothing of it reaches the customer."""
-        return any(c.name == "note" or c.name in QUERIES for c in self.commands)
+        """A mail with ``#note`` (or a query, ``#find``/``#history``, or ``#spam``/``#notspam``)
+        is internal as a whole: nothing of it reaches the customer."""
+        return any(c.name in ("note", *QUERIES, *SPAM_COMMANDS) for c in self.commands)
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def validate(name: str, argument: str, sender: str, directory: Directory) -> tup
     """("", normalised argument) when fine, else (what is wrong, "")."""
     if name not in KNOWN:
         return f"unknown command #{name} (known: {', '.join('#' + k for k in KNOWN)})", ""
-    if name in ("note", "history"):
+    if name in ("note", "history", *SPAM_COMMANDS):
         return "", argument
     if not argument:
         return f"#{name} needs an argument", ""

@@ -39,6 +39,7 @@ from mailtix.domain.values import Address, Attachment, ParsedMail
 from mailtix.domain.vocabulary import EventType, Field, MessageKind, Status
 from mailtix.inbound.parse import parse_message
 from mailtix.inbound.reply_text import authored_words, cut_quoted_mail
+from mailtix.lifecycle import spam
 from mailtix.lifecycle import status as lifecycle
 from mailtix.lifecycle.changes import add_tag, change, opened, record, touch
 from mailtix.outbound.mailer import Letter, last_customer_message_id
@@ -321,6 +322,12 @@ class AgentDesk(WorkflowCommands, Desk):
 
     def _cmd_assign(self, ticket: Ticket, value: str, agent: str, item: Incoming) -> None:
         self._assign(ticket, value, agent, item)
+
+    def _cmd_spam(self, ticket: Ticket, value: str, agent: str, item: Incoming) -> None:
+        spam.mark_spam(self.config, ticket, item.now, agent)
+
+    def _cmd_notspam(self, ticket: Ticket, value: str, agent: str, item: Incoming) -> None:
+        spam.unmark_spam(self.config, ticket, item.now, agent)
 
     def _assign(self, ticket: Ticket, value: str, agent: str, item: Incoming) -> None:
         if not self._change(ticket, Field.ASSIGNEE, value, agent, item):

@@ -40,7 +40,7 @@ def cohort_sql(d: Dialect) -> str:
          (SELECT MIN(e.at) FROM event e WHERE e.ticket_id = t.id
             AND e.type = '{EventType.STATUS.value}' AND e.field = '{Field.STATUS.value}'
             AND e.new_value IN ({words(DONE_STATUSES)}) AND e.at < {p["until"]}) AS res_at
-  FROM ticket t WHERE t.merged_into IS NULL
+  FROM ticket t WHERE t.merged_into IS NULL AND NOT t.spam
     AND t.created_at >= {p["since"]} AND t.created_at < {p["until"]}
 )"""
 

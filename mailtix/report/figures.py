@@ -27,8 +27,9 @@ RESOLVING = f"new_value IN ({words(DONE_STATUSES)}) AND old_value <> '{Status.RE
 #: A status change from resolved or closed back to new, open or pending.
 REOPENING = f"old_value IN ({words(DONE_STATUSES)}) AND new_value IN ({words(OPEN_STATUSES)})"
 BACKLOG = f"t.status IN ({words(OPEN_STATUSES)})"
-#: Not merged into another ticket (``#merge``): reports count the surviving ticket only.
-SURVIVING = "t.merged_into IS NULL"
+#: Not merged into another ticket (``#merge``): reports count the surviving ticket only; nor
+#: marked spam by an agent (``#spam``).
+SURVIVING = "t.merged_into IS NULL AND NOT t.spam"
 
 
 def _params(period: Period) -> dict[str, Any]:
@@ -108,13 +109,14 @@ def hourly(d: Dialect, period: Period) -> tuple[Counter[datetime], Counter[datet
     p = d.p
     created = (
         f"SELECT {d.hour_bucket('created_at')}, COUNT(*) FROM ticket "
-        f"WHERE merged_into IS NULL AND created_at >= {p['since']} "
+        f"WHERE merged_into IS NULL AND NOT spam AND created_at >= {p['since']} "
         f"AND created_at < {p['until']} GROUP BY 1"
     )
     resolved = (
         f"SELECT {d.hour_bucket('at')}, COUNT(*) FROM event WHERE {STATUS_EVENT} "
         f"AND at >= {p['since']} AND at < {p['until']} AND {RESOLVING} "
-        "AND ticket_id NOT IN (SELECT id FROM ticket WHERE merged_into IS NOT NULL) GROUP BY 1"
+        "AND ticket_id NOT IN (SELECT id FROM ticket WHERE merged_into IS NOT NULL OR spam) "
+        "GROUP BY 1"
     )
     return _buckets(d.run(created, _params(period))), _buckets(d.run(resolved, _params(period)))
 

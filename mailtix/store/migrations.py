@@ -195,6 +195,16 @@ def _privacy_events(db: Database) -> None:
     db.create_tables([PrivacyEvent])
 
 
+def _spam(db: Database) -> None:
+    """Tickets an agent marked ``#spam``: kept, but out of the reports."""
+    from playhouse.migrate import SchemaMigrator, migrate
+
+    from mailtix.store.models import Ticket
+
+    if "spam" not in {c.name for c in db.get_columns("ticket")}:
+        migrate(SchemaMigrator.from_database(db).add_column("ticket", "spam", Ticket.spam))
+
+
 # STEPS[i] upgrades a database from version i + 1 to version i + 2.
 STEPS: list[Callable[[Database], None]] = [
     _index_outbox_message_id,
@@ -212,6 +222,7 @@ STEPS: list[Callable[[Database], None]] = [
     _customers,
     _send_pace_table,
     _privacy_events,
+    _spam,
 ]
 CURRENT_VERSION = 1 + len(STEPS)
 

@@ -91,6 +91,7 @@ class Ticket(BaseModel):
     snoozed_until = DateTimeField(null=True)  # pending until then (#snooze), then open again
     # the customer's organisation when the ticket was opened (schema: migrations._customers)
     organisation = CharField(max_length=100, null=True)
+    spam = BooleanField(default=False)  # an agent's #spam: out of the reports (migrations._spam)
 
     class Meta:
         table_name = "ticket"

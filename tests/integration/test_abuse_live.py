@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from email.message import EmailMessage
+from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
 
@@ -142,3 +144,64 @@ def test_a_rule_says_spam(mailstack: Any, tmp_path: Path) -> None:
     assert len(mailstack.fetch(d["support"], "Spam")) == 1
     assert json.loads(mailtix(d["config"], "tickets", "list", "--json").stdout) == []
     assert mailstack.fetch(d["victim"]) == []
+
+
+def agent_answer(note: Any, agent: str, support: str, text: str) -> EmailMessage:
+    """The agent hitting Reply on her notification and writing ``text`` on top."""
+    msg = EmailMessage()
+    msg["From"], msg["To"] = f"Alice <{agent}>", support
+    msg["Subject"] = f"Re: {note['Subject']}"
+    msg["Message-ID"] = make_msgid(domain="example.test")
+    msg["In-Reply-To"] = msg["References"] = note["Message-ID"]
+    msg.set_content(f"{text}\n")
+    return msg
+
+
+def report_created(config: Path) -> int:
+    proc = mailtix(config, "report", "--format", "json", "--since", "2000-01-01")
+    return int(json.loads(proc.stdout)["overall"]["created"])
+
+
+def test_agent_spam_and_notspam_by_mail(mailstack: Any, tmp_path: Path) -> None:
+    directory = tmp_path / "desk"
+    directory.mkdir()
+    support, carol, alice = unique("support"), unique("carol"), unique("alice")
+    mailstack.add_user(carol)
+    agent, customer = f"{alice}@example.test", f"{carol}@customer.test"
+    to = f"{support}@example.test"
+    config = write_config(
+        directory, mailstack, [{"name": "support", "user": support}],
+        departments=f'[[department]]\nname = "general"\nagents = ["{agent}"]\n',
+        extra='[agents]\nsecret = "0123456789abcdef0123"\n',
+    )  # fmt: skip
+
+    def deliver(msg: EmailMessage, sender: str) -> None:
+        before = len(mailstack.folder_uids(support, "Processed"))
+        mailstack.send(msg, sender, [to])
+        mailstack.wait_for_messages(support)
+        mailtix(config, "poll", "--once")
+        assert len(mailstack.folder_uids(support, "Processed")) == before + 1
+        mailstack.wait_queue_empty()
+
+    deliver(customer_mail(customer, to, "Great offer for you"), customer)
+    [only] = json.loads(mailtix(config, "tickets", "list", "--json").stdout)
+    [note] = [parse(m) for m in mailstack.wait_for_messages(alice)]
+    assert len(mailstack.fetch(carol)) == 1 and report_created(config) == 1  # the ack
+    deliver(agent_answer(note, agent, to, "#spam\n\nNot a customer."), agent)
+    shown = json.loads(mailtix(config, "tickets", "show", only["ref"], "--json").stdout)
+    assert shown["status"] == "closed"
+    assert any(e["type"] == "spam" for e in shown["events"])
+    assert report_created(config) == 0
+    deliver(customer_mail(customer, to, "Another great offer"), customer)
+    assert len(mailstack.fetch(carol)) == 1  # no acknowledgement, nor relay of "Not a customer."
+    held = sqlite3.connect(directory / "mailtix.db").execute(
+        "SELECT COUNT(*) FROM event WHERE type = 'suppressed' AND reason = 'undeliverable'"
+    )
+    assert held.fetchone()[0] == 1
+
+    deliver(agent_answer(note, agent, to, "#notspam"), agent)
+    shown = json.loads(mailtix(config, "tickets", "show", only["ref"], "--json").stdout)
+    assert shown["status"] == "open"
+    assert report_created(config) == 2
+    deliver(customer_mail(customer, to, "A real question now"), customer)
+    assert len(mailstack.fetch(carol)) == 2  # acknowledged again
