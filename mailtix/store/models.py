@@ -200,6 +200,7 @@ class OutboxItem(BaseModel):
 
     class Meta:
         table_name = "outbox"
+        indexes = ((("envelope_from", "created_at"), False),)  # a mailbox's hourly budget
 
 
 class MailboxState(BaseModel):

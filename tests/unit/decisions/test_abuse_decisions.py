@@ -3,10 +3,14 @@ blocked attachments."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from mailtix.config.load import load_config
 from mailtix.config.model import BLOCKED_ATTACHMENTS
 from mailtix.decisions import acknowledgement, attachments, spam
+from mailtix.domain.errors import ConfigError
 from mailtix.domain.values import Address, Attachment, ParsedMail
 
 MX = "mx.example.test"
@@ -92,3 +96,21 @@ def test_split_keeps_order_and_says_why() -> None:
     kept, withheld = attachments.split(items, [".EXE"])
     assert [a.filename for a in kept] == ["a.pdf", "c.txt"]
     assert withheld == (("b.exe", "blocked extension .exe"),)
+
+
+def test_a_mailbox_acknowledge_overrides_the_tickets_one(tmp_path: Path) -> None:
+    path = tmp_path / "mailtix.toml"
+    path.write_text(
+        '[tickets]\nacknowledge = "authenticated"\n\n[smtp]\nmaildir = "out"\n\n'
+        '[[mailbox]]\nname = "a"\naddress = "a@example.test"\nmaildir = "a"\n\n'
+        '[[mailbox]]\nname = "b"\naddress = "b@example.test"\nmaildir = "b"\n'
+        'acknowledge = "never"\n'
+    )
+    config = load_config(path)
+    a, b = config.mailboxes
+    assert acknowledgement.mode(config, a) == "authenticated"
+    assert acknowledgement.mode(config, b) == "never"
+    path.write_text(path.read_text().replace('"never"', '"sometimes"'))
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert any("acknowledge" in line for line in raised.value.problems)
