@@ -30,7 +30,7 @@ def desk(stack: Any, directory: Path, tickets_extra: str) -> dict[str, Any]:
     return {"config": config, "support": support, "victim": victim, "dir": directory}
 
 
-def relay_spam_run(stack: Any, d: dict[str, Any], count: int = RUN) -> None:
+def relay_spam_run(stack: Any, d: dict[str, Any], count: int = RUN) -> str:
     """``count`` mails, each From a different address of the victim's (plus addressing: all
     land in one INBOX), the spam in the subject and the display name; then one poll."""
     to = f"{d['support']}@example.test"
@@ -40,8 +40,9 @@ def relay_spam_run(stack: Any, d: dict[str, Any], count: int = RUN) -> None:
                             body="Visit pills.example for cheap pills!\n")  # fmt: skip
         stack.send(msg, forged, [to])
     stack.wait_for_messages(d["support"], count=count, timeout=120)
-    mailtix(d["config"], "poll", "--once")
+    proc = mailtix(d["config"], "poll", "--once")
     stack.wait_queue_empty(timeout=60)
+    return proc.stderr
 
 
 def acks(stack: Any, d: dict[str, Any]) -> list[Any]:
@@ -71,7 +72,8 @@ def test_relay_spam_run_authenticated_repeats_nothing_within_the_budget(
     repeating = [m for m in got if shows_spam(m)]
     print(f"\nauthenticated: {RUN} forged mails, {len(got)} bare acks sent, "
           f"{len(repeating)} repeating the spam, {budget_hits(d)} budget hits")  # fmt: skip
-    assert 0 < len(got) <= 200
+    assert len(got) == min(RUN, 200)  # the default budget
+    assert all(str(m["To"]) == m["To"].addresses[0].addr_spec for m in got)  # no display name
     assert repeating == []
     assert all("[SUP-" in str(m["Subject"]) for m in got)
 
@@ -95,8 +97,9 @@ def test_relay_spam_run_always_stops_at_a_budget_of_ten(mailstack: Any, tmp_path
     d = desk(
         mailstack, tmp_path / "desk", 'acknowledge = "always"\nauto_reply_budget_per_hour = 10'
     )
-    relay_spam_run(mailstack, d)
+    log = relay_spam_run(mailstack, d)
     got, hits = acks(mailstack, d), budget_hits(d)
+    assert log.count("over auto_reply_budget_per_hour") == 1, log  # one warning, not 190
     print(f"\nalways, budget 10: {RUN} forged mails, {len(got)} acks sent, {hits} budget hits")
     assert len(got) == 10
     assert hits == RUN - 10
