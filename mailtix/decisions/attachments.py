@@ -2,8 +2,9 @@
 named as an attachment in an agent's notification. A blocked one stays in the store.
 
 Blocked: a name whose last extension is in ``[attachments] blocked`` (trailing dots and spaces
-dropped, as Windows does; ``invoice.pdf.exe`` is named as a double extension), a name with a
-bidirectional override (``invoice\u202efdp.exe`` shows as "invoiceexe.pdf"), or content whose
+dropped, as Windows does; ``invoice.pdf.exe`` is named as a double extension), a declared
+Content-Type the list names (``"application/x-msdownload"``), a name with a
+bidirectional override (``invoice<U+202E>fdp.exe`` shows as "invoiceexe.pdf"), or content whose
 first bytes say executable or script whatever the name and declared Content-Type: a Windows
 PE (``MZ``), ELF, Mach-O, a shebang script, a Windows shortcut, an ISO 9660 image, an Office
 file with VBA macros (``vbaProject.bin`` in its zip directory).
@@ -35,6 +36,9 @@ def blocked_reason(item: Attachment, blocked: Collection[str]) -> str | None:
     parts = name.rsplit(".", 2)
     extension = f".{parts[-1]}" if len(parts) > 1 else ""
     wanted = {entry.strip().lower() for entry in blocked}
+    declared = item.content_type.strip().lower()
+    if declared and declared in wanted:
+        return f"blocked type {declared}"
     if extension in wanted:
         if len(parts) == 3 and parts[1] and 1 <= len(parts[1]) <= 4:
             return f"double extension .{parts[1]}{extension}"

@@ -114,3 +114,11 @@ def test_a_mailbox_acknowledge_overrides_the_tickets_one(tmp_path: Path) -> None
     with pytest.raises(ConfigError) as raised:
         load_config(path)
     assert any("acknowledge" in line for line in raised.value.problems)
+
+
+def test_a_blocked_entry_with_a_slash_is_a_declared_type() -> None:
+    item = attachment("setup.bin", b"x", "Application/X-MSDownload")
+    assert attachments.blocked_reason(item, ["application/x-msdownload"]) == (
+        "blocked type application/x-msdownload"
+    )
+    assert attachments.blocked_reason(item, BLOCKED_ATTACHMENTS) is None
