@@ -40,6 +40,16 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(f"reason: {reason}")
 
 
+@pytest.fixture(autouse=True)
+def _process_umask() -> Iterator[None]:
+    """A test that runs ``mailtix.cli.main.main`` in this process leaves mailtix's owner-only
+    umask behind; a mail stack started after it would write files its Dovecot cannot read."""
+    saved = os.umask(0o022)
+    os.umask(saved)
+    yield
+    os.umask(saved)
+
+
 @pytest.fixture(scope="session")
 def mailstack() -> Iterator[MailStack]:
     """One private Dovecot + Postfix for the whole session (see tests/support/mailstack.py)."""
