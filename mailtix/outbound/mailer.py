@@ -25,7 +25,7 @@ from mailtix.domain.version import mailtix_version
 from mailtix.domain.vocabulary import EventType, MessageKind
 from mailtix.outbound import budgets
 from mailtix.outbound.compose import compose, make_message_id
-from mailtix.outbound.render import TemplateRenderer
+from mailtix.outbound.render import BARE_KINDS, TemplateRenderer, bare_context
 from mailtix.store.customers import customer_facts
 from mailtix.store.models import Message, OutboxItem, Ticket
 from mailtix.store.tickets import add_event, store_outgoing, visible_thread_ids
@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 CUSTOMER_KINDS = frozenset(
     {"acknowledgement", "acknowledgement_minimal", "status", "relay", "survey", "reminder"}
 )
-BARE_KINDS = frozenset({"acknowledgement_minimal"})  # context: the reference and mailbox only
 
 
 @dataclass(frozen=True)
@@ -96,12 +95,6 @@ class Mailer:
             },
         }
 
-    def bare_context(self, ticket: Ticket, mailbox: MailboxConfig) -> dict[str, object]:
-        """The context of a bare mail: the reference and the mailbox, nothing of the ticket's."""
-        full = self.context(ticket, mailbox)
-        return {"ticket": {"ref": format_ref(self.config.tickets.prefix, ticket.id)},
-                "mailbox": full["mailbox"]}  # fmt: skip
-
     def queue(
         self, letter: Letter, ticket: Ticket, mailbox: MailboxConfig, now: datetime
     ) -> OutboxItem | None:
@@ -126,7 +119,7 @@ class Mailer:
         if letter.template == budgets.WARNING:
             extra = {**extra, "warnings": budgets.warning_context(recipient, now)}
         if letter.template in BARE_KINDS:  # nothing the sender wrote, whatever the template says
-            context = self.bare_context(ticket, mailbox)
+            context = bare_context(self.context(ticket, mailbox))
         else:
             context = {**self.context(ticket, mailbox), **extra}
         language = letter.language
