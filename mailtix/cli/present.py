@@ -39,6 +39,7 @@ def ticket_summary(ticket: Ticket, prefix: str) -> dict[str, Any]:
         "linked_ticket": format_ref(prefix, ticket.linked_ticket) if ticket.linked_ticket else None,
         "merged_into": format_ref(prefix, ticket.merged_into) if ticket.merged_into else None,
         "snoozed_until": iso(ticket.snoozed_until),
+        "spam": bool(ticket.spam),  # an agent's #spam (lifecycle.spam)
     }
 
 

@@ -192,7 +192,7 @@ def test_agent_spam_and_notspam_by_mail(mailstack: Any, tmp_path: Path) -> None:
     assert len(mailstack.fetch(carol)) == 1 and report_created(config) == 1  # the ack
     deliver(agent_answer(note, agent, to, "#spam\n\nNot a customer."), agent)
     shown = json.loads(mailtix(config, "tickets", "show", only["ref"], "--json").stdout)
-    assert shown["status"] == "closed"
+    assert (shown["status"], shown["spam"]) == ("closed", True)
     assert any(e["type"] == "spam" for e in shown["events"])
     assert report_created(config) == 0
     deliver(customer_mail(customer, to, "Another great offer"), customer)
@@ -204,7 +204,7 @@ def test_agent_spam_and_notspam_by_mail(mailstack: Any, tmp_path: Path) -> None:
 
     deliver(agent_answer(note, agent, to, "#notspam"), agent)
     shown = json.loads(mailtix(config, "tickets", "show", only["ref"], "--json").stdout)
-    assert shown["status"] == "open"
+    assert (shown["status"], shown["spam"]) == ("open", False)
     assert report_created(config) == 2
     deliver(customer_mail(customer, to, "A real question now"), customer)
     assert len(mailstack.fetch(carol)) == 2  # acknowledged again
