@@ -17,6 +17,7 @@ from mailtix.config.model import (
     TemplatesConfig,
     TicketsConfig,
 )
+from mailtix.config.oauth2 import read_oauth2
 from mailtix.config.reader import (
     MISSING,
     Reader,
@@ -71,9 +72,26 @@ def _transport(reader: Reader, cls: type, base: Path, env: dict[str, str] | None
     return values
 
 
+def _sign_in(
+    reader: Reader, values: dict[str, Any], base: Path, env: dict[str, str] | None, account: str
+) -> bool:
+    """Read ``[....oauth2]`` into ``values``; True when the account signs in with OAuth2 (then a
+    password is a problem, not a requirement)."""
+    values["oauth2"] = read_oauth2(reader, base, env, values["auth"], account)
+    oauth2 = values["auth"] == "oauth2"
+    given = [k for k in SECRET_KEYS if reader.has(k)]
+    if oauth2 and given:
+        reader.problem(given[0], 'not used with auth = "oauth2" (remove it)')
+    return oauth2
+
+
 def smtp(reader: Reader, base: Path, env: dict[str, str] | None) -> SmtpConfig:
     values = _transport(reader, SmtpConfig, base, env)
     values["username"] = values["username"] or None
+    if _sign_in(reader, values, base, env, reader.prefix):
+        if values["username"] is None:
+            reader.problem("username", 'required with auth = "oauth2" (the account to send as)')
+        return SmtpConfig(**values)
     given = any(reader.has(k) for k in SECRET_KEYS)
     if values["username"] and values["password"] is None and not given:
         reader.problem(
@@ -105,8 +123,9 @@ def mailboxes(top: Reader, base: Path, env: dict[str, str] | None) -> tuple[Mail
 def _mailbox(reader: Reader, base: Path, env: dict[str, str] | None) -> MailboxConfig:
     values = _transport(reader, MailboxConfig, base, env)
     imap = values["host"] and not reader.has("maildir")
+    oauth2 = _sign_in(reader, values, base, env, values["name"] or reader.prefix)
     given = any(reader.has(k) for k in SECRET_KEYS)
-    if imap and values["password"] is None and not given:
+    if imap and values["password"] is None and not given and not oauth2:
         reader.problem("password", "required for IMAP (password, password_env or password_file)")
     for name in FOLDERS[1:]:
         if values[name] == values["folder"]:

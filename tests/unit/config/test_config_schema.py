@@ -13,7 +13,7 @@ from mailtix.config.load import OPTIONAL_SECTIONS, SECTIONS, load_config
 from mailtix.config.schema import specs
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "mailtix.toml.example"
-HEADER = re.compile(r"^#?\s*\[\[?\s*([a-z_.]+)\s*\]\]?\s*$")
+HEADER = re.compile(r"^#?\s*\[\[?\s*([a-z0-9_.]+)\s*\]\]?\s*$")
 KEY_LINE = re.compile(r"^(#\s*)?([a-z_]+)\s*=\s*(.+)$")
 SCHEMA = {**SECTIONS, **OPTIONAL_SECTIONS}
 
