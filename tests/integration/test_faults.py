@@ -207,6 +207,7 @@ def test_kill_in_a_300_message_batch_loses_and_doubles_nothing(
         [{"name": "support", "user": support}],
         departments=NO_AGENTS,
         smtp_maildir=str(sent),
+        extra="[tickets]\nauto_reply_budget_per_hour = 1000\n",  # 300 acks within the hour
     )
     batch = unique("batch")
     senders = [f"{batch}-{n}@customer.test" for n in range(300)]
