@@ -19,10 +19,11 @@ from datetime import date
 from types import TracebackType
 
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientError
+from imapclient.exceptions import IMAPClientError, LoginError
 
 from mailtix.config.model import MailboxConfig
 from mailtix.domain.errors import MailSourceError
+from mailtix.signin.tokens import SignInError
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class ImapSource:
         self.client: IMAPClient | None = None
         self.uidvalidity = 0
         self.last_listed: list[int] = []
+        self.sign_in: tuple[str, float] | None = None  # OAuth2: (mechanism, token expiry)
 
     def __enter__(self) -> ImapSource:
         self.open()
@@ -64,18 +66,57 @@ class ImapSource:
             _quiet_imaplib(client)
             if cfg.security == "starttls":
                 client.starttls(context)  # raises when not offered: no silent plain text
-            client.login(cfg.username, cfg.password or "")
+            self._sign_in(client)
             self.client = client
             self.uidvalidity = self._select(cfg.folder)
-        except (IMAPClientError, OSError, ssl.SSLError) as exc:
+        except (IMAPClientError, OSError, ssl.SSLError, SignInError) as exc:
             self.client = None
             if client is not None:  # e.g. a refused login: do not leave the socket open
                 with contextlib.suppress(Exception):
                     client.shutdown()
-            raise MailSourceError(f"IMAP {where}: {_server_text(exc)}") from exc
+            if isinstance(exc, SignInError):
+                raise MailSourceError(f"IMAP {where}: {exc}") from None
+            hint = f"; if the token was revoked, run: {self._login_hint}" if self._oauth2 else ""
+            raise MailSourceError(f"IMAP {where}: {_server_text(exc)}{hint}") from exc
         if self.create_folders:
             for folder in (cfg.processed_folder, cfg.quarantine_folder, cfg.spam_folder):
                 self.ensure_folder(folder)
+
+    @property
+    def _oauth2(self) -> bool:
+        return self.config.auth == "oauth2"
+
+    @property
+    def _login_hint(self) -> str:
+        return f"mailtix auth login --mailbox {self.config.name}"
+
+    def _sign_in(self, client: IMAPClient) -> None:
+        """LOGIN with the password, or SASL OAUTHBEARER (where offered, else XOAUTH2) with a
+        fresh access token; a refused token is refreshed once and tried again."""
+        cfg = self.config
+        if not self._oauth2:
+            client.login(cfg.username, cfg.password or "")
+            return
+        from mailtix.signin.tokens import fresh_token, mailbox_account
+
+        account = mailbox_account(cfg)
+        token = fresh_token(account)
+        mech = "OAUTHBEARER" if client.has_capability("AUTH=OAUTHBEARER") else "XOAUTH2"
+        try:
+            _authenticate(client, mech, cfg.username, token.value)
+        except LoginError:
+            token = fresh_token(account, force=True)
+            _authenticate(client, mech, cfg.username, token.value)
+        self.sign_in = (mech, token.expires_at)
+        log.debug("%s: signed in with %s", cfg.name, mech)
+
+    def _renew_sign_in(self) -> None:
+        """Sign in again on a new connection once the access token has expired (a server
+        may end an expired session; Exchange Online does)."""
+        if self.sign_in is not None and time.time() >= self.sign_in[1]:
+            log.info("%s: access token expired; signing in again", self.config.name)
+            self.close()
+            self.open()
 
     def close(self) -> None:
         if self.client is None:
@@ -207,6 +248,7 @@ class ImapSource:
         """
         deadline = time.monotonic() + seconds
         while True:
+            self._renew_sign_in()
             # Mail that arrived after the last SEARCH announced itself before IDLE began: its
             # EXISTS is gone, so look before waiting (and again after every slice).
             if set(self.list_keys_now()) - set(self.last_listed):
@@ -233,6 +275,13 @@ class ImapSource:
             return False
         finally:
             self.imap.idle_done()
+
+
+def _authenticate(client: IMAPClient, mech: str, user: str, token: str) -> None:
+    if mech == "OAUTHBEARER":
+        client.oauthbearer_login(user, token)
+    else:
+        client.oauth2_login(user, token)
 
 
 def _quiet_imaplib(client: IMAPClient) -> None:

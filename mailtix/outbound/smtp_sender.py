@@ -11,17 +11,20 @@ Passwords never appear in messages or logs.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import ssl
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import aiosmtplib
 
 from mailtix.config.model import SmtpConfig
 from mailtix.domain.errors import SendError
+from mailtix.signin.tokens import SignInError, fresh_token, smtp_account
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +105,62 @@ def _classify_starttls(exc: BaseException) -> SendError:
     )
 
 
+class SignedIn(NamedTuple):
+    mechanism: str  # LOGIN/PLAIN/... (aiosmtplib's choice) for a password, else OAUTHBEARER
+    # or XOAUTH2
+    expires_at: float  # when the access token expires (inf for a password)
+
+
+async def login(
+    client: aiosmtplib.SMTP, config: SmtpConfig, account: str = "smtp"
+) -> SignedIn | None:
+    """Sign ``client`` in as ``config`` says (None: no login configured): its password, or
+    SASL OAUTHBEARER (where offered, else XOAUTH2) with a fresh access token of ``account``,
+    refreshed and tried once more when the server refuses the cached one. The one place an
+    SMTP connection authenticates; senders of every account call it."""
+    if config.auth != "oauth2":
+        if not (config.username and config.password is not None):
+            return None
+        await client.login(config.username, config.password)
+        return SignedIn("password", float("inf"))
+    if client.is_ehlo_or_helo_needed:
+        await client.ehlo()
+    who = smtp_account(config, account)
+    try:
+        token = await asyncio.to_thread(fresh_token, who)
+    except SignInError as exc:
+        raise SendError(str(exc), permanent=False, connection_lost=True) from None
+    mech = "OAUTHBEARER" if "OAUTHBEARER" in client.server_auth_methods else "XOAUTH2"
+    try:
+        await _authenticate(client, mech, who.username, token.value)
+    except aiosmtplib.SMTPAuthenticationError:
+        try:
+            token = await asyncio.to_thread(fresh_token, who, force=True)
+            await _authenticate(client, mech, who.username, token.value)
+        except SignInError as exc:
+            raise SendError(str(exc), permanent=False, connection_lost=True) from None
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            raise SendError(
+                f"{who.name}: the server refused the OAuth2 token ({exc.code}); "
+                f"if it was revoked, run: {who.login_command}",
+                permanent=False, connection_lost=True,
+            ) from None  # fmt: skip
+    return SignedIn(mech, token.expires_at)
+
+
+async def _authenticate(client: aiosmtplib.SMTP, mech: str, user: str, token: str) -> None:
+    if mech == "XOAUTH2":
+        await client.auth_xoauth2(user, token)
+        return
+    name = user.replace("=", "=3D").replace(",", "=2C")
+    blob = base64.b64encode(f"n,a={name},\x01auth=Bearer {token}\x01\x01".encode()).decode()
+    response = await client.execute_command(b"AUTH", b"OAUTHBEARER", blob.encode())
+    if response.code == 334:  # RFC 7628: the error comes as a challenge; answer with ^A
+        response = await client.execute_command(b"\x01")
+    if response.code != 235:
+        raise aiosmtplib.SMTPAuthenticationError(response.code, response.message)
+
+
 class _Client(aiosmtplib.SMTP):
     """aiosmtplib's client, with its DATA command (the moment the server takes a message) run
     under ``handover``, a lock the connections of one drain share, together with
@@ -141,10 +200,14 @@ def _new_client(config: SmtpConfig) -> _Client:
 class SmtpSender:
     """One SMTP connection for a batch of messages: ``async with SmtpSender(cfg) as s: ...``."""
 
-    def __init__(self, config: SmtpConfig, handover: asyncio.Lock | None = None) -> None:
+    def __init__(
+        self, config: SmtpConfig, handover: asyncio.Lock | None = None, account: str = "smtp"
+    ) -> None:
         self.config = config
         self.handover = handover  # shared by the connections of one drain (see _Client)
+        self.account = account  # how an OAuth2 account is named in messages
         self._client: _Client | None = None
+        self.signed_in: SignedIn | None = None
 
     @property
     def _where(self) -> str:
@@ -155,6 +218,8 @@ class SmtpSender:
             return await operation
         except AcceptedHookFailed as exc:
             raise exc.__cause__ or exc from None
+        except SendError:  # already one line (e.g. an OAuth2 sign-in that failed)
+            raise
         except Exception as exc:
             error = classify(exc, phase=phase, host=self._where)
             message = _one_line(str(error), self.config.password)
@@ -169,9 +234,7 @@ class SmtpSender:
             await self._step("connect", client.connect())
             if self.config.security == "starttls":
                 await self._step("starttls", client.starttls())
-            if self.config.username and self.config.password is not None:
-                login = client.login(self.config.username, self.config.password)
-                await self._step("login", login)
+            self.signed_in = await self._step("login", login(client, self.config, self.account))
         except SendError:
             client.close()
             raise
@@ -202,6 +265,10 @@ class SmtpSender:
     ) -> None:
         """Hand ``raw`` to the server for ``recipients``; SendError unless every one is taken.
         ``on_accepted`` runs as soon as the server has taken it, still under the handover."""
+        if self.signed_in is not None and time.time() >= self.signed_in.expires_at:
+            log.info("SMTP %s: access token expired; signing in again", self._where)
+            await self.__aexit__(None, None, None)
+            await self.__aenter__()
         if self._client is None:
             raise SendError(
                 f"not connected to {self._where}", permanent=False, connection_lost=True
