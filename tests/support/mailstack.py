@@ -100,17 +100,22 @@ class MailStack:
         start_timeout: float = 20.0,
         discard_domains: Sequence[str] = (),
         smtp_auth: bool = False,
+        oauth2_introspection_url: str | None = None,
     ) -> None:
         """``discard_domains``: Postfix accepts and queues mail to these domains as usual, then
         discards it instead of delivering it over LMTP (a benchmark's thousands of replies).
         ``smtp_auth``: Postfix also offers AUTH (PLAIN, LOGIN) for the stack's users, checked
         by Dovecot (SASL over a loopback auth listener), logs ``sasl_username=LOGIN`` and adds
         "(Authenticated sender: LOGIN)" to the Received header; mail without AUTH is still
-        accepted from loopback."""
+        accepted from loopback.
+        ``oauth2_introspection_url``: Dovecot also takes XOAUTH2 / OAUTHBEARER (IMAP, and SMTP
+        AUTH with ``smtp_auth``) for access tokens this endpoint calls active (the
+        introspection endpoint of tests/support/oauth_server.py)."""
         self.directory = Path(directory).resolve()
         self.start_timeout = start_timeout
         self.discard_domains = tuple(discard_domains)
         self.smtp_auth = smtp_auth
+        self.oauth2_introspection_url = oauth2_introspection_url
         self.imap_port = 0
         self.smtp_port = 0
         self.lmtp_port = 0
@@ -340,6 +345,12 @@ class MailStack:
             )
             + (DOVECOT_SASL.format(auth_port=self.auth_port) if self.smtp_auth else "")
         )
+        if self.oauth2_introspection_url:
+            ext = d / "dovecot" / "oauth2.conf.ext"
+            ext.write_text(DOVECOT_OAUTH2_EXT.format(url=self.oauth2_introspection_url))
+            text = self.dovecot_conf.read_text()
+            text = text.replace("auth_mechanisms = plain login\n", DOVECOT_OAUTH2.format(ext=ext))
+            self.dovecot_conf.write_text(text)
 
     def _write_postfix_config(self) -> None:
         d = self.directory
@@ -502,6 +513,23 @@ protocol imap {{
 protocol lmtp {{
   auth_username_format = %n
 }}
+"""
+
+DOVECOT_OAUTH2 = """\
+auth_mechanisms = plain login xoauth2 oauthbearer
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {ext}
+}}
+"""
+
+DOVECOT_OAUTH2_EXT = """\
+introspection_mode = post
+introspection_url = {url}
+username_attribute = username
+active_attribute = active
+active_value = true
 """
 
 DOVECOT_SASL = """\

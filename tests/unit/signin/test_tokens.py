@@ -10,12 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.oauth_server import OAuthServer
 
 from mailtix.config.oauth2 import OAuth2Config
 from mailtix.signin.endpoint import EndpointError
 from mailtix.signin.microsoft import from_msal
 from mailtix.signin.tokens import Account, SignInError, account_status, fresh_token
-from tests.support.oauth_server import OAuthServer
 
 
 @pytest.fixture

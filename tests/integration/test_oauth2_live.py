@@ -1,0 +1,176 @@
+"""OAuth2 sign-in end to end against real servers: Dovecot checks each access token at the
+test's own token server (introspection), for IMAP and, through Dovecot SASL, for Postfix's
+SMTP AUTH; mailtix refreshes its short-lived tokens at the same server."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support.live import REPO, customer_mail, mailtix, tickets
+from support.mailstack import MailStack, MailStackUnavailable
+from support.oauth_server import OAuthServer
+
+pytestmark = pytest.mark.integration
+
+LIFETIME = 4.0  # seconds: every access token expires during a running daemon
+
+
+@pytest.fixture(scope="module")
+def oauth() -> Iterator[OAuthServer]:
+    with OAuthServer(lifetime=LIFETIME) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def stack(oauth: OAuthServer) -> Iterator[MailStack]:
+    directory = tempfile.mkdtemp(prefix="mailtix-oauth-stack-")
+    found = MailStack(directory, smtp_auth=True, oauth2_introspection_url=oauth.introspection_url)
+    try:
+        found.start()
+    except MailStackUnavailable as error:
+        shutil.rmtree(directory, ignore_errors=True)
+        pytest.skip(f"mail stack unavailable: {error}")
+    try:
+        yield found
+    finally:
+        found.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def oauth2_block(table: str, oauth: OAuthServer, refresh_file: Path) -> str:
+    return (
+        f'[{table}.oauth2]\nprovider = "generic"\nclient_id = "mailtix-test"\n'
+        f'token_url = "{oauth.token_url}"\nrefresh_token_file = "{refresh_file.name}"\n'
+    )
+
+
+def write_config(
+    tmp_path: Path, stack: MailStack, oauth: OAuthServer,
+    names: list[str], poll_interval: int = 2,
+) -> tuple[Path, dict[str, str]]:  # fmt: skip
+    """A mailtix.toml whose [smtp] and every mailbox sign in with OAuth2; returns it and the
+    refresh token of each account (by mailbox name, "smtp" for [smtp])."""
+    refresh: dict[str, str] = {}
+    users = {name: stack.fresh_mailbox(name).login for name in names}
+    sender = users[names[0]]
+
+    def token_file(account: str, user: str) -> Path:
+        refresh[account] = oauth.grant(user)
+        path = tmp_path / f"refresh-{account}"
+        path.write_text(refresh[account])
+        path.chmod(0o600)
+        return path
+
+    text = (
+        '[store]\nurl = "sqlite:///mailtix.db"\n[smtp]\n'
+        f'host = "{stack.host}"\nport = {stack.smtp_port}\nsecurity = "none"\n'
+        f'username = "{sender}"\nauth = "oauth2"\n'
+        + oauth2_block("smtp", oauth, token_file("smtp", sender))
+    )
+    for name, user in users.items():
+        text += (
+            f'[[mailbox]]\nname = "{name}"\naddress = "{user}@example.test"\n'
+            f'host = "{stack.host}"\nport = {stack.imap_port}\nsecurity = "none"\n'
+            f'username = "{user}"\nauth = "oauth2"\npoll_interval = {poll_interval}\n'
+            + oauth2_block("mailbox", oauth, token_file(name, user))
+        )
+    text += f'[templates]\ndir = "{REPO / "templates"}"\n'
+    path = tmp_path / "mailtix.toml"
+    path.write_text(text)
+    return path, {**refresh, **{f"user:{n}": u for n, u in users.items()}}
+
+
+def write_to(stack: MailStack, user: str, subject: str) -> str:
+    customer = stack.fresh_mailbox("customer", stack.customer_domain)
+    mail = customer_mail(customer.address, f"{user}@example.test", subject)
+    stack.send(mail, customer.address, [f"{user}@example.test"])
+    return customer.login
+
+
+def no_token_in(oauth: OAuthServer, *texts: str) -> None:
+    secrets = [*oauth.issued, *oauth.refresh_tokens]
+    leaked = [s for s in secrets for text in texts if s in text]
+    assert leaked == [], "a token appears in the output or logs"
+
+
+def test_poll_and_send_with_oauth2(tmp_path: Path, stack: MailStack, oauth: OAuthServer) -> None:
+    config, accounts = write_config(tmp_path, stack, oauth, ["support"])
+    user = accounts["user:support"]
+    customer = write_to(stack, user, "Printer on fire")
+    stack.wait_for_messages(user)
+    run = mailtix(config, "-v", "poll", "--once")
+    assert [t["subject"] for t in tickets(config)] == ["Printer on fire"]
+    ack = stack.wait_for_messages(customer)
+    assert len(ack) == 1 and b"Printer on fire" in ack[0]
+    dovecot = (stack.log_dir / "dovecot.log").read_text(errors="replace")
+    postfix = (stack.log_dir / "postfix.log").read_text(errors="replace")
+    logins = [line for line in dovecot.splitlines() if f"user=<{user}>" in line]
+    assert any(re.search(r"method=(OAUTHBEARER|XOAUTH2)", line) for line in logins), logins
+    assert re.search(rf"sasl_method=(OAUTHBEARER|XOAUTH2), sasl_username={user}", postfix)
+    for name in ("oauth-support.json", "oauth-smtp.json"):
+        cache = tmp_path / "var" / name
+        assert stat.S_IMODE(cache.stat().st_mode) == 0o600
+    no_token_in(oauth, run.stdout, run.stderr, dovecot, postfix)
+
+
+def test_tokens_expiring_in_a_running_daemon_are_refreshed(
+    tmp_path: Path, stack: MailStack, oauth: OAuthServer
+) -> None:
+    config, accounts = write_config(tmp_path, stack, oauth, ["support"], poll_interval=60)
+    user = accounts["user:support"]
+    log = tmp_path / "daemon.log"
+    with open(log, "wb") as out:
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "mailtix", "--config", str(config), "-v", "run"],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    customers = []
+    try:
+        for round_ in range(3):  # each round after the last access token expired (IDLE)
+            customers.append(write_to(stack, user, f"Question {round_}"))
+            deadline = time.monotonic() + 30
+            while len(tickets(config)) <= round_ and time.monotonic() < deadline:
+                time.sleep(0.3)
+            assert len(tickets(config)) == round_ + 1, log.read_text()
+            time.sleep(LIFETIME + 1)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
+    for customer in customers:
+        stack.wait_for_messages(customer, timeout=20)
+    text = log.read_text(errors="replace")
+    assert "access token expired; signing in again" in text
+    print(f"access tokens issued: {oauth.refreshes}; daemon log {len(text)} chars")
+    no_token_in(oauth, text)
+
+
+def test_a_revoked_refresh_token_stops_only_its_mailbox(
+    tmp_path: Path, stack: MailStack, oauth: OAuthServer
+) -> None:
+    config, accounts = write_config(tmp_path, stack, oauth, ["good", "bad"])
+    oauth.revoke(accounts["bad"])
+    write_to(stack, accounts["user:good"], "Still works")
+    stack.wait_for_messages(accounts["user:good"])
+    run = mailtix(config, "poll", "--once", check=False)
+    assert run.returncode == 1
+    assert [t["subject"] for t in tickets(config)] == ["Still works"]
+    lines = [line for line in run.stderr.splitlines() if "mailbox bad" in line]
+    assert lines and lines[-1].startswith("error: "), run.stderr  # the log line, the summary
+    wanted = (
+        "mailbox bad: the OAuth2 sign-in was refused (invalid_grant (HTTP 400)); "
+        "run: mailtix auth login --mailbox bad"
+    )
+    assert all(line.endswith(wanted) for line in lines), lines
+    no_token_in(oauth, run.stdout, run.stderr)
+    assert os.path.exists(tmp_path / "var" / "oauth-good.json")
