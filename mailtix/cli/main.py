@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO, cast
 
 from mailtix.cli import (
+    auth,
     backup,
     check,
     customers,
@@ -35,7 +36,7 @@ from mailtix.domain.private_files import restrict_process_umask
 
 GROUPS = (
     mail, check, tickets, rules, outbox, quarantine, jobs, report, status, privacy, customers,
-    init, backup,
+    init, backup, auth,
 )  # fmt: skip
 
 

@@ -4,6 +4,7 @@ SMTP AUTH; mailtix refreshes its short-lived tokens at the same server."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -121,7 +122,15 @@ def test_poll_and_send_with_oauth2(tmp_path: Path, stack: MailStack, oauth: OAut
     for name in ("oauth-support.json", "oauth-smtp.json"):
         cache = tmp_path / "var" / name
         assert stat.S_IMODE(cache.stat().st_mode) == 0o600
-    no_token_in(oauth, run.stdout, run.stderr, dovecot, postfix)
+    status = mailtix(config, "auth", "status")
+    shown = json.loads(mailtix(config, "auth", "status", "--json").stdout)
+    assert [(s["account"], s["provider"], s["flow"]) for s in shown] == [
+        ("mailbox support", "generic", "refresh_token"),
+        ("smtp", "generic", "refresh_token"),
+    ]
+    assert all(s["expires_at"] and s["last_refresh"] for s in shown)
+    assert shown[0]["expires_at"] in status.stdout
+    no_token_in(oauth, run.stdout, run.stderr, dovecot, postfix, status.stdout, str(shown))
 
 
 def test_tokens_expiring_in_a_running_daemon_are_refreshed(
