@@ -17,9 +17,10 @@ REFUSALS = {"invalid_grant", "invalid_client", "unauthorized_client", "access_de
 class EndpointError(Exception):
     """``refused``: the provider said no (sign in again); else it could not be asked."""
 
-    def __init__(self, message: str, *, refused: bool) -> None:
+    def __init__(self, message: str, *, refused: bool, code: str = "") -> None:
         super().__init__(message)
         self.refused = refused
+        self.code = code  # the RFC 6749 error code, when the endpoint named one
 
 
 def post_form(url: str, fields: dict[str, str], timeout: float = 30.0) -> dict[str, Any]:
@@ -33,7 +34,9 @@ def post_form(url: str, fields: dict[str, str], timeout: float = 30.0) -> dict[s
         answer = _json(exc.read())
         code = str(answer.get("error", ""))[:60]
         if code:  # RFC 6749 5.2: an error answer names what is wrong
-            raise EndpointError(f"{code} (HTTP {exc.code})", refused=code in REFUSALS) from None
+            raise EndpointError(
+                f"{code} (HTTP {exc.code})", refused=code in REFUSALS, code=code
+            ) from None
         raise EndpointError(f"HTTP {exc.code} from {url}", refused=False) from None
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         reason = getattr(exc, "reason", exc)

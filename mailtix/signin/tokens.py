@@ -65,22 +65,28 @@ def fresh_token(
         lifetime = float(cached.get("lifetime", 0.0))
         if token is not None and not force and token.fresh(now(), lifetime):
             return token
-        answer = _refresh(account, cached)
-        started = now()
-        lifetime = float(answer.get("expires_in") or 3600)
-        value = answer.get("access_token")
-        if not isinstance(value, str) or not value:
-            raise SignInError(f"{account.name}: the provider sent no access token",
-                              needs_login=False)  # fmt: skip
-        cached.update(
-            access_token=value, expires_at=started + lifetime, lifetime=lifetime,
-            last_refresh=datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
-            provider=account.oauth2.provider, flow=account.oauth2.flow, user=account.username,
-        )  # fmt: skip
-        if answer.get("refresh_token"):
-            cached["refresh_token"] = answer["refresh_token"]
-        write_cache(path, cached)
-        return AccessToken(value, started + lifetime)
+        return store(account, cached, _refresh(account, cached), now())
+
+
+def store(account: Account, cached: dict[str, Any], answer: dict[str, Any],
+          started: float) -> AccessToken:  # fmt: skip
+    """Keep a token endpoint's ``answer`` in the account's cache (under its lock)."""
+    path = account.oauth2.token_cache
+    assert path is not None
+    lifetime = float(answer.get("expires_in") or 3600)
+    value = answer.get("access_token")
+    if not isinstance(value, str) or not value:
+        raise SignInError(f"{account.name}: the provider sent no access token",
+                          needs_login=False)  # fmt: skip
+    cached.update(
+        access_token=value, expires_at=started + lifetime, lifetime=lifetime,
+        last_refresh=datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
+        provider=account.oauth2.provider, flow=account.oauth2.flow, user=account.username,
+    )  # fmt: skip
+    if answer.get("refresh_token"):
+        cached["refresh_token"] = answer["refresh_token"]
+    write_cache(path, cached)
+    return AccessToken(value, started + lifetime)
 
 
 def _cached(cached: dict[str, Any]) -> AccessToken | None:
