@@ -162,9 +162,7 @@ def authenticated_sender(mail: ParsedMail, trusted_authserv_ids: Collection[str]
     return AuthVerdict(False, reason=reason, failed=failed)
 
 
-def trusted_results_position(
-    mail: ParsedMail, trusted_authserv_ids: Collection[str]
-) -> int | None:
+def trusted_results_position(mail: ParsedMail, trusted_authserv_ids: Collection[str]) -> int | None:
     """Where in ``mail.headers`` the topmost Authentication-Results is, when our trusted MX
     wrote it (its authserv-id is trusted and it parses); None otherwise. Headers above it
     were added by that MX or after it; headers below it may be the sender's own."""

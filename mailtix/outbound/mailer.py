@@ -125,9 +125,7 @@ class Mailer:
         language = letter.language
         if language is None and (letter.template in CUSTOMER_KINDS or recipient == ticket.customer):
             language = self.customer_language(ticket, mailbox)
-        rendered = self.renderer.render(
-            letter.template, context, ticket.department, language or ""
-        )
+        rendered = self.renderer.render(letter.template, context, ticket.department, language or "")
         outgoing = OutgoingMail(
             sender=Address(mailbox.address, letter.sender_name or mailbox.display_name),
             to=letter.to,

@@ -109,7 +109,6 @@ class Notifier:
             self.mailer.queue(letter, ticket, mailbox, now)
         return len(dict.fromkeys(targets))
 
-
     def customer_context(self, ticket: Ticket) -> dict[str, object]:
         """``organisation`` (name, notes; None) and ``other_tickets`` of the ticket's customer."""
         config = self.mailer.config

@@ -460,6 +460,9 @@ def _stray_directories(directory: Path, departments: list[str]) -> list[str]:
     return [
         f"{child}: not a configured department or a language, these overrides are never used"
         for child in sorted(directory.iterdir())
-        if child.is_dir() and not child.name.startswith(".") and child.name not in known
-        and child.name != REPLIES and language_tag(child.name) != child.name
+        if child.is_dir()
+        and not child.name.startswith(".")
+        and child.name not in known
+        and child.name != REPLIES
+        and language_tag(child.name) != child.name
     ]
