@@ -66,8 +66,11 @@ def due_times(
 
 def alerts(ticket: Ticket, sla: SlaConfig, now: datetime) -> list[Alert]:
     """The targets of an unfinished ticket that are breached at ``now`` (naive UTC), or that
-    have at most ``warn_before`` business time left."""
+    have at most ``warn_before`` business time left. A snoozed ticket has none until it wakes:
+    the agent put it aside on purpose, and a target missed meanwhile is raised when it opens."""
     if ticket.status not in OPEN_STATUSES:
+        return []
+    if ticket.snoozed_until is not None and now < ticket.snoozed_until:
         return []
     found: list[Alert] = []
     for target, due, done in (

@@ -162,7 +162,8 @@ def test_due_times_in_business_hours(tmp_path: Path) -> None:
 
 def ticket(**fields: object) -> SimpleNamespace:
     values: dict[str, object] = {"status": "open", "first_response_due": None,
-                                 "first_response_at": None, "resolution_due": None}  # fmt: skip
+                                 "first_response_at": None, "resolution_due": None,
+                                 "snoozed_until": None}  # fmt: skip
     return SimpleNamespace(**{**values, **fields})
 
 
@@ -180,6 +181,16 @@ def test_alerts_breach_warning_and_done(tmp_path: Path) -> None:
     assert sla.alerts(answered, config.sla, due + timedelta(days=3)) == []  # type: ignore[arg-type]
     resolved = ticket(status="resolved", resolution_due=due)
     assert sla.alerts(resolved, config.sla, due + timedelta(days=3)) == []  # type: ignore[arg-type]
+
+
+def test_a_snoozed_ticket_escalates_only_once_it_wakes(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD))
+    due = datetime(2026, 11, 23, 15, 0)
+    wake = due + timedelta(days=1)
+    t = ticket(status="pending", resolution_due=due, snoozed_until=wake)
+    assert sla.alerts(t, config.sla, due + timedelta(hours=1)) == []  # type: ignore[arg-type]
+    woken = sla.alerts(t, config.sla, wake)  # type: ignore[arg-type]
+    assert [(a.target, a.state) for a in woken] == [("resolution", "breached")]
 
 
 def test_warning_counts_business_time(tmp_path: Path) -> None:
