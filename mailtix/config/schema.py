@@ -98,8 +98,10 @@ def _read(reader: Reader, name: str, spec: Spec, default: Any) -> Any:
     if spec.kind == "choice":
         return reader.choice(name, default, spec.choices)
     if spec.kind == "strings":
-        if not reader.has(name) or reader.raw(name) == []:
+        if not reader.has(name):
             return default
+        if reader.raw(name) == []:
+            return ()  # said on purpose: "none", not "the default"
         return reader.strings(name) or default
     shown = "" if default is None else str(default)
     text = reader.text(name, shown, required=spec.required or (spec.nonempty and reader.has(name)))

@@ -131,3 +131,10 @@ def test_digest_trigger_is_built_at_load(tmp_path: Path) -> None:
     assert report.cron_trigger.cache_info().currsize == built  # the digest job builds nothing
     assert report.cron_trigger.cache_info().hits >= 1 and trigger is not None
     assert config.report.digest_to == ("lead@example.org",)
+
+
+def test_an_empty_list_means_none_not_the_default(tmp_path: Path) -> None:
+    (tmp_path / "mailtix.toml").write_text(CONFIG + "\n[attachments]\nblocked = []\n")
+    assert load_config(tmp_path / "mailtix.toml", {}).attachments.blocked == ()
+    (tmp_path / "mailtix.toml").write_text(CONFIG)
+    assert ".exe" in load_config(tmp_path / "mailtix.toml", {}).attachments.blocked
