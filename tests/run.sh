@@ -15,9 +15,11 @@ die() { printf '\nERROR: %s\n' "$*" >&2; exit 1; }
 mail_packages_missing() {
     command -v dovecot >/dev/null && command -v postfix >/dev/null \
         && [ -x /usr/lib/dovecot/imap ] && [ -x /usr/lib/dovecot/lmtp ] \
-        && command -v chromium >/dev/null \
+        && command -v chromium >/dev/null && command -v mutt >/dev/null \
+        && command -v tmux >/dev/null \
         && { [ -x .venv/bin/python ] || "${PYTHON:-python3}" -c 'import ensurepip' 2>/dev/null; } \
-        && return 1  # chromium: the HTML report screenshot; python3-venv: Debian's venv
+        && return 1  # chromium: the HTML report screenshot; mutt + tmux: a real mail client
+                     # answering; python3-venv: Debian's venv
     return 0
 }
 
@@ -26,20 +28,22 @@ install_mail_packages() {
     if [ "$(id -u)" -ne 0 ]; then
         command -v sudo >/dev/null || die "Dovecot/Postfix missing and not root, no sudo. As root run:
   echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections
-  DEBIAN_FRONTEND=noninteractive apt-get install -y dovecot-imapd dovecot-lmtpd postfix"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y dovecot-imapd dovecot-lmtpd postfix \
+    chromium mutt tmux python3-venv"
         sudo=(sudo)
     fi
     command -v apt-get >/dev/null || die "Dovecot/Postfix missing and no apt-get: install \
 dovecot (imapd + lmtpd) and postfix with your package manager"
     local log
     log="$(mktemp -t mailtix-apt.XXXXXX.log)"
-    echo "installing dovecot-imapd dovecot-lmtpd postfix chromium python3-venv with apt (log: $log)"
+    echo "installing dovecot-imapd dovecot-lmtpd postfix chromium mutt tmux python3-venv with apt \
+(log: $log)"
     if ! {
         echo "postfix postfix/main_mailer_type select No configuration" \
             | "${sudo[@]}" debconf-set-selections \
             && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update \
             && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y \
-                dovecot-imapd dovecot-lmtpd postfix chromium python3-venv
+                dovecot-imapd dovecot-lmtpd postfix chromium mutt tmux python3-venv
     } >"$log" 2>&1 </dev/null; then
         tail -n 40 "$log" >&2
         die "apt-get install failed (full log: $log)"
@@ -47,7 +51,7 @@ dovecot (imapd + lmtpd) and postfix with your package manager"
     rm -f "$log"
 }
 
-step "system packages (dovecot, postfix, chromium)"
+step "system packages (dovecot, postfix, chromium, mutt, tmux)"
 if mail_packages_missing; then
     install_mail_packages
     mail_packages_missing && die "dovecot/postfix/chromium still missing after apt-get install"
