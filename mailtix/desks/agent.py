@@ -7,9 +7,9 @@ relayed to no one, is kept on the ticket as an internal note, and the real agent
 told; one that belongs to no ticket is held on a ticket in the claimed agent's own name, so
 nobody it names hears anything. A verified mail that belongs to no ticket opens one for the
 customer it was forwarded from (or named by ``#customer``), who gets the acknowledgement.
-Before an answer is relayed, the notification it quotes is cut (``reply_text``) and what would
-still give the agent or a token away holds it (``relay_guard``); an agent's automatic reply is
-only kept as a note.
+An agent's automatic reply is only kept as a note. What a verified mail on a ticket does is in
+``agent_answer`` (commands, relay, notes), its commands in ``ticket_commands`` and
+``agent_workflow``.
 """
 
 from __future__ import annotations
@@ -22,51 +22,32 @@ from mailtix.decisions.agent_auth import (
     token_ticket,
     verify_token,
 )
-from mailtix.decisions.agent_commands import Command, CommandBlock, Directory
+from mailtix.decisions.agent_commands import CommandBlock
 from mailtix.decisions.correlate import clean_subject, header_ids, subject_tags
 from mailtix.decisions.forwarded import forwarded_sender, strip_forward_prefix
 from mailtix.decisions.organisations import CustomerFacts, Membership
-from mailtix.decisions.relay_guard import (
-    TEMPLATE_MARKERS,
-    leaks,
-    notification_markers,
-    relayable_attachments,
-)
-from mailtix.desks.agent_workflow import WorkflowCommands
+from mailtix.desks.agent_answer import AnswerDesk
 from mailtix.desks.customer import known_customer
-from mailtix.desks.intake import Desk, DeskResult, Incoming
-from mailtix.domain.values import Address, Attachment, ParsedMail
-from mailtix.domain.vocabulary import EventType, Field, MessageKind, Status
+from mailtix.desks.intake import DeskResult, Incoming
+from mailtix.domain.values import Address, ParsedMail
+from mailtix.domain.vocabulary import EventType, MessageKind
 from mailtix.inbound.parse import parse_message
-from mailtix.inbound.reply_text import authored_words, cut_quoted_mail
-from mailtix.lifecycle import spam
-from mailtix.lifecycle import status as lifecycle
-from mailtix.lifecycle.changes import add_tag, change, opened, record, touch
-from mailtix.outbound.mailer import Letter, last_customer_message_id
+from mailtix.lifecycle.changes import opened, record
+from mailtix.outbound.mailer import Letter
 from mailtix.store.customers import seen
-from mailtix.store.lookups import sent_mail
-from mailtix.store.models import Message, Participant, Ticket
+from mailtix.store.models import Ticket
 from mailtix.store.tickets import (
-    MAX_THREAD_IDS,
     UNVERIFIED,
     add_participant,
     create_ticket,
     get_ticket,
-    store_attachments,
     store_incoming,
     surviving,
-    visible_thread_ids,
 )
 
 
-class AgentDesk(WorkflowCommands, Desk):
-    def directory(self) -> Directory:
-        return Directory(
-            departments=[d.name for d in self.config.departments],
-            agents=[a.email for a in self.config.agents],
-            prefix=self.config.tickets.prefix,
-            replies=self.mailer.renderer.reply_names(),
-        )
+class AgentDesk(AnswerDesk):
+    """The desk for mail from an agent's address; ``handle`` decides what it may do."""
 
     def handle(self, item: Incoming, agent: str, ticket: Ticket | None) -> DeskResult:
         proven = verify_token(self.notifier.secret, header_ids(item.mail), agent)
@@ -164,222 +145,6 @@ class AgentDesk(WorkflowCommands, Desk):
         self._unverified(item, agent, ticket, f"{why}; held on a ticket of its own", held=True)
         return DeskResult("ticket", ticket, f"unverified mail claiming {agent}: held, no mail")
 
-    def _apply(self, item: Incoming, agent: str, ticket: Ticket, how: str) -> DeskResult:
-        block = agent_commands.parse_commands(item.mail.text, agent, self.directory())
-        errors = block.errors or tuple(self.problems(ticket, block, agent, item))
-        if errors:
-            return self._reject(item, agent, ticket, errors)
-        markers = self._sent_markers(item.mail, ticket)
-        reply = authored_words(cut_quoted_mail(block.body, markers))
-        reply = "\n\n".join(t for t in (reply, self.canned_text(ticket, block, agent, item)) if t)
-        blocked = self.config.attachments.blocked
-        attachments, refused = relayable_attachments(
-            item.mail.attachments, self.mailer.domain, blocked
-        )
-        if not block.internal and (reply or attachments):
-            found = leaks(reply, agent, markers)
-            if found:
-                why = "not relayed: the answer would show the customer " + " and ".join(found)
-                return self._reject(item, agent, ticket, (why,))
-        ticket, commands = self.merge_first(ticket, block, agent, item)
-        self.run_commands(ticket, commands, agent, item)
-        if block.internal:
-            notes = [c.argument for c in block.commands if c.name == "note" and c.argument]
-            text = "\n\n".join([*notes, reply]).strip()
-            self._keep(item, ticket, agent, f"note by {agent} ({how})", text)
-            record(ticket, EventType.NOTE, text[:200], item.now, actor=agent)
-            detail = "internal note"
-        elif (reply or attachments) and ticket.customer != agent:
-            relayed = self._relay(item, agent, ticket, reply, how, attachments)
-            detail = f"agent reply relayed ({how})" if relayed else "agent reply held back"
-        elif reply or attachments:  # a held ticket still in her own name: nobody to answer
-            self._keep(item, ticket, agent, f"note by {agent} ({how})", reply)
-            detail = "kept: the ticket is in your own name (#customer ADDRESS hands it over)"
-        else:
-            self._keep(item, ticket, agent, f"commands by {agent} ({how})", "(commands only)")
-            detail = f"{len(block.commands)} command(s) applied ({how})"
-        for why in refused:
-            detail = f"attachment not relayed: {why}"
-            record(ticket, EventType.WITHHELD, detail, item.now, actor=agent)
-        touch(ticket, item.now)
-        return DeskResult("followup", ticket, detail)
-
-    def _sent_markers(self, mail: ParsedMail, ticket: Ticket) -> tuple[str, ...]:
-        """The own lines of the notification this mail answers (found in the outbox by its
-        token), else those of the shipped notification template."""
-        tokens = [i for i in header_ids(mail) if token_ticket(i) == ticket.id]
-        sent = sent_mail(ticket.id, tokens[:MAX_THREAD_IDS])
-        text = parse_message(sent).text if sent is not None else ""
-        return notification_markers(text) + TEMPLATE_MARKERS
-
-    def _keep(self, item: Incoming, ticket: Ticket, agent: str, why: str, text: str) -> None:
-        store_incoming(
-            ticket, item.mail, item.raw, item.sha, kind=MessageKind.NOTE, automation="human",
-            thread_reason=why, now=item.now, text=text,
-        )  # fmt: skip
-
-    def _reject(
-        self, item: Incoming, agent: str, ticket: Ticket, errors: tuple[str, ...]
-    ) -> DeskResult:
-        self._keep(item, ticket, agent, f"commands rejected for {agent}", item.mail.text)
-        record(ticket, EventType.REJECTED, "; ".join(errors), item.now, actor=agent)
-        letter = Letter(
-            template="command_error",
-            to=(Address(agent, self.config.agent_name(agent)),),
-            extra={
-                "agent": {"email": agent, "name": self.config.agent_name(agent)},
-                "errors": list(errors),
-                "event": {"kind": "rejected", "title": "Not applied", "detail": ""},
-            },
-            automatic=False,
-        )
-        self.mailer.queue(letter, ticket, item.mailbox, item.now)
-        return DeskResult("followup", ticket, "not applied: " + "; ".join(errors))
-
-    def _relay(
-        self, item: Incoming, agent: str, ticket: Ticket, text: str, how: str,
-        attachments: tuple[Attachment, ...],
-    ) -> bool:  # fmt: skip
-        """Relay the answer to the customer and the Cc'd participants; False when a mail budget
-        held it back (then it is kept as a note and the agent alone is told)."""
-        name = self.config.agent_name(agent) or agent.partition("@")[0]
-        sender_name = self.config.agents_policy.relay_name.format(
-            agent=name, mailbox=item.mailbox.display_name
-        )
-        copies = tuple(Address(p.email, p.name) for p in _participants(ticket, "cc"))
-        references = tuple(visible_thread_ids(ticket))
-        letter = Letter(
-            template="relay",
-            to=(Address(ticket.customer, ticket.customer_name),),
-            cc=copies,
-            extra={"agent": {"email": agent, "name": name}, "message": {"text": text}},
-            in_reply_to=last_customer_message_id(ticket),
-            references=references,
-            automatic=False,
-            auto_submitted=None,
-            sender_name=sender_name,
-            attachments=attachments,
-            record_kind=MessageKind.AGENT,
-            record_from=agent,
-        )
-        queued = self.mailer.queue(letter, ticket, item.mailbox, item.now)
-        if queued is None:
-            self._held_relay(item, agent, ticket, text)
-            return False
-        self._complete_record(queued.message_id, item, text, how, attachments)
-        if ticket.status == Status.NEW:
-            why = f"first answer by {agent}"
-            lifecycle.change_status(
-                self.mailer, ticket, Status.OPEN, item.now, why=why, actor=agent
-            )
-        if not ticket.assignee:
-            self._assign(ticket, agent, agent, item)
-        to = ", ".join([ticket.customer, *(a.email for a in copies)])
-        detail = f"{agent} answered ({how}); sent to {to}"
-        record(ticket, EventType.REPLIED, detail, item.now, actor=agent)
-        return True
-
-    def _held_relay(self, item: Incoming, agent: str, ticket: Ticket, text: str) -> None:
-        """A budget held the relay back (a loop, a flood): keep the answer, tell the agent."""
-        why = "not relayed: this ticket has had as much mail to the customer as one hour allows"
-        self._keep(item, ticket, agent, f"answer by {agent} held back", text)
-        letter = Letter(
-            template="command_error",
-            to=(Address(agent, self.config.agent_name(agent)),),
-            extra={
-                "agent": {"email": agent, "name": self.config.agent_name(agent)},
-                "errors": [why, "send it again later; it is kept on the ticket as a note"],
-                "event": {"kind": "held", "title": "Not relayed", "detail": ""},
-            },
-            automatic=False,
-        )
-        self.mailer.queue(letter, ticket, item.mailbox, item.now)
-
-    def _complete_record(
-        self, message_id: str, item: Incoming, text: str, how: str,
-        attachments: tuple[Attachment, ...],
-    ) -> None:  # fmt: skip
-        """Keep the agent's own words and raw mail on the relayed message's record."""
-        record = Message.get_or_none(Message.message_id == message_id)
-        if record is None:
-            return
-        record.text, record.rfc822, record.raw_sha256 = text, item.raw, item.sha
-        record.thread_reason = f"verified by {how}"
-        record.save()
-        store_attachments(record, attachments)
-
-    def run_commands(
-        self, ticket: Ticket, commands: tuple[Command, ...], agent: str, item: Incoming
-    ) -> None:
-        for command in commands:
-            handler = getattr(self, f"_cmd_{command.name}", None)
-            if handler is not None:
-                handler(ticket, command.argument, agent, item)
-
-    def _cmd_status(self, ticket: Ticket, value: str, agent: str, item: Incoming) -> None:
-        why = f"#status by {agent}"
-        lifecycle.change_status(self.mailer, ticket, value, item.now, why=why, actor=agent)
-
-    def _cmd_assign(self, ticket: Ticket, value: str, agent: str, item: Incoming) -> None:
-        self._assign(ticket, value, agent, item)
-
-    def _cmd_spam(self, ticket: Ticket, value: str, agent: str, item: Incoming) -> None:
-        spam.mark_spam(self.config, ticket, item.now, agent)
-
-    def _cmd_notspam(self, ticket: Ticket, value: str, agent: str, item: Incoming) -> None:
-        spam.unmark_spam(self.config, ticket, item.now, agent)
-
-    def _assign(self, ticket: Ticket, value: str, agent: str, item: Incoming) -> None:
-        if not self._change(ticket, Field.ASSIGNEE, value, agent, item):
-            return
-        if value != agent:
-            detail = f"{agent} assigned this ticket to you."
-            self.notifier.notify(
-                ticket, item.mailbox, "assigned", item.now, to=[value], detail=detail
-            )
-
-    def _change(self, ticket: Ticket, field: Field, value: str, agent: str, item: Incoming) -> bool:
-        return change(ticket, field, value, item.now, sla=self.config.sla, actor=agent)
-
-    def _cmd_priority(self, ticket: Ticket, value: str, agent: str, item: Incoming) -> None:
-        self._change(ticket, Field.PRIORITY, value, agent, item)
-
-    def _cmd_department(self, ticket: Ticket, value: str, agent: str, item: Incoming) -> None:
-        old = ticket.department
-        if not self._change(ticket, Field.DEPARTMENT, value, agent, item):
-            return
-        detail = f"{agent} transferred this ticket from {old} to {value}."
-        self.notifier.notify(
-            ticket, item.mailbox, "transfer", item.now, detail=detail, exclude=agent,
-            to=self.notifier.department_agents(value),
-        )  # fmt: skip
-
-    def _cmd_tag(self, ticket: Ticket, value: str, agent: str, item: Incoming) -> None:
-        add_tag(ticket, value, item.now, actor=agent)
-
-    def _cmd_participant(self, ticket: Ticket, value: str, agent: str, item: Incoming) -> None:
-        action, _, email = value.partition(" ")
-        if action == "add":
-            if add_participant(ticket, email, "", "cc", item.now):
-                record(ticket, EventType.PARTICIPANT, f"added {email}", item.now, actor=agent)
-            return
-        removed = (
-            Participant.delete()
-            .where((Participant.ticket == ticket) & (Participant.email == email))
-            .execute()
-        )
-        if removed:
-            record(ticket, EventType.PARTICIPANT, f"removed {email}", item.now, actor=agent)
-
-    def _cmd_customer(self, ticket: Ticket, value: str, agent: str, item: Incoming) -> None:
-        if ticket.customer == value:
-            return
-        ticket.customer_name = ""
-        ticket.organisation = known_customer(self.config, value).membership.name  # theirs now
-        self._change(ticket, Field.CUSTOMER, value, agent, item)
-        add_participant(ticket, value, "", "customer", item.now)
-        seen([(value, "")], item.now)
-
     def _open_for_customer(self, item: Incoming, agent: str) -> DeskResult:
         """Verified mail from an agent that belongs to no ticket: a ticket for the customer it
         was forwarded from (or named by ``#customer``), who gets the acknowledgement."""
@@ -422,11 +187,3 @@ class AgentDesk(WorkflowCommands, Desk):
             record(ticket, EventType.REJECTED, "; ".join(block.errors), item.now, actor=agent)
         if commands:
             self.run_commands(ticket, commands, agent, item)
-
-
-def _participants(ticket: Ticket, role: str) -> list[Participant]:
-    return list(
-        Participant.select()
-        .where((Participant.ticket == ticket) & (Participant.role == role))
-        .order_by(Participant.id)
-    )
