@@ -1,9 +1,12 @@
-"""Microsoft 365 tokens through msal: a refresh token's new access token (delegated:
-IMAP.AccessAsUser.All, SMTP.Send) or an app's own (client credentials: IMAP.AccessAsApp).
-msal's answers become the plain RFC 6749 fields the cache keeps; its errors EndpointError."""
+"""Microsoft 365 tokens through msal: a person's first ones by the device flow, a refresh
+token's new access token (delegated: IMAP.AccessAsUser.All, SMTP.Send) or an app's own
+(client credentials: IMAP.AccessAsApp). msal's answers become the plain RFC 6749 fields the
+cache keeps; its errors EndpointError. ``authority`` defaults to login.microsoftonline.com and
+the account's tenant; another one (tests: a local HTTPS server) skips instance discovery."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from mailtix.config.oauth2 import OAuth2Config
@@ -12,21 +15,47 @@ from mailtix.signin.endpoint import REFUSALS, EndpointError
 AUTHORITY = "https://login.microsoftonline.com/"
 
 
-def microsoft_token(oauth2: OAuth2Config, refresh: object) -> dict[str, Any]:
+def _where(oauth2: OAuth2Config, authority: str) -> dict[str, Any]:
+    if authority:
+        return {"authority": authority, "instance_discovery": False}
+    return {"authority": AUTHORITY + oauth2.tenant}
+
+
+def microsoft_token(oauth2: OAuth2Config, refresh: object, authority: str = "") -> dict[str, Any]:
     import msal  # lazily: only accounts that sign in at Microsoft load it
 
-    authority = AUTHORITY + oauth2.tenant
     scopes = list(oauth2.scopes)
     try:
         if oauth2.flow == "client_credentials":
             app = msal.ConfidentialClientApplication(
-                oauth2.client_id, client_credential=oauth2.client_secret, authority=authority
-            )
+                oauth2.client_id, client_credential=oauth2.client_secret,
+                **_where(oauth2, authority),
+            )  # fmt: skip
             answer = app.acquire_token_for_client(scopes)
         else:
-            app = msal.PublicClientApplication(oauth2.client_id, authority=authority)
-            answer = app.acquire_token_by_refresh_token(str(refresh), scopes)
+            public = msal.PublicClientApplication(oauth2.client_id, **_where(oauth2, authority))
+            answer = public.acquire_token_by_refresh_token(str(refresh), scopes)
     except (ValueError, OSError) as exc:  # msal raises ValueError for an unknown tenant
+        raise EndpointError(f"msal: {type(exc).__name__}", refused=False) from None
+    return from_msal(answer)
+
+
+def microsoft_device_login(
+    oauth2: OAuth2Config, show: Callable[[str, str, float], None], authority: str = ""
+) -> dict[str, Any]:
+    """The device flow through msal: ``show(url, user_code, seconds)`` once the code is known,
+    then msal polls until the person has entered it (or declined, or it expired)."""
+    import msal
+
+    try:
+        app = msal.PublicClientApplication(oauth2.client_id, **_where(oauth2, authority))
+        flow = app.initiate_device_flow(scopes=list(oauth2.scopes))
+        if "user_code" not in flow:
+            return from_msal(flow)  # its error
+        show(str(flow.get("verification_uri", "")), str(flow["user_code"]),
+             float(flow.get("expires_in", 900)))  # fmt: skip
+        answer = app.acquire_token_by_device_flow(flow)
+    except (ValueError, OSError) as exc:
         raise EndpointError(f"msal: {type(exc).__name__}", refused=False) from None
     return from_msal(answer)
 
@@ -39,4 +68,5 @@ def from_msal(answer: object) -> dict[str, Any]:
     if "access_token" in answer:
         return answer
     code = str(answer.get("error", "unknown_error"))[:60]
-    raise EndpointError(code, refused=code in REFUSALS)
+    refused = code in REFUSALS or code == "authorization_declined"
+    raise EndpointError(code, refused=refused, code=code)

@@ -65,7 +65,14 @@ def fresh_token(
         lifetime = float(cached.get("lifetime", 0.0))
         if token is not None and not force and token.fresh(now(), lifetime):
             return token
-        return store(account, cached, _refresh(account, cached), now())
+        try:
+            answer = _refresh(account, cached)
+        except SignInError as exc:
+            if exc.needs_login and (cached or account.oauth2.refresh_token):  # for `status`
+                cached.update(refused=str(exc), refused_at=_iso(now()))
+                write_cache(path, cached)
+            raise
+        return store(account, cached, answer, now())
 
 
 def store(account: Account, cached: dict[str, Any], answer: dict[str, Any],
@@ -80,13 +87,23 @@ def store(account: Account, cached: dict[str, Any], answer: dict[str, Any],
                           needs_login=False)  # fmt: skip
     cached.update(
         access_token=value, expires_at=started + lifetime, lifetime=lifetime,
-        last_refresh=datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
+        last_refresh=_iso(started),
         provider=account.oauth2.provider, flow=account.oauth2.flow, user=account.username,
     )  # fmt: skip
+    cached.pop("refused", None)
+    cached.pop("refused_at", None)
     if answer.get("refresh_token"):
         cached["refresh_token"] = answer["refresh_token"]
+        cached.pop("refresh_expires_at", None)
+    refresh_life = answer.get("refresh_token_expires_in")  # Google's time-limited grants
+    if isinstance(refresh_life, int | float) and refresh_life > 0:
+        cached["refresh_expires_at"] = started + float(refresh_life)
     write_cache(path, cached)
     return AccessToken(value, started + lifetime)
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
 
 
 def _cached(cached: dict[str, Any]) -> AccessToken | None:
@@ -142,22 +159,60 @@ def account_status(account: Account) -> dict[str, Any]:
         "account": account.name, "user": account.username,
         "provider": account.oauth2.provider, "flow": account.oauth2.flow,
         "signed_in": bool(cached.get("refresh_token") or cached.get("access_token")),
-        "expires_at": datetime.fromtimestamp(expires, UTC).isoformat(timespec="seconds")
-        if isinstance(expires, int | float) else None,
+        "expires_at": _iso(expires) if isinstance(expires, int | float) else None,
         "last_refresh": cached.get("last_refresh"),
+        "refused": cached.get("refused"),
         "token_cache": str(account.oauth2.token_cache),
     }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Standing:
+    """How long an account signs in on its own, read from its token cache: ``runs_out``
+    (epoch seconds; None: as long as its refresh token is good, which the provider did not
+    say) and ``problem`` when a person must sign it in already."""
+
+    access_expires_at: float | None
+    runs_out: float | None
+    problem: str | None
+
+
+def standing(oauth2: OAuth2Config) -> Standing:
+    assert oauth2.token_cache is not None
+    cached = read_cache(oauth2.token_cache)
+    expires = cached.get("expires_at")
+    access = float(expires) if isinstance(expires, int | float) else None
+    if cached.get("refused"):
+        return Standing(access, access, f"sign-in refused at {cached.get('refused_at')}")
+    if oauth2.flow == "client_credentials":
+        return Standing(access, None, None)  # the app asks for a new one itself
+    if cached.get("refresh_token") or oauth2.refresh_token:
+        limit = cached.get("refresh_expires_at")
+        return Standing(access, float(limit) if isinstance(limit, int | float) else None, None)
+    if access is not None:
+        return Standing(access, access, None)  # no refresh token: the access token is all
+    return Standing(None, None, "not signed in yet" if oauth2.flow == "device" else None)
 
 
 def mailbox_account(mailbox: MailboxConfig) -> Account:
     """The account a mailbox reads with (its ``[mailbox.oauth2]``)."""
     assert mailbox.oauth2 is not None
-    return Account(f"mailbox {mailbox.name}", mailbox.username, mailbox.oauth2,
-                   f"mailtix auth login --mailbox {mailbox.name}")  # fmt: skip
+    name = f"mailbox {mailbox.name}"
+    return Account(name, mailbox.username, mailbox.oauth2, login_command(name))
 
 
 def smtp_account(smtp: SmtpConfig, name: str = "smtp") -> Account:
     """The account an SMTP connection sends with (``[smtp.oauth2]`` or a mailbox's own)."""
     assert smtp.oauth2 is not None
-    login = "mailtix auth login --smtp" if name == "smtp" else f"mailtix auth login --{name}"
-    return Account(name, smtp.username or "", smtp.oauth2, login)
+    return Account(name, smtp.username or "", smtp.oauth2, login_command(name))
+
+
+def login_command(name: str) -> str:
+    """The command that signs in the account called ``name`` ("smtp", "mailbox NAME", or
+    "mailbox NAME smtp" for a ``[mailbox.smtp]`` of its own)."""
+    mailbox = name.removeprefix("mailbox ")
+    if name == "smtp" or mailbox == name:
+        return "mailtix auth login --smtp"
+    if mailbox.endswith(" smtp"):
+        return f"mailtix auth login --mailbox {mailbox.removesuffix(' smtp')} --smtp"
+    return f"mailtix auth login --mailbox {mailbox}"

@@ -88,7 +88,7 @@ def test_not_signed_in_says_what_to_run(tmp_path: Path, server: OAuthServer) -> 
 
 
 def test_msal_answers_become_token_fields_or_one_refusal() -> None:
-    # msal insists on an https authority, so its answers are fed to the adapter directly.
+    # msal's error shapes, fed to the adapter (msal itself: test_device_login.py).
     good = {"access_token": "eyJ0", "expires_in": 3599, "refresh_token": "0.AX"}
     assert from_msal(good) == good
     with pytest.raises(EndpointError) as caught:

@@ -1,0 +1,89 @@
+"""The device authorization grant of RFC 8628 at any provider that speaks it plainly: ask the
+device endpoint for a code, let a person enter it at the verification URL, and poll the token
+endpoint until they have (``authorization_pending``), waiting longer when told to
+(``slow_down``: 5 s more), and stopping on ``access_denied``, ``expired_token`` or the code's
+own expiry. Sleep and clock are injectable so the states can be tested without waiting."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mailtix.signin.endpoint import EndpointError, post_form
+
+GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+SLOW_DOWN = 5.0  # seconds added to the interval on each slow_down (RFC 8628 3.5)
+DEFAULT_INTERVAL = 5.0  # when the provider names none (RFC 8628 3.2)
+
+
+class DeviceLoginError(Exception):
+    """The device login ended without a token: ``code`` is why (access_denied, expired_token,
+    or the provider's error); its message never carries a code or a token."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class DeviceCode:
+    """What the person needs (``verification_uri``, ``user_code``) and what polling needs."""
+
+    verification_uri: str
+    user_code: str
+    expires_in: float
+    interval: float
+    device_code: str = field(repr=False)
+
+
+def start(device_url: str, client_id: str, scopes: tuple[str, ...]) -> DeviceCode:
+    """Ask ``device_url`` for a code (RFC 8628 3.1)."""
+    answer = post_form(device_url, {"client_id": client_id, "scope": " ".join(scopes)})
+    try:
+        return DeviceCode(
+            verification_uri=str(answer["verification_uri"]),
+            user_code=str(answer["user_code"]),
+            expires_in=float(answer.get("expires_in") or 900),
+            interval=max(0.0, float(answer.get("interval") or DEFAULT_INTERVAL)),
+            device_code=str(answer["device_code"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        raise EndpointError("the device endpoint's answer lacks a code", refused=False) from None
+
+
+def poll(
+    token_url: str,
+    client_id: str,
+    secret: str | None,
+    code: DeviceCode,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict[str, Any]:
+    """Poll ``token_url`` until the person approved ``code``: the token answer (RFC 8628 3.4,
+    3.5). A ``KeyboardInterrupt`` in ``sleep`` goes through (the CLI exits 130)."""
+    deadline = clock() + code.expires_in
+    interval = code.interval
+    fields = {"grant_type": GRANT, "device_code": code.device_code, "client_id": client_id,
+              "client_secret": secret or ""}  # fmt: skip
+    while True:
+        sleep(interval)
+        if clock() > deadline:
+            raise DeviceLoginError("the code expired before it was entered", "expired_token")
+        try:
+            return post_form(token_url, fields)
+        except EndpointError as exc:
+            if exc.code == "authorization_pending":
+                continue
+            if exc.code == "slow_down":
+                interval += SLOW_DOWN
+                continue
+            if exc.code == "access_denied":
+                raise DeviceLoginError("the sign-in was declined", exc.code) from None
+            if exc.code == "expired_token":
+                raise DeviceLoginError("the code expired before it was entered", exc.code) from None
+            if exc.refused:
+                raise DeviceLoginError(f"the provider refused: {exc}", exc.code) from None
+            raise
