@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from mailtix.config import mailbox_smtp, operations, sections
+from mailtix.config import lmtp, mailbox_smtp, operations, sections
 from mailtix.config.lifecycle import LifecycleConfig, SlaKeys, SurveyConfig, load_lifecycle
 from mailtix.config.model import (
     AgentsConfig,
@@ -39,7 +39,7 @@ SECTIONS = {
     "store": StoreConfig, "tickets": TicketsConfig, "smtp": SmtpConfig, "mailbox": MailboxConfig,
     "rules": RulesFiles, "templates": TemplatesConfig, "agents": AgentsConfig,
     "metrics": operations.MetricsConfig, "logging": operations.LoggingConfig,
-    "attachments": AttachmentsConfig,
+    "attachments": AttachmentsConfig, "lmtp": lmtp.LmtpConfig,
 }  # fmt: skip
 OPTIONAL_SECTIONS = {
     "lifecycle": LifecycleConfig, "sla": SlaKeys, "survey": SurveyConfig, "report": ReportConfig,
@@ -159,6 +159,7 @@ def _build(
         report=report,
         privacy=load_privacy(optional, label, problems),
         metrics=operations.metrics(section("metrics")),
+        lmtp=lmtp.lmtp(section("lmtp")),
         logging=operations.logging_config(section("logging")),
         attachments=AttachmentsConfig(**read_keys(AttachmentsConfig, section("attachments"))),
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mailtix.config.lifecycle import LifecycleConfig, SlaConfig, SurveyConfig
+from mailtix.config.lmtp import LmtpConfig
 from mailtix.config.oauth2 import AUTH_MODES, OAuth2Config
 from mailtix.config.operations import LoggingConfig, MetricsConfig
 from mailtix.config.organisations import OrganisationDirectory
@@ -224,6 +225,7 @@ class Config:
     report: ReportConfig = field(default_factory=ReportConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    lmtp: LmtpConfig = field(default_factory=LmtpConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     attachments: AttachmentsConfig = field(default_factory=AttachmentsConfig)
     # problems in the rule files when they were read leniently (``strict_rule_files=False``)

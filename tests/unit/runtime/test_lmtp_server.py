@@ -1,0 +1,284 @@
+"""The LMTP server in-process (aiosmtpd on a loopback port) against a throwaway SQLite store
+and Maildir mailboxes: replies per recipient, the ledger deduping a retried delivery, the size
+limit, unknown recipients, a store that fails, the session cap and draining on stop."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+
+import pytest
+from support.lmtp_client import LmtpClient
+
+from mailtix.runtime.app import App
+from mailtix.runtime.lmtp import LmtpServer, with_return_path
+from mailtix.store.models import Event, OutboxItem, Receipt, Ticket
+
+REPO = Path(__file__).resolve().parents[3]
+CONFIG = """\
+[store]
+url = "sqlite:///mailtix.db"
+
+[smtp]
+maildir = "outgoing"
+
+[[mailbox]]
+name = "support"
+address = "support@acme.example"
+maildir = "inbox"
+max_message_bytes = 20000
+
+[[mailbox]]
+name = "sales"
+address = "sales@acme.example"
+maildir = "sales-inbox"
+
+[templates]
+dir = "{templates}"
+
+[lmtp]
+max_sessions = 3
+"""
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> App:
+    path = tmp_path / "mailtix.toml"
+    path.write_text(CONFIG.format(templates=REPO / "templates"))
+    return App.open(path)
+
+
+@pytest.fixture
+def server(app: App) -> Iterator[LmtpServer]:
+    found = LmtpServer(app.config, app.pipeline, ("127.0.0.1", 0)).start()
+    try:
+        yield found
+    finally:
+        found.stop(drain=5)
+
+
+def mail(subject: str = "Printer on fire", body: str = "It smokes.\n", **headers: str) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = "Carol <carol@customer.example>"
+    msg["To"] = "support@acme.example"
+    msg["Subject"] = subject
+    msg["Message-ID"] = make_msgid(domain="customer.example")
+    for name, value in headers.items():
+        msg[name] = value
+    msg.set_content(body)
+    return msg.as_bytes()
+
+
+def client(server: LmtpServer) -> LmtpClient:
+    return LmtpClient("127.0.0.1", server.port)
+
+
+def test_a_mail_becomes_one_ticket_and_its_acknowledgement(server: LmtpServer) -> None:
+    with client(server) as lmtp:
+        assert lmtp.greeting.startswith("220 ")
+        rcpts, data = lmtp.deliver("carol@customer.example", ["support@acme.example"], mail())
+    assert rcpts == ["250 2.1.5 Recipient ok"]
+    [ticket] = Ticket.select()
+    assert data == [f"250 2.0.0 ticket SUP-{ticket.id}"]
+    assert OutboxItem.select().where(OutboxItem.ticket == ticket).count() == 1
+    [receipt] = Receipt.select()
+    assert (receipt.mailbox, receipt.uid, receipt.outcome) == ("support", None, "ticket")
+
+
+def test_a_retried_delivery_is_a_duplicate_not_a_second_ticket(server: LmtpServer) -> None:
+    raw = mail()
+    with client(server) as lmtp:
+        _, first = lmtp.deliver("carol@customer.example", ["support@acme.example"], raw)
+        # the MTA did not hear the 250 (a crash, a timeout) and delivers the same bytes again
+        _, again = lmtp.deliver("carol@customer.example", ["support@acme.example"], raw, False)
+    assert first[0].startswith("250 2.0.0 ticket ")
+    assert again[0].startswith("250 2.0.0 duplicate ")
+    assert Ticket.select().count() == 1
+    assert OutboxItem.select().count() == 1
+
+
+def test_a_retry_without_message_id_is_deduplicated_by_its_bytes(server: LmtpServer) -> None:
+    raw = b"From: carol@customer.example\r\nTo: support@acme.example\r\nSubject: bare\r\n\r\nhi\r\n"
+    with client(server) as lmtp:
+        _, first = lmtp.deliver("carol@customer.example", ["support@acme.example"], raw)
+        _, again = lmtp.deliver("carol@customer.example", ["support@acme.example"], raw, False)
+    assert first[0].startswith("250 2.0.0 ticket ") and again[0].startswith("250 2.0.0 duplicate")
+    assert Ticket.select().count() == 1
+
+
+def test_recipients_by_case_and_tag_and_unknown_ones(server: LmtpServer) -> None:
+    to = ["Support+Billing@ACME.example", "nobody@acme.example", "SUPPORT@acme.example"]
+    with client(server) as lmtp:
+        rcpts, data = lmtp.deliver("carol@customer.example", to, mail())
+    assert rcpts[0].startswith("250") and rcpts[2].startswith("250")
+    assert rcpts[1] == "550 5.1.1 No such mailbox here"
+    [ticket] = Ticket.select()
+    assert data == [f"250 2.0.0 ticket SUP-{ticket.id}"] * 2  # one mailbox: handled once
+    assert Receipt.select().count() == 1
+
+
+def test_two_mailboxes_each_get_the_mail_as_imap_would(server: LmtpServer) -> None:
+    with client(server) as lmtp:
+        _, data = lmtp.deliver(
+            "carol@customer.example", ["support@acme.example", "sales@acme.example"], mail()
+        )
+    [ticket] = Ticket.select()
+    assert data == [f"250 2.0.0 ticket SUP-{ticket.id}", f"250 2.0.0 duplicate SUP-{ticket.id}"]
+    assert sorted(r.mailbox for r in Receipt.select()) == ["sales", "support"]
+    assert Event.select().where(Event.ticket == ticket, Event.type == "copy").count() == 1
+
+
+def test_oversized_is_refused_per_mailbox_limit(server: LmtpServer) -> None:
+    big = mail(body="x" * 60 + "\n" * 1 + ("y" * 70 + "\n") * 400)  # ~29 KB > 20000
+    with client(server) as lmtp:
+        _, data = lmtp.deliver(
+            "carol@customer.example", ["support@acme.example", "sales@acme.example"], big
+        )
+    assert data[0] == "552 5.3.4 Message too big for this mailbox"
+    assert data[1].startswith("250 2.0.0 ticket ")  # sales allows 25 MB
+    assert [r.mailbox for r in Receipt.select()] == ["sales"]
+
+
+def test_over_the_advertised_size_every_recipient_gets_552(app: App) -> None:
+    server = LmtpServer(app.config, app.pipeline, ("127.0.0.1", 0))
+    server.data_size_limit = 20000  # both mailboxes' limit, as if both had 20000
+    server.start()
+    try:
+        with client(server) as lmtp:
+            lhlo = lmtp.command("LHLO test.example")
+            assert "250-SIZE 20000" in lhlo
+            # a client that ignores SIZE: aiosmtpd stops keeping the data, mailtix answers
+            # each recipient, and the session goes on
+            _, data = lmtp.deliver(
+                "carol@customer.example", ["support@acme.example", "sales@acme.example"],
+                mail(body=("y" * 70 + "\n") * 400), lhlo=False,
+            )  # fmt: skip
+            assert data == ["552 5.3.4 Message too big for this mailbox"] * 2
+            assert lmtp.command("MAIL FROM:<a@b.example> SIZE=30000").startswith("552")
+            assert lmtp.command("NOOP").startswith("250")
+    finally:
+        server.stop(drain=5)
+    assert Receipt.select().count() == 0
+
+
+def test_null_sender_becomes_return_path_so_a_bounce_is_automated(server: LmtpServer) -> None:
+    raw = mail(subject="Undelivered Mail Returned to Sender")
+    carol = b"From: Carol <carol@customer.example>"
+    raw = raw.replace(carol, b"From: MAILER-DAEMON@customer.example")
+    with client(server) as lmtp:
+        _, data = lmtp.deliver("", ["support@acme.example"], raw)
+    assert data[0].startswith("250 2.0.0 ")
+    assert OutboxItem.select().count() == 0  # no acknowledgement to a mail daemon
+
+
+def test_return_path_carries_no_line_break_or_angle() -> None:
+    assert with_return_path("a@b.example", b"X: y\r\n") == b"Return-Path: <a@b.example>\r\nX: y\r\n"
+    assert with_return_path("", b"") == b"Return-Path: <>\r\n"
+    assert with_return_path(None, b"") == b"Return-Path: <>\r\n"
+    assert with_return_path("a>\r\nBcc: x@y", b"") == b"Return-Path: <aBcc:x@y>\r\n"
+
+
+def test_a_failing_store_is_451_and_the_retry_succeeds(
+    server: LmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mailtix.desks.pipeline as pipeline
+
+    real = pipeline.begin_attempt
+
+    def store_down(*args: object, **kwargs: object) -> object:
+        raise pipeline.database_proxy.obj.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(pipeline, "begin_attempt", store_down)
+    raw = mail()
+    with client(server) as lmtp:
+        _, first = lmtp.deliver("carol@customer.example", ["support@acme.example"], raw)
+        assert first == ["451 4.3.0 Temporary failure, please try again later"]
+        assert Ticket.select().count() == 0
+        monkeypatch.setattr(pipeline, "begin_attempt", real)
+        _, again = lmtp.deliver("carol@customer.example", ["support@acme.example"], raw, False)
+    assert again[0].startswith("250 2.0.0 ticket ")
+    assert Ticket.select().count() == 1
+
+
+def test_sessions_over_max_sessions_are_told_421(server: LmtpServer) -> None:
+    held = [client(server) for _ in range(3)]
+    try:
+        with client(server) as extra:
+            assert extra.greeting.startswith("421 4.3.2 ")
+        held[0].close()
+        time.sleep(0.2)
+        with client(server) as again:
+            assert again.greeting.startswith("220 ")
+    finally:
+        for one in held:
+            one.close()
+
+
+def test_stop_answers_the_delivery_in_flight_first(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = LmtpServer(app.config, app.pipeline, ("127.0.0.1", 0)).start()
+    slow = threading.Event()
+    real = app.pipeline.process
+
+    def slow_process(*args: object, **kwargs: object) -> object:
+        slow.set()
+        time.sleep(1.0)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(app.pipeline, "process", slow_process)
+    answers: list[str] = []
+    lmtp = client(server)
+
+    def deliver() -> None:
+        answers.extend(lmtp.deliver("carol@customer.example", ["support@acme.example"], mail())[1])
+
+    thread = threading.Thread(target=deliver)
+    thread.start()
+    assert slow.wait(5)
+    server.stop(drain=10)  # SIGTERM in the middle of a delivery
+    thread.join(5)
+    lmtp.close()
+    assert answers and answers[0].startswith("250 2.0.0 ticket ")
+    assert Ticket.select().count() == 1
+
+
+def test_deliveries_waiting_together_share_one_durable_commit(app: App) -> None:
+    from mailtix.runtime.lmtp_worker import DeliveryWorker
+
+    commits: list[int] = []
+    worker = DeliveryWorker(app.pipeline, on_commit=lambda: commits.append(1))
+    futures = [worker.submit(mail(subject=f"n{i}"), ["support"]) for i in range(12)]
+    worker.start()  # all twelve are waiting when it starts: one group
+    results = [f.result(timeout=30) for f in futures]
+    worker.stop(timeout=10)
+    assert [r["support"].kind for r in results] == ["ticket"] * 12  # type: ignore[union-attr]
+    assert worker.groups == 1 and commits == [1]
+    assert Ticket.select().count() == 12
+
+
+def test_concurrent_sessions_each_get_their_answers(server: LmtpServer) -> None:
+    answers: list[str] = []
+
+    def three(i: int) -> None:
+        with client(server) as lmtp:
+            for n in range(3):
+                subject = f"s{i}-{n}"
+                _, data = lmtp.deliver(
+                    "carol@customer.example", ["support@acme.example"], mail(subject=subject),
+                    lhlo=n == 0,
+                )  # fmt: skip
+                answers.extend(data)
+
+    threads = [threading.Thread(target=three, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(answers) == 9 and all(a.startswith("250 2.0.0 ticket ") for a in answers)
+    assert len(set(answers)) == 9
+    assert Ticket.select().count() == 9
