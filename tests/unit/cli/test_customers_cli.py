@@ -9,21 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.config import write_config
 
 from mailtix.cli.main import main
-
-CONFIG = """\
-[store]
-url = "sqlite:///mailtix.db"
-[smtp]
-maildir = "out"
-[[mailbox]]
-name = "support"
-address = "support@acme.example"
-maildir = "in"
-[rules]
-organisations = "organisations.toml"
-"""
 
 
 @pytest.fixture(autouse=True)
@@ -38,11 +26,10 @@ def process_umask() -> Iterator[None]:
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    (tmp_path / "mailtix.toml").write_text(CONFIG)
-    (tmp_path / "organisations.toml").write_text(
-        '[[organisation]]\nname = "BigCorp"\ndomains = ["bigcorp.example"]\n'
+    return write_config(
+        tmp_path,
+        organisations='[[organisation]]\nname = "BigCorp"\ndomains = ["bigcorp.example"]\n',
     )
-    return tmp_path / "mailtix.toml"
 
 
 def run(config: Path, *args: str) -> int:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.config import write_config
 
 HEAVY = ("jinja2", "imapclient", "aiosmtplib", "asyncio", "mailparser", "prometheus_client",
          "apscheduler", "nh3")  # fmt: skip
@@ -28,20 +29,7 @@ sys.exit(code)
 def config(tmp_path: Path) -> Path:
     for sub in ("cur", "new", "tmp"):
         (tmp_path / "inbox" / sub).mkdir(parents=True)
-    (tmp_path / "mailtix.toml").write_text("""
-[store]
-url = "sqlite:///mailtix.db"
-[smtp]
-maildir = "outgoing"
-[[mailbox]]
-name = "support"
-address = "support@acme.example"
-maildir = "inbox"
-[rules]
-routing = "routing.toml"
-""")
-    (tmp_path / "routing.toml").write_text("")
-    return tmp_path / "mailtix.toml"
+    return write_config(tmp_path, routing="")
 
 
 def mailtix(config: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from peewee import Database
+from support.config import write_config
 
 from mailtix.cli import status
 from mailtix.cli.status import DAEMON_BEATS, FAILING_POLLS, build_status, render
@@ -25,18 +26,7 @@ POLL = 60
 
 @pytest.fixture
 def config(tmp_path: Path) -> Iterator[Config]:
-    (tmp_path / "mailtix.toml").write_text(f"""
-[store]
-url = "sqlite:///mailtix.db"
-[smtp]
-maildir = "out"
-[[mailbox]]
-name = "support"
-address = "support@acme.example"
-maildir = "in"
-poll_interval = {POLL}
-""")
-    loaded = load_config(tmp_path / "mailtix.toml")
+    loaded = load_config(write_config(tmp_path, mailbox=f"poll_interval = {POLL}"))
     db: Database = open_store(loaded.store.url)
     yield loaded
     db.close()

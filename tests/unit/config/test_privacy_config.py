@@ -6,21 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from support.config import write_config
 
 from mailtix.config.load import load_config
 from mailtix.config.privacy import PrivacyConfig
 from mailtix.domain.errors import ConfigError
 
-BASE = (
-    '[store]\nurl = "sqlite:///m.db"\n[smtp]\nmaildir = "out"\n'
-    '[[mailbox]]\nname = "support"\naddress = "support@acme.example"\nmaildir = "in"\n'
-)
-
 
 def load(tmp_path: Path, privacy: str) -> PrivacyConfig:
-    path = tmp_path / "mailtix.toml"
-    path.write_text(BASE + privacy)
-    return load_config(path).privacy
+    return load_config(write_config(tmp_path, extra=privacy)).privacy
 
 
 def test_defaults_keep_everything_and_name_agents(tmp_path: Path) -> None:

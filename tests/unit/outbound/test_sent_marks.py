@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from peewee import Database
+from support.config import write_config
 
 from mailtix.config.model import SmtpConfig
 from mailtix.outbound import sent_marks
@@ -135,16 +136,17 @@ def test_sender_thread_sends_what_is_due_when_kicked_and_on_finish(
     assert not list(tmp_path.glob("mailtix.db-sent.*"))  # every journal applied and removed
 
 
+def sender_config(tmp_path: Path) -> Path:
+    """A config whose SMTP is the Maildir ``sent``, on this test's store."""
+    store, sent = tmp_path / "mailtix.db", tmp_path / "sent"
+    return write_config(tmp_path, store=f'url = "sqlite:///{store}"', smtp=f'maildir = "{sent}"')
+
+
 def test_sender_process_sends_from_a_child_and_reports_its_counts(
     db: Database, tmp_path: Path
 ) -> None:
     """poll --once's sender: a child process on the same store (here a Maildir for SMTP)."""
-    config = tmp_path / "mailtix.toml"
-    config.write_text(
-        f'[store]\nurl = "sqlite:///{tmp_path / "mailtix.db"}"\n'
-        f'[smtp]\nmaildir = "{tmp_path / "sent"}"\n'
-        '[[mailbox]]\nname = "support"\naddress = "support@acme.example"\nmaildir = "inbox"\n'
-    )
+    config = sender_config(tmp_path)
     for n in range(3):
         row("pending", n)
     child = SenderProcess(config).start()
@@ -169,12 +171,7 @@ def test_a_sender_process_that_died_is_started_again_by_the_next_kick(
     committed batch, a timed job) starts another, and what was due goes out."""
     import signal
 
-    config = tmp_path / "mailtix.toml"
-    config.write_text(
-        f'[store]\nurl = "sqlite:///{tmp_path / "mailtix.db"}"\n'
-        f'[smtp]\nmaildir = "{tmp_path / "sent"}"\n'
-        '[[mailbox]]\nname = "support"\naddress = "support@acme.example"\nmaildir = "inbox"\n'
-    )
+    config = sender_config(tmp_path)
     child = SenderProcess(config, interval=60).start()
     first = child._proc
     assert first is not None
@@ -194,12 +191,7 @@ def test_the_sender_process_leaves_interrupts_to_its_parent(db: Database, tmp_pa
     import signal
     import time
 
-    config = tmp_path / "mailtix.toml"
-    config.write_text(
-        f'[store]\nurl = "sqlite:///{tmp_path / "mailtix.db"}"\n'
-        f'[smtp]\nmaildir = "{tmp_path / "sent"}"\n'
-        '[[mailbox]]\nname = "support"\naddress = "support@acme.example"\nmaildir = "inbox"\n'
-    )
+    config = sender_config(tmp_path)
     first = row("pending", 0)
     child = SenderProcess(config, interval=60).start()
     assert child._proc is not None

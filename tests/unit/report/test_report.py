@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from peewee import Database
+from support.config import write_config
 
 from mailtix.config.lifecycle import SlaConfig
 from mailtix.config.load import load_config
@@ -37,13 +38,8 @@ normal = "1d"
 
 
 def config_file(tmp_path: Path, extra: str = SLA) -> Path:
-    path = tmp_path / "mailtix.toml"
-    path.write_text(
-        '[store]\nurl = "sqlite:///mailtix.db"\n[smtp]\nmaildir = "out"\n'
-        '[[mailbox]]\nname = "support"\naddress = "support@example.org"\nmaildir = "in"\n'
-        '[tickets]\nmessage_id_domain = "example.org"\n' + extra
-    )
-    return path
+    tickets = '[tickets]\nmessage_id_domain = "example.org"\n'
+    return write_config(tmp_path, address="support@example.org", extra=tickets + extra)
 
 
 def at(day: int, hour: int, minute: int = 0) -> datetime:

@@ -11,6 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import support.config
 
 from mailtix.config.load import check_problems, load_config
 from mailtix.lifecycle.digest import digest_due, next_digest, run_digest
@@ -29,13 +30,10 @@ timezone = "Europe/Berlin"
 
 
 def write_config(tmp_path: Path, extra: str = REPORT) -> Path:
-    path = tmp_path / "mailtix.toml"
-    path.write_text(
-        '[store]\nurl = "sqlite:///mailtix.db"\n[smtp]\nmaildir = "out"\n'
-        '[[mailbox]]\nname = "support"\naddress = "support@example.org"\nmaildir = "in"\n'
-        'display_name = "ACME Support"\n' + extra
-    )
-    return path
+    return support.config.write_config(
+        tmp_path, address="support@example.org", mailbox='display_name = "ACME Support"',
+        extra=extra,
+    )  # fmt: skip
 
 
 def test_due_after_a_scheduled_time_passes() -> None:

@@ -7,23 +7,11 @@ import os
 from pathlib import Path
 
 import pytest
+from support.config import write_config
 
 from mailtix.config.load import load_config
 from mailtix.runtime.reload import ConfigWatcher
 
-MAIN = """
-[store]
-url = "sqlite:///mailtix.db"
-[smtp]
-maildir = "outgoing"
-[[mailbox]]
-name = "support"
-address = "support@acme.example"
-maildir = "inbox"
-[rules]
-departments = "departments.toml"
-routing = "routing.toml"
-"""
 DEPARTMENTS = '[[department]]\nname = "general"\n\n[[department]]\nname = "billing"\n'
 RULE = (
     '[[rule]]\nname = "{name}"\n'
@@ -40,10 +28,8 @@ def bump(path: Path, text: str) -> None:
 
 @pytest.fixture
 def watcher(tmp_path: Path) -> ConfigWatcher:
-    (tmp_path / "mailtix.toml").write_text(MAIN)
-    (tmp_path / "departments.toml").write_text(DEPARTMENTS)
-    (tmp_path / "routing.toml").write_text(RULE.format(name="one"))
-    return ConfigWatcher(load_config(tmp_path / "mailtix.toml"))
+    config = write_config(tmp_path, departments=DEPARTMENTS, routing=RULE.format(name="one"))
+    return ConfigWatcher(load_config(config))
 
 
 def test_nothing_changed_nothing_reloaded(watcher: ConfigWatcher) -> None:
