@@ -160,11 +160,12 @@ def ticket_mails_since(ticket_id: int, recipient: str, since: datetime, kind: st
 def mails_of_kind_since(kind: str, recipient: str, since: datetime) -> tuple[int, datetime | None]:
     """How many mails of ``kind`` went to ``recipient`` since ``since``, and when the last did
     (at any time)."""
-    sql = (
-        "SELECT COUNT(CASE WHEN created_at > ? THEN 1 END), MAX(created_at) FROM outbox "
-        "WHERE recipient_key = ? AND kind = ?"
+    sql = (  # both on the (recipient_key, created_at) index: the hour, and the newest row
+        "SELECT (SELECT COUNT(*) FROM outbox WHERE recipient_key = ? AND created_at > ? "
+        "AND kind = ?), (SELECT created_at FROM outbox WHERE recipient_key = ? AND kind = ? "
+        "ORDER BY created_at DESC LIMIT 1)"
     )
-    count, last = execute(sql, [since, recipient, kind]).fetchone()
+    count, last = execute(sql, [recipient, since, kind, recipient, kind]).fetchone()
     return int(count), _as_datetime(last)
 
 

@@ -180,13 +180,15 @@ class Event(BaseModel):
 
 
 class OutboxItem(BaseModel):
-    ticket = ForeignKeyField(Ticket, backref="outbox", null=True, on_delete="SET NULL")
+    ticket = ForeignKeyField(  # indexed with recipient_key (Meta)
+        Ticket, backref="outbox", null=True, on_delete="SET NULL", index=False
+    )
     ticket_id: int | None
     kind = CharField(max_length=32)  # acknowledgement | ...
     automatic = BooleanField(default=True)
     envelope_from = CharField(max_length=320)
     recipients = JsonListField()
-    recipient_key = CharField(max_length=320, index=True)  # first recipient, for rate limits
+    recipient_key = CharField(max_length=320)  # first recipient, for rate limits (Meta)
     message_id = CharField(max_length=998, index=True)  # "is this our own mail?" per message
     rfc822 = BlobField()
     status = CharField(max_length=16, default="pending", index=True)  # pending|sending|sent|failed
@@ -200,7 +202,11 @@ class OutboxItem(BaseModel):
 
     class Meta:
         table_name = "outbox"
-        indexes = ((("envelope_from", "created_at"), False),)  # a mailbox's hourly budget
+        indexes = (  # the hourly budgets: a mailbox's, and one recipient's
+            (("envelope_from", "automatic", "created_at"), False),
+            (("recipient_key", "created_at", "kind", "automatic"), False),  # index only
+            (("ticket", "recipient_key", "created_at"), False),  # and the ticket's outbox
+        )
 
 
 class MailboxState(BaseModel):
