@@ -58,10 +58,11 @@ def oauth2_block(table: str, oauth: OAuthServer, refresh_file: Path) -> str:
 
 def write_config(
     tmp_path: Path, stack: MailStack, oauth: OAuthServer,
-    names: list[str], poll_interval: int = 2,
+    names: list[str], poll_interval: int = 2, device: bool = False,
 ) -> tuple[Path, dict[str, str]]:  # fmt: skip
     """A mailtix.toml whose [smtp] and every mailbox sign in with OAuth2; returns it and the
-    refresh token of each account (by mailbox name, "smtp" for [smtp])."""
+    refresh token of each account (by mailbox name, "smtp" for [smtp]). ``device``: the
+    mailboxes sign in with ``flow = "device"`` (``mailtix auth login``) instead."""
     refresh: dict[str, str] = {}
     users = {name: stack.fresh_mailbox(name).login for name in names}
     sender = users[names[0]]
@@ -84,12 +85,23 @@ def write_config(
             f'[[mailbox]]\nname = "{name}"\naddress = "{user}@example.test"\n'
             f'host = "{stack.host}"\nport = {stack.imap_port}\nsecurity = "none"\n'
             f'username = "{user}"\nauth = "oauth2"\npoll_interval = {poll_interval}\n'
-            + oauth2_block("mailbox", oauth, token_file(name, user))
+            + (
+                device_block(oauth)
+                if device
+                else oauth2_block("mailbox", oauth, token_file(name, user))
+            )
         )
     text += f'[templates]\ndir = "{REPO / "templates"}"\n'
     path = tmp_path / "mailtix.toml"
     path.write_text(text)
     return path, {**refresh, **{f"user:{n}": u for n, u in users.items()}}
+
+
+def device_block(oauth: OAuthServer) -> str:
+    return (
+        f'[mailbox.oauth2]\nprovider = "generic"\nclient_id = "mailtix-test"\nflow = "device"\n'
+        f'token_url = "{oauth.token_url}"\ndevice_url = "{oauth.device_url}"\n'
+    )
 
 
 def write_to(stack: MailStack, user: str, subject: str) -> str:
@@ -183,3 +195,69 @@ def test_a_revoked_refresh_token_stops_only_its_mailbox(
     assert all(line.endswith(wanted) for line in lines), lines
     no_token_in(oauth, run.stdout, run.stderr)
     assert os.path.exists(tmp_path / "var" / "oauth-good.json")
+
+
+def start_login(config: Path, *account: str) -> tuple[subprocess.Popen[str], str]:
+    """``mailtix auth login`` running, and the first line it printed (the URL and code)."""
+    login = subprocess.Popen(
+        [sys.executable, "-m", "mailtix", "--config", str(config), "auth", "login", *account],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert login.stdout is not None
+    return login, login.stdout.readline()
+
+
+def test_auth_login_device_flow_then_poll_signs_in_with_oauthbearer(
+    tmp_path: Path, stack: MailStack, oauth: OAuthServer
+) -> None:
+    config, accounts = write_config(tmp_path, stack, oauth, ["desk"], device=True)
+    user = accounts["user:desk"]
+    before = mailtix(config, "poll", "--once", check=False)
+    assert before.returncode == 1
+    assert "run: mailtix auth login --mailbox desk" in before.stderr
+    login, first = start_login(config, "--mailbox", "desk")
+    found = re.search(r"open (\S+) and enter the code (\S+) ", first)
+    assert found and found.group(1) == oauth.url + "/verify", first
+    time.sleep(0.3)  # the person takes a moment: the client polls meanwhile
+    oauth.approve(found.group(2), user)  # the test signs in at the URL, as the person would
+    out, err = login.communicate(timeout=30)
+    assert login.returncode == 0, err
+    assert "mailbox desk: signed in (generic, flow device); access token expires" in out
+    assert len(oauth.polls(found.group(2))) >= 2
+    cache = tmp_path / "var" / "oauth-desk.json"
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o600
+    assert stat.S_IMODE(cache.parent.stat().st_mode) == 0o700
+
+    write_to(stack, user, "After the device login")
+    stack.wait_for_messages(user)
+    run = mailtix(config, "-v", "poll", "--once")
+    assert [t["subject"] for t in tickets(config)] == ["After the device login"]
+    dovecot = (stack.log_dir / "dovecot.log").read_text(errors="replace")
+    logins = [line for line in dovecot.splitlines() if f"user=<{user}>" in line]
+    assert any("method=OAUTHBEARER" in line for line in logins), logins
+    no_token_in(oauth, first, out, err, run.stdout, run.stderr, dovecot)
+
+
+def test_auth_login_declined_or_interrupted(
+    tmp_path: Path, stack: MailStack, oauth: OAuthServer
+) -> None:
+    config, _ = write_config(tmp_path, stack, oauth, ["desk"], device=True)
+    login, first = start_login(config, "--mailbox", "desk")
+    oauth.deny(first.split("enter the code ")[1].split()[0])
+    out, err = login.communicate(timeout=30)
+    assert login.returncode == 1
+    assert err.splitlines() == ["mailtix: mailbox desk: not signed in: the sign-in was declined"]
+    login, first = start_login(config, "--mailbox", "desk")
+    assert "enter the code" in first
+    login.send_signal(signal.SIGINT)
+    out, err = login.communicate(timeout=30)
+    assert login.returncode == 130
+    assert err.splitlines() == ["mailbox desk: stopped; not signed in"]
+    assert not (tmp_path / "var" / "oauth-desk.json").exists()
+    smtp = subprocess.run(
+        [sys.executable, "-m", "mailtix", "--config", str(config), "auth", "login", "--smtp"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert smtp.returncode == 0 and smtp.stdout.startswith(
+        "smtp: signed in (generic, flow refresh_token)"
+    ), smtp.stderr
