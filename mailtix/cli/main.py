@@ -11,33 +11,33 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from importlib import import_module
 from typing import Any, TextIO, cast
 
-from mailtix.cli import (
-    auth,
-    backup,
-    check,
-    customers,
-    init,
-    jobs,
-    mail,
-    outbox,
-    privacy,
-    quarantine,
-    report,
-    rules,
-    status,
-    tickets,
-)
 from mailtix.cli.terminal_text import PrintableStream
 from mailtix.domain.errors import ConfigError, MailtixError, UsageError
 from mailtix.domain.log_lines import level_for, setup_logging
 from mailtix.domain.private_files import restrict_process_umask
 
-GROUPS = (
-    mail, check, tickets, rules, outbox, quarantine, jobs, report, status, privacy, customers,
-    init, backup, auth,
-)  # fmt: skip
+# Each command group's module (mailtix.cli.NAME) and the commands it registers, in --help
+# order. A command imports its own group only; --help, no command or a typo import them all.
+GROUPS = {
+    "mail": ("demo", "run", "poll", "ingest"),
+    "check": ("check",),
+    "tickets": ("tickets",),
+    "rules": ("rules",),
+    "outbox": ("outbox",),
+    "quarantine": ("quarantine",),
+    "jobs": ("jobs",),
+    "report": ("report",),
+    "status": ("status",),
+    "privacy": ("privacy",),
+    "customers": ("customers",),
+    "init": ("init",),
+    "backup": ("backup",),
+    "auth": ("auth",),
+    "lmtp": ("lmtp",),
+}
 
 
 class _Version(argparse.Action):
@@ -53,7 +53,8 @@ class _Version(argparse.Action):
         parser.exit()
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for ``argv``: with its command's group only, or with every group."""
     parser = argparse.ArgumentParser(
         prog="mailtix", description="A help desk that lives in a mailbox."
     )
@@ -64,13 +65,35 @@ def build_parser() -> argparse.ArgumentParser:
     # --config is also accepted after the command (`mailtix tickets list --config FILE`)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", default=argparse.SUPPRESS, help="config file")
-    for group in GROUPS:
-        group.register(sub, common)
+    for group in groups_for(argv):
+        import_module(f"mailtix.cli.{group}").register(sub, common)
     return parser
 
 
+def groups_for(argv: Sequence[str] | None) -> list[str]:
+    """The group that registers the command ``argv`` names, else every group."""
+    command = command_name(sys.argv[1:] if argv is None else argv)
+    chosen = [group for group, commands in GROUPS.items() if command in commands]
+    return chosen or list(GROUPS)
+
+
+def command_name(argv: Sequence[str]) -> str | None:
+    """The first word that is neither an option nor --config's value; None when help is asked
+    for first. An option argparse would read differently (an abbreviation like ``--conf X``)
+    names no known command, so every group is registered and argparse decides."""
+    words = iter(argv)
+    for word in words:
+        if word in ("-h", "--help", "--version"):
+            return None
+        if word == "--config":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     restrict_process_umask()  # every file mailtix writes holds mail or secrets: 0600
     streams = sys.stdout, sys.stderr
