@@ -1,8 +1,9 @@
 """``mailtix check [--connect]``: the config, rules and templates, and optionally every server.
 
-A check changes nothing: ``--connect`` logs in and leaves, and says which folders the first
-poll would create instead of creating them. Warnings (a store others can read, a rule pattern
-that can backtrack) are printed but keep the exit code 0.
+A check changes nothing: ``--connect`` logs in and leaves, says how each account signed in
+(OAUTHBEARER or XOAUTH2 and when its access token expires, or the password) and which folders
+the first poll would create instead of creating them. Warnings (a store others can read, a
+rule pattern that can backtrack) are printed but keep the exit code 0.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import sys
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -66,13 +68,17 @@ def check_all(args: argparse.Namespace) -> int:
     return 0
 
 
+Connect = Callable[[], tuple[list[str], str]]  # folders the first poll would create, sign-in
+
+
 def _connect_all(config: Config) -> tuple[list[str], list[str], list[str]]:
     """Log in to (or open) every mailbox and each SMTP account once ([smtp] and every
     distinct [mailbox.smtp]), then leave, changing nothing: what was reached, one line per
-    problem, and one line per mailbox whose first poll would create folders."""
+    problem, and one line per account saying how it signed in and per mailbox whose first
+    poll would create folders."""
     from mailtix.outbound.accounts import send_accounts
 
-    checks: list[tuple[str, str, Callable[[], list[str]]]] = [
+    checks: list[tuple[str, str, Connect]] = [
         (f"mailbox {m.name}", f" ({m.host}:{m.port})" if m.maildir is None else "",
          partial(_would_create, m))
         for m in config.mailboxes
@@ -85,40 +91,60 @@ def _connect_all(config: Config) -> tuple[list[str], list[str], list[str]]:
             signed_in.append(sign_in)
             own = f" as {smtp.username} ({account.name})" if account.name != "smtp" else ""
             name = f"smtp {smtp.host}:{smtp.port}{own}"
-            checks.append((name, "", partial(_log_in_to_smtp, smtp)))
+            checks.append((name, "", partial(_log_in_to_smtp, smtp, account.name)))
     reached: list[str] = []
     problems: list[str] = []
     notes: list[str] = []
     for name, where, connect in checks:
         try:
-            missing = connect()
+            missing, how = connect()
         except MailtixError as exc:
             problems.append(f"connect: {name}: {exc}")
         else:
             reached.append(name + where)
+            if how:
+                notes.append(how)
             if missing:
                 notes.append(f"{name}: would create {', '.join(missing)} (the first poll does)")
     return reached, problems, notes
 
 
-def _log_in_to_smtp(smtp: SmtpConfig) -> list[str]:
+def signed_in_line(account: str, mechanism: str, expires_at: float) -> str:
+    """How ``account`` signed in: its SASL mechanism and, for OAuth2, its token's expiry."""
+    if expires_at == float("inf"):
+        return f"signed in: {account} with {mechanism}"
+    expires = datetime.fromtimestamp(expires_at, UTC).isoformat(timespec="seconds")
+    return f"signed in: {account} with {mechanism} (OAuth2; access token expires {expires})"
+
+
+def _log_in_to_smtp(smtp: SmtpConfig, account: str) -> tuple[list[str], str]:
     import asyncio
 
-    from mailtix.outbound.smtp_sender import check_connection
+    from mailtix.outbound.smtp_sender import SignedIn, SmtpSender
 
-    asyncio.run(check_connection(smtp))
-    return []  # a check sends nothing
+    async def sign_in() -> SignedIn | None:
+        # the account's name goes to the sender for OAuth2 only: its login command names it
+        async with SmtpSender(smtp, account=account if smtp.auth == "oauth2" else "smtp") as s:
+            return s.signed_in  # a check sends nothing
+
+    done = asyncio.run(sign_in())
+    if done is None:
+        return [], f"{account}: sends without signing in (no username)"
+    return [], signed_in_line(account, done.mechanism, done.expires_at)
 
 
-def _would_create(mailbox: MailboxConfig) -> list[str]:
-    """Log in to (or look at) a mailbox without changing it: what its first poll would create."""
+def _would_create(mailbox: MailboxConfig) -> tuple[list[str], str]:
+    """Log in to (or look at) a mailbox without changing it: what its first poll would create,
+    and how it signed in."""
     from mailtix.inbound.imap_source import ImapSource
     from mailtix.inbound.maildir_source import missing_parts
 
     if mailbox.maildir is not None:
-        return missing_parts(mailbox)
+        return missing_parts(mailbox), ""
     with ImapSource(mailbox, create_folders=False) as source:
-        return source.missing_folders()
+        mechanism, expires = source.sign_in or ("LOGIN (password)", float("inf"))
+        line = signed_in_line(f"mailbox {mailbox.name}", mechanism, expires)
+        return source.missing_folders(), line
 
 
 def _language_warnings(config: Config) -> list[str]:

@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -261,3 +262,26 @@ def test_auth_login_declined_or_interrupted(
     assert smtp.returncode == 0 and smtp.stdout.startswith(
         "smtp: signed in (generic, flow refresh_token)"
     ), smtp.stderr
+
+
+def test_check_connect_says_which_mechanism_and_when_the_token_expires(
+    tmp_path: Path, stack: MailStack, oauth: OAuthServer
+) -> None:
+    config, _ = write_config(tmp_path, stack, oauth, ["support"])
+    started = time.time()
+    proc = mailtix(config, "check", "--connect")
+    assert proc.returncode == 0, proc.stderr
+    said = {}
+    for line in proc.stdout.splitlines():
+        found = re.fullmatch(r"signed in: (.+) with (\S+) \(OAuth2; access token expires (\S+)\)",
+                             line)  # fmt: skip
+        if found:
+            said[found.group(1)] = (found.group(2), found.group(3))
+    assert set(said) == {"mailbox support", "smtp"}, proc.stdout
+    assert said["mailbox support"][0] == "OAUTHBEARER"  # Dovecot offers it: preferred
+    assert said["smtp"][0] in ("OAUTHBEARER", "XOAUTH2")
+    cache = json.loads((tmp_path / "var" / "oauth-support.json").read_text())
+    expires = datetime.fromtimestamp(cache["expires_at"], UTC).isoformat(timespec="seconds")
+    assert said["mailbox support"][1] == expires
+    assert started <= cache["expires_at"] - LIFETIME <= time.time()
+    no_token_in(oauth, proc.stdout, proc.stderr)
