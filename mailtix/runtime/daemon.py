@@ -2,7 +2,8 @@
 (``lifecycle.jobs``, every minute) until SIGTERM/SIGINT; the outbox sender (``app.start_sender``:
 a child process) sends whenever a poll batch or a timed job queued mail, and every
 OUTBOX_INTERVAL seconds for retries. Where the server has IMAP IDLE, a mailbox job stays in IDLE
-between polls and polls again as soon as the server reports new mail.
+between polls and polls again as soon as the server reports new mail. With ``[lmtp] listen``,
+the MTA also delivers to it over LMTP (``runtime.lmtp``), drained first when it stops.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from mailtix.runtime.sd_notify import notify, watchdog_seconds
 from mailtix.store.locks import mailbox_lock
 
 if TYPE_CHECKING:
+    from mailtix.runtime.lmtp import LmtpServer
     from mailtix.runtime.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,7 @@ class Daemon:
         self.resume_at: dict[str, float] = {}  # mailbox -> monotonic time of the next try
         self.health = HealthRecorder(WORKER, app.clock, secrets=config_secrets(app.config))
         self.metrics: Metrics | None = None
+        self.lmtp: LmtpServer | None = None
 
     def run_forever(self) -> None:
         signal.signal(signal.SIGTERM, self._on_signal)
@@ -89,9 +92,25 @@ class Daemon:
             names = [m.name for m in self.app.config.mailboxes]
             self.metrics = start_metrics(listen, self.health, names, self.app.clock)
         self.sender = start_sender(self.app, OUTBOX_INTERVAL)  # before anything queues mail
+        self._start_lmtp()
         self.scheduler.start()
         notify("READY=1")
         self.beat()  # the first heartbeat, after READY=1
+
+    def _start_lmtp(self) -> None:
+        """With ``[lmtp] listen``: the MTA delivers to this process too (``runtime.lmtp``)."""
+        address = self.app.config.lmtp.address
+        if address is None:
+            return
+        from mailtix.runtime.lmtp import LmtpServer  # aiosmtpd: only if asked
+
+        try:
+            self.lmtp = LmtpServer(self.app.config, self.app.pipeline, address,
+                                   self.kick_outbox).start()  # fmt: skip
+        except MailtixError:
+            if self.sender is not None:
+                stop_sender(self.app, self.sender)
+            raise
 
     def _every(
         self, seconds: float, func: Callable[..., None], job_id: str, *, now: bool = True,
@@ -132,6 +151,8 @@ class Daemon:
 
     def stop(self) -> None:
         self.stopping.set()
+        if self.lmtp is not None:
+            self.lmtp.stop()  # deliveries in flight are answered; the MTA keeps the rest
         self.scheduler.shutdown(wait=True)
         if self.metrics is not None:
             self.metrics.close()

@@ -101,6 +101,7 @@ class MailStack:
         discard_domains: Sequence[str] = (),
         smtp_auth: bool = False,
         oauth2_introspection_url: str | None = None,
+        transports: dict[str, str] | None = None,
     ) -> None:
         """``discard_domains``: Postfix accepts and queues mail to these domains as usual, then
         discards it instead of delivering it over LMTP (a benchmark's thousands of replies).
@@ -110,12 +111,15 @@ class MailStack:
         accepted from loopback.
         ``oauth2_introspection_url``: Dovecot also takes XOAUTH2 / OAUTHBEARER (IMAP, and SMTP
         AUTH with ``smtp_auth``) for access tokens this endpoint calls active (the
-        introspection endpoint of tests/support/oauth_server.py)."""
+        introspection endpoint of tests/support/oauth_server.py).
+        ``transports``: more transport_maps entries, domain or address -> transport, e.g.
+        ``{"desk.test": "lmtp:inet:127.0.0.1:2424"}`` (a domain also becomes a local one)."""
         self.directory = Path(directory).resolve()
         self.start_timeout = start_timeout
         self.discard_domains = tuple(discard_domains)
         self.smtp_auth = smtp_auth
         self.oauth2_introspection_url = oauth2_introspection_url
+        self.transports = dict(transports or {})
         self.imap_port = 0
         self.smtp_port = 0
         self.lmtp_port = 0
@@ -295,6 +299,13 @@ class MailStack:
                 raise TimeoutError(f"postfix queue not empty after {timeout}s:\n{self.postqueue()}")
             time.sleep(0.1)
 
+    def flush_queue(self) -> None:
+        """``postqueue -f``: try every deferred mail again now."""
+        subprocess.run(
+            [_which("postqueue"), "-c", str(self.postfix_dir), "-f"],
+            stdin=subprocess.DEVNULL, capture_output=True, timeout=10, check=True,
+        )  # fmt: skip
+
     def log_tail(self, lines: int = 30) -> str:
         """The last lines of every log, for error messages."""
         parts = []
@@ -357,14 +368,15 @@ class MailStack:
         main_cf = POSTFIX_MAIN_CF.format(
             spool=d / "postfix-spool",
             data=d / "postfix-data",
-            domains=", ".join(self.domains),
+            domains=", ".join([*self.domains, *(k for k in self.transports if "@" not in k)]),
             lmtp_port=self.lmtp_port,
         )
         if self.smtp_auth:
             main_cf += POSTFIX_SASL.format(auth_port=self.auth_port)
-        if self.discard_domains:
-            routes = ", ".join(f"{domain}=discard:" for domain in self.discard_domains)
-            main_cf += f"transport_maps = inline:{{ {routes} }}\n"
+        routes = [f"{domain}=discard:" for domain in self.discard_domains]
+        routes += [f"{key}={transport}" for key, transport in self.transports.items()]
+        if routes:
+            main_cf += f"transport_maps = inline:{{ {', '.join(routes)} }}\n"
         (self.postfix_dir / "main.cf").write_text(main_cf)
         master_cf = MASTER_CF.replace("smtp      inet", f"{self.smtp_port} inet", 1)
         (self.postfix_dir / "master.cf").write_text(master_cf)
