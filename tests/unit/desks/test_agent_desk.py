@@ -12,42 +12,19 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from support.config import write_config
 
 from mailtix.cli.present import ticket_detail
 from mailtix.desks.pipeline import Outcome, Source
 from mailtix.runtime.app import App
 from mailtix.store.models import Event, Message, OutboxItem, Ticket
 
-REPO = Path(__file__).resolve().parents[3]
 SUPPORT = "support@acme.example"
 ALICE = "alice@acme.example"
 CAROL = "carol@example.org"
 MX = "mx.acme.example"
 
-CONFIG = f"""\
-[store]
-url = "sqlite:///mailtix.db"
-
-[smtp]
-maildir = "outgoing"
-
-[[mailbox]]
-name = "support"
-address = "{SUPPORT}"
-display_name = "ACME Support"
-maildir = "inbox"
-
-[agents]
-secret = "0123456789abcdef0123"
-trusted_authserv_ids = ["{MX}"]
-
-[rules]
-departments = "departments.toml"
-routing = "routing.toml"
-
-[templates]
-dir = "{REPO / "templates"}"
-"""
+AGENTS = f'[agents]\nsecret = "0123456789abcdef0123"\ntrusted_authserv_ids = ["{MX}"]\n'
 DEPARTMENTS = f"""\
 [[department]]
 name = "general"
@@ -72,10 +49,11 @@ class Desk:
 
 @pytest.fixture
 def desk(tmp_path: Path) -> Desk:
-    (tmp_path / "mailtix.toml").write_text(CONFIG)
-    (tmp_path / "departments.toml").write_text(DEPARTMENTS)
-    (tmp_path / "routing.toml").write_text("")
-    return Desk(App.open(tmp_path / "mailtix.toml", clock=lambda: datetime(2026, 11, 23, 10)))
+    config = write_config(
+        tmp_path, address=SUPPORT, mailbox='display_name = "ACME Support"', templates=True,
+        departments=DEPARTMENTS, routing="", extra=AGENTS,
+    )  # fmt: skip
+    return Desk(App.open(config, clock=lambda: datetime(2026, 11, 23, 10)))
 
 
 def mail(sender: str, subject: str, body: str, **headers: str) -> EmailMessage:

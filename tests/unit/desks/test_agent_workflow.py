@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.config import write_config
 
 from mailtix.cli.present import ticket_detail
 from mailtix.desks.pipeline import Outcome, Source
@@ -33,26 +34,11 @@ CAROL = "carol@example.org"
 DAN = "dan@example.net"
 START = datetime(2026, 11, 23, 10)
 
-CONFIG = """\
-[store]
-url = "sqlite:///mailtix.db"
-
-[smtp]
-maildir = "outgoing"
-
-[[mailbox]]
-name = "support"
-address = "{support}"
-display_name = "ACME Support"
-maildir = "inbox"
-
+# the templates are a copy in the test's directory, so a test can add canned replies
+EXTRA = """\
 [agents]
 secret = "0123456789abcdef0123"
 trusted_authserv_ids = ["mx.acme.example"]
-
-[rules]
-departments = "departments.toml"
-routing = "routing.toml"
 
 [templates]
 dir = "templates"
@@ -81,11 +67,10 @@ class Desk:
 @pytest.fixture
 def desk(tmp_path: Path) -> Desk:
     shutil.copytree(REPO / "templates", tmp_path / "templates")
-    (tmp_path / "mailtix.toml").write_text(CONFIG.format(support=SUPPORT))
-    (tmp_path / "departments.toml").write_text(DEPARTMENTS)
-    (tmp_path / "routing.toml").write_text("")
+    config = write_config(tmp_path, address=SUPPORT, mailbox='display_name = "ACME Support"',
+                          departments=DEPARTMENTS, routing="", extra=EXTRA)  # fmt: skip
     clock = [START]
-    return Desk(App.open(tmp_path / "mailtix.toml", clock=lambda: clock[0]), clock, tmp_path)
+    return Desk(App.open(config, clock=lambda: clock[0]), clock, tmp_path)
 
 
 def mail(sender: str, subject: str, body: str, **headers: str) -> EmailMessage:
@@ -457,12 +442,12 @@ def pg_desk(tmp_path: Path, postgres_url: str) -> Iterator[Desk]:
 
     drop()
     shutil.copytree(REPO / "templates", tmp_path / "templates")
-    config = CONFIG.format(support=SUPPORT).replace("sqlite:///mailtix.db", postgres_url)
-    (tmp_path / "mailtix.toml").write_text(config)
-    (tmp_path / "departments.toml").write_text(DEPARTMENTS)
-    (tmp_path / "routing.toml").write_text("")
+    config = write_config(
+        tmp_path, address=SUPPORT, mailbox='display_name = "ACME Support"',
+        store=f'url = "{postgres_url}"', departments=DEPARTMENTS, routing="", extra=EXTRA,
+    )  # fmt: skip
     clock = [START]
-    app = App.open(tmp_path / "mailtix.toml", clock=lambda: clock[0])
+    app = App.open(config, clock=lambda: clock[0])
     yield Desk(app, clock, tmp_path)
     app.db.close()
     drop()

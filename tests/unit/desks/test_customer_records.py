@@ -10,30 +10,14 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from support.config import write_config
 
 from mailtix.desks.pipeline import Source
 from mailtix.runtime.app import App
 from mailtix.store.customers import ImportRow, find_customer, import_customer
 from mailtix.store.models import Customer, OutboxItem, Ticket
 
-REPO = Path(__file__).resolve().parents[3]
 NOW = datetime(2026, 12, 1, 10, 0, 0)
-CONFIG = """\
-[store]
-url = "sqlite:///mailtix.db"
-[smtp]
-maildir = "outgoing"
-[[mailbox]]
-name = "support"
-address = "support@acme.example"
-maildir = "inbox"
-language = "{language}"
-[rules]
-departments = "departments.toml"
-organisations = "organisations.toml"
-[templates]
-dir = "{templates}"
-"""
 ORGANISATIONS = """\
 [[organisation]]
 name = "BigCorp"
@@ -43,12 +27,11 @@ language = "de"
 
 
 def open_app(tmp_path: Path, language: str = "") -> App:
-    (tmp_path / "mailtix.toml").write_text(
-        CONFIG.format(language=language, templates=REPO / "templates")
-    )
-    (tmp_path / "departments.toml").write_text('[[department]]\nname = "general"\n')
-    (tmp_path / "organisations.toml").write_text(ORGANISATIONS)
-    return App.open(tmp_path / "mailtix.toml", clock=lambda: NOW)
+    config = write_config(
+        tmp_path, mailbox=f'language = "{language}"', templates=True,
+        departments='[[department]]\nname = "general"\n', organisations=ORGANISATIONS,
+    )  # fmt: skip
+    return App.open(config, clock=lambda: NOW)
 
 
 def feed(app: App, sender: str, subject: str, cc: str = "") -> str:
@@ -113,21 +96,18 @@ def test_sender_and_copied_people_become_customers_and_the_ticket_its_organisati
         app.db.close()
 
 
-AGENT_CONFIG = CONFIG.replace(
-    "[rules]", '[agents]\nsecret = "0123456789abcdef0123"\n\n[rules]'
-).replace('language = "{language}"\n', "")
 AGENT = "alice@acme.example"
 
 
 def test_customer_command_moves_the_ticket_to_the_new_customers_organisation(
     tmp_path: Path,
 ) -> None:
-    (tmp_path / "mailtix.toml").write_text(AGENT_CONFIG.format(templates=REPO / "templates"))
-    (tmp_path / "departments.toml").write_text(
-        f'[[department]]\nname = "general"\nagents = ["{AGENT}"]\n'
-    )
-    (tmp_path / "organisations.toml").write_text(ORGANISATIONS)
-    app = App.open(tmp_path / "mailtix.toml", clock=lambda: NOW)
+    config = write_config(
+        tmp_path, templates=True, organisations=ORGANISATIONS,
+        departments=f'[[department]]\nname = "general"\nagents = ["{AGENT}"]\n',
+        extra='[agents]\nsecret = "0123456789abcdef0123"\n',
+    )  # fmt: skip
+    app = App.open(config, clock=lambda: NOW)
     try:
         ref = feed(app, "Erin <erin@other.example>", "Printer")
         ticket_id = int(ref.split("-")[1])

@@ -14,37 +14,19 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from support.config import write_config
 
 from mailtix.desks.pipeline import Outcome, Source
 from mailtix.lifecycle.jobs import parse_at, run_jobs
 from mailtix.runtime.app import App
 from mailtix.store.models import Event, OutboxItem, Ticket
 
-REPO = Path(__file__).resolve().parents[3]
 SUPPORT = "support@acme.example"
 ALICE = "alice@acme.example"
 LEAD = "lead@acme.example"
 START = datetime(2026, 11, 23, 10, 0, 0)  # a Monday, naive UTC
 
-CONFIG = f"""\
-[store]
-url = "sqlite:///mailtix.db"
-
-[smtp]
-maildir = "outgoing"
-
-[[mailbox]]
-name = "support"
-address = "{SUPPORT}"
-display_name = "ACME Support"
-maildir = "inbox"
-
-[rules]
-departments = "departments.toml"
-
-[templates]
-dir = "{REPO / "templates"}"
-
+LIFECYCLE = f"""\
 [agents]
 secret = "0123456789abcdef0123"
 
@@ -88,11 +70,11 @@ def clock() -> Clock:
 
 def make_app(tmp_path: Path, clock: Clock) -> App:
     """An App on a fresh SQLite store in ``tmp_path``, mail out into a Maildir."""
-    (tmp_path / "mailtix.toml").write_text(CONFIG)
-    (tmp_path / "departments.toml").write_text(
-        f'[[department]]\nname = "general"\nagents = ["{ALICE}"]\n'
-    )
-    return App.open(tmp_path / "mailtix.toml", clock=clock)
+    config = write_config(
+        tmp_path, address=SUPPORT, mailbox='display_name = "ACME Support"', templates=True,
+        departments=f'[[department]]\nname = "general"\nagents = ["{ALICE}"]\n', extra=LIFECYCLE,
+    )  # fmt: skip
+    return App.open(config, clock=clock)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from support.config import write_config
 
 from mailtix.cli.main import main
 from mailtix.config.lifecycle import parse_duration
@@ -14,22 +15,6 @@ from mailtix.config.load import load_config
 from mailtix.domain.errors import ConfigError
 from mailtix.lifecycle import sla
 
-REPO = Path(__file__).resolve().parents[3]
-BASE = """\
-[store]
-url = "sqlite:///mailtix.db"
-
-[smtp]
-maildir = "outgoing"
-
-[[mailbox]]
-name = "support"
-address = "support@acme.example"
-maildir = "inbox"
-
-[templates]
-dir = "{templates}"
-"""
 GOOD = """
 [lifecycle]
 pending_autoresolve_days = 5
@@ -55,9 +40,7 @@ enabled = true
 
 
 def write(tmp_path: Path, extra: str) -> Path:
-    path = tmp_path / "mailtix.toml"
-    path.write_text(BASE.format(templates=REPO / "templates") + extra)
-    return path
+    return write_config(tmp_path, templates=True, extra=extra)
 
 
 def test_parse_duration_days_are_business_days() -> None:

@@ -13,6 +13,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from support.config import write_config
 
 from mailtix.desks.pipeline import Source
 from mailtix.domain.vocabulary import Status
@@ -23,7 +24,6 @@ from mailtix.privacy.matching import Spellings
 from mailtix.runtime.app import App
 from mailtix.store.models import ALL_MODELS, Message, OutboxItem, PrivacyEvent, Ticket
 
-REPO = Path(__file__).resolve().parents[3]
 SUPPORT = "support@acme.example"
 ALICE = "alice@acme.example"
 CAROL = "carol@example.org"
@@ -32,16 +32,12 @@ _uids = itertools.count(1)
 
 
 def make_app(tmp_path: Path, privacy: str = "") -> App:
-    (tmp_path / "mailtix.toml").write_text(
-        f'[store]\nurl = "sqlite:///mailtix.db"\n[smtp]\nmaildir = "outgoing"\n'
-        f'[[mailbox]]\nname = "support"\naddress = "{SUPPORT}"\nmaildir = "inbox"\n'
-        f'[rules]\ndepartments = "departments.toml"\n[templates]\ndir = "{REPO / "templates"}"\n'
-        f'[agents]\nsecret = "0123456789abcdef0123"\n[privacy]\n{privacy}\n'
-    )
-    (tmp_path / "departments.toml").write_text(
-        f'[[department]]\nname = "general"\nagents = ["{ALICE}"]\n'
-    )
-    return App.open(tmp_path / "mailtix.toml", clock=lambda: START)
+    config = write_config(
+        tmp_path, address=SUPPORT, templates=True,
+        departments=f'[[department]]\nname = "general"\nagents = ["{ALICE}"]\n',
+        extra=f'[agents]\nsecret = "0123456789abcdef0123"\n[privacy]\n{privacy}\n',
+    )  # fmt: skip
+    return App.open(config, clock=lambda: START)
 
 
 def feed(app: App, sender: str, subject: str, body: str = "Help!\n", cc: str = "") -> int:
