@@ -17,7 +17,7 @@ from mailtix.store.lookups import (
     thread_owners,
 )
 from mailtix.store.models import Attachment, Event, Message, Participant, Ticket
-from mailtix.store.statements import insert_row
+from mailtix.store.statements import insert_row, select_by_id
 
 MAX_THREAD_IDS = 100  # In-Reply-To + the newest References looked up; a real thread has fewer
 #: How a note kept from unverified mail claiming an agent's address starts its thread_reason.
@@ -53,8 +53,8 @@ class StoreLookup:
         if found is None:
             return None
         survivor = surviving(found)
-        rows = Participant.select(Participant.email).where(Participant.ticket == survivor.id)
-        return frozenset(p.email for p in rows)
+        rows = execute("SELECT email FROM participant WHERE ticket_id = ?", [survivor.id])
+        return frozenset(str(row[0]) for row in rows.fetchall())
 
 
 def create_ticket(
@@ -213,7 +213,7 @@ def earlier_copy(mail: ParsedMail) -> Ticket | None:
 
 
 def get_ticket(ticket_id: int) -> Ticket | None:
-    return Ticket.get_or_none(Ticket.id == ticket_id)
+    return select_by_id(Ticket, ticket_id)
 
 
 MAX_MERGE_HOPS = 20  # A merged into B merged into C …: followed this far, never in a circle

@@ -294,3 +294,57 @@ def test_write_if_free_does_the_work_at_once_or_not_at_all(db: Database, tmp_pat
     assert write_if_free(work) is True and Setting.select().count() == 1
     busy = db.execute_sql("PRAGMA busy_timeout").fetchone()[0]
     assert busy == SQLITE_PRAGMAS["busy_timeout"]  # the wait is back for everything else
+
+
+def test_a_ticket_by_id_is_the_ticket_peewee_reads(db: Database) -> None:
+    from mailtix.store.statements import select_by_id
+
+    t = ticket(tags=["vip", "ünïcode"], priority="high", spam=True, closed_at=NOW)
+    found = select_by_id(Ticket, t.id)
+    assert found is not None and found.__data__ == Ticket.get_by_id(t.id).__data__
+    assert isinstance(found.created_at, datetime) and found.spam is True
+    assert not found.dirty_fields
+    found.status = "open"
+    assert found.save() == 1 and Ticket.get_by_id(t.id).status == "open"
+    assert select_by_id(Ticket, t.id + 1) is None
+
+
+def test_every_budget_count_reads_one_index_within_the_hour(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not every row the recipient (an agent: every notification) was ever sent."""
+    plans: list[str] = []
+    real = lookups.execute
+
+    def planned(sql: str, params: list[object]) -> object:
+        rows = db.execute_sql("EXPLAIN QUERY PLAN " + sql, params).fetchall()
+        plans.append(" ".join(str(row[-1]) for row in rows))
+        return real(sql, params)
+
+    monkeypatch.setattr(lookups, "execute", planned)
+    t, since = ticket(), NOW - timedelta(hours=1)
+    lookups.automatic_mails_since("a@x", since)
+    lookups.automatic_mails_from_since("s@x", since)
+    lookups.ticket_mails_since(t.id, "a@x", since, "unverified")
+    assert lookups.mails_of_kind_since("notification", "a@x", since) == (0, None)
+    assert len(plans) == 4
+    for plan in plans:
+        assert "SCAN" not in plan.replace("SCAN CONSTANT ROW", ""), plan
+        assert "created_at>?" in plan, plan
+    assert "COVERING INDEX" in plans[0] and "COVERING INDEX" in plans[1], plans
+
+
+def test_mails_of_kind_counts_the_hour_and_names_the_newest(db: Database) -> None:
+    t = ticket()
+    for minutes, kind in ((-90, "notification"), (-30, "notification"), (-10, "acknowledgement")):
+        OutboxItem.create(
+            ticket=t, kind=kind, automatic=False, envelope_from="s@x", recipients=["a@x"],
+            recipient_key="a@x", message_id="<o@x>", rfc822=b"x", next_attempt_at=NOW,
+            created_at=NOW + timedelta(minutes=minutes),
+        )  # fmt: skip
+    since = NOW - timedelta(hours=1)
+    assert lookups.mails_of_kind_since("notification", "a@x", since) == (
+        1, NOW - timedelta(minutes=30),
+    )  # fmt: skip
+    assert lookups.mails_of_kind_since("notification", "b@x", since) == (0, None)
+    assert lookups.mails_of_kind_since("unverified", "a@x", since) == (0, None)
