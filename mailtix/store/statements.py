@@ -104,6 +104,8 @@ def select_by_id(model: type[M], pk: int) -> M | None:
     if row is None:
         return None
     found = model(__no_default__=1)
-    found.__data__ = {name: convert(value) for (name, convert), value in zip(fields, row)}
+    found.__data__ = {
+        name: convert(value) for (name, convert), value in zip(fields, row, strict=True)
+    }
     found._dirty.clear()  # type: ignore[attr-defined]
     return found
