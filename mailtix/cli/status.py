@@ -6,15 +6,18 @@ as a health check. Read-only and light: the store and the config, no server, no 
 Unhealthy: no daemon beat within DAEMON_BEATS of its interval; a mailbox failing for longer
 than FAILING_POLLS of its poll intervals (or one a running daemon has not polled for that long
 plus the health refresh); failed outbox mail, or pending mail whose last attempt failed; an
-OAuth token known to expire within OAUTH_MARGIN. Quarantined mail is counted, not judged:
-keeping it aside is mailtix working as designed.
+OAuth2 account that can no longer sign in on its own within OAUTH_MARGIN (its refresh was
+refused, a device-flow account never signed in, or the token it lives on runs out: the refresh
+token's end where the provider said it, else an access token with no refresh token behind it;
+access tokens that are refreshed as they expire are not a problem). Quarantined mail is
+counted, not judged: keeping it aside is mailtix working as designed.
 """
 
 from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,7 @@ from mailtix.config.model import Config, MailboxConfig
 from mailtix.domain.clock import iso, utcnow
 from mailtix.report.formats import table
 from mailtix.runtime.health import REFRESH_SECONDS
+from mailtix.signin.tokens import login_command, standing
 from mailtix.store import health
 from mailtix.store.models import Heartbeat, MailboxHealth, OutboxItem, QuarantineItem
 
@@ -155,20 +159,24 @@ def _outbox(problems: list[str]) -> dict[str, Any]:
 
 
 def _oauth(config: Config, now: datetime, problems: list[str]) -> list[dict[str, Any]]:
-    """Each OAuth2 account with its token cache and, once known, its access token's expiry; a
-    token that expires within OAUTH_MARGIN adds a problem."""
+    """Each OAuth2 account with its token cache, when it can no longer sign in on its own
+    (``expires_at``; null: not known to end) and its access token's expiry; an account that
+    needs a person already, or within OAUTH_MARGIN, adds a problem."""
     found = []
     for account, oauth in _oauth_accounts(config):
         cache = getattr(oauth, "token_cache", None)
+        known = standing(oauth) if cache else None
         expires = _token_expiry(oauth)
-        healthy = expires is None or expires - now > OAUTH_MARGIN
-        if not healthy:
-            problems.append(f"oauth {account}: token expires {iso(expires)}; run `mailtix auth "
-                            "login` for it if it is not renewed")  # fmt: skip
+        problem = known.problem if known else None
+        if problem is None and expires is not None and expires - now <= OAUTH_MARGIN:
+            problem = f"token expires {iso(expires)}"
+        if problem:
+            problems.append(f"oauth {account}: {problem}; run `{login_command(account)}`")
+        access = _naive(known.access_expires_at) if known else None
         found.append({
             "account": account, "token_cache": str(cache) if cache else None,
             "signed_in": bool(cache and Path(cache).is_file()), "expires_at": iso(expires),
-            "healthy": healthy,
+            "access_token_expires_at": iso(access), "healthy": problem is None,
         })  # fmt: skip
     return found
 
@@ -183,9 +191,16 @@ def _oauth_accounts(config: Config) -> list[tuple[str, Any]]:
 
 
 def _token_expiry(oauth: Any) -> datetime | None:
-    """HOOK: the expiry of the access token kept in ``oauth.token_cache``. The OAuth2 token
-    cache is being built alongside; until it can say, the expiry is unknown (None)."""
-    return None
+    """When the account can no longer sign in without a person (naive UTC, as ``now``), read
+    from ``oauth.token_cache``; None while its refresh token is good for as long as the
+    provider lets it (or the account has no cache yet)."""
+    if getattr(oauth, "token_cache", None) is None:
+        return None
+    return _naive(standing(oauth).runs_out)
+
+
+def _naive(epoch: float | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC).replace(tzinfo=None)
 
 
 def _state(mailbox: dict[str, Any]) -> str:
@@ -221,5 +236,8 @@ def render(report: dict[str, Any]) -> str:
               f"{out['failed']} failed{last_error}"]  # fmt: skip
     lines.append(f"quarantine: {report['quarantine']['held']} held")
     for account in report["oauth"]:
-        lines.append(f"oauth {account['account']}: expires {account['expires_at']}")
+        ends = account["expires_at"] or "renewed as it is used"
+        lines.append(f"oauth {account['account']}: {'ok' if account['healthy'] else 'SIGN IN'}; "
+                     f"signs in on its own until: {ends}; access token expires "
+                     f"{account['access_token_expires_at'] or '-'}")  # fmt: skip
     return "\n".join(lines)

@@ -117,7 +117,7 @@ def test_failed_and_retrying_outbox_mail_is_unhealthy_quarantine_is_counted(
 def test_oauth_accounts_are_listed_and_a_token_about_to_expire_is_unhealthy(
     config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mailtix.config.oauth2 import OAuth2Config  # being built alongside: given directly
+    from mailtix.config.oauth2 import OAuth2Config
 
     cache = tmp_path / "var" / "oauth-support.json"
     oauth = OAuth2Config(provider="google", client_id="id-1", token_cache=cache)
@@ -127,7 +127,7 @@ def test_oauth_accounts_are_listed_and_a_token_about_to_expire_is_unhealthy(
     [account] = build_status(config, at(1))["oauth"]
     assert account == {
         "account": "mailbox support", "token_cache": str(cache), "signed_in": False,
-        "expires_at": None, "healthy": True,
+        "expires_at": None, "access_token_expires_at": None, "healthy": True,
     }  # fmt: skip
 
     monkeypatch.setattr(status, "_token_expiry", lambda oauth: at(1800))
