@@ -23,6 +23,7 @@ TEMPLATES = REPO / "templates"
 def config_text(
     *,
     address: str = "support@acme.example",
+    maildir: str = "inbox",
     mailbox: str = "",
     smtp: str = 'maildir = "outgoing"',
     store: str = 'url = "sqlite:///mailtix.db"',
@@ -30,14 +31,14 @@ def config_text(
     templates: bool = False,
     extra: str = "",
 ) -> str:
-    """mailtix.toml: ``mailbox`` lines go into the ``support`` mailbox, ``smtp`` and ``store``
-    replace those sections' lines, ``rules`` fills ``[rules]``, ``templates`` points
-    ``[templates] dir`` at the repository's templates, ``extra`` (other sections, more
-    ``[[mailbox]]`` tables) comes last."""
+    """mailtix.toml: ``mailbox`` lines go into the ``support`` mailbox (Maildir ``maildir``),
+    ``smtp`` and ``store`` replace those sections' lines, ``rules`` fills ``[rules]``,
+    ``templates`` points ``[templates] dir`` at the repository's templates, ``extra`` (other
+    sections, more ``[[mailbox]]`` tables) comes last."""
     parts = [
         f"[store]\n{store}\n",
         f"[smtp]\n{smtp}\n",
-        f'[[mailbox]]\nname = "support"\naddress = "{address}"\nmaildir = "inbox"\n{mailbox}\n',
+        f'[[mailbox]]\nname = "support"\naddress = "{address}"\nmaildir = "{maildir}"\n{mailbox}\n',
     ]
     if rules:
         parts.append(f"[rules]\n{rules}\n")
@@ -55,6 +56,7 @@ def write_config(
     organisations: str | None = None,
     rules: str = "",
     address: str = "support@acme.example",
+    maildir: str = "inbox",
     mailbox: str = "",
     smtp: str = 'maildir = "outgoing"',
     store: str = 'url = "sqlite:///mailtix.db"',
@@ -70,8 +72,8 @@ def write_config(
             (directory / f"{kind}.toml").write_text(text)
             named.append(f'{kind} = "{kind}.toml"')
     text = config_text(
-        address=address, mailbox=mailbox, smtp=smtp, store=store, rules="\n".join(named),
-        templates=templates, extra=extra,
+        address=address, maildir=maildir, mailbox=mailbox, smtp=smtp, store=store,
+        rules="\n".join(named), templates=templates, extra=extra,
     )  # fmt: skip
     path = directory / "mailtix.toml"
     path.write_text(text)

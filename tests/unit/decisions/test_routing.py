@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from support.config import write_config
+
 from mailtix.config.model import (
     Action,
     Condition,
@@ -203,18 +205,13 @@ def test_body_search_is_bounded() -> None:
 def test_loaded_rules_route(tmp_path: Path) -> None:
     from mailtix.config.load import load_config
 
-    (tmp_path / "routing.toml").write_text(
+    routing = (
         '[[rule]]\nname = "Invoices"\nwhen = { subject = "INVOICE" }\n'
         'then = { department = "billing", tags = ["invoice"] }\n'
     )
-    (tmp_path / "departments.toml").write_text(
-        '[[department]]\nname = "general"\n[[department]]\nname = "billing"\n'
-    )
-    (tmp_path / "mailtix.toml").write_text(
-        '[smtp]\nmaildir = "out"\n[[mailbox]]\nname = "support"\naddress = "s@example.com"\n'
-        'maildir = "in"\n[rules]\ndepartments = "departments.toml"\nrouting = "routing.toml"\n'
-    )
-    loaded = load_config(tmp_path / "mailtix.toml", {})
+    departments = '[[department]]\nname = "general"\n[[department]]\nname = "billing"\n'
+    path = write_config(tmp_path, address="s@example.com", routing=routing, departments=departments)
+    loaded = load_config(path, {})
     decision = route(mail(subject="your invoice"), loaded.mailboxes[0], loaded)
     assert (decision.department, decision.tags) == ("billing", ("invoice",))
 
@@ -309,16 +306,13 @@ def test_check_warns_about_nested_quantifiers_with_file_line_rule_and_key(tmp_pa
     from mailtix.config.load import load_config
     from mailtix.config.rules import rule_warnings
 
-    (tmp_path / "routing.toml").write_text(
+    routing = (
         '[[rule]]\nname = "Fine"\nwhen = { subject = "invoice" }\nthen = { tags = ["a"] }\n\n'
         '[[rule]]\nname = "Words"\nwhen = { body = "(\\\\w+\\\\s?)*$", header = '
         '{ X-Tag = ["ok", "(.*)*x"] } }\nthen = { tags = ["b"] }\n'
     )
-    (tmp_path / "mailtix.toml").write_text(
-        '[smtp]\nmaildir = "out"\n[[mailbox]]\nname = "support"\naddress = "s@example.com"\n'
-        'maildir = "in"\n[rules]\nrouting = "routing.toml"\n'
-    )
-    lines = rule_warnings(load_config(tmp_path / "mailtix.toml", {}))
+    path = write_config(tmp_path, address="s@example.com", routing=routing)
+    lines = rule_warnings(load_config(path, {}))
     assert [line.split(" /")[0] for line in lines] == [
         'routing.toml:6: rule "Words": when.body:',
         'routing.toml:6: rule "Words": when.header.x-tag:',

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support.config import write_config
 
 from mailtix.config.load import load_config
 from mailtix.config.model import Config, Rule
@@ -22,24 +23,12 @@ MAILS = DATA / "mails"
 RT = DATA / "corpus" / "rt" / "t" / "data" / "emails"
 ZAMMAD = DATA / "corpus" / "zammad" / "test" / "data" / "mail"
 
-MAIN = """
-[store]
-url = "sqlite:///mailtix.db"
-[smtp]
-maildir = "outgoing"
-[[mailbox]]
-name = "support"
-address = "support@example.org"
-maildir = "inbox"
-department = "general"
+SALES = """
 [[mailbox]]
 name = "sales"
 address = "vertrieb@example.com"
 maildir = "sales-inbox"
 department = "sales"
-[rules]
-departments = "departments.toml"
-routing = "routing.toml"
 """
 
 DEPARTMENTS = "".join(
@@ -211,10 +200,12 @@ ROWS = {
 @pytest.fixture(scope="module")
 def config(tmp_path_factory: pytest.TempPathFactory) -> Config:
     directory = tmp_path_factory.mktemp("routing-real")
-    (directory / "mailtix.toml").write_text(MAIN)
-    (directory / "departments.toml").write_text(DEPARTMENTS)
-    (directory / "routing.toml").write_text(ROUTING)
-    return load_config(directory / "mailtix.toml")
+    return load_config(
+        write_config(
+            directory, address="support@example.org", mailbox='department = "general"',
+            departments=DEPARTMENTS, routing=ROUTING, extra=SALES,
+        )
+    )  # fmt: skip
 
 
 def decide(config: Config, row: Row) -> tuple[ParsedMail, RouteDecision]:

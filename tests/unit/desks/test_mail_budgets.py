@@ -11,43 +11,16 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from support.config import write_config
 
 from mailtix.desks.pipeline import Outcome, Source
 from mailtix.runtime.app import App
 from mailtix.store.models import Event, Message, OutboxItem, Receipt, Ticket
 
-REPO = Path(__file__).resolve().parents[3]
 SUPPORT = "support@acme.example"
 ALICE = "alice@acme.example"
 CAROL = "carol@example.org"
 START = datetime(2026, 11, 23, 10, 0, 0)
-
-CONFIG = """\
-[store]
-url = "sqlite:///mailtix.db"
-
-[tickets]
-{tickets}
-
-[agents]
-{agents}
-
-[smtp]
-maildir = "outgoing"
-
-[[mailbox]]
-name = "support"
-address = "{support}"
-display_name = "ACME Support"
-maildir = "inbox"
-department = "general"
-
-[rules]
-departments = "departments.toml"
-
-[templates]
-dir = "{templates}"
-"""
 
 DEPARTMENTS = f"""\
 [[department]]
@@ -67,13 +40,12 @@ class Desk:
 
     def __init__(self, tmp_path: Path, tickets: str = "", agents: str = "") -> None:
         self.now = START
-        (tmp_path / "mailtix.toml").write_text(
-            CONFIG.format(
-                tickets=tickets, agents=agents, support=SUPPORT, templates=REPO / "templates"
-            )
-        )
-        (tmp_path / "departments.toml").write_text(DEPARTMENTS)
-        self.app = App.open(tmp_path / "mailtix.toml", clock=lambda: self.now)
+        config = write_config(
+            tmp_path, address=SUPPORT, templates=True, departments=DEPARTMENTS,
+            mailbox='display_name = "ACME Support"\ndepartment = "general"',
+            extra=f"[tickets]\n{tickets}\n[agents]\n{agents}\n",
+        )  # fmt: skip
+        self.app = App.open(config, clock=lambda: self.now)
         self.uids = itertools.count(1)
 
     def __call__(self, raw: bytes) -> Outcome:
@@ -294,13 +266,13 @@ def test_budget_keys_are_validated_one_line_each(tmp_path: Path) -> None:
     from mailtix.config.load import check_problems
 
     tickets = 'max_mails_per_ticket_per_hour = 0\nautomated_mail = "drop"\nsuppression_days = "x"'
-    (tmp_path / "mailtix.toml").write_text(
-        CONFIG.format(
-            tickets=tickets, agents="notifications_per_hour = -5", support=SUPPORT, templates="t"
-        )
-    )
-    (tmp_path / "departments.toml").write_text(DEPARTMENTS)
-    found = [p for p in check_problems(tmp_path / "mailtix.toml", {}) if "templates" not in p]
+    agents = "notifications_per_hour = -5"
+    config = write_config(
+        tmp_path, address=SUPPORT, departments=DEPARTMENTS,
+        mailbox='display_name = "ACME Support"\ndepartment = "general"',
+        extra=f'[tickets]\n{tickets}\n[agents]\n{agents}\n[templates]\ndir = "t"\n',
+    )  # fmt: skip
+    found = [p for p in check_problems(config, {}) if "templates" not in p]
     assert found == [
         "mailtix.toml: tickets.max_mails_per_ticket_per_hour: must be an integer >= 1, got 0",
         'mailtix.toml: tickets.automated_mail: must be one of ticket | ignore, got "drop"',

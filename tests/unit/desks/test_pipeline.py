@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.config import write_config
 
 import mailtix.desks.pipeline
 from mailtix.desks.pipeline import Outcome, Source
@@ -39,35 +40,15 @@ MAILS = REPO / "tests" / "data" / "mails"
 SUPPORT = "support@acme.example"
 START = datetime(2026, 11, 23, 10, 0, 0)
 
-CONFIG = """\
-[store]
-url = "sqlite:///mailtix.db"
-
+EXTRA = """\
 [tickets]
 prefix = "SUP"
-
-[smtp]
-maildir = "outgoing"
-
-[[mailbox]]
-name = "support"
-address = "{support}"
-display_name = "ACME Support"
-maildir = "inbox"
-department = "general"
 
 [[mailbox]]
 name = "sales"
 address = "sales@acme.example"
 maildir = "sales-inbox"
 department = "general"
-
-[rules]
-departments = "departments.toml"
-routing = "routing.toml"
-
-[templates]
-dir = "{templates}"
 """
 
 DEPARTMENTS = """\
@@ -118,6 +99,14 @@ class Clock:
         self.now += timedelta(**delta)
 
 
+def pipeline_config(directory: Path, routing: str = ROUTING) -> Path:
+    """Two mailboxes (support, sales), the departments and routing rules above."""
+    return write_config(
+        directory, address=SUPPORT, templates=True, departments=DEPARTMENTS, routing=routing,
+        mailbox='display_name = "ACME Support"\ndepartment = "general"', extra=EXTRA,
+    )  # fmt: skip
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
@@ -126,12 +115,7 @@ def clock() -> Clock:
 @pytest.fixture
 def make_app(tmp_path: Path, clock: Clock) -> Callable[..., App]:
     def make(routing: str = ROUTING) -> App:
-        (tmp_path / "mailtix.toml").write_text(
-            CONFIG.format(support=SUPPORT, templates=REPO / "templates")
-        )
-        (tmp_path / "departments.toml").write_text(DEPARTMENTS)
-        (tmp_path / "routing.toml").write_text(routing)
-        return App.open(tmp_path / "mailtix.toml", clock=clock)
+        return App.open(pipeline_config(tmp_path, routing), clock=clock)
 
     return make
 

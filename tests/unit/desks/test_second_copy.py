@@ -12,31 +12,18 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from support.config import write_config
 
 from mailtix.desks.pipeline import Source
 from mailtix.runtime.app import App, poll_cycle
 from mailtix.store.models import Event, Message, OutboxItem, Receipt, Ticket
 
-REPO = Path(__file__).resolve().parents[3]
 SUPPORT, BILLING = "support@acme.example", "billing@acme.example"
 MESSAGE_ID = "<same-1@customer.example>"
 
-CONFIG = f"""\
-[store]
-url = "sqlite:///mailtix.db"
-
+EXTRA = f"""\
 [tickets]
 prefix = "SUP"
-
-[smtp]
-maildir = "outgoing"
-
-[[mailbox]]
-name = "support"
-address = "{SUPPORT}"
-display_name = "ACME Support"
-maildir = "support-inbox"
-department = "general"
 
 [[mailbox]]
 name = "billing"
@@ -44,13 +31,6 @@ address = "{BILLING}"
 display_name = "ACME Billing"
 maildir = "billing-inbox"
 department = "billing"
-
-[rules]
-departments = "departments.toml"
-routing = "routing.toml"
-
-[templates]
-dir = "{REPO / "templates"}"
 """
 
 DEPARTMENTS = """\
@@ -74,10 +54,12 @@ class Clock:
 
 @pytest.fixture
 def app(tmp_path: Path) -> App:
-    (tmp_path / "mailtix.toml").write_text(CONFIG)
-    (tmp_path / "departments.toml").write_text(DEPARTMENTS)
-    (tmp_path / "routing.toml").write_text("")
-    return App.open(tmp_path / "mailtix.toml", clock=Clock())
+    config = write_config(
+        tmp_path, address=SUPPORT, maildir="support-inbox", templates=True,
+        mailbox='display_name = "ACME Support"\ndepartment = "general"',
+        departments=DEPARTMENTS, routing="", extra=EXTRA,
+    )  # fmt: skip
+    return App.open(config, clock=Clock())
 
 
 def mail(

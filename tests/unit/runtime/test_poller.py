@@ -14,17 +14,12 @@ import pytest
 from mailtix.runtime.app import App
 from mailtix.runtime.poller import poll_mailbox
 from mailtix.store.models import Receipt, Ticket
-from tests.unit.desks.test_pipeline import CONFIG, DEPARTMENTS, REPO, ROUTING, SUPPORT, Clock, mail
+from tests.unit.desks.test_pipeline import Clock, mail, pipeline_config
 
 
 @pytest.fixture
 def app(tmp_path: Path) -> App:
-    (tmp_path / "mailtix.toml").write_text(
-        CONFIG.format(support=SUPPORT, templates=REPO / "templates")
-    )
-    (tmp_path / "departments.toml").write_text(DEPARTMENTS)
-    (tmp_path / "routing.toml").write_text(ROUTING)
-    return App.open(tmp_path / "mailtix.toml", clock=Clock())
+    return App.open(pipeline_config(tmp_path), clock=Clock())
 
 
 class MemorySource:
