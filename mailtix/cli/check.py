@@ -81,7 +81,7 @@ def _connect_all(config: Config) -> tuple[list[str], list[str], list[str]]:
     checks: list[tuple[str, str, Connect]] = [
         (f"mailbox {m.name}", f" ({m.host}:{m.port})" if m.maildir is None else "",
          partial(_would_create, m))
-        for m in config.mailboxes
+        for m in config.mailboxes if m.polled  # one delivered by LMTP has nothing to log in to
     ]  # fmt: skip
     signed_in: list[SmtpConfig] = []  # accounts that differ only in pace or connections: once
     for account in send_accounts(config).distinct():

@@ -120,7 +120,8 @@ def _mailbox(
     grace = timedelta(seconds=FAILING_POLLS * mailbox.poll_interval)
     problem = None
     if row is None:
-        if daemon.started_at is None or now - daemon.started_at > grace:
+        started = daemon.started_at
+        if mailbox.polled and (started is None or now - started > grace):  # LMTP: not polled
             problem = "never polled"
     elif row.failing_since is not None and now - row.failing_since >= grace:
         problem = f"failing since {iso(row.failing_since)}: {row.last_error}"

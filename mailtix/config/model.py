@@ -144,6 +144,11 @@ class MailboxConfig:
     )  # read from this Maildir instead of IMAP
     smtp: SmtpConfig | None = key(None, "table")  # [mailbox.smtp]: its own account (mailbox_smtp)
 
+    @property
+    def polled(self) -> bool:
+        """False for a mailbox with neither host nor maildir: the MTA delivers it by LMTP."""
+        return bool(self.host) or self.maildir is not None
+
 
 @dataclass(frozen=True)
 class RulesFiles:

@@ -53,13 +53,16 @@ def tickets(reader: Reader, mailboxes: tuple[MailboxConfig, ...]) -> TicketsConf
     return found
 
 
-def _transport(reader: Reader, cls: type, base: Path, env: dict[str, str] | None) -> dict[str, Any]:
-    """The keys [smtp] and [[mailbox]] share, read and checked: host or maildir, security."""
+def _transport(
+    reader: Reader, cls: type, base: Path, env: dict[str, str] | None, lmtp: bool = False
+) -> dict[str, Any]:
+    """The keys [smtp] and [[mailbox]] share, read and checked: host or maildir (or, for a
+    mailbox with ``lmtp``, neither: delivered by LMTP only), security."""
     values = read_keys(cls, reader)
     host, maildir_name = values["host"], values["maildir"]
     if reader.has("host") and reader.has("maildir"):
         reader.problem("maildir", "give either host or maildir, not both")
-    elif not host and not maildir_name:
+    elif not host and not maildir_name and not lmtp:
         reader.problem("host", 'required (or maildir = "path" for a local Maildir)')
     if values["security"] == "none" and host and not is_loopback(host):
         reader.problem(
@@ -109,9 +112,11 @@ def mailboxes(top: Reader, base: Path, env: dict[str, str] | None) -> tuple[Mail
             "mailbox", "at least one [[mailbox]] is required (name, address, host or maildir)"
         )
     found: list[MailboxConfig] = []
+    lmtp = top.raw("lmtp")
+    by_lmtp = isinstance(lmtp, dict) and bool(str(lmtp.get("listen", "")).strip())
     for index, table in enumerate(tables):
         reader = Reader(top.problems, top.file, f"mailbox[{index}]", table, keys(MailboxConfig))
-        mailbox = _mailbox(reader, base, env)
+        mailbox = _mailbox(reader, base, env, by_lmtp)
         if mailbox.name and any(m.name == mailbox.name for m in found):
             reader.problem("name", f'duplicate mailbox name "{mailbox.name}"')
         elif mailbox.address and any(m.address == mailbox.address for m in found):
@@ -120,8 +125,12 @@ def mailboxes(top: Reader, base: Path, env: dict[str, str] | None) -> tuple[Mail
     return tuple(found)
 
 
-def _mailbox(reader: Reader, base: Path, env: dict[str, str] | None) -> MailboxConfig:
-    values = _transport(reader, MailboxConfig, base, env)
+def _mailbox(
+    reader: Reader, base: Path, env: dict[str, str] | None, lmtp: bool = False
+) -> MailboxConfig:
+    """One [[mailbox]]; with ``lmtp`` (``[lmtp] listen`` is set) it may have no host or
+    maildir: mail reaches it by LMTP only and nothing polls it."""
+    values = _transport(reader, MailboxConfig, base, env, lmtp)
     imap = values["host"] and not reader.has("maildir")
     oauth2 = _sign_in(reader, values, base, env, values["name"] or reader.prefix)
     given = any(reader.has(k) for k in SECRET_KEYS)

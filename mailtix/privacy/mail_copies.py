@@ -46,7 +46,7 @@ def _open(mailbox: MailboxConfig) -> Any:
 def _each_folder(
     config: Config, folders: Iterable[str], act: Any, result: CopiesResult
 ) -> CopiesResult:
-    for mailbox in config.mailboxes:
+    for mailbox in (m for m in config.mailboxes if m.polled):  # LMTP only: no folders
         # a key a mailbox does not have (spam_folder in older configs) is skipped
         names = [getattr(mailbox, f"{kind}_folder", None) for kind in folders]
         try:

@@ -77,7 +77,7 @@ class Daemon:
     def start(self) -> None:
         for line in exposure_warnings(self.app.config):  # not errors: the admin decides
             log.warning("%s", line.removeprefix("warning: "))
-        for mailbox in self.app.config.mailboxes:
+        for mailbox in (m for m in self.app.config.mailboxes if m.polled):  # not: LMTP delivers
             self._every(mailbox.poll_interval, self.watch_mailbox, f"mailbox:{mailbox.name}",
                         args=[mailbox])  # fmt: skip
         self._every(RELOAD_INTERVAL, self.reload_rules, "reload", now=False)
@@ -89,7 +89,7 @@ class Daemon:
         if listen is not None:
             from mailtix.runtime.metrics import start_metrics  # prometheus-client: only if asked
 
-            names = [m.name for m in self.app.config.mailboxes]
+            names = [m.name for m in self.app.config.mailboxes if m.polled]
             self.metrics = start_metrics(listen, self.health, names, self.app.clock)
         self.sender = start_sender(self.app, OUTBOX_INTERVAL)  # before anything queues mail
         self._start_lmtp()

@@ -23,15 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.live import (
-    customer_mail,
-    mailtix,
-    outbox_items,
-    parse,
-    tickets,
-    unique,
-    write_config,
-)
+from support.live import REPO, customer_mail, mailtix, outbox_items, parse, tickets, unique
 from support.mailstack import MailStack, MailStackUnavailable, free_ports
 
 pytestmark = pytest.mark.integration
@@ -62,27 +54,37 @@ def port_of(stack: MailStack) -> int:
     return int(stack.mailtix_lmtp_port)  # type: ignore[attr-defined]
 
 
-def desk(stack: MailStack, tmp_path: Path, extra: str = "", **small: Any) -> dict[str, Any]:
-    """A config with mailbox "support" at support-N@desk.test (and "small", 2 KB at most, when
-    ``small``); the customer carol-N@customer.test has a real mailbox for acks and bounces."""
-    support, carol = unique("support"), unique("carol")
+def desk(stack: MailStack, tmp_path: Path, small: bool = False) -> dict[str, Any]:
+    """A config whose mailboxes are delivered by LMTP only (no host, nothing polled): "support"
+    at support-N@desk.test, and with ``small`` "small" (2 KB at most); acknowledgements go out
+    through the stack's Postfix to carol-N@customer.test, who has a real mailbox."""
+    support, little, carol = unique("support"), unique("small"), unique("carol")
     stack.add_user(carol)
-    boxes: list[dict[str, Any]] = [{"name": "support", "user": support, "poll_interval": 60}]
-    if small:
-        boxes.append({"name": "small", "user": unique("small"), "max_message_bytes": 2048,
-                      "poll_interval": 60})  # fmt: skip
-    config = write_config(
-        tmp_path, stack, boxes, departments='[[department]]\nname = "general"\n',
-        extra=extra or f'[lmtp]\nlisten = "127.0.0.1:{port_of(stack)}"\n',
-    )  # fmt: skip
-    text = config.read_text()
-    for box in boxes:
-        text = text.replace(f'"{box["user"]}@example.test"', f'"{box["user"]}@{DESK}"')
+    boxes = [("support", support, "")]
+    boxes += [("small", little, "max_message_bytes = 2048\n")] if small else []
+    text = f"""\
+[store]
+url = "sqlite:///mailtix.db"
+
+[smtp]
+host = "{stack.host}"
+port = {stack.smtp_port}
+security = "none"
+
+[templates]
+dir = "{REPO / "templates"}"
+
+[lmtp]
+listen = "127.0.0.1:{port_of(stack)}"
+"""
+    for name, user, more in boxes:
+        text += f'\n[[mailbox]]\nname = "{name}"\naddress = "{user}@{DESK}"\n{more}'
+    config = tmp_path / "mailtix.toml"
     config.write_text(text)
     return {
         "config": config,
         "support": f"{support}@{DESK}",
-        "small": f"{boxes[-1]['user']}@{DESK}",
+        "small": f"{little}@{DESK}",
         "carol": carol,
         "carol_addr": f"{carol}@customer.test",
     }
@@ -235,6 +237,9 @@ def test_mailtix_run_with_lmtp_listen_takes_mail(stack: MailStack, tmp_path: Pat
                    d["carol_addr"], [tagged])  # fmt: skip
         wait_until("the ticket", lambda: len(tickets(d["config"])) == 1)
         stack.wait_for_messages(d["carol"], count=1, timeout=30)  # its ack went out
+        status = json.loads(mailtix(d["config"], "status", "--json", check=False).stdout)
+        [mailbox] = status["mailboxes"]
+        assert mailbox["healthy"] and mailbox["last_poll"] is None  # delivered, never polled
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
     [only] = tickets(d["config"])
