@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mailtix.signin.endpoint import EndpointError, post_form
+from mailtix.signin.endpoint import REFUSALS, EndpointError, post_form
 
 GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 SLOW_DOWN = 5.0  # seconds added to the interval on each slow_down (RFC 8628 3.5)
@@ -73,7 +73,11 @@ def poll(
         if clock() > deadline:
             raise DeviceLoginError("the code expired before it was entered", "expired_token")
         try:
-            return post_form(token_url, fields)
+            answer = post_form(token_url, fields)
+            if "error" in answer and "access_token" not in answer:  # a 200 saying no (GitHub)
+                error = str(answer["error"])[:60]
+                raise EndpointError(error, refused=error in REFUSALS, code=error)
+            return answer
         except EndpointError as exc:
             if exc.code == "authorization_pending":
                 continue

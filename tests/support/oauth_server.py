@@ -51,6 +51,8 @@ class OAuthServer:
         self.interval = interval  # what the device endpoint asks clients to wait between polls
         self.device_lifetime = device_lifetime
         self.refresh_lifetime: float | None = None  # say refresh_token_expires_in (Google's)
+        self.errors_with_200 = False  # answer device polls' errors with HTTP 200 (as GitHub)
+        self.code_suffix = ""  # appended to each user_code and verification URL (hostile text)
         self.devices: dict[str, Device] = {}  # device_code -> its authorization
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request
         self.refresh_tokens: dict[str, str] = {}  # refresh token -> user
@@ -153,14 +155,14 @@ class OAuthServer:
         if not form.get("client_id"):
             return 400, {"error": "invalid_client"}
         device_code = "dc-" + secrets.token_hex(12)
-        user_code = "-".join(secrets.token_hex(2).upper() for _ in range(2))
+        user_code = "-".join(secrets.token_hex(2).upper() for _ in range(2)) + self.code_suffix
         with self._lock:
             self.devices[device_code] = Device(
                 user_code, time.monotonic() + self.device_lifetime, scope=form.get("scope", "")
             )
         return 200, {
             "device_code": device_code, "user_code": user_code,
-            "verification_uri": self.url + "/verify",
+            "verification_uri": self.url + "/verify" + self.code_suffix,
             "verification_uri_complete": f"{self.url}/verify?code={user_code}",
             "expires_in": self.device_lifetime, "interval": self.interval,
             "message": f"To sign in, open {self.url}/verify and enter {user_code}.",
@@ -201,7 +203,8 @@ class OAuthServer:
 
     def _token(self, form: dict[str, str]) -> tuple[int, dict[str, object]]:
         if form.get("grant_type") == DEVICE_GRANT:
-            return self._device_token(form)
+            status, answer = self._device_token(form)
+            return (200 if self.errors_with_200 else status), answer
         if form.get("grant_type") != "refresh_token":
             return 400, {"error": "unsupported_grant_type"}
         with self._lock:
