@@ -25,6 +25,7 @@ from mailtix.outbound.sender_process import SenderProcess
 from mailtix.runtime.health import record_poll
 from mailtix.runtime.poller import PollResult, poll_mailbox
 from mailtix.store import open_store
+from mailtix.store.claims import anything_to_send
 from mailtix.store.db import is_postgres, sqlite_file
 from mailtix.store.locks import mailbox_lock
 
@@ -80,7 +81,8 @@ class CycleResult:
 
 def poll_cycle(app: App, *, send: bool = True) -> CycleResult:
     """One poll of every mailbox (a failing one does not stop the others); with ``send``, the
-    outbox is drained meanwhile by ``start_sender``'s sender, kicked as messages are committed."""
+    outbox is drained meanwhile by ``start_sender``'s sender, kicked as messages are committed,
+    started only once there is mail to send (``SenderWhenNeeded``)."""
     result = CycleResult()
     if not send:
         _poll_all(app, result, None)
@@ -93,13 +95,52 @@ def poll_cycle(app: App, *, send: bool = True) -> CycleResult:
 
         result.sent = dict(outbox.drain(send_accounts(app.config), app.clock))
     else:
-        sender = start_sender(app)
+        sender = SenderWhenNeeded(app)
         try:
             _poll_all(app, result, sender.kick)
         finally:
-            result.sent = dict(stop_sender(app, sender))
+            result.sent = dict(sender.finish())
             result.send_error = sender.error
     return result
+
+
+class SenderWhenNeeded:
+    """``poll --once``'s sender, started only when there is mail to send: at once when the
+    outbox already holds some (one indexed read), else when the poll queues its first mail, so
+    that mail and the rest go out while the poll goes on (``start_sender``). A poll that
+    queues nothing starts no second interpreter; what fell due meanwhile is sent in this
+    process after the poll (nothing else runs then to share the GIL with)."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.sender: SenderProcess | SenderThread | None = None
+        self.error: str | None = None
+        if anything_to_send(app.clock()):
+            self._start()
+        else:
+            app.pipeline.mailer.sent_by = lambda: self._start().worker
+
+    def _start(self) -> SenderProcess | SenderThread:
+        if self.sender is None:
+            self.sender = start_sender(self.app)
+        return self.sender
+
+    def kick(self, *_: object) -> None:
+        if self.sender is not None:
+            self.sender.kick()
+
+    def finish(self) -> Counter[str]:
+        if self.sender is not None:
+            counts = stop_sender(self.app, self.sender)
+            self.error = self.sender.error
+            return counts
+        self.app.pipeline.mailer.sent_by = None
+        if not anything_to_send(self.app.clock()):
+            return Counter()
+        from mailtix.outbound import outbox  # asyncio and aiosmtplib: only when mail is due
+        from mailtix.outbound.accounts import send_accounts
+
+        return outbox.drain(send_accounts(self.app.config), self.app.clock)
 
 
 def start_sender(app: App, interval: float | None = None) -> SenderProcess | SenderThread:
@@ -127,7 +168,7 @@ def stop_sender(app: App, sender: SenderProcess | SenderThread) -> Counter[str]:
 
 
 def _poll_all(app: App, result: CycleResult, on_commit: Callable[..., None] | None) -> None:
-    for mailbox in app.config.mailboxes:
+    for mailbox in (m for m in app.config.mailboxes if m.polled):  # not: LMTP delivers it
         try:
             with log_context(mailbox=mailbox.name), mailbox_lock(mailbox.name) as mine:
                 if not mine:  # a running daemon (or another host) is polling it right now

@@ -65,6 +65,17 @@ def take(
     return []
 
 
+def anything_to_send(now: datetime) -> bool:
+    """Whether a drain could find work: a row due, or one claimed by anyone (it may be a dead
+    worker's, or carry a mark its journal still holds). One indexed read, for ``poll --once``
+    to start no sender when the outbox has nothing for it."""
+    sql = (
+        "SELECT 1 FROM outbox WHERE status = 'sending' "
+        "OR (status = 'pending' AND next_attempt_at <= ?) LIMIT 1"
+    )
+    return execute(sql, [now]).fetchone() is not None
+
+
 def held_by(worker: str) -> set[int]:
     """The rows ``worker`` holds (read only: no claim needed for them)."""
     sql = "SELECT id FROM outbox WHERE status = 'sending' AND claimed_by = ?"
