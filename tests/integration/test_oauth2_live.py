@@ -201,7 +201,8 @@ def test_a_revoked_refresh_token_stops_only_its_mailbox(
 def start_login(config: Path, *account: str) -> tuple[subprocess.Popen[str], str]:
     """``mailtix auth login`` running, and the first line it printed (the URL and code)."""
     login = subprocess.Popen(
-        [sys.executable, "-m", "mailtix", "--config", str(config), "auth", "login", *account],
+        [sys.executable, "-m", "mailtix", "--config", str(config), "-vv", "auth", "login",
+         *account],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert login.stdout is not None
