@@ -124,7 +124,7 @@ class _Session(LMTP):
 
     async def push(self, status: Any) -> None:
         text = status.decode("ascii", "replace") if isinstance(status, bytes) else status
-        if self.envelope is not None and self.envelope.rcpt_tos and text in _DATA_REFUSALS:
+        if self.envelope is not None and self.envelope.rcpt_tos and text.startswith(_DATA_REFUSALS):
             code = replies.TOO_BIG if text.startswith("552") else "500 5.5.2 Line too long"
             status = "\r\n".join(code for _ in self.envelope.rcpt_tos)
         await super().push(status)

@@ -165,6 +165,17 @@ def test_over_the_advertised_size_every_recipient_gets_552(app: App) -> None:
     assert Receipt.select().count() == 0
 
 
+def test_an_over_long_line_is_refused_once_per_recipient(server: LmtpServer) -> None:
+    raw = mail().replace(b"It smokes.", b"z" * 3000)
+    with client(server) as lmtp:
+        _, data = lmtp.deliver(
+            "carol@customer.example", ["support@acme.example", "sales@acme.example"], raw
+        )
+        assert data == ["500 5.5.2 Line too long"] * 2
+        assert lmtp.command("NOOP").startswith("250")  # still in step with the server
+    assert Receipt.select().count() == 0
+
+
 def test_null_sender_becomes_return_path_so_a_bounce_is_automated(server: LmtpServer) -> None:
     raw = mail(subject="Undelivered Mail Returned to Sender")
     carol = b"From: Carol <carol@customer.example>"
