@@ -15,22 +15,10 @@ import threading
 import time
 from pathlib import Path
 
+from tests.support.config import small_config
 from tests.support.live import customer_mail
 
 SUPPORT = "support@acme.test"
-CONFIG = f"""\
-[store]
-url = "sqlite:///mailtix.db"
-
-[smtp]
-maildir = "outgoing"
-
-[[mailbox]]
-name = "support"
-address = "{SUPPORT}"
-maildir = "inbox"
-poll_interval = 1
-"""
 
 
 def mailtix(config: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -67,8 +55,7 @@ def wait_for(condition: object, seconds: float = 30.0) -> None:
 
 
 def test_backups_while_the_daemon_writes_hold_every_committed_ticket(tmp_path: Path) -> None:
-    config = tmp_path / "mailtix.toml"
-    config.write_text(CONFIG)
+    config = small_config(tmp_path, address=SUPPORT, mailbox="poll_interval = 1")
     store, inbox = tmp_path / "mailtix.db", mailbox.Maildir(tmp_path / "inbox", create=True)
     stop = threading.Event()
 
@@ -116,8 +103,7 @@ def test_backups_while_the_daemon_writes_hold_every_committed_ticket(tmp_path: P
 
 
 def test_a_write_in_progress_neither_blocks_the_backup_nor_gets_into_it(tmp_path: Path) -> None:
-    config = tmp_path / "mailtix.toml"
-    config.write_text(CONFIG)
+    config = small_config(tmp_path, address=SUPPORT, mailbox="poll_interval = 1")
     inbox = mailbox.Maildir(tmp_path / "inbox", create=True)
     inbox.add(customer_mail("carol@customer.test", SUPPORT, "Printer").as_bytes())
     assert mailtix(config, "poll", "--once").returncode == 0
@@ -139,9 +125,8 @@ def test_a_write_in_progress_neither_blocks_the_backup_nor_gets_into_it(tmp_path
 
 
 def test_postgresql_is_pointed_to_pg_dump(tmp_path: Path) -> None:
-    config = tmp_path / "mailtix.toml"
-    text = CONFIG.replace('"sqlite:///mailtix.db"', '"postgresql://mailtix@127.0.0.1:1/mailtix"')
-    config.write_text(text)
+    postgres = 'url = "postgresql://mailtix@127.0.0.1:1/mailtix"'
+    config = small_config(tmp_path, address=SUPPORT, mailbox="poll_interval = 1", store=postgres)
     proc = mailtix(config, "backup", tmp_path / "copy.db")
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "pg_dump" in proc.stderr

@@ -13,29 +13,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.config import small_config
 
 REPO = Path(__file__).resolve().parents[2]
 MAILS = REPO / "tests" / "data" / "mails"
-
-CONFIG = f"""\
-[store]
-url = "sqlite:///var/mailtix.db"
-
-[smtp]
-maildir = "outgoing"
-
-[[mailbox]]
-name = "support"
-address = "support@example.org"
-maildir = "inbox"
-
-[rules]
-departments = "departments.toml"
-routing = "routing.toml"
-
-[templates]
-dir = "{REPO / "templates"}"
-"""
 
 DEPARTMENTS = """\
 [[department]]
@@ -86,11 +67,10 @@ def no_traceback(proc: subprocess.CompletedProcess[str]) -> None:
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    (tmp_path / "departments.toml").write_text(DEPARTMENTS)
-    (tmp_path / "routing.toml").write_text(ROUTING)
-    path = tmp_path / "mailtix.toml"
-    path.write_text(CONFIG)
-    return path
+    return small_config(
+        tmp_path, address="support@example.org", store='url = "sqlite:///var/mailtix.db"',
+        departments=DEPARTMENTS, routing=ROUTING, templates=True,
+    )  # fmt: skip
 
 
 # --- mailtix check -------------------------------------------------------------------------------
@@ -405,7 +385,6 @@ def test_check_connect_on_a_maildir_mailbox_creates_nothing(config: Path) -> Non
 
 
 # --- a light, forgiving command line for reading the store ---------------------------------------
-
 HEAVY = ("jinja2", "imapclient", "aiosmtplib", "asyncio", "mailparser", "nh3", "regex")
 LOADED = """\
 import sys

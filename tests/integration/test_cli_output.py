@@ -12,25 +12,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.config import small_config
 
 REPO = Path(__file__).resolve().parents[2]
 ESCAPES = REPO / "tests" / "data" / "mails" / "terminal-escapes.eml"
 PLAIN = REPO / "tests" / "data" / "mails" / "plain-customer.eml"
 OBEYED = ("\x1b", "\x07", "\r", "\x9b", "\u202e")  # ESC, BEL, CR, CSI, RIGHT-TO-LEFT OVERRIDE
-CONFIG = f"""\
-[store]
-url = "sqlite:///var/mailtix.db"
-[smtp]
-maildir = "outgoing"
-[[mailbox]]
-name = "support"
-address = "support@example.org"
-maildir = "inbox"
-[rules]
-routing = "routing.toml"
-[templates]
-dir = "{REPO / "templates"}"
-"""
 ROUTING = """\
 [[rule]]
 name = "Printers"
@@ -59,10 +46,10 @@ def run(config: Path, *args: str, stdin: bytes | None = None) -> tuple[int, str,
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    (tmp_path / "routing.toml").write_text(ROUTING)
-    path = tmp_path / "mailtix.toml"
-    path.write_text(CONFIG)
-    return path
+    return small_config(
+        tmp_path, address="support@example.org", store='url = "sqlite:///var/mailtix.db"',
+        routing=ROUTING, templates=True,
+    )  # fmt: skip
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from peewee import Database
+from support.config import small_config
 
 from mailtix.cli.status import build_status
 from mailtix.config.load import load_config
@@ -31,19 +32,9 @@ def pg(postgres_url: str, tmp_path: Path) -> Iterator[tuple[Database, Path]]:
         db.close()
 
     drop()
-    (tmp_path / "mailtix.toml").write_text(f"""
-[store]
-url = "{postgres_url}"
-[smtp]
-maildir = "out"
-[[mailbox]]
-name = "support"
-address = "support@acme.example"
-maildir = "in"
-poll_interval = 60
-""")
+    config = small_config(tmp_path, store=f'url = "{postgres_url}"', mailbox="poll_interval = 60")
     db = open_store(postgres_url)
-    yield db, tmp_path / "mailtix.toml"
+    yield db, config
     db.close()
     drop()
 

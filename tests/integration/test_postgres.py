@@ -17,6 +17,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from support.config import small_config
 
 from mailtix.desks.pipeline import Source
 from mailtix.outbound import outbox
@@ -38,7 +39,6 @@ from mailtix.store.tickets import visible_thread_ids
 
 pytestmark = pytest.mark.postgres
 
-REPO = Path(__file__).resolve().parents[2]
 SUPPORT = "support@acme.example"
 
 
@@ -59,25 +59,7 @@ def pg_url(postgres_url: str) -> Iterator[str]:
 
 @pytest.fixture
 def config_path(tmp_path: Path, pg_url: str) -> Path:
-    path = tmp_path / "mailtix.toml"
-    path.write_text(
-        f"""\
-[store]
-url = "{pg_url}"
-
-[smtp]
-maildir = "outgoing"
-
-[[mailbox]]
-name = "support"
-address = "{SUPPORT}"
-maildir = "inbox"
-
-[templates]
-dir = "{REPO / "templates"}"
-"""
-    )
-    return path
+    return small_config(tmp_path, address=SUPPORT, store=f'url = "{pg_url}"', templates=True)
 
 
 def mail(subject: str, message_id: str, **headers: str) -> bytes:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+from support.config import small_config
 from support.live import customer_mail, mailtix, tickets
 
 from mailtix.store import open_store
@@ -21,7 +22,6 @@ from mailtix.store.models import ALL_MODELS, SchemaVersion
 
 pytestmark = pytest.mark.postgres
 
-REPO = Path(__file__).resolve().parents[2]
 SUPPORT = "support@acme.example"
 CAROL, DAVE, EVE = "carol@example.org", "dave@example.net", "eve@example.com"
 
@@ -43,13 +43,7 @@ def pg_url(postgres_url: str) -> Iterator[str]:
 
 @pytest.fixture
 def config(tmp_path: Path, pg_url: str) -> Path:
-    path = tmp_path / "mailtix.toml"
-    path.write_text(
-        f'[store]\nurl = "{pg_url}"\n\n[smtp]\nmaildir = "outgoing"\n\n'
-        f'[[mailbox]]\nname = "support"\naddress = "{SUPPORT}"\nmaildir = "inbox"\n\n'
-        f'[templates]\ndir = "{REPO / "templates"}"\n'
-    )
-    return path
+    return small_config(tmp_path, address=SUPPORT, store=f'url = "{pg_url}"', templates=True)
 
 
 def dump(url: str) -> str:

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+import support.config
 from support.live import parse, unique, write_config
 from support.mailstack import MailStack
 
@@ -84,10 +85,8 @@ def test_html_report_renders_in_headless_chromium(tmp_path: Path) -> None:
          "--db", str(store), "--days", "60"],
         check=True, capture_output=True, timeout=120,
     )  # fmt: skip
-    config = tmp_path / "mailtix.toml"
-    config.write_text(
-        f'[store]\nurl = "sqlite:///{store}"\n[smtp]\nmaildir = "out"\n'
-        '[[mailbox]]\nname = "support"\naddress = "support@example.org"\nmaildir = "in"\n'
+    config = support.config.small_config(
+        tmp_path, address="support@example.org", store=f'url = "sqlite:///{store}"'
     )
     page, shot = tmp_path / "report.html", tmp_path / "report.png"
     subprocess.run(

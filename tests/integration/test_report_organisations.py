@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from support.config import small_config
+
 REPO = Path(__file__).resolve().parents[2]
 TICKETS = 10_000
 
@@ -24,10 +26,8 @@ def test_report_by_organisation_on_10000_tickets(tmp_path: Path) -> None:
          str(TICKETS), "--db", str(store), "--days", "90"],
         check=True, capture_output=True, timeout=300,
     )  # fmt: skip
-    config = tmp_path / "mailtix.toml"
-    config.write_text(
-        f'[store]\nurl = "sqlite:///{store}"\n[smtp]\nmaildir = "out"\n'
-        '[[mailbox]]\nname = "support"\naddress = "support@example.org"\nmaildir = "in"\n'
+    config = small_config(
+        tmp_path, address="support@example.org", store=f'url = "sqlite:///{store}"'
     )
     period = ["--since", "2000-01-01", "--until", "2100-01-01"]
 

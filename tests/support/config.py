@@ -1,12 +1,12 @@
 """One small valid mailtix.toml for tests that need a config but are not about it.
 
-``write_config(directory, ...)`` writes ``mailtix.toml`` (and the rule files it is given) into
+``small_config(directory, ...)`` writes ``mailtix.toml`` (and the rule files it is given) into
 ``directory`` and returns its path; ``config_text(...)`` is the same text, for a test that
 writes it elsewhere. The base is a SQLite store ``mailtix.db``, outgoing mail into the Maildir
 ``outgoing`` and one Maildir mailbox ``support``; each argument is a TOML fragment added where
 it belongs, so a test shows only what it is about:
 
-    write_config(tmp_path, mailbox='department = "general"', extra="[tickets]\\nprefix = \\"T\\"",
+    small_config(tmp_path, mailbox='department = "general"', extra="[tickets]\\nprefix = \\"T\\"",
                  departments=DEPARTMENTS, routing="")
 
 A test about config errors keeps its own text: there the text is the point.
@@ -48,7 +48,7 @@ def config_text(
     return "\n".join(part.strip() + "\n" for part in parts if part.strip())
 
 
-def write_config(
+def small_config(
     directory: Path,
     *,
     departments: str | None = None,

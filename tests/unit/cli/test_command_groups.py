@@ -11,7 +11,7 @@ from importlib import import_module
 from pathlib import Path
 
 import pytest
-from support.config import write_config
+from support.config import small_config
 
 from mailtix.cli.main import GROUPS, build_parser, command_name, groups_for
 
@@ -85,7 +85,7 @@ def loaded(config: Path, *command: str, prefixes: tuple[str, ...], stdin: bytes 
 def test_ingest_loads_no_imap_scheduler_metrics_or_other_command(
     tmp_path: Path,
 ) -> None:
-    config = write_config(tmp_path)
+    config = small_config(tmp_path)
     ingest = ("ingest", "--mailbox", "support")
     prefixes = NOT_FOR_INGEST + OTHER_GROUPS
     assert loaded(config, *ingest, prefixes=prefixes, stdin=MAIL.read_bytes()) == "LOADED -"

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.config import write_config
+from support.config import small_config
 
 from mailtix.cli.main import main
 
@@ -26,7 +26,7 @@ def process_umask() -> Iterator[None]:
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    return write_config(
+    return small_config(
         tmp_path,
         organisations='[[organisation]]\nname = "BigCorp"\ndomains = ["bigcorp.example"]\n',
     )

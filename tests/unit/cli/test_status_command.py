@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from support.config import write_config
+from support.config import small_config
 
 HEAVY = ("jinja2", "imapclient", "aiosmtplib", "asyncio", "mailparser", "prometheus_client",
          "apscheduler", "nh3")  # fmt: skip
@@ -29,7 +29,7 @@ sys.exit(code)
 def config(tmp_path: Path) -> Path:
     for sub in ("cur", "new", "tmp"):
         (tmp_path / "inbox" / sub).mkdir(parents=True)
-    return write_config(tmp_path, routing="")
+    return small_config(tmp_path, routing="")
 
 
 def mailtix(config: Path, *args: str) -> subprocess.CompletedProcess[str]:

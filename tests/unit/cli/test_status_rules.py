@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from peewee import Database
-from support.config import write_config
+from support.config import small_config
 
 from mailtix.cli import status
 from mailtix.cli.status import DAEMON_BEATS, FAILING_POLLS, build_status, render
@@ -26,7 +26,7 @@ POLL = 60
 
 @pytest.fixture
 def config(tmp_path: Path) -> Iterator[Config]:
-    loaded = load_config(write_config(tmp_path, mailbox=f"poll_interval = {POLL}"))
+    loaded = load_config(small_config(tmp_path, mailbox=f"poll_interval = {POLL}"))
     db: Database = open_store(loaded.store.url)
     yield loaded
     db.close()

@@ -8,6 +8,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from support.config import small_config
+
 from mailtix.config import report
 from mailtix.config.load import OPTIONAL_SECTIONS, SECTIONS, load_config
 from mailtix.config.schema import specs
@@ -92,13 +94,7 @@ def test_example_check_finds_a_wrong_default(monkeypatch: Any, tmp_path: Path) -
     ]
 
 
-CONFIG = """\
-[smtp]
-maildir = "out"
-[[mailbox]]
-name = "support"
-address = "support@example.org"
-maildir = "in"
+REPORT = """\
 [report]
 digest_to = ["lead@example.org"]
 digest_schedule = "0 8 * * 1"
@@ -112,11 +108,15 @@ agents = ["alice@example.org", "bob@example.org"]
 """
 
 
+def reporting(tmp_path: Path, extra: str = "") -> Path:
+    """A config with a weekly digest."""
+    return small_config(tmp_path, address="support@example.org", extra=REPORT + extra)
+
+
 def test_agent_lookup_is_an_index_built_once(tmp_path: Path) -> None:
     (tmp_path / "config").mkdir()
-    (tmp_path / "config" / "departments.toml").write_text(DEPARTMENTS)
-    (tmp_path / "mailtix.toml").write_text(CONFIG)
-    config = load_config(tmp_path / "mailtix.toml", {})
+    (tmp_path / "config" / "departments.toml").write_text(DEPARTMENTS)  # the default place
+    config = load_config(reporting(tmp_path), {})
     assert config.agent("Bob@Example.org") is config.agents[1]
     assert config.agent("carol@example.org") is None
     assert config.__dict__["_agents_by_email"] == {a.email: a for a in config.agents}
@@ -124,8 +124,7 @@ def test_agent_lookup_is_an_index_built_once(tmp_path: Path) -> None:
 
 def test_digest_trigger_is_built_at_load(tmp_path: Path) -> None:
     report.cron_trigger.cache_clear()
-    (tmp_path / "mailtix.toml").write_text(CONFIG)
-    config = load_config(tmp_path / "mailtix.toml", {})
+    config = load_config(reporting(tmp_path), {})
     built = report.cron_trigger.cache_info().currsize
     trigger = report.cron_trigger(config.report.digest_schedule or "", config.report.zone)
     assert report.cron_trigger.cache_info().currsize == built  # the digest job builds nothing
@@ -134,7 +133,6 @@ def test_digest_trigger_is_built_at_load(tmp_path: Path) -> None:
 
 
 def test_an_empty_list_means_none_not_the_default(tmp_path: Path) -> None:
-    (tmp_path / "mailtix.toml").write_text(CONFIG + "\n[attachments]\nblocked = []\n")
-    assert load_config(tmp_path / "mailtix.toml", {}).attachments.blocked == ()
-    (tmp_path / "mailtix.toml").write_text(CONFIG)
-    assert ".exe" in load_config(tmp_path / "mailtix.toml", {}).attachments.blocked
+    none = reporting(tmp_path, "\n[attachments]\nblocked = []\n")
+    assert load_config(none, {}).attachments.blocked == ()
+    assert ".exe" in load_config(reporting(tmp_path), {}).attachments.blocked

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support.config import write_config
+from support.config import small_config
 
 from mailtix.config.load import load_config
 from mailtix.config.privacy import PrivacyConfig
@@ -14,7 +14,7 @@ from mailtix.domain.errors import ConfigError
 
 
 def load(tmp_path: Path, privacy: str) -> PrivacyConfig:
-    return load_config(write_config(tmp_path, extra=privacy)).privacy
+    return load_config(small_config(tmp_path, extra=privacy)).privacy
 
 
 def test_defaults_keep_everything_and_name_agents(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from support.config import write_config
+from support.config import small_config
 
 from mailtix.config.model import (
     Action,
@@ -210,7 +210,7 @@ def test_loaded_rules_route(tmp_path: Path) -> None:
         'then = { department = "billing", tags = ["invoice"] }\n'
     )
     departments = '[[department]]\nname = "general"\n[[department]]\nname = "billing"\n'
-    path = write_config(tmp_path, address="s@example.com", routing=routing, departments=departments)
+    path = small_config(tmp_path, address="s@example.com", routing=routing, departments=departments)
     loaded = load_config(path, {})
     decision = route(mail(subject="your invoice"), loaded.mailboxes[0], loaded)
     assert (decision.department, decision.tags) == ("billing", ("invoice",))
@@ -311,7 +311,7 @@ def test_check_warns_about_nested_quantifiers_with_file_line_rule_and_key(tmp_pa
         '[[rule]]\nname = "Words"\nwhen = { body = "(\\\\w+\\\\s?)*$", header = '
         '{ X-Tag = ["ok", "(.*)*x"] } }\nthen = { tags = ["b"] }\n'
     )
-    path = write_config(tmp_path, address="s@example.com", routing=routing)
+    path = small_config(tmp_path, address="s@example.com", routing=routing)
     lines = rule_warnings(load_config(path, {}))
     assert [line.split(" /")[0] for line in lines] == [
         'routing.toml:6: rule "Words": when.body:',

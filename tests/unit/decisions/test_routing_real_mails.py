@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support.config import write_config
+from support.config import small_config
 
 from mailtix.config.load import load_config
 from mailtix.config.model import Config, Rule
@@ -201,7 +201,7 @@ ROWS = {
 def config(tmp_path_factory: pytest.TempPathFactory) -> Config:
     directory = tmp_path_factory.mktemp("routing-real")
     return load_config(
-        write_config(
+        small_config(
             directory, address="support@example.org", mailbox='department = "general"',
             departments=DEPARTMENTS, routing=ROUTING, extra=SALES,
         )

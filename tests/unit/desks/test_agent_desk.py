@@ -12,7 +12,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from support.config import write_config
+from support.config import small_config
 
 from mailtix.cli.present import ticket_detail
 from mailtix.desks.pipeline import Outcome, Source
@@ -49,7 +49,7 @@ class Desk:
 
 @pytest.fixture
 def desk(tmp_path: Path) -> Desk:
-    config = write_config(
+    config = small_config(
         tmp_path, address=SUPPORT, mailbox='display_name = "ACME Support"', templates=True,
         departments=DEPARTMENTS, routing="", extra=AGENTS,
     )  # fmt: skip

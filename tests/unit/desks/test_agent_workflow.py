@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.config import write_config
+from support.config import small_config
 
 from mailtix.cli.present import ticket_detail
 from mailtix.desks.pipeline import Outcome, Source
@@ -67,7 +67,7 @@ class Desk:
 @pytest.fixture
 def desk(tmp_path: Path) -> Desk:
     shutil.copytree(REPO / "templates", tmp_path / "templates")
-    config = write_config(tmp_path, address=SUPPORT, mailbox='display_name = "ACME Support"',
+    config = small_config(tmp_path, address=SUPPORT, mailbox='display_name = "ACME Support"',
                           departments=DEPARTMENTS, routing="", extra=EXTRA)  # fmt: skip
     clock = [START]
     return Desk(App.open(config, clock=lambda: clock[0]), clock, tmp_path)
@@ -442,7 +442,7 @@ def pg_desk(tmp_path: Path, postgres_url: str) -> Iterator[Desk]:
 
     drop()
     shutil.copytree(REPO / "templates", tmp_path / "templates")
-    config = write_config(
+    config = small_config(
         tmp_path, address=SUPPORT, mailbox='display_name = "ACME Support"',
         store=f'url = "{postgres_url}"', departments=DEPARTMENTS, routing="", extra=EXTRA,
     )  # fmt: skip

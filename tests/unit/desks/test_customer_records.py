@@ -10,7 +10,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from support.config import write_config
+from support.config import small_config
 
 from mailtix.desks.pipeline import Source
 from mailtix.runtime.app import App
@@ -27,7 +27,7 @@ language = "de"
 
 
 def open_app(tmp_path: Path, language: str = "") -> App:
-    config = write_config(
+    config = small_config(
         tmp_path, mailbox=f'language = "{language}"', templates=True,
         departments='[[department]]\nname = "general"\n', organisations=ORGANISATIONS,
     )  # fmt: skip
@@ -102,7 +102,7 @@ AGENT = "alice@acme.example"
 def test_customer_command_moves_the_ticket_to_the_new_customers_organisation(
     tmp_path: Path,
 ) -> None:
-    config = write_config(
+    config = small_config(
         tmp_path, templates=True, organisations=ORGANISATIONS,
         departments=f'[[department]]\nname = "general"\nagents = ["{AGENT}"]\n',
         extra='[agents]\nsecret = "0123456789abcdef0123"\n',

@@ -11,7 +11,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from support.config import write_config
+from support.config import small_config
 
 from mailtix.desks.pipeline import Outcome, Source
 from mailtix.runtime.app import App
@@ -40,7 +40,7 @@ class Desk:
 
     def __init__(self, tmp_path: Path, tickets: str = "", agents: str = "") -> None:
         self.now = START
-        config = write_config(
+        config = small_config(
             tmp_path, address=SUPPORT, templates=True, departments=DEPARTMENTS,
             mailbox='display_name = "ACME Support"\ndepartment = "general"',
             extra=f"[tickets]\n{tickets}\n[agents]\n{agents}\n",
@@ -267,7 +267,7 @@ def test_budget_keys_are_validated_one_line_each(tmp_path: Path) -> None:
 
     tickets = 'max_mails_per_ticket_per_hour = 0\nautomated_mail = "drop"\nsuppression_days = "x"'
     agents = "notifications_per_hour = -5"
-    config = write_config(
+    config = small_config(
         tmp_path, address=SUPPORT, departments=DEPARTMENTS,
         mailbox='display_name = "ACME Support"\ndepartment = "general"',
         extra=f'[tickets]\n{tickets}\n[agents]\n{agents}\n[templates]\ndir = "t"\n',

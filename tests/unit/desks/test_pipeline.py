@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.config import write_config
+from support.config import small_config
 
 import mailtix.desks.pipeline
 from mailtix.desks.pipeline import Outcome, Source
@@ -101,7 +101,7 @@ class Clock:
 
 def pipeline_config(directory: Path, routing: str = ROUTING) -> Path:
     """Two mailboxes (support, sales), the departments and routing rules above."""
-    return write_config(
+    return small_config(
         directory, address=SUPPORT, templates=True, departments=DEPARTMENTS, routing=routing,
         mailbox='display_name = "ACME Support"\ndepartment = "general"', extra=EXTRA,
     )  # fmt: skip

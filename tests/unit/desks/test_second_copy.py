@@ -12,7 +12,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from support.config import write_config
+from support.config import small_config
 
 from mailtix.desks.pipeline import Source
 from mailtix.runtime.app import App, poll_cycle
@@ -54,7 +54,7 @@ class Clock:
 
 @pytest.fixture
 def app(tmp_path: Path) -> App:
-    config = write_config(
+    config = small_config(
         tmp_path, address=SUPPORT, maildir="support-inbox", templates=True,
         mailbox='display_name = "ACME Support"\ndepartment = "general"',
         departments=DEPARTMENTS, routing="", extra=EXTRA,

@@ -13,7 +13,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from support.config import write_config
+from support.config import small_config
 
 from mailtix.config.model import MailboxConfig
 from mailtix.domain.private_files import exposure_warning, private_umask, write_private
@@ -136,7 +136,7 @@ def test_warning_for_a_directory_suggests_700_and_quotes_the_path(tmp_path: Path
 def test_daemon_start_warns_about_a_readable_store(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app = App.open(write_config(tmp_path, address="support@example.com"))
+    app = App.open(small_config(tmp_path, address="support@example.com"))
     (tmp_path / "mailtix.db").chmod(0o644)
     daemon = Daemon(app)
     monkeypatch.setattr("mailtix.runtime.daemon.start_sender", lambda *_: None)

@@ -14,7 +14,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from support.config import write_config
+from support.config import small_config
 
 from mailtix.desks.pipeline import Outcome, Source
 from mailtix.lifecycle.jobs import parse_at, run_jobs
@@ -70,7 +70,7 @@ def clock() -> Clock:
 
 def make_app(tmp_path: Path, clock: Clock) -> App:
     """An App on a fresh SQLite store in ``tmp_path``, mail out into a Maildir."""
-    config = write_config(
+    config = small_config(
         tmp_path, address=SUPPORT, mailbox='display_name = "ACME Support"', templates=True,
         departments=f'[[department]]\nname = "general"\nagents = ["{ALICE}"]\n', extra=LIFECYCLE,
     )  # fmt: skip

@@ -7,7 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from support.config import write_config
+from support.config import small_config
 
 from mailtix.cli.main import main
 from mailtix.config.lifecycle import parse_duration
@@ -40,7 +40,7 @@ enabled = true
 
 
 def write(tmp_path: Path, extra: str) -> Path:
-    return write_config(tmp_path, templates=True, extra=extra)
+    return small_config(tmp_path, templates=True, extra=extra)
 
 
 def test_parse_duration_days_are_business_days() -> None:

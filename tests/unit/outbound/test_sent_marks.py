@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from peewee import Database
-from support.config import write_config
+from support.config import small_config
 
 from mailtix.config.model import SmtpConfig
 from mailtix.outbound import sent_marks
@@ -139,7 +139,7 @@ def test_sender_thread_sends_what_is_due_when_kicked_and_on_finish(
 def sender_config(tmp_path: Path) -> Path:
     """A config whose SMTP is the Maildir ``sent``, on this test's store."""
     store, sent = tmp_path / "mailtix.db", tmp_path / "sent"
-    return write_config(tmp_path, store=f'url = "sqlite:///{store}"', smtp=f'maildir = "{sent}"')
+    return small_config(tmp_path, store=f'url = "sqlite:///{store}"', smtp=f'maildir = "{sent}"')
 
 
 def test_sender_process_sends_from_a_child_and_reports_its_counts(

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from support.config import write_config
+from support.config import small_config
 
 from mailtix.domain.values import Address, OutgoingMail
 from mailtix.domain.version import mailtix_version
@@ -45,7 +45,7 @@ def test_compose_writes_x_mailer_only_when_given_and_on_one_line() -> None:
 def test_the_acknowledgement_names_mailtix_only_when_the_admin_says(
     tmp_path: Path, setting: str, expected: list[str]
 ) -> None:
-    write_config(tmp_path, address="support@acme.test", extra=f"[tickets]\n{setting}")
+    small_config(tmp_path, address="support@acme.test", extra=f"[tickets]\n{setting}")
     inbox = mailbox.Maildir(tmp_path / "inbox", create=True)
     inbox.add(customer_mail("carol@customer.test", "support@acme.test", "Printer").as_bytes())
     proc = subprocess.run(

@@ -13,7 +13,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from support.config import write_config
+from support.config import small_config
 
 from mailtix.desks.pipeline import Source
 from mailtix.domain.vocabulary import Status
@@ -32,7 +32,7 @@ _uids = itertools.count(1)
 
 
 def make_app(tmp_path: Path, privacy: str = "") -> App:
-    config = write_config(
+    config = small_config(
         tmp_path, address=SUPPORT, templates=True,
         departments=f'[[department]]\nname = "general"\nagents = ["{ALICE}"]\n',
         extra=f'[agents]\nsecret = "0123456789abcdef0123"\n[privacy]\n{privacy}\n',

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from peewee import Database
-from support.config import write_config
+from support.config import small_config
 
 from mailtix.config.lifecycle import SlaConfig
 from mailtix.config.load import load_config
@@ -39,7 +39,7 @@ normal = "1d"
 
 def config_file(tmp_path: Path, extra: str = SLA) -> Path:
     tickets = '[tickets]\nmessage_id_domain = "example.org"\n'
-    return write_config(tmp_path, address="support@example.org", extra=tickets + extra)
+    return small_config(tmp_path, address="support@example.org", extra=tickets + extra)
 
 
 def at(day: int, hour: int, minute: int = 0) -> datetime:

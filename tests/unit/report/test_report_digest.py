@@ -11,7 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-import support.config
+from support.config import small_config
 
 from mailtix.config.load import check_problems, load_config
 from mailtix.lifecycle.digest import digest_due, next_digest, run_digest
@@ -29,8 +29,8 @@ timezone = "Europe/Berlin"
 """
 
 
-def write_config(tmp_path: Path, extra: str = REPORT) -> Path:
-    return support.config.write_config(
+def digest_config(tmp_path: Path, extra: str = REPORT) -> Path:
+    return small_config(
         tmp_path, address="support@example.org", mailbox='display_name = "ACME Support"',
         extra=extra,
     )  # fmt: skip
@@ -54,7 +54,7 @@ def test_due_after_a_scheduled_time_passes() -> None:
 
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[App]:
-    config = load_config(write_config(tmp_path))
+    config = load_config(digest_config(tmp_path))
     db = open_store(config.store.url)
     Ticket.create(
         subject="Secret customer subject", customer="c@example.org", mailbox="support",
@@ -100,7 +100,7 @@ def test_digest_mail_is_html_with_a_text_alternative(app: App) -> None:
 
 
 def test_not_configured(tmp_path: Path) -> None:
-    config = load_config(write_config(tmp_path, ""))
+    config = load_config(digest_config(tmp_path, ""))
     db = open_store(config.store.url)
     try:
         assert run_digest(App(config, db), datetime(2026, 3, 2, 7, 5)).startswith(
@@ -115,13 +115,13 @@ def test_report_config_problems(tmp_path: Path) -> None:
         '[report]\ndigest_to = ["not an address"]\ndigest_schedule = "every monday"\n'
         'timezone = "Mars/Olympus"\ndigest_days = 0\ncolour = "red"\n'
     )
-    problems = check_problems(write_config(tmp_path, bad))
+    problems = check_problems(digest_config(tmp_path, bad))
     assert any(p.startswith("mailtix.toml: report.digest_to: must be a list") for p in problems)
     assert any("report.digest_schedule: must be cron syntax" in p for p in problems)
     assert any("report.timezone: must be an IANA time zone" in p for p in problems)
     assert any("report.digest_days:" in p for p in problems)
     assert any("report.colour: unknown key" in p for p in problems)
-    assert check_problems(write_config(tmp_path, REPORT)) == []
+    assert check_problems(digest_config(tmp_path, REPORT)) == []
 
 
 def test_cron_days_are_standard_cron() -> None:

@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from support.config import write_config
+from support.config import small_config
 
 from mailtix.runtime.app import App
 from mailtix.runtime.daemon import Daemon
@@ -22,7 +22,7 @@ def test_watchdog_is_fed_while_all_job_threads_are_busy(
     (tmp_path / "inbox").mkdir()
     for sub in ("cur", "new", "tmp"):
         (tmp_path / "inbox" / sub).mkdir()
-    write_config(tmp_path)
+    small_config(tmp_path)
     name = f"mailtix-watchdog-test-{os.getpid()}"
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as systemd:
         systemd.bind("\0" + name)

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from support.config import write_config
+from support.config import small_config
 
 from mailtix.config.load import load_config
 from mailtix.runtime.reload import ConfigWatcher
@@ -28,7 +28,7 @@ def bump(path: Path, text: str) -> None:
 
 @pytest.fixture
 def watcher(tmp_path: Path) -> ConfigWatcher:
-    config = write_config(tmp_path, departments=DEPARTMENTS, routing=RULE.format(name="one"))
+    config = small_config(tmp_path, departments=DEPARTMENTS, routing=RULE.format(name="one"))
     return ConfigWatcher(load_config(config))
 
 
