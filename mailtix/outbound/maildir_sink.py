@@ -54,6 +54,9 @@ class MaildirSink:
     ) -> None:
         self._maildir = None
 
+    async def reset(self) -> bool:
+        return self._maildir is not None
+
     async def send(
         self,
         envelope_from: str,

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -35,6 +35,7 @@ from mailtix.domain.faults import fault_point
 from mailtix.domain.vocabulary import EventType
 from mailtix.domain.workers import HOST, WORKER, local_worker_alive
 from mailtix.outbound.accounts import Account, SendAccounts
+from mailtix.outbound.connections import Connections, close
 from mailtix.outbound.senders import Sender, open_sender
 from mailtix.outbound.sent_marks import DirectMarks, JournalMarks, marks_for_store, recover_journals
 from mailtix.store import claims, pace
@@ -103,13 +104,14 @@ def drain(
     through it), over up to ``connections`` (default the account's ``connections``)
     connections per account; returns counts of sent / deferred / failed / waiting (held back
     by ``max_per_minute``). A sender that drains again and again passes its ``state`` (then
-    only flushed if the store is free, not closed, here)."""
+    only flushed if the store is free, not closed, here; its event loop and its open
+    connections serve the next drain, ``connections``)."""
     if isinstance(accounts, SmtpConfig):
         accounts = SendAccounts.single(accounts)
     own = state is None
     feed = _Feed(clock, state or SenderState.open(), accounts, connections)
     try:
-        asyncio.run(_drain(feed))
+        feed.state.run(_drain(feed))
     finally:
         try:
             if own:
@@ -123,18 +125,25 @@ def drain(
 
 @dataclass
 class SenderState:
-    """What a sender keeps from one drain to the next: its sent-mark journal, and the rows
+    """What a sender keeps from one drain to the next: its sent-mark journal, the rows
     claimed by it (queued so by ``mailer.Mailer.sent_by``, or claimed) that it has handed to a
-    connection: they stay "sending" in the store until their marks are flushed, and must not
-    go out again."""
+    connection (they stay "sending" in the store until their marks are flushed, and must not
+    go out again), its one event loop and the connections open on it (``connections``)."""
 
     marks: DirectMarks | JournalMarks
     handed: set[int] = field(default_factory=set)
     renewed: datetime | None = None  # when its claims were last renewed (``renew``)
+    loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
+    pool: Connections = field(default_factory=Connections)
+    handover: asyncio.Lock = field(default_factory=asyncio.Lock)  # see _drain
 
     @classmethod
     def open(cls) -> SenderState:
         return cls(marks_for_store())
+
+    def run(self, work: Coroutine[object, object, None]) -> None:
+        """Run ``work`` on this sender's event loop (one for its life, as its connections)."""
+        self.loop.run_until_complete(work)
 
     def renew(self, now: datetime) -> None:
         """Keep this worker's claims inside CLAIM_LEASE while it lives: mail queued for it may
@@ -146,7 +155,15 @@ class SenderState:
             self.renewed = now
 
     def close(self) -> None:
-        self.marks.close()
+        """Close the connections and the loop, and the marks into the store for good."""
+        try:
+            if not self.loop.is_closed():
+                self.loop.run_until_complete(self.pool.close_idle(0))
+                self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+                self.loop.run_until_complete(self.loop.shutdown_default_executor())
+                self.loop.close()
+        finally:
+            self.marks.close()
 
     def given(self, limit: int = CLAIM_BATCH) -> list[Pending]:
         """Up to ``limit`` rows claimed by this worker (queued for it, or claimed in an earlier
@@ -268,7 +285,7 @@ def _take_all(queue: deque[Pending]) -> list[Pending]:
 
 
 async def _drain(feed: _Feed) -> None:
-    handover = asyncio.Lock()  # one DATA at a time, marked before the next (crash bound)
+    handover = feed.state.handover  # one DATA at a time, marked before the next (crash bound)
     tasks: set[asyncio.Task[None]] = set()
 
     def spawn(account: Account) -> None:  # no more connections than rows
@@ -280,26 +297,45 @@ async def _drain(feed: _Feed) -> None:
 
     feed.spawn = spawn
     feed.refill()
-    while tasks:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        tasks.difference_update(done)
-        for task in done:
-            task.result()  # a failure that is not a send's (e.g. the store is gone) stops all
+    try:
+        while tasks:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            tasks.difference_update(done)
+            for task in done:
+                task.result()  # a failure that is not a send's (e.g. the store is gone) stops
+    finally:
+        for task in tasks:  # all: their connections are closed, not kept
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await feed.state.pool.close_idle()
 
 
 async def _connection(account: Account, feed: _Feed, number: int, handover: asyncio.Lock) -> None:
-    """One connection of ``account`` taking its rows from ``feed``; reconnects when the server
-    hung up after answering at least one row on it (e.g. Postfix's smtpd_hard_error_limit)."""
+    """One connection of ``account`` taking its rows from ``feed``: one kept open by an earlier
+    drain, else a new one; kept open for the next drain when the rows run out. Reconnects when
+    the server hung up after answering at least one row on it (e.g. Postfix's
+    smtpd_hard_error_limit)."""
     try:
         while account.name not in feed.closed:
+            sender = await feed.state.pool.take(account.name)
+            if sender is None:
+                try:
+                    sender = await open_sender(account.smtp, handover, account.name).__aenter__()
+                except SendError as exc:  # could not even connect
+                    if number == 0:  # the others may be refused for their number; not this one
+                        feed.defer_rest(account, exc)
+                    return
+                feed.state.pool.opened += 1
             try:
-                async with open_sender(account.smtp, handover) as sender:
-                    hung_up = await _send_from(sender, feed, account)
-            except SendError as exc:  # could not even connect
-                if number == 0:  # the others may be refused for their number; this one is not
-                    feed.defer_rest(account, exc)
+                hung_up = await _send_from(sender, feed, account)
+            except BaseException:
+                await close(sender)
+                raise
+            if not hung_up and account.name not in feed.closed:
+                feed.state.pool.put(account.name, sender)
                 return
-            if not hung_up:
+            await close(sender)
+            if not hung_up:  # lost, and what was due for the account deferred
                 return
     finally:
         feed.live[account.name] -= 1

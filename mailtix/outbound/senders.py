@@ -24,6 +24,10 @@ class Sender(Protocol):
         traceback: TracebackType | None,
     ) -> None: ...
 
+    async def reset(self) -> bool:
+        """Ready for the next message (an SMTP RSET)? False when the connection is gone."""
+        ...
+
     async def send(
         self,
         envelope_from: str,
@@ -33,9 +37,12 @@ class Sender(Protocol):
     ) -> None: ...
 
 
-def open_sender(config: SmtpConfig, handover: asyncio.Lock | None = None) -> Sender:
-    """A MaildirSink for ``config.maildir``, else an SmtpSender (not connected until entered);
-    ``handover`` is shared by the connections of one drain (see ``smtp_sender``)."""
+def open_sender(
+    config: SmtpConfig, handover: asyncio.Lock | None = None, account: str = "smtp"
+) -> Sender:
+    """A MaildirSink for ``config.maildir``, else an SmtpSender (not connected until entered)
+    of ``account`` (named in its errors); ``handover`` is shared by the connections of one
+    sender (see ``smtp_sender``)."""
     if config.maildir is not None:
         return MaildirSink(config.maildir)
-    return SmtpSender(config, handover)
+    return SmtpSender(config, handover, account)

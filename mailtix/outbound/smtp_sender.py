@@ -223,6 +223,8 @@ class SmtpSender:
         except Exception as exc:
             error = classify(exc, phase=phase, host=self._where)
             message = _one_line(str(error), self.config.password)
+            if self.account != "smtp":  # a [mailbox.smtp]: say which one
+                message = f"{self.account}: {message}"
             raise SendError(
                 message, permanent=error.permanent, connection_lost=error.connection_lost
             ) from None
@@ -255,6 +257,20 @@ class SmtpSender:
             await client.quit()
         except (TimeoutError, aiosmtplib.SMTPException, OSError):
             client.close()
+
+    async def reset(self) -> bool:
+        """RSET, so a connection kept from an earlier drain is known to answer (False: it
+        is closed, e.g. the server timed it out)."""
+        if self._client is None or not self._client.is_connected:
+            return False
+        try:
+            await self._step("send", self._client.rset())
+        except SendError as exc:
+            log.debug("SMTP %s: a kept connection did not answer RSET: %s", self._where, exc)
+            self._client.close()
+            self._client = None
+            return False
+        return True
 
     async def send(
         self,

@@ -103,7 +103,7 @@ def test_a_refused_login_holds_only_that_accounts_mail(stack: MailStack, tmp_pat
     assert len(stack.wait_for_messages(carol)) == 1  # [smtp]'s account went on
     [held] = outbox_items(d["config"])
     assert held["recipients"] == [f"{dave}@{stack.customer_domain}"]
-    assert held["last_error"].startswith("login failed: 535"), held
+    assert held["last_error"].startswith("mailbox sales smtp: login failed: 535"), held
     assert "not-the-password" not in poll.stdout + poll.stderr + held["last_error"]
     assert stack.fetch(dave) == []
 

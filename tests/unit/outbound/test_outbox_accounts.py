@@ -211,7 +211,9 @@ def test_an_account_whose_server_is_down_defers_only_its_own_mail(
     assert len(delivered(tmp_path / "shared")) == 3
     retried = [OutboxItem.get_by_id(r.id) for r in sales]
     assert {(r.status, r.attempts) for r in retried} == {("pending", 1)}
-    assert all(r.last_error.startswith("cannot connect to 127.0.0.1:") for r in retried)
+    assert all(
+        r.last_error.startswith("mailbox sales smtp: cannot connect to 127.0.0.1:") for r in retried
+    )
 
 
 def test_a_long_account_is_paced_under_a_key_that_fits_the_store() -> None:
