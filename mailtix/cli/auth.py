@@ -102,11 +102,11 @@ def log_in(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"{account.name}: stopped; not signed in", file=sys.stderr)
         return 130
-    if token is None:
-        print(f"{account.name}: flow client_credentials signs in as the app itself; no login "
-              "needed (check with: mailtix check --connect)")  # fmt: skip
-        return 0
     expires = datetime.fromtimestamp(token.expires_at, UTC).isoformat(timespec="seconds")
+    if account.oauth2.flow == "client_credentials":
+        print(f"{account.name}: flow client_credentials needs no person to sign in: the app "
+              f"signed itself in; access token expires {expires}")  # fmt: skip
+        return 0
     print(
         f"{account.name}: signed in ({account.oauth2.provider}, flow {account.oauth2.flow}); "
         f"access token expires {expires}; tokens kept in {account.oauth2.token_cache}"

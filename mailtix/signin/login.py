@@ -1,8 +1,9 @@
 """Signing an account in by hand (``mailtix auth login``): the device flow for
 ``flow = "device"`` (msal for Microsoft, plain RFC 8628 for a generic provider), a first
 refresh with the configured refresh token for ``flow = "refresh_token"``; an app's own
-``client_credentials`` need no person. What the provider sends is kept through
-``tokens.store`` (atomic, 0600), replacing what the cache held."""
+``client_credentials`` need no person (the app asks for a token now, which shows its secret
+works and clears a refusal ``mailtix status`` reported). What the provider sends is kept
+through ``tokens.store`` (atomic, 0600), replacing what the cache held."""
 
 from __future__ import annotations
 
@@ -28,13 +29,11 @@ def log_in(
     *,
     sleep: Callable[[float], None] = time.sleep,
     authority: str = "",
-) -> AccessToken | None:
-    """Sign ``account`` in now; None when its flow needs no person (client_credentials).
-    ``authority``: another Microsoft authority than the real one (tests)."""
+) -> AccessToken:
+    """Sign ``account`` in now. ``authority``: another Microsoft authority than the real one
+    (tests)."""
     oauth2 = account.oauth2
-    if oauth2.flow == "client_credentials":
-        return None
-    if oauth2.flow == "refresh_token":
+    if oauth2.flow in ("client_credentials", "refresh_token"):
         return fresh_token(account, force=True)
     try:
         if oauth2.provider == "microsoft":

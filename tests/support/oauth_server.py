@@ -52,6 +52,7 @@ class OAuthServer:
         self.device_lifetime = device_lifetime
         self.refresh_lifetime: float | None = None  # say refresh_token_expires_in (Google's)
         self.errors_with_200 = False  # answer device polls' errors with HTTP 200 (as GitHub)
+        self.app_secrets: dict[str, str] = {}  # client_id -> secret, for client_credentials
         self.code_suffix = ""  # appended to each user_code and verification URL (hostile text)
         self.devices: dict[str, Device] = {}  # device_code -> its authorization
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request
@@ -205,6 +206,11 @@ class OAuthServer:
         if form.get("grant_type") == DEVICE_GRANT:
             status, answer = self._device_token(form)
             return (200 if self.errors_with_200 else status), answer
+        if form.get("grant_type") == "client_credentials":  # the app's own token
+            if form.get("client_secret") != self.app_secrets.get(form.get("client_id", "")):
+                return 401, {"error": "invalid_client"}
+            with self._lock:
+                return 200, self._issue(form.get("client_id", ""))
         if form.get("grant_type") != "refresh_token":
             return 400, {"error": "unsupported_grant_type"}
         with self._lock:

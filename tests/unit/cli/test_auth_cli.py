@@ -33,6 +33,7 @@ def oauth2(server: OAuthServer, table: str, flow: str = "device", cache: str = "
 
 
 def write(tmp_path: Path, server: OAuthServer) -> Path:
+    server.app_secrets["mailtix"] = "app-secret"
     (tmp_path / "mailtix.toml").write_text(
         '[store]\nurl = "sqlite:///mailtix.db"\n'
         '[smtp]\nhost = "127.0.0.1"\nport = 2525\nusername = "desk"\nauth = "oauth2"\n'
@@ -96,7 +97,7 @@ def test_the_flags_name_the_account(
     assert "mailbox support smtp: signed in" in capsys.readouterr().out
     assert (tmp_path / "var" / "oauth-support-smtp.json").exists()
     assert run(config, "auth", "login", "--smtp") == 0
-    assert "smtp: flow client_credentials signs in as the app itself; no login needed" in (
+    assert "smtp: flow client_credentials needs no person to sign in: the app signed itself" in (
         capsys.readouterr().out
     )
     assert server.requests.count(("POST", "/device")) == 1  # the app asked nothing

@@ -150,12 +150,18 @@ def test_ctrl_c_while_waiting_stops_without_keeping_anything(
     assert not (tmp_path / "var" / "oauth-support.json").exists()
 
 
-def test_client_credentials_need_no_login(tmp_path: Path, server: OAuthServer) -> None:
+def test_client_credentials_need_no_person(tmp_path: Path, server: OAuthServer) -> None:
     oauth2 = OAuth2Config(provider="generic", client_id="app", flow="client_credentials",
                           token_url=server.token_url, client_secret="s",
                           token_cache=tmp_path / "c.json")  # fmt: skip
-    assert log_in(Account("smtp", "app", oauth2, "-"), lambda *shown: None) is None
-    assert server.requests == []
+    app = Account("smtp", "app", oauth2, "mailtix auth login --smtp")
+    with pytest.raises(SignInError, match="refused .invalid_client"):  # a wrong secret
+        log_in(app, lambda *shown: pytest.fail("nobody is asked"))
+    server.app_secrets["app"] = "s"
+    token = log_in(app, lambda *shown: pytest.fail("nobody is asked"))
+    assert server.access_tokens[token.value][0] == "app"
+    assert ("POST", "/device") not in server.requests
+    assert standing(oauth2).problem is None  # the refusal status showed is gone
 
 
 @pytest.fixture
