@@ -183,11 +183,13 @@ def _oauth(config: Config, now: datetime, problems: list[str]) -> list[dict[str,
 
 
 def _oauth_accounts(config: Config) -> list[tuple[str, Any]]:
-    accounts: list[tuple[str, Any]] = [("smtp", getattr(config.smtp, "oauth2", None))]
+    shared = getattr(config.smtp, "oauth2", None)
+    accounts: list[tuple[str, Any]] = [("smtp", shared)]
     for mailbox in config.mailboxes:
         accounts.append((f"mailbox {mailbox.name}", getattr(mailbox, "oauth2", None)))
-        own_smtp = getattr(mailbox, "smtp", None)
-        accounts.append((f"mailbox {mailbox.name} smtp", getattr(own_smtp, "oauth2", None)))
+        own = getattr(getattr(mailbox, "smtp", None), "oauth2", None)
+        if own is not None and own != shared:  # an inherited sign-in is [smtp]'s, listed once
+            accounts.append((f"mailbox {mailbox.name} smtp", own))
     return [(name, oauth) for name, oauth in accounts if oauth is not None]
 
 

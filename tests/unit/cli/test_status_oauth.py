@@ -106,3 +106,25 @@ def test_the_token_an_account_lives_on_running_out_within_the_hour(
     assert shown["expires_at"] == ends.isoformat() + "+00:00"
     if not healthy:
         assert problems[0].startswith(f"oauth mailbox support: token expires {shown['expires_at']}")
+
+
+def test_an_inherited_smtp_sign_in_is_listed_once(config: Config, tmp_path: Path) -> None:
+    shared = OAuth2Config(
+        provider="generic",
+        client_id="c",
+        flow="device",
+        token_url="http://127.0.0.1:9/token",
+        token_cache=tmp_path / "s.json",
+    )
+    smtp = replace(config.smtp, oauth2=shared)
+    mailbox = replace(config.mailboxes[0], smtp=smtp)  # [mailbox.smtp] with [smtp]'s sign-in
+    config = replace(config, smtp=smtp, mailboxes=(mailbox,))
+    assert [a["account"] for a in build_status(config, NOW)["oauth"]] == ["smtp"]
+    own = replace(shared, token_cache=tmp_path / "own.json")
+    config = replace(config, mailboxes=(replace(mailbox, smtp=replace(smtp, oauth2=own)),))
+    report = build_status(config, NOW)
+    assert [a["account"] for a in report["oauth"]] == ["smtp", "mailbox support smtp"]
+    assert report["problems"][-1] == (
+        "oauth mailbox support smtp: not signed in yet; "
+        "run `mailtix auth login --mailbox support --smtp`"
+    )  # fmt: skip
