@@ -106,11 +106,16 @@ class Daemon:
 
         try:
             self.lmtp = LmtpServer(self.app.config, self.app.pipeline, address,
-                                   self.kick_outbox).start()  # fmt: skip
+                                   self.kick_outbox, self._delivered).start()  # fmt: skip
         except MailtixError:
             if self.sender is not None:
                 stop_sender(self.app, self.sender)
             raise
+
+    def _delivered(self, mailbox: str, kind: str) -> None:
+        """One mail delivered by LMTP: counted in mailtix_mails_in like a polled one."""
+        if self.metrics is not None:
+            self.metrics.mails_in.labels(mailbox, kind).inc()
 
     def _every(
         self, seconds: float, func: Callable[..., None], job_id: str, *, now: bool = True,

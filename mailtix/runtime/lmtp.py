@@ -138,10 +138,11 @@ class LmtpServer:
     """The server on (host, port), its loop in a thread of its own."""
 
     def __init__(self, config: Config, pipeline: Pipeline, address: tuple[str, int],
-                 on_commit: Any = None) -> None:  # fmt: skip
+                 on_commit: Any = None, on_outcome: Any = None) -> None:  # fmt: skip
+        """``on_commit`` and ``on_outcome``: see ``DeliveryWorker``."""
         self.address = address
         self.max_sessions = config.lmtp.max_sessions
-        self.worker = DeliveryWorker(pipeline, on_commit)
+        self.worker = DeliveryWorker(pipeline, on_commit, on_outcome)
         self.handler = LmtpHandler(config, self.worker)
         self.data_size_limit = max((m.max_message_bytes for m in config.mailboxes), default=0)
         self.sessions: set[_Session] = set()

@@ -39,9 +39,17 @@ class Delivery:
 class DeliveryWorker:
     """``submit`` a delivery, get a future of its outcomes; ``stop`` after the queue is done."""
 
-    def __init__(self, pipeline: Pipeline, on_commit: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        on_commit: Callable[[], None] | None = None,
+        on_outcome: Callable[[str, str], None] | None = None,
+    ) -> None:
+        """``on_commit``: after each durable commit (the daemon kicks its sender);
+        ``on_outcome(mailbox, kind)``: for each mail stored (the daemon's metrics)."""
         self.pipeline = pipeline
         self.on_commit = on_commit
+        self.on_outcome = on_outcome
         self._queue: queue.Queue[Delivery | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="lmtp-delivery", daemon=True)
         self.groups = 0  # durable commits made (for tests and the benchmark)
@@ -93,6 +101,11 @@ class DeliveryWorker:
         self.groups += 1
         if stored and self.on_commit is not None:
             self.on_commit()
+        if self.on_outcome is not None:
+            for result in results:
+                for mailbox, outcome in result.items():
+                    if outcome is not None:
+                        self.on_outcome(mailbox, outcome.kind)
 
     def _process(self, delivery: Delivery) -> Results:
         found: Results = {}

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -231,6 +232,9 @@ def test_unknown_address_is_refused_550_and_bounced(stack: MailStack, tmp_path: 
 
 def test_mailtix_run_with_lmtp_listen_takes_mail(stack: MailStack, tmp_path: Path) -> None:
     d = desk(stack, tmp_path)
+    [metrics_port] = free_ports(1)
+    with d["config"].open("a") as config:
+        config.write(f'\n[metrics]\nlisten = "127.0.0.1:{metrics_port}"\n')
     with serving(stack, d["config"], "run") as proc:
         tagged = d["support"].replace("@", "+urgent@").upper()
         stack.send(customer_mail(d["carol_addr"], tagged, "Via the daemon"),
@@ -240,6 +244,9 @@ def test_mailtix_run_with_lmtp_listen_takes_mail(stack: MailStack, tmp_path: Pat
         status = json.loads(mailtix(d["config"], "status", "--json", check=False).stdout)
         [mailbox] = status["mailboxes"]
         assert mailbox["healthy"] and mailbox["last_poll"] is None  # delivered, never polled
+        url = f"http://127.0.0.1:{metrics_port}/metrics"
+        scraped = urllib.request.urlopen(url, timeout=10).read().decode()
+        assert 'mailtix_mails_in_total{mailbox="support",outcome="ticket"} 1.0' in scraped
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
     [only] = tickets(d["config"])

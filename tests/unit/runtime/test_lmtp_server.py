@@ -262,13 +262,17 @@ def test_deliveries_waiting_together_share_one_durable_commit(app: App) -> None:
     from mailtix.runtime.lmtp_worker import DeliveryWorker
 
     commits: list[int] = []
-    worker = DeliveryWorker(app.pipeline, on_commit=lambda: commits.append(1))
+    seen: list[tuple[str, str]] = []
+    worker = DeliveryWorker(
+        app.pipeline, on_commit=lambda: commits.append(1), on_outcome=lambda *o: seen.append(o)
+    )
     futures = [worker.submit(mail(subject=f"n{i}"), ["support"]) for i in range(12)]
     worker.start()  # all twelve are waiting when it starts: one group
     results = [f.result(timeout=30) for f in futures]
     worker.stop(timeout=10)
     assert [r["support"].kind for r in results] == ["ticket"] * 12  # type: ignore[union-attr]
     assert worker.groups == 1 and commits == [1]
+    assert seen == [("support", "ticket")] * 12
     assert Ticket.select().count() == 12
 
 
