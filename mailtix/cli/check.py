@@ -33,7 +33,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 def check_all(args: argparse.Namespace) -> int:
     from mailtix.config.rules import rule_warnings
     from mailtix.outbound.provider_limits import provider_warnings
-    from mailtix.outbound.render import KINDS, check_templates
+    from mailtix.outbound.render import KINDS
+    from mailtix.outbound.template_check import check_templates
     from mailtix.runtime.exposure import exposure_warnings
 
     config = load_config(config_path(args))

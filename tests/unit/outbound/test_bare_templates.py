@@ -7,7 +7,8 @@ import shutil
 from pathlib import Path
 
 from mailtix.config.shipped import shipped_templates
-from mailtix.outbound.render import KINDS, SAMPLE_CONTEXT, bare_context, check_templates
+from mailtix.outbound.render import KINDS, bare_context
+from mailtix.outbound.template_check import SAMPLE_CONTEXT, check_templates
 
 
 def test_bare_context_keeps_only_the_reference_and_the_mailbox() -> None:

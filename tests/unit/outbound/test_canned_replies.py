@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from mailtix.domain.errors import TemplateError
-from mailtix.outbound.render import KINDS, SAMPLE_CONTEXT, TemplateRenderer, check_templates
+from mailtix.outbound.render import KINDS, TemplateRenderer
+from mailtix.outbound.template_check import SAMPLE_CONTEXT, check_templates
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from mailtix.domain.errors import TemplateError
-from mailtix.outbound.render import SAMPLE_CONTEXT, TemplateRenderer, check_templates, clean_subject
+from mailtix.outbound.render import TemplateRenderer, clean_subject
+from mailtix.outbound.template_check import SAMPLE_CONTEXT, check_templates
 
 SHIPPED = Path(__file__).resolve().parents[3] / "templates"
 PAYLOADS = ("{{ 7*7 }}", "{% raw %}", "{{ ''.__class__.__mro__ }}", "{% endraw %}{# x")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mailtix.outbound.render import KINDS, SAMPLE_CONTEXT, TemplateRenderer, check_templates
+from mailtix.outbound.render import KINDS, TemplateRenderer
+from mailtix.outbound.template_check import SAMPLE_CONTEXT, check_templates
 
 SHIPPED = Path(__file__).resolve().parents[3] / "templates"
 

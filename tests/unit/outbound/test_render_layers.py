@@ -7,7 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from mailtix.config.shipped import shipped_templates
-from mailtix.outbound.render import KINDS, SAMPLE_CONTEXT, TemplateRenderer, check_templates
+from mailtix.outbound.render import KINDS, TemplateRenderer
+from mailtix.outbound.template_check import SAMPLE_CONTEXT, check_templates
 
 
 def test_an_empty_directory_of_overrides_checks_clean_over_the_shipped_templates(
