@@ -39,8 +39,8 @@ from mailtix.store.attempts import (
     reset_attempts,
 )
 from mailtix.store.durability import relaxed
-from mailtix.store.ledger import add_receipt
-from mailtix.store.lookups import receipt_for_bytes, receipt_for_uid
+from mailtix.store.ledger import add_receipt, add_receipts, receipt_row
+from mailtix.store.lookups import KnownReceipts, known_receipts, receipt_for_bytes, receipt_for_uid
 from mailtix.store.models import OutboxItem, Ticket, database_proxy
 from mailtix.store.tickets import StoreLookup, add_event, earlier_copy, get_ticket, surviving
 
@@ -86,6 +86,8 @@ class Pipeline:
         self.lookup = StoreLookup()
         self.max_attempts = MAX_ATTEMPTS
         self.cpu_budget = CPU_BUDGET
+        self._known: KnownReceipts | None = None  # while a group is handled: its receipts
+        self._receipts: list[dict[str, object]] | None = None  # and the ones it writes
 
     @property
     def config(self) -> Config:
@@ -144,10 +146,19 @@ class Pipeline:
             yield self._handle_group(group)
 
     def _handle_group(self, group: list[tuple[bytes, Source, str]]) -> list[Outcome]:
-        # one relaxed commit (the poller makes the batch durable before moving it); each
-        # message in a savepoint of its own (_process)
+        """One relaxed commit (the poller makes the batch durable before moving it); each
+        message in a savepoint of its own (_process). The group's earlier receipts are looked
+        up together first, and the receipts it makes written together at its end, in its
+        transaction (its messages are distinct: same bytes twice are never in one group)."""
+        uids = [(src.uidvalidity, src.uid) for _, src, _ in group if src.uid is not None]
         with relaxed(), database_proxy.atomic():
-            outcomes = [self._process(raw, src, sha, in_group=True) for raw, src, sha in group]
+            self._known = known_receipts(group[0][1].mailbox, uids, [sha for *_, sha in group])
+            self._receipts = []
+            try:
+                outcomes = [self._process(raw, s, sha, in_group=True) for raw, s, sha in group]
+                add_receipts(self._receipts)
+            finally:
+                self._known = self._receipts = None
         fault_point("after-commit")
         return outcomes
 
@@ -176,9 +187,7 @@ class Pipeline:
         try:
             mail = group_rewrite.unwrapped(parse_message(raw), self.config.own_addresses)
             budget.check("parsing")
-            with log_context(message_id=mail.message_id), database_proxy.atomic():
-                outcome = self._apply(mail, raw, sha, source, mailbox, budget)  # a savepoint
-                budget.check("handling")  # over it: the message's rows are rolled back
+            outcome = self._handle(mail, raw, sha, source, mailbox, budget)
             if not in_group:
                 fault_point("after-commit")
             return outcome
@@ -196,6 +205,27 @@ class Pipeline:
                 return self._quarantine(raw, sha, source, f"internal error: {error}")
             return Outcome("deferred", detail=f"attempt {attempt} failed ({error}); will retry")
 
+    def _handle(
+        self,
+        mail: ParsedMail,
+        raw: bytes,
+        sha: str,
+        source: Source,
+        mailbox: MailboxConfig,
+        budget: CpuBudget,
+    ) -> Outcome:
+        """``_apply`` in a savepoint: all of the message's rows, its receipt included, or none."""
+        written = len(self._receipts) if self._receipts is not None else 0
+        try:
+            with log_context(message_id=mail.message_id), database_proxy.atomic():
+                outcome = self._apply(mail, raw, sha, source, mailbox, budget)
+                budget.check("handling")  # over it: the message's rows are rolled back
+        except BaseException:
+            if self._receipts is not None:
+                del self._receipts[written:]  # rolled back with the savepoint
+            raise
+        return outcome
+
     def _quarantine(
         self, raw: bytes | None, sha: str, source: Source, reason: str, size: int | None = None
     ) -> Outcome:
@@ -212,11 +242,20 @@ class Pipeline:
     def _already_seen(self, source: Source, sha: str, retry: bool = False) -> Outcome | None:
         """The earlier outcome for this UID, or for the same bytes (a new UIDVALIDITY, a
         redelivery); a quarantined message stays quarantined unless it is being retried."""
+        known = self._known if not retry else None
         if source.uid is not None:
-            by_uid = receipt_for_uid(source.mailbox, source.uidvalidity, source.uid)
+            by_uid = (
+                known.for_uid(source.uidvalidity, source.uid)
+                if known is not None
+                else receipt_for_uid(source.mailbox, source.uidvalidity, source.uid)
+            )
             if by_uid is not None:
                 return Outcome("duplicate", self.ref(by_uid.ticket_id), f"already {by_uid.outcome}")
-        first = receipt_for_bytes(source.mailbox, sha, skip_quarantined=retry)
+        first = (
+            known.for_bytes(sha)
+            if known is not None
+            else receipt_for_bytes(source.mailbox, sha, skip_quarantined=retry)
+        )
         if first is None:
             return None
         kind = "quarantined" if first.outcome == "quarantined" else "duplicate"
@@ -228,7 +267,10 @@ class Pipeline:
     def _receipt(
         self, source: Source, sha: str, outcome: str, detail: str, ticket: int | None
     ) -> None:
-        add_receipt(source, sha, outcome, detail, ticket, self.clock())
+        if self._receipts is None:
+            add_receipt(source, sha, outcome, detail, ticket, self.clock())
+        else:  # a group's: written at its end (_handle_group)
+            self._receipts.append(receipt_row(source, sha, outcome, detail, ticket, self.clock()))
 
     def _apply(
         self,

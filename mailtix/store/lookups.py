@@ -61,6 +61,41 @@ def receipt_for_bytes(mailbox: str, sha256: str, *, skip_quarantined: bool) -> S
     return Seen(*row) if row else None
 
 
+@dataclass(frozen=True)
+class KnownReceipts:
+    """The earlier receipts of a group of messages, looked up together (``known_receipts``)."""
+
+    by_uid: dict[tuple[int, int], Seen]  # (uidvalidity, uid) -> its receipt
+    by_bytes: dict[str, Seen]  # sha256 -> the first receipt for those bytes
+
+    def for_uid(self, uidvalidity: int, uid: int) -> Seen | None:
+        return self.by_uid.get((uidvalidity, uid))
+
+    def for_bytes(self, sha256: str) -> Seen | None:
+        return self.by_bytes.get(sha256)
+
+
+def known_receipts(mailbox: str, uids: list[tuple[int, int]], sha256s: list[str]) -> KnownReceipts:
+    """What ``receipt_for_uid`` and ``receipt_for_bytes`` (quarantined ones included) say of
+    each of these messages, in a statement per UIDVALIDITY and one for the bytes."""
+    by_uid: dict[tuple[int, int], Seen] = {}
+    for uidvalidity in sorted({v for v, _ in uids}):
+        wanted = [uid for v, uid in uids if v == uidvalidity]
+        sql = _RECEIPT + f"uidvalidity = ? AND uid IN ({', '.join('?' * len(wanted))})"
+        for row in execute(sql, [mailbox, uidvalidity, *wanted]).fetchall():
+            by_uid.setdefault((int(row[1]), int(row[2])), Seen(*row))
+    by_bytes: dict[str, Seen] = {}
+    if sha256s:
+        marks = ", ".join("?" * len(sha256s))
+        sql = (
+            "SELECT id, uidvalidity, uid, outcome, ticket_id, sha256 FROM receipt "
+            f"WHERE mailbox = ? AND sha256 IN ({marks}) ORDER BY id"
+        )
+        for *row, sha in execute(sql, [mailbox, *sha256s]).fetchall():
+            by_bytes.setdefault(str(sha), Seen(*row))
+    return KnownReceipts(by_uid, by_bytes)
+
+
 def count_attempt(mailbox: str, sha256: str, now: datetime) -> tuple[int, str]:
     """One more attempt at this message: (attempts so far, the last error recorded)."""
     sql = (

@@ -6,13 +6,14 @@ this table" or "update these columns of the row with this id" depends only on th
 column names and the database, so it is cached here; every value still goes through its field's
 ``db_value``, exactly as peewee's own INSERT and UPDATE would convert it. ``BaseModel.save``
 (and so ``Model.create``) uses this. One read too: a row by its id as a model object
-(``select_by_id``, a ticket for every follow-up); other queries with conditions stay with
+(``select_by_id``, a ticket for every follow-up), and many rows in one INSERT
+(``insert_rows``, a group's receipts); other queries with conditions stay with
 peewee or ``lookups``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from peewee import Database, Model, PostgresqlDatabase
@@ -109,3 +110,17 @@ def select_by_id(model: type[M], pk: int) -> M | None:
     }
     found._dirty.clear()  # type: ignore[attr-defined]
     return found
+
+
+def insert_rows(model: type[Model], rows: Sequence[Mapping[str, Any]]) -> None:
+    """INSERT ``rows`` (each with the same field names) in one statement."""
+    if not rows:
+        return
+    db = _real(model._meta.database)
+    names = tuple(rows[0])
+    table = _quoted(db, model._meta.table_name)
+    columns = ", ".join(_quoted(db, c) for c in _columns(model, names))
+    marks = f"({', '.join([db.param] * len(names))})"
+    sql = f"INSERT INTO {table} ({columns}) VALUES {', '.join([marks] * len(rows))}"
+    params = [value for row in rows for value in _params(model, row)]
+    db.execute_sql(sql, params)
