@@ -83,7 +83,10 @@ class DeliveryWorker:
                     last = True
                     break
                 group.append(more)
-            self._handle(group)
+            # a session that went away before its turn: nothing to answer, the MTA retries
+            group = [d for d in group if d.done.set_running_or_notify_cancel()]
+            if group:
+                self._handle(group)
             if last:
                 return
 

@@ -258,6 +258,44 @@ def test_stop_answers_the_delivery_in_flight_first(
     assert Ticket.select().count() == 1
 
 
+def test_a_client_gone_in_the_middle_stops_nothing(
+    server: LmtpServer, app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started, release = threading.Event(), threading.Event()
+    real = app.pipeline.process
+
+    def held(*args: object, **kwargs: object) -> object:
+        started.set()
+        release.wait(10)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(app.pipeline, "process", held)
+    first = client(server)
+    first.command("LHLO test.example")
+    first.command("MAIL FROM:<carol@customer.example>")
+    first.command("RCPT TO:<support@acme.example>")
+    first.command("DATA")
+    first.sock.sendall(mail(subject="first").replace(b"\n", b"\r\n") + b".\r\n")
+    assert started.wait(5)
+    # another session queues behind it, then gives up before its turn: cancelled
+    second = client(server)
+    second.command("LHLO test.example")
+    second.command("MAIL FROM:<carol@customer.example>")
+    second.command("RCPT TO:<support@acme.example>")
+    second.command("DATA")
+    second.sock.sendall(mail(subject="gone").replace(b"\n", b"\r\n") + b".\r\n")
+    time.sleep(0.3)
+    second.close()
+    first.close()  # and the first goes too, while it is being handled
+    time.sleep(0.3)
+    release.set()
+    with client(server) as third:  # the worker still serves
+        _, data = third.deliver("carol@customer.example", ["support@acme.example"], mail("3rd"))
+    assert data[0].startswith("250 2.0.0 ticket ")
+    subjects = sorted(t.subject for t in Ticket.select())
+    assert subjects == ["3rd", "first"]  # "gone" was never handled: the MTA still has it
+
+
 def test_deliveries_waiting_together_share_one_durable_commit(app: App) -> None:
     from mailtix.runtime.lmtp_worker import DeliveryWorker
 
