@@ -85,12 +85,19 @@ class DeliveryWorker:
                 group.append(more)
             # a session that went away before its turn: nothing to answer, the MTA retries
             group = [d for d in group if d.done.set_running_or_notify_cancel()]
-            if group:
+            try:
                 self._handle(group)
+            except Exception:  # the thread must go on: what is unanswered is told to retry
+                log.exception("LMTP delivery worker")
+                for delivery in group:
+                    if not delivery.done.done():
+                        delivery.done.set_result(dict.fromkeys(delivery.mailboxes, None))
             if last:
                 return
 
     def _handle(self, group: list[Delivery]) -> None:
+        if not group:
+            return
         results = [self._process(delivery) for delivery in group]
         stored = [r for r in results if any(o is not None for o in r.values())]
         if stored:

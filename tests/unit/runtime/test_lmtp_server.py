@@ -296,6 +296,21 @@ def test_a_client_gone_in_the_middle_stops_nothing(
     assert subjects == ["3rd", "first"]  # "gone" was never handled: the MTA still has it
 
 
+def test_a_failing_hook_leaves_the_worker_serving(app: App) -> None:
+    from mailtix.runtime.lmtp_worker import DeliveryWorker
+
+    def broken() -> None:
+        raise RuntimeError("sender gone")
+
+    worker = DeliveryWorker(app.pipeline, on_commit=broken).start()
+    first = worker.submit(mail(subject="one"), ["support"]).result(timeout=30)
+    second = worker.submit(mail(subject="two"), ["support"]).result(timeout=30)
+    worker.stop(timeout=10)
+    # each answered before the hook ran; the second shows the thread lived on
+    assert [r["support"].kind for r in (first, second)] == ["ticket"] * 2  # type: ignore[union-attr]
+    assert Ticket.select().count() == 2
+
+
 def test_deliveries_waiting_together_share_one_durable_commit(app: App) -> None:
     from mailtix.runtime.lmtp_worker import DeliveryWorker
 
