@@ -18,8 +18,6 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from email.message import Message
 
-from flufl.bounce import all_failures
-
 log = logging.getLogger(__name__)
 
 MESSAGE_ID_LINE = re.compile(rb"^\s*Message-ID\s*:\s*(<[^<>\s]{3,250}>)", re.I | re.M)
@@ -40,6 +38,8 @@ class Bounce:
 
 def read_bounce(raw: bytes) -> Bounce:
     """What a bounce says; never raises (an unreadable DSN simply names nothing)."""
+    from flufl.bounce import all_failures  # 10 ms to import: only once a bounce arrives
+
     message = email.message_from_bytes(raw[:MAX_SCAN])
     try:
         temporary, permanent = all_failures(message)

@@ -70,7 +70,7 @@ sys.exit(code)
 """
 NOT_FOR_INGEST = ("imapclient", "apscheduler", "prometheus_client", "msal", "google",
                   "mailtix.runtime.daemon", "mailtix.runtime.metrics",
-                  "mailtix.inbound.imap_source", "mailtix.privacy")  # fmt: skip
+                  "mailtix.inbound.imap_source", "mailtix.privacy", "flufl")  # fmt: skip
 OTHER_GROUPS = tuple(f"mailtix.cli.{g}" for g in GROUPS if g not in ("mail", "tickets"))
 
 
