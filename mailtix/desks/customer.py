@@ -81,7 +81,7 @@ class CustomerDesk(Desk):
         seen([(customer.email, customer.name), *copied], now)
         language = self._language(ticket, item, facts)
         self._acknowledge(ticket, item, decision.acknowledge, new=True, language=language)
-        if not item.automation.automated:
+        if not item.automation.automated and self.notifier.recipients(ticket):
             shown = item.mail.text[: 2 * MAX_TEXT]  # what a notification can show, not 20 MB
             text = visible_reply(shown).text  # signature and quotes cut, as in replies
             self.notifier.notify(ticket, item.mailbox, "new", now, mail=item.mail, text=text)
@@ -114,8 +114,9 @@ class CustomerDesk(Desk):
                     record(ticket, EventType.REOPENED, f"reply from {sender}", now, actor=sender)
             if self.config.tickets.acknowledge_followups:
                 self._acknowledge(ticket, item, True, new=False)
-            text = visible_reply(item.mail.text).text
-            self.notifier.notify(ticket, item.mailbox, "reply", now, mail=item.mail, text=text)
+            if self.notifier.recipients(ticket):  # the reply's text cut only for a notification
+                text = visible_reply(item.mail.text).text
+                self.notifier.notify(ticket, item.mailbox, "reply", now, mail=item.mail, text=text)
         touch(ticket, now)
         return DeskResult("followup", ticket, item.thread_reason)
 
