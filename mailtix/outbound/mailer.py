@@ -46,6 +46,8 @@ class Letter:
     to: tuple[Address, ...]
     cc: tuple[Address, ...] = ()
     extra: Mapping[str, object] = field(default_factory=dict)
+    # more context, the same for several letters, looked up only once one is not held back
+    shared: Callable[[], Mapping[str, object]] | None = None
     message_id: str | None = None
     in_reply_to: str | None = None
     references: tuple[str, ...] = ()
@@ -115,7 +117,7 @@ class Mailer:
                 log.warning("%s to %s about ticket %s held back: %s", letter.template,
                             recipient, ticket.id, held)  # fmt: skip
             return None
-        extra = letter.extra
+        extra = letter.extra if letter.shared is None else {**letter.shared(), **letter.extra}
         if letter.template == budgets.WARNING:
             extra = {**extra, "warnings": budgets.warning_context(recipient, now)}
         if letter.template in BARE_KINDS:  # nothing the sender wrote, whatever the template says

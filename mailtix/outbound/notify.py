@@ -10,7 +10,8 @@ status, subject; never anyone else's).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+import functools
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 
 from mailtix.config.model import MailboxConfig
@@ -22,7 +23,8 @@ from mailtix.domain.values import Address, ParsedMail
 from mailtix.domain.vocabulary import OPEN_STATUSES
 from mailtix.outbound.mailer import Letter, Mailer
 from mailtix.store.customers import open_tickets_of
-from mailtix.store.models import Participant, Ticket
+from mailtix.store.lookups import execute
+from mailtix.store.models import Ticket
 from mailtix.store.settings import agent_secret
 from mailtix.store.tickets import visible_thread_ids
 
@@ -79,11 +81,17 @@ class Notifier:
         targets = [a for a in (self.recipients(ticket) if to is None else to) if a != exclude]
         if not targets:
             return 0
-        message = _message_context(mail, text, self.mailer.config.attachments.blocked)
-        about = self.customer_context(ticket)
         references = tuple(visible_thread_ids(ticket))
-        audience = answer_audience(ticket)
-        replies = self.mailer.renderer.reply_names()
+
+        @functools.cache
+        def shared() -> Mapping[str, object]:  # looked up once, and only for a mail that goes
+            return {
+                "message": _message_context(mail, text, self.mailer.config.attachments.blocked),
+                "audience": answer_audience(ticket),
+                "replies": self.mailer.renderer.reply_names(),
+                **self.customer_context(ticket),
+            }
+
         for agent in dict.fromkeys(targets):
             name = self.mailer.config.agent_name(agent)
             letter = Letter(
@@ -92,12 +100,9 @@ class Notifier:
                 extra={
                     "agent": {"email": agent, "name": name},
                     "event": {"kind": event, "title": TITLES.get(event, event), "detail": detail},
-                    "message": message,
-                    "audience": audience,
-                    "replies": replies,
                     "notice": notice(self.secret, ticket.id, agent),
-                    **about,
                 },
+                shared=shared,
                 message_id=notification_message_id(
                     self.secret, ticket.id, agent, self.mailer.domain
                 ),
@@ -126,14 +131,14 @@ class Notifier:
         }  # fmt: skip
 
 
+_CC = "SELECT email FROM participant WHERE ticket_id = ? AND role = 'cc' ORDER BY id"
+
+
 def answer_audience(ticket: Ticket) -> list[str]:
-    """Who receives an agent's answer: the customer, then the Cc'd participants."""
-    copied = (
-        Participant.select(Participant.email)
-        .where((Participant.ticket == ticket.id) & (Participant.role == "cc"))
-        .order_by(Participant.id)
-    )
-    return list(dict.fromkeys([ticket.customer, *(p.email for p in copied)]))
+    """Who receives an agent's answer: the customer, then the Cc'd participants (plain SQL:
+    composing the query with peewee cost twenty times running it)."""
+    copied = [str(row[0]) for row in execute(_CC, [ticket.id]).fetchall()]
+    return list(dict.fromkeys([ticket.customer, *copied]))
 
 
 def _message_context(

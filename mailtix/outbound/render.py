@@ -93,6 +93,7 @@ class TemplateRenderer:
         self._started = 0.0
         self._env = make_environment(self.directories, self._check_deadline)
         self._looked_up: dict[tuple[str, ...], tuple[float, str, jinja2.Template]] = {}
+        self._replies: tuple[float, tuple[str, ...]] | None = None  # (when listed, names)
 
     def render(
         self,
@@ -177,7 +178,16 @@ class TemplateRenderer:
         return str(next(found, self.directory / name))
 
     def reply_names(self) -> list[str]:
-        """The canned replies installed (``replies/NAME.txt.j2``), sorted."""
+        """The canned replies installed (``replies/NAME.txt.j2``), sorted; the directories
+        are listed again at most every ``recheck_seconds`` (every notification shows them)."""
+        now = self._monotonic()
+        if self._replies is not None and now - self._replies[0] < self.recheck_seconds:
+            return list(self._replies[1])
+        names = self._list_replies()
+        self._replies = (now, tuple(names))
+        return names
+
+    def _list_replies(self) -> list[str]:
         suffix = ".txt.j2"
         names = {
             p.name[: -len(suffix)]

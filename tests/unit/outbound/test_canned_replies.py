@@ -64,3 +64,14 @@ def test_names_that_are_paths_are_refused(templates: Path) -> None:
     for name in ("../notification", "nope", ".hidden"):
         with pytest.raises(TemplateError):
             renderer.render_reply(name, SAMPLE_CONTEXT)
+
+
+def test_a_reply_added_is_listed_once_the_recheck_time_passed(templates: Path) -> None:
+    now = [100.0]
+    renderer = TemplateRenderer(templates, recheck_seconds=1.0, monotonic=lambda: now[0])
+    before = renderer.reply_names()
+    (templates / "replies" / "brand-new.txt.j2").write_text("Hello {{ customer.name }}\n")
+    now[0] += 0.5
+    assert renderer.reply_names() == before  # listed once a second, not per notification
+    now[0] += 0.6
+    assert renderer.reply_names() == sorted([*before, "brand-new"])
