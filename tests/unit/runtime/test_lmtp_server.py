@@ -110,6 +110,18 @@ def test_a_retry_without_message_id_is_deduplicated_by_its_bytes(server: LmtpSer
     assert Ticket.select().count() == 1
 
 
+def test_a_resent_copy_with_other_bytes_is_known_by_its_message_id(server: LmtpServer) -> None:
+    raw = mail()
+    resent = b"Received: from mx2.customer.example; Thu, 3 Dec 2026 06:00:00 +0000\r\n" + raw
+    with client(server) as lmtp:
+        _, first = lmtp.deliver("carol@customer.example", ["support@acme.example"], raw)
+        _, again = lmtp.deliver("carol@customer.example", ["support@acme.example"], resent, False)
+    [ticket] = Ticket.select()
+    assert first == [f"250 2.0.0 ticket SUP-{ticket.id}"]
+    assert again == [f"250 2.0.0 duplicate SUP-{ticket.id}"]
+    assert OutboxItem.select().count() == 1
+
+
 def test_recipients_by_case_and_tag_and_unknown_ones(server: LmtpServer) -> None:
     to = ["Support+Billing@ACME.example", "nobody@acme.example", "SUPPORT@acme.example"]
     with client(server) as lmtp:
