@@ -20,6 +20,7 @@ from mailtix.domain.vocabulary import EventType, MessageKind
 from mailtix.inbound.reply_text import visible_reply
 from mailtix.lifecycle.changes import record
 from mailtix.outbound.mailer import Letter, Mailer, last_customer_message_id
+from mailtix.store.lookups import outbox_message_ids
 from mailtix.store.models import OutboxItem, Ticket
 from mailtix.store.tickets import visible_thread_ids
 
@@ -80,10 +81,7 @@ def _comment(text: str) -> str:
 
 def survey_ids(ticket: Ticket) -> set[str]:
     """The Message-IDs of the survey mails sent for ``ticket``."""
-    rows = OutboxItem.select(OutboxItem.message_id).where(
-        (OutboxItem.ticket == ticket) & (OutboxItem.kind == "survey")
-    )
-    return {str(r.message_id) for r in rows}
+    return outbox_message_ids(ticket.id, "survey")
 
 
 def is_answer(ticket: Ticket, mail: ParsedMail) -> bool:

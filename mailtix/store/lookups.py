@@ -166,6 +166,13 @@ def sent_mail(ticket_id: int, message_ids: list[str]) -> bytes | None:
     return bytes(row[0]) if row else None
 
 
+def outbox_message_ids(ticket_id: int, kind: str) -> set[str]:
+    """The Message-IDs of the mails of ``kind`` queued about ``ticket_id`` (a survey's, to
+    know an answer to it: every reply asks)."""
+    sql = "SELECT message_id FROM outbox WHERE ticket_id = ? AND kind = ?"
+    return {str(row[0]) for row in execute(sql, [ticket_id, kind]).fetchall()}
+
+
 def is_suppressed(address: str, since: datetime) -> bool:
     """Whether ``address`` bounced permanently after ``since`` (older suppressions expired)."""
     sql = "SELECT 1 FROM suppression WHERE address = ? AND created_at > ? LIMIT 1"
