@@ -63,7 +63,8 @@ def _transport(
     if reader.has("host") and reader.has("maildir"):
         reader.problem("maildir", "give either host or maildir, not both")
     elif not host and not maildir_name and not lmtp:
-        reader.problem("host", 'required (or maildir = "path" for a local Maildir)')
+        also = ", or [lmtp] listen to have the MTA deliver it" if cls is MailboxConfig else ""
+        reader.problem("host", f'required (or maildir = "path" for a local Maildir{also})')
     if values["security"] == "none" and host and not is_loopback(host):
         reader.problem(
             "security",
