@@ -6,7 +6,6 @@ Nothing here raises for bad input: every problem becomes one line "FILE: KEY: wh
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import json
 import re
@@ -194,6 +193,8 @@ def table_lines(path: Path, name: str) -> list[int]:
 
 
 def suggest(name: str, known: Iterable[str]) -> str:
+    import difflib  # only a config with a mistyped key pays for it
+
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     return f' (did you mean "{close[0]}"?)' if close else ""
 

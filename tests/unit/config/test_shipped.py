@@ -26,3 +26,12 @@ def test_the_shipped_files_are_found() -> None:
     assert (shipped_dir() / EXAMPLE_CONFIG).is_file()
     assert (shipped_dir() / "config" / "departments.toml").is_file()
     assert (shipped_templates() / "acknowledgement.txt.j2").is_file()
+
+
+def test_the_editable_install_is_found_as_importlib_metadata_finds_it() -> None:
+    from importlib.metadata import distributions
+
+    from mailtix.config.shipped import _direct_urls
+
+    expected = [d.read_text("direct_url.json") for d in distributions(name="mailtix")]
+    assert list(_direct_urls()) == [text for text in expected if text is not None]
