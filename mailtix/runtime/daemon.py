@@ -66,10 +66,11 @@ class Daemon:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         self.start()
+        lmtp = f"; LMTP on port {self.lmtp.port}" if self.lmtp is not None else ""
         log.warning(
-            "mailtix running: %d mailbox(es); stop with SIGTERM or Ctrl-C",
-            len(self.app.config.mailboxes),
-        )
+            "mailtix running: %d mailbox(es)%s; stop with SIGTERM or Ctrl-C",
+            len(self.app.config.mailboxes), lmtp,
+        )  # fmt: skip
         while not self.stopping.wait(1.0):
             pass
         self.stop()

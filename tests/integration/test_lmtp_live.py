@@ -249,5 +249,7 @@ def test_mailtix_run_with_lmtp_listen_takes_mail(stack: MailStack, tmp_path: Pat
         assert 'mailtix_mails_in_total{mailbox="support",outcome="ticket"} 1.0' in scraped
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
+    log = (tmp_path / "mailtix.log").read_text()
+    assert f"mailtix running: 1 mailbox(es); LMTP on port {port_of(stack)}" in log
     [only] = tickets(d["config"])
     assert only["subject"] == "Via the daemon"
