@@ -24,10 +24,8 @@ from datetime import datetime, timedelta
 
 from mailtix.config.model import Config
 from mailtix.store.lookups import (
-    automatic_mails_from_since,
-    automatic_mails_since,
+    execute,
     held_since,
-    is_suppressed,
     mails_of_kind_since,
     ticket_mails_since,
 )
@@ -60,23 +58,57 @@ def held_back(
     if template == WARNING:
         sent, _ = mails_of_kind_since(WARNING, recipient, since)
         return "warning budget" if sent >= WARNINGS_PER_HOUR else None
-    if automatic:
-        if is_suppressed(recipient, now - timedelta(days=config.tickets.suppression_days)):
+    per_ticket = config.tickets.max_mails_per_ticket_per_hour
+    if automatic:  # the suppression and the counts it needs: one statement
+        bounced_since = now - timedelta(days=config.tickets.suppression_days)
+        ticket_id = ticket.id if ticket is not None else None
+        bounced, to_recipient, from_sender, about_ticket = _automatic_counts(
+            recipient, sender, ticket_id, since, bounced_since
+        )
+        if bounced:
             return "undeliverable"
-        if automatic_mails_since(recipient, since) >= config.tickets.auto_reply_limit_per_hour:
+        if to_recipient >= config.tickets.auto_reply_limit_per_hour:
             return "rate limit"
-        budget = config.tickets.auto_reply_budget_per_hour
-        if sender and automatic_mails_from_since(sender, since) >= budget:
+        if sender and from_sender >= config.tickets.auto_reply_budget_per_hour:
             return MAILBOX_BUDGET
+        if template != NOTIFICATION:
+            over = ticket_id is not None and about_ticket >= per_ticket
+            return "ticket mail budget" if over else None
     if template == NOTIFICATION:
         sent, _ = mails_of_kind_since(NOTIFICATION, recipient, since)
         if sent >= config.agents_policy.notifications_per_hour:
             return "notification budget"
-    if ticket is not None and ticket_mails_since(ticket.id, recipient, since, WARNING) >= (
-        config.tickets.max_mails_per_ticket_per_hour
+    if (
+        ticket is not None
+        and ticket_mails_since(ticket.id, recipient, since, WARNING) >= per_ticket
     ):
         return "ticket mail budget"
     return None
+
+
+_AUTOMATIC_COUNTS = (  # each on its own index, as the separate lookups in store.lookups
+    "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM suppression WHERE address = ? "
+    "AND created_at > ? LIMIT 1) AS s), "
+    "(SELECT COUNT(*) FROM outbox WHERE recipient_key = ? AND automatic = ? AND created_at > ?), "
+    "(SELECT COUNT(*) FROM outbox WHERE envelope_from = ? AND automatic = ? AND created_at > ?), "
+    "(SELECT COUNT(*) FROM outbox WHERE recipient_key = ? AND ticket_id = ? AND kind <> ? "
+    "AND created_at > ?)"
+)
+
+
+def _automatic_counts(
+    recipient: str, sender: str, ticket_id: int | None, since: datetime, bounced_since: datetime
+) -> tuple[bool, int, int, int]:
+    """Whether ``recipient`` bounced since ``bounced_since``; the automatic mails to it and
+    From ``sender`` since ``since``; the mails to it about ``ticket_id`` since then but the
+    warnings (``is_suppressed``, ``automatic_mails_since``, ``automatic_mails_from_since``
+    and ``ticket_mails_since`` of ``store.lookups``, in one statement)."""
+    params = [
+        recipient, bounced_since, recipient, True, since, sender, True, since,
+        recipient, ticket_id, WARNING, since,
+    ]  # fmt: skip
+    bounced, to_recipient, from_sender, about_ticket = execute(_AUTOMATIC_COUNTS, params).fetchone()
+    return bool(bounced), int(to_recipient), int(from_sender), int(about_ticket)
 
 
 def warn_mailbox_budget(mailbox: str, now: datetime) -> None:
