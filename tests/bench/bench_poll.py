@@ -27,8 +27,9 @@ poll --once ran (at peewee's ``Database.execute_sql``; not its sender's):
 - a cProfile of the same poll on another mailbox holding the first M mails of the realistic
   mix.
 
-Postfix accepts and queues every acknowledgement (SMTP dialogue, cleanup, queue file) and then,
-by default, discards it: the customer domain's transport is ``discard:``, so the measurement is
+Postfix accepts and queues every acknowledgement and notification (SMTP dialogue, cleanup,
+queue file) and then, by default, discards it: the customer domain's transport is ``discard:``
+(the agents' addresses are in it too), so the measurement is
 not also paying for thousands of LMTP deliveries into Dovecot on the same two cores (a
 production MTA does those on its own time, usually on its own machine). ``--deliver-acks``
 delivers them into real mailboxes instead. Peak RSS is ru_maxrss of each child measured at
@@ -91,7 +92,7 @@ when = { subject = "invoice|refund|receipt" }
 then = { department = "billing", priority = "high", tags = ["invoice"] }
 """
 
-AGENTS = ("alice", "bob")  # with --agents: one per department, each new ticket notifies one
+AGENTS = ("alice", "bob")  # one per department: each mail notifies one (see agents_domain)
 NO_AGENTS = """\
 [[department]]
 name = "general"
@@ -102,11 +103,11 @@ name = "billing"
 DEPARTMENTS = """\
 [[department]]
 name = "general"
-agents = ["alice@example.test"]
+agents = ["alice@{domain}"]
 
 [[department]]
 name = "billing"
-agents = ["bob@example.test"]
+agents = ["bob@{domain}"]
 """
 
 # ------------------------------------------------------------------------------ mail generation
@@ -353,11 +354,25 @@ def folder_count(stack: Any, user: str, folder: str) -> int:
     return len(stack.folder_uids(user, folder))
 
 
+def agents_domain(deliver: bool) -> str:
+    """Where the agents' addresses are: with the customers (their notifications discarded by
+    Postfix after it queued them, like the acknowledgements), or, with --deliver-acks, with
+    the support mailbox (delivered into Dovecot mailboxes)."""
+    return "example.test" if deliver else gen_mix.DOMAIN
+
+
 def write_config(
-    directory: Path, stack: Any, user: str, db_name: str, agents: bool = False, connections: int = 2
+    directory: Path,
+    stack: Any,
+    user: str,
+    db_name: str,
+    agents: bool = False,
+    connections: int = 2,
+    deliver: bool = False,
 ) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "departments.toml").write_text(DEPARTMENTS if agents else NO_AGENTS)
+    people = DEPARTMENTS.format(domain=agents_domain(deliver)) if agents else NO_AGENTS
+    (directory / "departments.toml").write_text(people)
     (directory / "routing.toml").write_text(ROUTING)
     config = directory / "mailtix.toml"
     config.write_text(
@@ -543,7 +558,9 @@ def mailtix_run(
 ) -> dict[str, Any]:
     """``poll --once`` on a fresh mailbox holding the mix; its figures and what it did."""
     directory = workdir / user
-    config = write_config(directory, stack, user, "mailtix.db", mix.agents, args.connections)
+    config = write_config(
+        directory, stack, user, "mailtix.db", mix.agents, args.connections, args.deliver_acks
+    )
     argv = [sys.executable, "-c", MAILTIX_CHILD, "--config", str(config), "poll", "--once"]
     machine_before = machine_cpu_seconds()
     os.environ["BENCH_ACKS"] = acks
@@ -552,6 +569,8 @@ def mailtix_run(
     finally:
         del os.environ["BENCH_ACKS"]
     machine_during = machine_cpu_seconds() - machine_before
+    if "BENCH-RESULT" not in out:
+        raise RuntimeError(f"mailtix child exited {code} without a result:\n{err[-3000:]}")
     mt = result_line(out, "BENCH-RESULT")
     mt["wall"] = wall
     # the rest of the machine while it ran: Dovecot, Postfix, the kernel (and anything else)
@@ -596,7 +615,9 @@ def profile_run(
     args: argparse.Namespace, mix: Mix, stack: Any, workdir: Path, user: str, profile_n: int
 ) -> str:
     prof_dir = workdir / user
-    prof_config = write_config(prof_dir, stack, user, "profile.db", mix.agents, args.connections)
+    prof_config = write_config(
+        prof_dir, stack, user, "profile.db", mix.agents, args.connections, args.deliver_acks
+    )
     prof = prof_dir / "prof.out"
     pargv = [sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "mailtix"]
     pwall, _, perr, pcode = run_child(
