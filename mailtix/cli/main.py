@@ -78,16 +78,19 @@ def groups_for(argv: Sequence[str] | None) -> list[str]:
 
 
 def command_name(argv: Sequence[str]) -> str | None:
-    """The first word that is neither an option nor --config's value; None when help is asked
-    for first. An option argparse would read differently (an abbreviation like ``--conf X``)
-    names no known command, so every group is registered and argparse decides."""
+    """The first word that is neither an option nor --config's value (``--conf X`` too: argparse
+    takes abbreviations); None when help or the version is asked for before it."""
     words = iter(argv)
     for word in words:
-        if word in ("-h", "--help", "--version"):
-            return None
-        if word == "--config":
-            next(words, None)
-        elif not word.startswith("-"):
+        if word.startswith("--") and len(word) > 2 and "=" not in word:
+            if "--help".startswith(word) or "--version".startswith(word):
+                return None
+            if "--config".startswith(word):
+                next(words, None)
+        elif word.startswith("-") and word != "-":
+            if "h" in word[1:] and not word.startswith("--"):
+                return None  # -h, -vh
+        else:
             return word
     return None
 

@@ -10,9 +10,7 @@ relay back keeps the answer as a note and tells the agent.
 from __future__ import annotations
 
 from mailtix.decisions import agent_commands
-from mailtix.decisions.agent_auth import (
-    token_ticket,
-)
+from mailtix.decisions.agent_auth import token_ticket
 from mailtix.decisions.correlate import header_ids
 from mailtix.decisions.relay_guard import (
     TEMPLATE_MARKERS,
@@ -40,7 +38,7 @@ from mailtix.store.tickets import (
 
 
 class AnswerDesk(TicketCommands):
-    """Mixed under ``AgentDesk``: what happens to a mail once it is proven the agent's."""
+    """A base of ``AgentDesk``: what happens to a mail once it is proven the agent's."""
 
     def _apply(self, item: Incoming, agent: str, ticket: Ticket, how: str) -> DeskResult:
         block = agent_commands.parse_commands(item.mail.text, agent, self.directory())

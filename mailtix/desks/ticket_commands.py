@@ -18,13 +18,11 @@ from mailtix.lifecycle import status as lifecycle
 from mailtix.lifecycle.changes import add_tag, change, record
 from mailtix.store.customers import seen
 from mailtix.store.models import Participant, Ticket
-from mailtix.store.tickets import (
-    add_participant,
-)
+from mailtix.store.tickets import add_participant
 
 
 class TicketCommands(WorkflowCommands, Desk):
-    """Mixed under ``AgentDesk``: these commands; ``WorkflowCommands`` has the wider ones."""
+    """A base of ``AgentDesk``: these commands; ``WorkflowCommands`` has the wider ones."""
 
     def directory(self) -> Directory:
         return Directory(
