@@ -9,10 +9,11 @@ cache each provider defaults to.
 from __future__ import annotations
 
 import re
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from mailtix.config.reader import Reader, check_secret
+from mailtix.config.reader import Reader, check_secret, is_loopback
 from mailtix.config.schema import key, keys, read_keys
 
 AUTH_MODES = ("password", "oauth2")
@@ -33,9 +34,17 @@ FLOWS_OF = {
 
 
 def _url_problem(text: str) -> str:
-    if not text or re.match(r"^https?://[^\s/]+", text):
+    if not text:
         return ""
-    return f'must be an http(s) URL, got "{text}"'
+    if not re.match(r"^https?://[^\s/]+", text):
+        return f'must be an http(s) URL, got "{text}"'
+    host = urllib.parse.urlsplit(text).hostname or ""
+    if text.startswith("http:") and not is_loopback(host):
+        return (
+            f'"{text}" is plain http: tokens and secrets would cross the network in clear; '
+            "use https (http only on loopback)"
+        )
+    return ""
 
 
 @dataclass(frozen=True)

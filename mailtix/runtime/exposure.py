@@ -1,6 +1,6 @@
-"""What other local users could read: the SQLite store's files and directory, and where the
-reply-token secret lives. One warning line each, for ``mailtix check`` and the daemon's start;
-none of them is an error.
+"""What other local users could read: the SQLite store's files and directory, the OAuth2 token
+caches, and where the reply-token secret lives. One warning line each, for ``mailtix check``
+and the daemon's start; none of them is an error.
 """
 
 from __future__ import annotations
@@ -34,6 +34,9 @@ def exposure_warnings(config: Config) -> list[str]:
             ),
         ]
         lines += [line for line in found if line is not None]
+    for account, cache in _token_caches(config):
+        line = exposure_warning(cache, f"the token cache of {account}")
+        lines += [line] if line is not None else []
     agents = config.agents_policy
     if agents.secret_file is not None:
         line = exposure_warning(agents.secret_file, "[agents] secret_file")
@@ -45,3 +48,19 @@ def exposure_warnings(config: Config) -> list[str]:
             "secret_file (or secret_env) to a random value of 32+ characters"
         )
     return lines
+
+
+def _token_caches(config: Config) -> list[tuple[str, Path]]:
+    """(account, token cache) of every OAuth2 account, each cache once: they hold refresh
+    tokens."""
+    found: dict[Path, str] = {}
+    for mailbox in config.mailboxes:
+        if mailbox.oauth2 is not None and mailbox.oauth2.token_cache is not None:
+            found.setdefault(mailbox.oauth2.token_cache, f"mailbox {mailbox.name}")
+    if config.smtp.oauth2 is not None and config.smtp.oauth2.token_cache is not None:
+        found.setdefault(config.smtp.oauth2.token_cache, "smtp")
+    for mailbox in config.mailboxes:
+        own = mailbox.smtp.oauth2 if mailbox.smtp is not None else None
+        if own is not None and own.token_cache is not None:
+            found.setdefault(own.token_cache, f"mailbox {mailbox.name} smtp")
+    return [(account, cache) for cache, account in found.items()]

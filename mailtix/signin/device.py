@@ -11,11 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mailtix.signin.endpoint import REFUSALS, EndpointError, post_form
+from mailtix.signin.endpoint import REFUSALS, EndpointError, post_form, seconds
 
 GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 SLOW_DOWN = 5.0  # seconds added to the interval on each slow_down (RFC 8628 3.5)
 DEFAULT_INTERVAL = 5.0  # when the provider names none (RFC 8628 3.2)
+MIN_INTERVAL = 1.0  # a provider's 0, negative or tiny interval: no busy loop against it
+MAX_CODE_SECONDS = 3600.0  # a code's life (Microsoft 900 s, Google 1800 s); longer is absurd
 
 
 class DeviceLoginError(Exception):
@@ -45,8 +47,12 @@ def start(device_url: str, client_id: str, scopes: tuple[str, ...]) -> DeviceCod
         return DeviceCode(
             verification_uri=str(answer["verification_uri"]),
             user_code=str(answer["user_code"]),
-            expires_in=float(answer.get("expires_in") or 900),
-            interval=max(0.0, float(answer.get("interval") or DEFAULT_INTERVAL)),
+            expires_in=seconds(
+                answer.get("expires_in") or 900, 900, MIN_INTERVAL, MAX_CODE_SECONDS
+            ),
+            interval=seconds(
+                answer.get("interval") or DEFAULT_INTERVAL, DEFAULT_INTERVAL, MIN_INTERVAL, 300.0
+            ),
             device_code=str(answer["device_code"]),
         )
     except (KeyError, TypeError, ValueError):

@@ -5,6 +5,7 @@ that cannot be reached; neither message ever carries a token."""
 from __future__ import annotations
 
 import json
+import math
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -12,6 +13,9 @@ from typing import Any
 
 REFUSALS = {"invalid_grant", "invalid_client", "unauthorized_client", "access_denied",
             "expired_token", "invalid_scope"}  # fmt: skip
+
+
+MAX_ANSWER_BYTES = 1 << 20  # a token answer is ~2-5 KB; more is not read into memory
 
 
 class EndpointError(Exception):
@@ -29,9 +33,9 @@ def post_form(url: str, fields: dict[str, str], timeout: float = 30.0) -> dict[s
     request = urllib.request.Request(url, data=body, headers={"Accept": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            return _json(response.read())
+            return _json(_bounded(response, url))
     except urllib.error.HTTPError as exc:
-        answer = _json(exc.read())
+        answer = _json(_bounded(exc, url))
         code = str(answer.get("error", ""))[:60]
         if code:  # RFC 6749 5.2: an error answer names what is wrong
             raise EndpointError(
@@ -41,6 +45,24 @@ def post_form(url: str, fields: dict[str, str], timeout: float = 30.0) -> dict[s
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         reason = getattr(exc, "reason", exc)
         raise EndpointError(f"cannot reach {url}: {reason}", refused=False) from None
+
+
+def _bounded(response: Any, url: str) -> bytes:
+    raw = bytes(response.read(MAX_ANSWER_BYTES + 1))
+    if len(raw) > MAX_ANSWER_BYTES:
+        raise EndpointError(f"answer from {url} too large (over {MAX_ANSWER_BYTES} bytes)",
+                            refused=False)  # fmt: skip
+    return raw
+
+
+def seconds(value: Any, default: float, low: float, high: float) -> float:
+    """A provider's number of seconds, within [low, high]; ``default`` when it is no finite
+    number (a string, NaN, infinity)."""
+    try:
+        found = float(value)
+    except (TypeError, ValueError):
+        return default
+    return min(max(found, low), high) if math.isfinite(found) else default
 
 
 def _json(raw: bytes) -> dict[str, Any]:

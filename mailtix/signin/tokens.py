@@ -18,8 +18,9 @@ from mailtix.config.model import MailboxConfig, SmtpConfig
 from mailtix.config.oauth2 import OAuth2Config
 from mailtix.domain.errors import MailtixError
 from mailtix.signin.cache import locked, read_cache, write_cache
-from mailtix.signin.endpoint import EndpointError, refresh_grant
+from mailtix.signin.endpoint import EndpointError, refresh_grant, seconds
 
+MAX_TOKEN_SECONDS = 86_400.0  # a longer access token life is refreshed daily all the same
 EARLY = 60.0  # seconds: refresh this long before expiry (at most a fifth of the lifetime)
 
 
@@ -80,7 +81,7 @@ def store(account: Account, cached: dict[str, Any], answer: dict[str, Any],
     """Keep a token endpoint's ``answer`` in the account's cache (under its lock)."""
     path = account.oauth2.token_cache
     assert path is not None
-    lifetime = float(answer.get("expires_in") or 3600)
+    lifetime = seconds(answer.get("expires_in") or 3600, 3600, 10, MAX_TOKEN_SECONDS)
     value = answer.get("access_token")
     if not isinstance(value, str) or not value:
         raise SignInError(f"{account.name}: the provider sent no access token",
@@ -96,7 +97,7 @@ def store(account: Account, cached: dict[str, Any], answer: dict[str, Any],
         cached["refresh_token"] = answer["refresh_token"]
         cached.pop("refresh_expires_at", None)
     refresh_life = answer.get("refresh_token_expires_in")  # Google's time-limited grants
-    if isinstance(refresh_life, int | float) and refresh_life > 0:
+    if isinstance(refresh_life, int | float) and 0 < refresh_life < 1e10:
         cached["refresh_expires_at"] = started + float(refresh_life)
     write_cache(path, cached)
     return AccessToken(value, started + lifetime)

@@ -24,6 +24,11 @@ from mailtix.signin.tokens import Account, SignInError, fresh_token, login_comma
 INTERVAL = 0.05
 
 
+@pytest.fixture(autouse=True)
+def quick_polls(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(device, "MIN_INTERVAL", INTERVAL / 2)  # 1 s for real providers
+
+
 @pytest.fixture
 def server() -> Iterator[OAuthServer]:
     with OAuthServer(lifetime=100, interval=INTERVAL) as running:
