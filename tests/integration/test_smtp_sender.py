@@ -21,7 +21,7 @@ from support.mailstack import CUSTOMER_DOMAIN, Mailbox, MailStack
 from mailtix.config.model import SmtpConfig
 from mailtix.domain.errors import SendError
 from mailtix.domain.values import Address, OutgoingMail
-from mailtix.outbound import sent_marks
+from mailtix.outbound import sent_marks, smtp_sender
 from mailtix.outbound.compose import compose, envelope_recipients, make_message_id
 from mailtix.outbound.smtp_sender import SmtpSender, check_connection
 
@@ -234,7 +234,7 @@ def test_several_connections_overlap_envelopes_but_never_two_data_commands(
     busy = {"data": 0, "sendmail": 0}
     most = {"data": 0, "sendmail": 0, "unmarked": 0}
     accepted_unmarked = 0
-    plain_data, plain_sendmail = aiosmtplib.SMTP.data, aiosmtplib.SMTP.sendmail
+    plain_data, plain_mail = aiosmtplib.SMTP.data, smtp_sender._Client.mail_one
     real_mark = sent_marks.JournalMarks.mark
 
     async def counted(kind: str, call: Any) -> Any:
@@ -259,9 +259,9 @@ def test_several_connections_overlap_envelopes_but_never_two_data_commands(
 
     monkeypatch.setattr(aiosmtplib.SMTP, "data", data)
     monkeypatch.setattr(
-        aiosmtplib.SMTP,
-        "sendmail",
-        lambda self, *a, **k: counted("sendmail", plain_sendmail(self, *a, **k)),
+        smtp_sender._Client,
+        "mail_one",
+        lambda self, *a, **k: counted("sendmail", plain_mail(self, *a, **k)),
     )
     monkeypatch.setattr(sent_marks.JournalMarks, "mark", mark)
     try:
