@@ -202,14 +202,34 @@ def visible_thread_ids(ticket: Ticket) -> list[str]:
     return [str(row[0]) for row in execute(_THREAD_IDS, [ticket.id]).fetchall()]
 
 
+MAX_COPY_CANDIDATES = 20  # earlier messages with one Message-ID, sender and subject compared
+
+
 def earlier_copy(mail: ParsedMail) -> Ticket | None:
-    """The ticket that already holds this very message (same Message-ID, sender and subject),
-    e.g. when one mail was sent to two support addresses. Never Message-ID alone: two
-    different messages may share one."""
+    """The ticket that already holds this very message (same Message-ID, sender and subject,
+    and the same text, HTML and attachment sizes), e.g. when one mail was sent to two support
+    addresses or resent with other trace headers. Never the Message-ID alone: a careless
+    script's fixed one, or a stranger's copy of one, must not make a different mail vanish as
+    a copy. An agent's answer is kept with its quotes cut, so its text is not compared."""
     if mail.message_id is None or mail.sender is None:
         return None
-    holder = copy_holder(mail.message_id, mail.sender.email, mail.subject)
-    return get_ticket(holder) if holder is not None else None
+    if copy_holder(mail.message_id, mail.sender.email, mail.subject) is None:
+        return None  # the usual case: one indexed query, nothing more
+    rows = (
+        Message.select(Message.id, Message.ticket, Message.kind, Message.text, Message.html)
+        .where(Message.message_id == mail.message_id, Message.direction == Direction.IN,
+               Message.from_addr == mail.sender.email, Message.subject == mail.subject)
+        .order_by(Message.id).limit(MAX_COPY_CANDIDATES)
+    )  # fmt: skip
+    sizes = sorted(item.size for item in mail.attachments)
+    for row in rows:
+        cut = row.kind in (MessageKind.AGENT, MessageKind.NOTE)
+        if not cut and (row.text != mail.text or (row.html or None) != (mail.html or None)):
+            continue
+        kept = Attachment.select(Attachment.size).where(Attachment.message == row.id)
+        if cut or sorted(item.size for item in kept) == sizes:
+            return get_ticket(row.ticket_id)
+    return None
 
 
 def get_ticket(ticket_id: int) -> Ticket | None:
