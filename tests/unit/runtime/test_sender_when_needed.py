@@ -1,0 +1,115 @@
+"""``poll --once`` (``poll_cycle``) starts its sender process only when there is mail to send:
+never for an empty mailbox with an empty outbox, at once for an outbox that holds due mail,
+at the first mail the poll queues otherwise; mail that fell due during a poll that queued
+nothing is sent in-process after it. Maildir mailbox and outgoing Maildir; the sender
+processes here are real ones."""
+
+from __future__ import annotations
+
+import mailbox
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from support.config import small_config
+
+from mailtix.domain.clock import utcnow
+from mailtix.outbound.sender_process import SenderProcess
+from mailtix.runtime import app as app_module
+from mailtix.runtime.app import App, poll_cycle
+from mailtix.store.models import OutboxItem
+
+RAW = b"From: support@acme.example\r\nTo: carol@example.org\r\nSubject: due\r\n\r\nbody\r\n"
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[App]:
+    config = small_config(tmp_path, templates=True, routing="")
+    for sub in ("cur", "new", "tmp"):
+        (tmp_path / "inbox" / sub).mkdir(parents=True, exist_ok=True)
+    opened = App.open(config)
+    yield opened
+    opened.db.close()
+
+
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> list[SenderProcess]:
+    """The sender processes started (each really is)."""
+    found: list[SenderProcess] = []
+    real = SenderProcess.start
+
+    def start(self: SenderProcess) -> SenderProcess:
+        found.append(self)
+        return real(self)
+
+    monkeypatch.setattr(SenderProcess, "start", start)
+    return found
+
+
+def sent(tmp_path: Path) -> list[str]:
+    folder = tmp_path / "outgoing"
+    if not folder.exists():
+        return []
+    return sorted(str(m["Subject"]) for m in mailbox.Maildir(folder, create=False))
+
+
+def due_row() -> OutboxItem:
+    now = utcnow()
+    return OutboxItem.create(
+        kind="acknowledgement", envelope_from="support@acme.example",
+        recipients=["carol@example.org"], recipient_key="carol@example.org",
+        message_id="<due-1@acme.example>", rfc822=RAW, next_attempt_at=now, created_at=now,
+    )  # fmt: skip
+
+
+def test_an_empty_mailbox_and_outbox_start_no_sender(
+    app: App, started: list[SenderProcess], tmp_path: Path
+) -> None:
+    result = poll_cycle(app)
+    assert started == [] and result.sent == {} and result.send_error is None
+    assert app.pipeline.mailer.sent_by is None
+
+
+def test_an_outbox_holding_due_mail_starts_the_sender_at_once(
+    app: App, started: list[SenderProcess], tmp_path: Path
+) -> None:
+    due_row()
+    result = poll_cycle(app)
+    assert len(started) == 1 and result.sent == {"sent": 1}
+    assert sent(tmp_path) == ["due"]
+
+
+def test_the_first_mail_queued_starts_the_sender_and_is_claimed_by_it(
+    app: App, started: list[SenderProcess], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    msg = EmailMessage()
+    msg["From"], msg["To"] = "Carol <carol@example.org>", "support@acme.example"
+    msg["Subject"], msg["Message-ID"] = "Printer on fire", "<p1@example.org>"
+    msg.set_content("It burns.\n")
+    (tmp_path / "inbox" / "new" / "1.eml").write_bytes(bytes(msg))
+    claimed: list[str] = []
+    real_row = app.pipeline.mailer._outbox_row
+
+    def row(*args: object, **kwargs: object) -> OutboxItem:
+        item = real_row(*args, **kwargs)  # type: ignore[arg-type]
+        claimed.append(item.claimed_by)
+        return item
+
+    monkeypatch.setattr(app.pipeline.mailer, "_outbox_row", row)
+    result = poll_cycle(app)
+    assert len(started) == 1 and result.sent == {"sent": 1}
+    assert claimed == [started[0].worker]  # queued already claimed by the child
+    assert len(sent(tmp_path)) == 1
+
+
+def test_mail_due_after_a_poll_that_queued_nothing_is_sent_in_process(
+    app: App, started: list[SenderProcess], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    due_row()
+    answers = iter([False])  # nothing due when the poll starts; due by its end
+    real = app_module.anything_to_send
+    monkeypatch.setattr(app_module, "anything_to_send", lambda now: next(answers, real(now)))
+    result = poll_cycle(app)
+    assert started == [] and result.sent == {"sent": 1}
+    assert sent(tmp_path) == ["due"]
