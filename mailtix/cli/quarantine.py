@@ -1,4 +1,5 @@
-"""``mailtix quarantine list|retry``: messages that could not be processed, with the reason."""
+"""``mailtix quarantine list|retry``: messages that could not be processed, with the reason;
+with ``--kept`` (or ``--all``) the spam and ignored mail kept because no folder holds it."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from typing import Any
 from mailtix.cli.common import open_app, open_store_view, print_json, storable
 from mailtix.domain.clock import iso
 from mailtix.domain.errors import UsageError
+from mailtix.domain.vocabulary import QuarantineStatus
 from mailtix.report.formats import table
-from mailtix.store.models import QuarantineItem, database_proxy
+from mailtix.store.models import QuarantineItem
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -18,10 +20,16 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     ).add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = quarantine.add_parser("list", parents=[common], help="held messages with the reason")
     listing.add_argument("--json", action="store_true")
+    which = listing.add_mutually_exclusive_group()
+    which.add_argument(
+        "--kept", action="store_true", help="only the spam and ignored mail kept (LMTP, ingest)"
+    )
+    which.add_argument("--all", action="store_true", help="held, released and kept")
     listing.set_defaults(func=list_quarantine)
     retry = quarantine.add_parser(
-        "retry", parents=[common], help="run a held message through the pipeline again"
-    )
+        "retry", parents=[common],
+        help="run a held message through the pipeline again; a kept one becomes a ticket",
+    )  # fmt: skip
     retry.add_argument("id", type=int)
     retry.set_defaults(func=retry_quarantined)
 
@@ -29,6 +37,10 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 def list_quarantine(args: argparse.Namespace) -> int:
     open_store_view(args)
     query = QuarantineItem.select().order_by(QuarantineItem.id)
+    if args.kept:
+        query = query.where(QuarantineItem.status == QuarantineStatus.KEPT)
+    elif not args.all:
+        query = query.where(QuarantineItem.status != QuarantineStatus.KEPT)
     items: list[dict[str, Any]] = [
         {
             "id": q.id,
@@ -52,7 +64,7 @@ def list_quarantine(args: argparse.Namespace) -> int:
 
 
 def retry_quarantined(args: argparse.Namespace) -> int:
-    from mailtix.desks.pipeline import Source
+    from mailtix.desks.release import retry
     from mailtix.outbound import outbox
     from mailtix.outbound.accounts import send_accounts
 
@@ -62,11 +74,11 @@ def retry_quarantined(args: argparse.Namespace) -> int:
         raise UsageError(f"no quarantined message {args.id}")
     if item.rfc822 is None:
         raise UsageError(f"message {args.id} was never downloaded ({item.reason})")
-    outcome = app.pipeline.process(bytes(item.rfc822), Source(item.mailbox), retry=True)
-    if outcome.kind != "quarantined":
-        with database_proxy.atomic():
-            item.status = "released"
-            item.save()
+    kept = item.status == QuarantineStatus.KEPT
+    outcome = retry(app.pipeline, item)
     print(f"{outcome.kind} {outcome.ticket_ref or ''} {outcome.detail}".strip())
     outbox.drain(send_accounts(app.config), app.clock)
+    if kept and item.status == QuarantineStatus.KEPT:
+        print(f"message {item.id} stays kept: it is not a mail a ticket can be made of")
+        return 1
     return 0 if outcome.kind != "quarantined" else 1

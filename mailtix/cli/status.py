@@ -24,6 +24,7 @@ from typing import Any
 from mailtix.cli.common import open_store_view, print_json
 from mailtix.config.model import Config, MailboxConfig
 from mailtix.domain.clock import iso, utcnow
+from mailtix.domain.vocabulary import QuarantineStatus
 from mailtix.report.formats import table
 from mailtix.runtime.health import REFRESH_SECONDS
 from mailtix.signin.tokens import login_command, standing
@@ -70,7 +71,8 @@ def build_status(config: Config, now: datetime) -> dict[str, Any]:
     rows = health.mailboxes()
     mailboxes = [_mailbox(m, rows.get(m.name), daemon, now, problems) for m in config.mailboxes]
     outbox = _outbox(problems)
-    held = QuarantineItem.select().where(QuarantineItem.status == "held").count()
+    held = QuarantineItem.select().where(QuarantineItem.status == QuarantineStatus.HELD).count()
+    kept = QuarantineItem.select().where(QuarantineItem.status == QuarantineStatus.KEPT).count()
     oauth = _oauth(config, now, problems)
     return {
         "healthy": not problems,
@@ -79,7 +81,7 @@ def build_status(config: Config, now: datetime) -> dict[str, Any]:
         "daemon": {"running": daemon.running, "workers": daemon.workers},
         "mailboxes": mailboxes,
         "outbox": outbox,
-        "quarantine": {"held": held},
+        "quarantine": {"held": held, "kept": kept},  # kept: spam/ignored mail, not a problem
         "oauth": oauth,
     }
 
@@ -237,7 +239,8 @@ def render(report: dict[str, Any]) -> str:
     last_error = f"; last error: {out['last_error']}" if out["last_error"] else ""
     lines += ["", f"outbox: {out['pending']} pending ({out['retrying']} retrying), "
               f"{out['failed']} failed{last_error}"]  # fmt: skip
-    lines.append(f"quarantine: {report['quarantine']['held']} held")
+    kept = report["quarantine"]["kept"]
+    lines.append(f"quarantine: {report['quarantine']['held']} held, {kept} spam or ignored kept")
     for account in report["oauth"]:
         ends = account["expires_at"] or "renewed as it is used"
         lines.append(f"oauth {account['account']}: {'ok' if account['healthy'] else 'SIGN IN'}; "

@@ -21,7 +21,7 @@ from mailtix.desks.bounce import BounceDesk
 from mailtix.desks.cpu_budget import CpuBudget, OverBudget
 from mailtix.desks.customer import CustomerDesk, NoSender
 from mailtix.desks.intake import DeskResult, Incoming
-from mailtix.desks.quarantine import quarantine
+from mailtix.desks.quarantine import KEPT_KINDS, NO_OVERRULE, Overrule, keep, quarantine
 from mailtix.domain.clock import utcnow
 from mailtix.domain.errors import ParseError
 from mailtix.domain.faults import fault_point
@@ -53,11 +53,17 @@ GROUP_SIZE = 20  # new messages of a poll batch that share one commit (process_b
 
 @dataclass(frozen=True)
 class Source:
-    """Where a message came from: the mailbox, and its IMAP identity when it has one."""
+    """Where a message came from: the mailbox, and its IMAP identity when it has one.
+
+    ``folderless``: no folder holds the mail (LMTP, ``ingest``), so spam and ignored mail is
+    kept in the quarantine table (status kept); ``overrule``: an admin's release of such a mail.
+    """
 
     mailbox: str
     uidvalidity: int = 0
     uid: int | None = None
+    folderless: bool = False
+    overrule: Overrule = NO_OVERRULE
 
 
 @dataclass(frozen=True)
@@ -219,6 +225,8 @@ class Pipeline:
         try:
             with log_context(message_id=mail.message_id), database_proxy.atomic():
                 outcome = self._apply(mail, raw, sha, source, mailbox, budget)
+                if source.folderless and outcome.kind in KEPT_KINDS:
+                    keep(source, raw, sha, outcome.kind, outcome.detail, self.clock())
                 budget.check("handling")  # over it: the message's rows are rolled back
         except BaseException:
             if self._receipts is not None:
@@ -299,20 +307,22 @@ class Pipeline:
         agent = self._agent_sender(mail)  # an agent's automatic reply on a ticket: the agent desk
         if agent is not None and (ticket is not None or not automation.automated):
             return self._done(source, sha, self.agents.handle(item, agent, ticket))
+        overrule = source.overrule  # an admin's release of a kept mail
         flag = spam.flagged(mail, self.config.agents_policy.trusted_authserv_ids)
-        if flag is not None:  # not even a follow-up: the mail goes to spam_folder
+        if flag is not None and not overrule.not_spam:  # not even a follow-up: to spam_folder
             return self._done(source, sha, DeskResult("spam", None, f"flagged by the MX ({flag})"))
         if ticket is not None:
             return self._done(source, sha, self.customers.follow_up(ticket, item))
-        if automation.automated and self.config.tickets.automated_mail == "ignore":
+        ignore_automated = self.config.tickets.automated_mail == "ignore"
+        if automation.automated and ignore_automated and not overrule.not_ignored:
             detail = f"automated mail ({automation.reason}); [tickets] automated_mail = ignore"
             return self._done(source, sha, DeskResult("ignored", None, detail))
         facts = self.customers.customer_facts(mail)
         decision = routing.route(mail, mailbox, self.config, facts)
-        if decision.ignore:
+        if decision.ignore and not overrule.not_ignored:
             detail = "ignored by rule " + ", ".join(decision.matched_rules)
             return self._done(source, sha, DeskResult("ignored", None, detail))
-        if decision.spam:
+        if decision.spam and not overrule.not_spam:
             detail = "spam by rule " + ", ".join(decision.matched_rules)
             return self._done(source, sha, DeskResult("spam", None, detail))
         return self._done(source, sha, self.customers.open_ticket(item, decision, facts))

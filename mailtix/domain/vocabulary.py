@@ -60,6 +60,7 @@ class EventType(StrEnum):
     SNOOZED = "snoozed"
     ERASED = "erased"  # a person's data removed on request (``mailtix privacy erase``)
     ANONYMISED = "anonymised"  # closed long enough: addresses pseudonymised, text dropped
+    RELEASED = "released"  # a kept mail (spam, ignored) made a ticket by ``quarantine retry``
 
 
 class Field(StrEnum):
@@ -73,6 +74,15 @@ class Field(StrEnum):
     TAGS = "tags"
     MERGED_INTO = "merged_into"
     SNOOZED_UNTIL = "snoozed_until"
+
+
+class QuarantineStatus(StrEnum):
+    """A quarantine row: held (could not be processed), released (retried), or kept (spam or
+    ignored mail delivered by LMTP or ``ingest``, where no folder holds it)."""
+
+    HELD = "held"
+    RELEASED = "released"
+    KEPT = "kept"
 
 
 class MessageKind(StrEnum):

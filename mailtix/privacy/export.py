@@ -140,14 +140,15 @@ def _sent_to(who: Spellings, export: Export) -> Iterator[dict[str, Any]]:
 
 
 def _quarantined(who: Spellings, export: Export) -> Iterator[dict[str, Any]]:
-    """Their mail held in quarantine: the ones whose header names them."""
+    """Their mail in quarantine (held, released, or spam and ignored mail kept): the ones whose
+    header names them."""
     query = QuarantineItem.select().where(blob_mentions(QuarantineItem.rfc822, who))
     for item in query.order_by(QuarantineItem.id):
         header = bytes(item.rfc822 or b"").split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0]
         if not who.mentioned_in_bytes(header):
             continue
         export.files.append((f"quarantine/{item.id}.eml", bytes(item.rfc822 or b"")))
-        yield {"reason": item.reason, "received_at": iso(item.created_at),
+        yield {"reason": item.reason, "status": item.status, "received_at": iso(item.created_at),
                "file": f"quarantine/{item.id}.eml"}  # fmt: skip
 
 

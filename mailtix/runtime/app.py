@@ -194,6 +194,7 @@ def _in_memory(db: Database) -> bool:
 
 
 def ingest(app: App, mailbox_name: str, raw: bytes) -> Outcome:
-    """One message from an MTA pipe or a file, through the same pipeline as polling."""
+    """One message from an MTA pipe or a file, through the same pipeline as polling; no folder
+    holds it, so a spam or ignored one is kept in the store (``Source.folderless``)."""
     app.mailbox(mailbox_name)
-    return app.pipeline.process(raw, Source(mailbox_name))
+    return app.pipeline.process(raw, Source(mailbox_name, folderless=True))

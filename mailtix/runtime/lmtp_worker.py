@@ -123,7 +123,8 @@ class DeliveryWorker:
             for mailbox in delivery.mailboxes:
                 with log_context(mailbox=mailbox):
                     try:
-                        found[mailbox] = self.pipeline.process(delivery.raw, Source(mailbox))
+                        source = Source(mailbox, folderless=True)  # spam, ignored: kept
+                        found[mailbox] = self.pipeline.process(delivery.raw, source)
                     except Exception as exc:  # the store is down, locked, full…
                         log.error("LMTP delivery to %s deferred: %s: %s", mailbox,
                                   type(exc).__name__, exc)  # fmt: skip

@@ -43,8 +43,9 @@ class Seen:
 _RECEIPT = "SELECT id, uidvalidity, uid, outcome, ticket_id FROM receipt WHERE mailbox = ? AND "
 RECEIPT_BY_UID = _RECEIPT + "uidvalidity = ? AND uid = ?"
 RECEIPT_BY_BYTES = _RECEIPT + "sha256 = ? ORDER BY id LIMIT 1"
-RECEIPT_BY_BYTES_NOT_QUARANTINED = (
-    _RECEIPT + "sha256 = ? AND outcome <> 'quarantined' ORDER BY id LIMIT 1"
+RECEIPT_BY_BYTES_NOT_QUARANTINED = (  # of a ticket: quarantined, spam or ignored ones are not
+    _RECEIPT + "sha256 = ? AND (outcome IN ('ticket', 'followup') OR ticket_id IS NOT NULL) "
+    "ORDER BY id LIMIT 1"
 )
 
 
@@ -55,7 +56,9 @@ def receipt_for_uid(mailbox: str, uidvalidity: int, uid: int) -> Seen | None:
 
 def receipt_for_bytes(mailbox: str, sha256: str, *, skip_quarantined: bool) -> Seen | None:
     """The first receipt for the same bytes (kept apart from the UID lookup: one WHERE with an
-    OR over both made SQLite walk every receipt of the mailbox)."""
+    OR over both made SQLite walk every receipt of the mailbox); ``skip_quarantined`` (a
+    quarantine retry): the first that made or joined a ticket, so that a quarantined, spam or
+    ignored mail (and its duplicates) is tried again."""
     sql = RECEIPT_BY_BYTES_NOT_QUARANTINED if skip_quarantined else RECEIPT_BY_BYTES
     row = execute(sql, [mailbox, sha256]).fetchone()
     return Seen(*row) if row else None

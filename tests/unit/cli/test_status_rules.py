@@ -96,8 +96,12 @@ def test_failed_and_retrying_outbox_mail_is_unhealthy_quarantine_is_counted(
     health.beat("host:1", T0, at(0), 30)
     health.record_poll("support", at(0), None, 0)
     QuarantineItem.create(mailbox="support", sha256="0" * 64, reason="too large", created_at=T0)
+    QuarantineItem.create(  # spam kept for an LMTP mailbox: counted apart, never held
+        mailbox="support", sha256="1" * 64, reason="spam: flagged", status="kept", created_at=T0
+    )
     report = build_status(config, at(1))
-    assert report["healthy"] is True and report["quarantine"] == {"held": 1}
+    assert report["healthy"] is True and report["quarantine"] == {"held": 1, "kept": 1}
+    assert "quarantine: 1 held, 1 spam or ignored kept" in render(report)
 
     row = OutboxItem.create(
         kind="acknowledgement", envelope_from="support@acme.example", recipients=["c@x.example"],
