@@ -102,6 +102,7 @@ class MailStack:
         smtp_auth: bool = False,
         oauth2_introspection_url: str | None = None,
         transports: dict[str, str] | None = None,
+        main_cf: str = "",
     ) -> None:
         """``discard_domains``: Postfix accepts and queues mail to these domains as usual, then
         discards it instead of delivering it over LMTP (a benchmark's thousands of replies).
@@ -113,13 +114,15 @@ class MailStack:
         AUTH with ``smtp_auth``) for access tokens this endpoint calls active (the
         introspection endpoint of tests/support/oauth_server.py).
         ``transports``: more transport_maps entries, domain or address -> transport, e.g.
-        ``{"desk.test": "lmtp:inet:127.0.0.1:2424"}`` (a domain also becomes a local one)."""
+        ``{"desk.test": "lmtp:inet:127.0.0.1:2424"}`` (a domain also becomes a local one).
+        ``main_cf``: more main.cf lines (``{dir}`` is the stack's directory), e.g. header_checks."""
         self.directory = Path(directory).resolve()
         self.start_timeout = start_timeout
         self.discard_domains = tuple(discard_domains)
         self.smtp_auth = smtp_auth
         self.oauth2_introspection_url = oauth2_introspection_url
         self.transports = dict(transports or {})
+        self.main_cf = main_cf
         self.imap_port = 0
         self.smtp_port = 0
         self.lmtp_port = 0
@@ -377,6 +380,7 @@ class MailStack:
         routes += [f"{key}={transport}" for key, transport in self.transports.items()]
         if routes:
             main_cf += f"transport_maps = inline:{{ {', '.join(routes)} }}\n"
+        main_cf += self.main_cf.replace("{dir}", str(d))
         (self.postfix_dir / "main.cf").write_text(main_cf)
         master_cf = MASTER_CF.replace("smtp      inet", f"{self.smtp_port} inet", 1)
         (self.postfix_dir / "master.cf").write_text(master_cf)
