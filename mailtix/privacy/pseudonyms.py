@@ -20,10 +20,6 @@ ANONYMISED_DOMAIN = "anonymised.invalid"
 ERASED_DOMAIN = "erased.invalid"
 
 
-def is_pseudonym(address: str) -> bool:
-    return address.lower().endswith((f"@{ANONYMISED_DOMAIN}", f"@{ERASED_DOMAIN}"))
-
-
 def stable_pseudonym(address: str) -> str:
     """The same ``anon-…@anonymised.invalid`` for every spelling of ``address``."""
     return _pseudonym(settings.get_or_create(PSEUDONYM_KEY, secrets.token_hex(32)), address)
