@@ -10,7 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 from mailtix.config.oauth2 import OAuth2Config
-from mailtix.signin.endpoint import REFUSALS, EndpointError
+from mailtix.signin.device import MAX_CODE_SECONDS
+from mailtix.signin.endpoint import REFUSALS, EndpointError, seconds
 
 AUTHORITY = "https://login.microsoftonline.com/"
 
@@ -52,8 +53,9 @@ def microsoft_device_login(
         flow = app.initiate_device_flow(scopes=list(oauth2.scopes))
         if "user_code" not in flow:
             return from_msal(flow)  # its error
+        flow["interval"] = int(seconds(flow.get("interval"), 5, 1, 300))  # msal waits whole s
         show(str(flow.get("verification_uri", "")), str(flow["user_code"]),
-             float(flow.get("expires_in", 900)))  # fmt: skip
+             seconds(flow.get("expires_in"), 900, 1, MAX_CODE_SECONDS))  # fmt: skip
         answer = app.acquire_token_by_device_flow(flow)
     except (ValueError, OSError) as exc:
         raise EndpointError(f"msal: {type(exc).__name__}", refused=False) from None

@@ -134,3 +134,27 @@ def test_a_cache_others_can_read_is_private_after_the_next_write(tmp_path: Path)
     cache.chmod(0o644)
     write_cache(cache, {"refresh_token": "rt-2"})
     assert stat.S_IMODE(cache.stat().st_mode) == 0o600
+
+
+def test_msal_is_not_told_to_poll_without_pause(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from support.oauth_server import OAuthServer
+
+    from mailtix.config.oauth2 import DEFAULT_SCOPES
+    from mailtix.signin.login import log_in
+
+    oauth2 = OAuth2Config(provider="microsoft", client_id="11111111-2222", flow="device",
+                          scopes=DEFAULT_SCOPES[("microsoft", "delegated")],
+                          token_cache=tmp_path / "var" / "oauth-support.json")  # fmt: skip
+    who = Account("mailbox support", "support@contoso.example", oauth2, "-")
+    with OAuthServer(lifetime=100, interval=0, tls=True) as authority:  # "interval": 0
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(authority.ca_file))
+        shown: list[str] = []
+
+        def show(url: str, code: str, seconds: float) -> None:
+            shown.append(code)
+            threading.Timer(1.5, authority.approve, (code, "support")).start()
+
+        log_in(who, show, authority=authority.authority())
+        assert 1 <= len(authority.polls(shown[0])) <= 3  # about one a second, not thousands
