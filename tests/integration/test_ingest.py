@@ -112,3 +112,46 @@ def test_oversized_stdin_is_quarantined_by_size_without_a_ticket_or_reply(
     mailstack.wait_queue_empty()
     [ack] = mailstack.fetch(carol)
     assert parse(ack)["Subject"].endswith("Fits")  # no reply to the oversized one
+
+
+def test_spam_and_ignored_mail_piped_in_is_kept_retried_and_erased(
+    mailstack: Any, tmp_path: Path
+) -> None:
+    """No folder holds a piped mail: a spam-flagged and a rule-ignored one are kept in the
+    quarantine table (exit 0: the MTA is done with them), retried into tickets, erased."""
+    support, carol = unique("support"), unique("carol")
+    mailstack.add_user(carol)
+    rule = '[[rule]]\nname = "Newsletters"\nwhen = { subject = "^newsletter" }\n'
+    config = write_config(
+        tmp_path, mailstack, [{"name": "support", "user": support}],
+        extra='[agents]\ntrusted_authserv_ids = ["mx.example.test"]\n',
+        routing=rule + "then = { ignore = true }\n",
+    )  # fmt: skip
+    carol_addr, to = f"{carol}@customer.test", f"{support}@example.test"
+    top = b"X-Spam-Flag: YES\r\nAuthentication-Results: mx.example.test; dmarc=none\r\n"
+    spam = top + customer_mail(carol_addr, to, "Refund for order 77").as_bytes()
+    news = customer_mail(carol_addr, to, "Newsletter 12", Precedence="bulk").as_bytes()
+
+    assert mailtix(config, "ingest", "--mailbox", "support", stdin=spam).stdout.startswith("spam")
+    assert mailtix(config, "ingest", "--mailbox", "support", stdin=news).stdout.startswith(
+        "ignored"
+    )
+    kept = json.loads(mailtix(config, "quarantine", "list", "--kept", "--json").stdout)
+    assert [k["reason"] for k in kept] == [
+        "spam: flagged by the MX (X-Spam-Flag: YES)",
+        "ignored by rule Newsletters",
+    ]
+    assert json.loads(mailtix(config, "quarantine", "list", "--json").stdout) == []
+    for item in kept:
+        done = mailtix(config, "quarantine", "retry", str(item["id"]))
+        assert done.stdout.startswith("ticket "), done.stdout
+    assert sorted(t["subject"] for t in tickets(config)) == ["Newsletter 12", "Refund for order 77"]
+    [ack] = mailstack.wait_for_messages(carol, count=1)
+    mailstack.wait_queue_empty()
+    assert len(mailstack.folder_uids(carol)) == 1  # the bulk newsletter gets no reply
+    assert parse(ack)["Subject"].endswith("] Refund for order 77")
+
+    mailtix(config, "ingest", "--mailbox", "support", stdin=spam.replace(b"77", b"78"))
+    erased = mailtix(config, "privacy", "erase", carol_addr).stdout
+    assert "quarantine: 3" in erased, erased
+    assert json.loads(mailtix(config, "quarantine", "list", "--all", "--json").stdout) == []
