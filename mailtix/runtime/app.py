@@ -115,15 +115,23 @@ class SenderWhenNeeded:
         self.app = app
         self.sender: SenderProcess | SenderThread | None = None
         self.error: str | None = None
+        self._failed = False
         if anything_to_send(app.clock()):
             self._start()
         else:
-            app.pipeline.mailer.sent_by = lambda: self._start().worker
+            app.pipeline.mailer.sent_by = self._start
 
-    def _start(self) -> SenderProcess | SenderThread:
-        if self.sender is None:
-            self.sender = start_sender(self.app)
-        return self.sender
+    def _start(self) -> str | None:
+        """The sender's worker id, started now if need be; None if it cannot start (the mail
+        is queued for anyone, and this process sends it after the poll)."""
+        if self.sender is None and not self._failed:
+            try:
+                self.sender = start_sender(self.app)
+            except OSError as exc:  # e.g. no process can be made now: the poll goes on
+                log.error("cannot start the outbox sender (%s); sending after the poll", exc)
+                self._failed = True
+                self.app.pipeline.mailer.sent_by = None
+        return self.sender.worker if self.sender is not None else None
 
     def kick(self, *_: object) -> None:
         if self.sender is not None:

@@ -80,14 +80,18 @@ def test_an_outbox_holding_due_mail_starts_the_sender_at_once(
     assert sent(tmp_path) == ["due"]
 
 
-def test_the_first_mail_queued_starts_the_sender_and_is_claimed_by_it(
-    app: App, started: list[SenderProcess], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def write_in(tmp_path: Path) -> None:
     msg = EmailMessage()
     msg["From"], msg["To"] = "Carol <carol@example.org>", "support@acme.example"
     msg["Subject"], msg["Message-ID"] = "Printer on fire", "<p1@example.org>"
     msg.set_content("It burns.\n")
     (tmp_path / "inbox" / "new" / "1.eml").write_bytes(bytes(msg))
+
+
+def test_the_first_mail_queued_starts_the_sender_and_is_claimed_by_it(
+    app: App, started: list[SenderProcess], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_in(tmp_path)
     claimed: list[str] = []
     real_row = app.pipeline.mailer._outbox_row
 
@@ -113,3 +117,16 @@ def test_mail_due_after_a_poll_that_queued_nothing_is_sent_in_process(
     result = poll_cycle(app)
     assert started == [] and result.sent == {"sent": 1}
     assert sent(tmp_path) == ["due"]
+
+
+def test_a_sender_that_cannot_start_costs_no_mail(
+    app: App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(self: SenderProcess) -> SenderProcess:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(SenderProcess, "start", refuse)
+    write_in(tmp_path)
+    result = poll_cycle(app)
+    assert result.polls[0].outcomes == {"ticket": 1}  # not quarantined for the sender's sake
+    assert result.sent == {"sent": 1} and len(sent(tmp_path)) == 1  # sent after the poll
