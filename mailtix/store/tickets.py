@@ -36,12 +36,14 @@ class StoreLookup:
     """The store side of ``correlate.ThreadLookup``."""
 
     def ticket_for_message_ids(self, ids: Sequence[str]) -> tuple[int, str] | None:
-        """Only ids the ticket's people could have seen thread (``lookups.thread_owners``)."""
+        """Only ids the ticket's people could have seen thread (``lookups.thread_owners``).
+        An id held by several tickets belongs to the first that had it: a later mail reusing
+        it (a stranger who saw it) must not pull the real thread into his ticket."""
         if not ids:
             return None
         owner: dict[str, int] = {}
-        for message_id, ticket_id in thread_owners(list(ids)[:MAX_THREAD_IDS]):
-            owner.setdefault(message_id, ticket_id)
+        for message_id, ticket_id in reversed(thread_owners(list(ids)[:MAX_THREAD_IDS])):
+            owner.setdefault(message_id, ticket_id)  # rows come newest first
         for wanted in ids:
             if wanted in owner:
                 return owner[wanted], wanted

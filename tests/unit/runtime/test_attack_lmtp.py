@@ -67,3 +67,24 @@ def test_smuggled_second_mail_after_bare_lf_dot_is_part_of_the_first(server: Lmt
     assert replies[0].startswith("250 2.0.0 ticket "), replies
     assert len(replies) == 1, replies  # no answer to a smuggled MAIL/RCPT/DATA
     assert [t.subject for t in Ticket.select()] == ["one"]
+
+
+def test_a_reused_message_id_cannot_pull_the_real_thread_away(server: LmtpServer) -> None:
+    real = mail(subject="Invoice 17 is wrong")
+    message_id = next(
+        line.split(b":", 1)[1].strip().decode()
+        for line in real.splitlines()
+        if line.lower().startswith(b"message-id:")
+    )
+    # a stranger who saw that Message-ID (a Cc, an archive) forges a mail with it and Cc's
+    # himself, hoping the customer's later replies (and the agents' answers) land in his ticket
+    forged = mail(subject="Something else", Cc="mallory@evil.example")
+    forged = forged.replace(forged.split(b"Message-ID: ")[1].split(b"\n")[0], message_id.encode())
+    reply = mail("Re: Invoice 17 is wrong", "Any news?\n", **{"In-Reply-To": message_id})
+    with client(server) as lmtp:
+        _, one = lmtp.deliver("carol@customer.example", SUPPORT, real)
+        _, two = lmtp.deliver("carol@customer.example", SUPPORT, forged, False)
+        _, three = lmtp.deliver("carol@customer.example", SUPPORT, reply, False)
+    assert one[0].startswith("250 2.0.0 ticket ") and two[0].startswith("250 2.0.0 ticket ")
+    ref = one[0].split()[-1]
+    assert three == [f"250 2.0.0 followup {ref}"], (one, two, three)
