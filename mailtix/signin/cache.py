@@ -4,6 +4,7 @@ refresh) written atomically and owner-only (0600 in a 0700 directory)."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -45,7 +46,14 @@ def write_cache(path: Path, data: dict[str, Any]) -> None:
 def locked(path: Path) -> Iterator[None]:
     """One refresh at a time per cache over every process (the poller and the sender)."""
     make_private_dir(path.parent)
-    fd = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    lock = path.with_name(f".{path.name}.lock")
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        os.unlink(lock)  # a symlink left there: replaced, never followed
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

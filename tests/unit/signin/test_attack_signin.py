@@ -158,3 +158,27 @@ def test_msal_is_not_told_to_poll_without_pause(
 
         log_in(who, show, authority=authority.authority())
         assert 1 <= len(authority.polls(shown[0])) <= 3  # about one a second, not thousands
+
+
+def test_a_non_json_answer_is_one_line_not_a_traceback(tmp_path: Path, endpoint: Scripted) -> None:
+    endpoint.status, endpoint.body = 200, b"<html>login portal</html>"
+    with pytest.raises(EndpointError, match="lacks a code"):
+        device.start(endpoint.url, "mailtix", ())
+    with pytest.raises(SignInError, match="^mailbox support: the provider sent no access token$"):
+        fresh_token(account(tmp_path, endpoint.url))
+    endpoint.status = 502
+    with pytest.raises(SignInError, match="HTTP 502"):
+        fresh_token(account(tmp_path, endpoint.url))
+
+
+def test_a_symlink_at_the_lock_path_creates_nothing_where_it_points(tmp_path: Path) -> None:
+    from mailtix.signin.cache import locked
+
+    cache = tmp_path / "var" / "oauth-support.json"
+    cache.parent.mkdir(mode=0o700)
+    elsewhere = tmp_path / "etc-file"
+    (cache.parent / ".oauth-support.json.lock").symlink_to(elsewhere)
+    with locked(cache):
+        pass
+    assert not elsewhere.exists()
+    assert not (cache.parent / ".oauth-support.json.lock").is_symlink()
