@@ -109,3 +109,46 @@ def test_spam_and_ignored_mail_by_lmtp_is_kept_retried_and_erased(
     erased = mailtix(config, "privacy", "erase", d["carol_addr"]).stdout
     assert "quarantine: 3" in erased, erased
     assert listing(config, "--all") == []
+
+
+@pytest.mark.postgres
+def test_kept_and_released_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
+    """The worker's path and the release on a PostgreSQL store: the kept row commits with its
+    receipt, the retry (the pipeline's commits as savepoints of one transaction) makes a ticket.
+    """
+    from mailtix.desks.release import retry
+    from mailtix.runtime.app import App
+    from mailtix.runtime.lmtp_worker import DeliveryWorker
+    from mailtix.store import open_store
+    from mailtix.store.db import is_postgres
+    from mailtix.store.models import ALL_MODELS, Event, QuarantineItem, SchemaVersion, Ticket
+
+    def drop_all() -> None:
+        db = open_store(postgres_url, upgrade=False)
+        db.drop_tables([*ALL_MODELS, SchemaVersion], safe=True, cascade=True)
+        db.close()
+
+    drop_all()
+    path = tmp_path / "mailtix.toml"
+    path.write_text(
+        f'[store]\nurl = "{postgres_url}"\n\n[smtp]\nmaildir = "out"\n\n'
+        f'[lmtp]\nlisten = "127.0.0.1:2424"\n\n[agents]\ntrusted_authserv_ids = ["{MX}"]\n\n'
+        '[[mailbox]]\nname = "support"\naddress = "support@acme.example"\n'
+    )
+    app = App.open(path)
+    try:
+        assert is_postgres(app.db)
+        d = {"carol_addr": "carol@customer.example", "support": "support@acme.example"}
+        worker = DeliveryWorker(app.pipeline).start()
+        results = worker.submit(flagged(d, "Kept on PostgreSQL"), ["support"]).result(60)
+        worker.stop(10)
+        assert results["support"] is not None and results["support"].kind == "spam"
+        (item,) = QuarantineItem.select()
+        assert item.status == "kept" and item.reason.startswith("spam: flagged by the MX")
+        outcome = retry(app.pipeline, item)
+        assert outcome.kind == "ticket" and Ticket.select().count() == 1
+        assert QuarantineItem.get_by_id(item.id).status == "released"
+        assert Event.select().where(Event.type == "released").count() == 1
+    finally:
+        app.db.close()
+        drop_all()
