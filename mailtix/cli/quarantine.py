@@ -18,7 +18,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     quarantine = sub.add_parser(
         "quarantine", help="messages that could not be processed"
     ).add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = quarantine.add_parser("list", parents=[common], help="held messages with the reason")
+    listing = quarantine.add_parser(
+        "list", parents=[common], help="held and released messages with the reason"
+    )
     listing.add_argument("--json", action="store_true")
     which = listing.add_mutually_exclusive_group()
     which.add_argument(
@@ -74,11 +76,11 @@ def retry_quarantined(args: argparse.Namespace) -> int:
         raise UsageError(f"no quarantined message {args.id}")
     if item.rfc822 is None:
         raise UsageError(f"message {args.id} was never downloaded ({item.reason})")
+    app.mailbox(item.mailbox)  # a mailbox since removed from the config: one line, exit 2
     kept = item.status == QuarantineStatus.KEPT
     outcome = retry(app.pipeline, item)
     print(f"{outcome.kind} {outcome.ticket_ref or ''} {outcome.detail}".strip())
     outbox.drain(send_accounts(app.config), app.clock)
-    if kept and item.status == QuarantineStatus.KEPT:
+    if kept and item.status == QuarantineStatus.KEPT and outcome.kind != "deferred":
         print(f"message {item.id} stays kept: it is not a mail a ticket can be made of")
-        return 1
-    return 0 if outcome.kind != "quarantined" else 1
+    return 0 if item.status == QuarantineStatus.RELEASED else 1

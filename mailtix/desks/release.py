@@ -24,7 +24,7 @@ ADMIN_RELEASE = Overrule(not_spam=True, not_ignored=True)
 
 def retry(pipeline: Pipeline, item: QuarantineItem) -> Outcome:
     """Run ``item`` (its bytes were kept) again; it is released when it was handled: a held one
-    unless it is quarantined again, a kept one once it is in a ticket."""
+    unless it is quarantined again or failed (deferred), a kept one once it is in a ticket."""
     kept = item.status == QuarantineStatus.KEPT
     source = Source(item.mailbox, overrule=ADMIN_RELEASE if kept else NO_OVERRULE)
     with relaxed_transaction():  # the pipeline's own commits become savepoints of this one
@@ -35,7 +35,8 @@ def retry(pipeline: Pipeline, item: QuarantineItem) -> Outcome:
             detail = f"kept mail {item.id} released by an admin (it was {item.reason})"
             add_event(ticket, EventType.RELEASED, detail, pipeline.clock(), "admin",
                       reason=item.reason)  # fmt: skip
-        if (ticket_id is not None) if kept else outcome.kind != "quarantined":
+        handled = outcome.kind not in ("quarantined", "deferred")
+        if (ticket_id is not None) if kept else handled:
             item.status = QuarantineStatus.RELEASED
             item.save()
     durable_point(item.mailbox)

@@ -179,3 +179,23 @@ def test_retention_erase_and_export_cover_kept_mail(app: App) -> None:
     lines = [r.line() for r in run_jobs(app, START + timedelta(days=31))]
     assert any(line.startswith("quarantine: rows 1") for line in lines), lines
     assert QuarantineItem.select().count() == 0
+
+
+def test_a_retry_that_fails_leaves_the_row_as_it_was(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lmtp(app, spam_mail())
+    (item,) = kept()
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("store hiccup")
+
+    monkeypatch.setattr(app.pipeline.customers, "open_ticket", broken)
+    assert retry(app.pipeline, item).kind == "deferred"
+    assert QuarantineItem.get_by_id(item.id).status == "kept" and Ticket.select().count() == 0
+    raw = mail("Held, then retried")  # the same for a held one
+    held = QuarantineItem.create(
+        mailbox="support", sha256="0" * 64, rfc822=raw, size=len(raw), reason="x", created_at=START
+    )
+    assert retry(app.pipeline, held).kind == "deferred"
+    assert QuarantineItem.get_by_id(held.id).status == "held"
