@@ -81,7 +81,7 @@ def store(account: Account, cached: dict[str, Any], answer: dict[str, Any],
     """Keep a token endpoint's ``answer`` in the account's cache (under its lock)."""
     path = account.oauth2.token_cache
     assert path is not None
-    lifetime = seconds(answer.get("expires_in") or 3600, 3600, 10, MAX_TOKEN_SECONDS)
+    lifetime = seconds(answer.get("expires_in") or 3600, 3600, 1, MAX_TOKEN_SECONDS)
     value = answer.get("access_token")
     if not isinstance(value, str) or not value:
         raise SignInError(f"{account.name}: the provider sent no access token",

@@ -220,7 +220,7 @@ def test_auth_login_device_flow_then_poll_signs_in_with_oauthbearer(
     login, first = start_login(config, "--mailbox", "desk")
     found = re.search(r"open (\S+) and enter the code (\S+) ", first)
     assert found and found.group(1) == oauth.url + "/verify", first
-    time.sleep(0.3)  # the person takes a moment: the client polls meanwhile
+    time.sleep(1.3)  # the person takes a moment: the client polls (once a second) meanwhile
     oauth.approve(found.group(2), user)  # the test signs in at the URL, as the person would
     out, err = login.communicate(timeout=30)
     assert login.returncode == 0, err
