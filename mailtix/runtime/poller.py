@@ -60,11 +60,14 @@ def poll_mailbox(
     source: MailSource,
     pipeline: Pipeline,
     on_commit: Callable[[PollResult], None] | None = None,
+    on_listed: Callable[[int], None] | None = None,
 ) -> PollResult:
     """Poll once; ``on_commit`` is called after every commit of handled messages (a group of
     up to ``pipeline.GROUP_SIZE``): the daemon and ``poll --once`` have their sender send what
     was queued (acknowledgements) while the rest is read. Such a mail may leave before its
-    batch is made durable; ``store.durability`` says what a power loss can then repeat."""
+    batch is made durable; ``store.durability`` says what a power loss can then repeat.
+    ``on_listed`` hears how many new messages the poll is about to read, before it reads
+    them (``poll --once`` decides by it where its sender runs)."""
     result = PollResult(config.name)
     _check_uidvalidity(config.name, source.uidvalidity)
     keys = list(source.list_keys())
@@ -73,6 +76,8 @@ def poll_mailbox(
     if leftovers:  # committed before a crash or a failed move: only the move is redone
         _move(source, config, {k: known[k] for k in leftovers}, result)
     fresh = [k for k in keys if k not in known]
+    if on_listed is not None:
+        on_listed(len(fresh))
     sizes = source.sizes(fresh)
     for batch in _batches(fresh, sizes, config, pipeline, source, result):
         done: dict[Any, str] = {}

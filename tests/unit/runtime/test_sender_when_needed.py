@@ -1,7 +1,7 @@
 """``poll --once`` (``poll_cycle``) starts its sender process only when there is mail to send:
 never for an empty mailbox with an empty outbox, at once for an outbox that holds due mail,
-at the first mail the poll queues otherwise; mail that fell due during a poll that queued
-nothing is sent in-process after it. Maildir mailbox and outgoing Maildir; the sender
+at the first mail a big poll queues otherwise; what a small poll queued, and mail that fell
+due during a poll, is sent in-process after it. Maildir mailbox and outgoing Maildir; the sender
 processes here are real ones."""
 
 from __future__ import annotations
@@ -88,9 +88,18 @@ def write_in(tmp_path: Path) -> None:
     (tmp_path / "inbox" / "new" / "1.eml").write_bytes(bytes(msg))
 
 
-def test_the_first_mail_queued_starts_the_sender_and_is_claimed_by_it(
+def test_a_small_poll_sends_what_it_queued_itself_after_the_poll(
+    app: App, started: list[SenderProcess], tmp_path: Path
+) -> None:
+    write_in(tmp_path)
+    result = poll_cycle(app)
+    assert started == [] and result.sent == {"sent": 1} and len(sent(tmp_path)) == 1
+
+
+def test_the_first_mail_a_big_poll_queues_starts_the_sender_and_is_claimed_by_it(
     app: App, started: list[SenderProcess], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(app_module, "IN_PROCESS_UP_TO", 0)  # one new mail is a big poll here
     write_in(tmp_path)
     claimed: list[str] = []
     real_row = app.pipeline.mailer._outbox_row
@@ -126,6 +135,7 @@ def test_a_sender_that_cannot_start_costs_no_mail(
         raise OSError(11, "Resource temporarily unavailable")
 
     monkeypatch.setattr(SenderProcess, "start", refuse)
+    monkeypatch.setattr(app_module, "IN_PROCESS_UP_TO", 0)
     write_in(tmp_path)
     result = poll_cycle(app)
     assert result.polls[0].outcomes == {"ticket": 1}  # not quarantined for the sender's sake
