@@ -20,6 +20,7 @@ from mailtix.domain.errors import MailtixError
 from mailtix.signin.cache import locked, read_cache, write_cache
 from mailtix.signin.endpoint import EndpointError, refresh_grant, seconds
 
+MAX_EPOCH = 32_503_680_000  # year 3000: a later time in a cache is garbage
 MAX_TOKEN_SECONDS = 86_400.0  # a longer access token life is refreshed daily all the same
 EARLY = 60.0  # seconds: refresh this long before expiry (at most a fifth of the lifetime)
 
@@ -107,6 +108,19 @@ def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
 
 
+def _epoch(value: object) -> float | None:
+    """A cache's time in epoch seconds; None for none, or one no clock can show (a
+    hand-edited cache, or 1e300 kept from a provider before lifetimes were bounded)."""
+    if not isinstance(value, int | float) or not 0 <= value < MAX_EPOCH:
+        return None  # NaN fails the comparison too
+    return float(value)
+
+
+def _shown(value: object) -> str | None:
+    epoch = _epoch(value)
+    return _iso(epoch) if epoch is not None else None
+
+
 def _cached(cached: dict[str, Any]) -> AccessToken | None:
     value, expires = cached.get("access_token"), cached.get("expires_at")
     if isinstance(value, str) and value and isinstance(expires, int | float):
@@ -160,7 +174,7 @@ def account_status(account: Account) -> dict[str, Any]:
         "account": account.name, "user": account.username,
         "provider": account.oauth2.provider, "flow": account.oauth2.flow,
         "signed_in": bool(cached.get("refresh_token") or cached.get("access_token")),
-        "expires_at": _iso(expires) if isinstance(expires, int | float) else None,
+        "expires_at": _shown(expires),
         "last_refresh": cached.get("last_refresh"),
         "refused": cached.get("refused"),
         "token_cache": str(account.oauth2.token_cache),
@@ -181,15 +195,13 @@ class Standing:
 def standing(oauth2: OAuth2Config) -> Standing:
     assert oauth2.token_cache is not None
     cached = read_cache(oauth2.token_cache)
-    expires = cached.get("expires_at")
-    access = float(expires) if isinstance(expires, int | float) else None
+    access = _epoch(cached.get("expires_at"))
     if cached.get("refused"):
         return Standing(access, access, f"sign-in refused at {cached.get('refused_at')}")
     if oauth2.flow == "client_credentials":
         return Standing(access, None, None)  # the app asks for a new one itself
     if cached.get("refresh_token") or oauth2.refresh_token:
-        limit = cached.get("refresh_expires_at")
-        return Standing(access, float(limit) if isinstance(limit, int | float) else None, None)
+        return Standing(access, _epoch(cached.get("refresh_expires_at")), None)
     if access is not None:
         return Standing(access, access, None)  # no refresh token: the access token is all
     return Standing(None, None, "not signed in yet" if oauth2.flow == "device" else None)

@@ -182,3 +182,30 @@ def test_a_symlink_at_the_lock_path_creates_nothing_where_it_points(tmp_path: Pa
         pass
     assert not elsewhere.exists()
     assert not (cache.parent / ".oauth-support.json.lock").is_symlink()
+
+
+@pytest.mark.parametrize("value", ["1e300", "Infinity", "NaN", "-1e300"])
+def test_a_cache_with_an_impossible_expiry_is_shown_not_a_traceback(
+    tmp_path: Path, value: str
+) -> None:
+    from mailtix.signin.tokens import account_status
+
+    who = account(tmp_path, "http://127.0.0.1:9/token")
+    cache = tmp_path / "var" / "oauth-support.json"
+    cache.parent.mkdir(mode=0o700)
+    cache.write_text(f'{{"refresh_token": "rt", "expires_at": {value}}}')
+    shown = account_status(who)
+    assert shown["signed_in"] and shown["expires_at"] is None
+
+
+@pytest.mark.parametrize("value", ["1e300", "Infinity", "NaN", "-1e300"])
+def test_mailtix_status_reads_an_impossible_expiry_as_unknown(tmp_path: Path, value: str) -> None:
+    from mailtix.signin.tokens import standing
+
+    who = account(tmp_path, "http://127.0.0.1:9/token")
+    cache = tmp_path / "var" / "oauth-support.json"
+    cache.parent.mkdir(mode=0o700)
+    cache.write_text(f'{{"refresh_token": "rt", "expires_at": {value}, '
+                     f'"refresh_expires_at": {value}}}')  # fmt: skip
+    found = standing(who.oauth2)
+    assert found.access_expires_at is None and found.runs_out is None and found.problem is None
