@@ -10,8 +10,9 @@ RFC 2231 filenames, and quoted-printable / base64 bodies (``binascii``, as ``ema
 Header input is never trusted: CR, LF, NUL and other control characters are replaced, message
 ids that are not ``<left@right>`` are dropped, display names are always quoted or encoded, and
 no Bcc header is ever written, so customer data cannot inject headers or recipients
-(CVE-2024-6923, CVE-2017-9801). Addresses with a non-ASCII local part are written as UTF-8
-(RFC 6531, sent with SMTPUTF8); everything else is ASCII.
+(CVE-2024-6923, CVE-2017-9801). Bodies carry no control character but tab and newline.
+Addresses with a non-ASCII local part are written as UTF-8 (RFC 6531, sent with SMTPUTF8);
+everything else is ASCII.
 """
 
 from __future__ import annotations
@@ -226,9 +227,23 @@ def _headers(mail: OutgoingMail, now: datetime, utf8: bool, mailer: str) -> str:
 
 
 def _body(text: str) -> str:
-    """Line breaks normalised to LF (written as CRLF), NUL removed, final newline."""
+    """Line breaks normalised to LF (written as CRLF), NUL removed, final newline; other C0
+    controls (but tab) and DEL shown as their Unicode control pictures, C1 controls as U+FFFD:
+    a stranger's escape sequence reaches no agent's or customer's terminal mail reader."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+    if _BODY_CONTROL.search(text):
+        text = _BODY_CONTROL.sub(_control_picture, text)
     return text if text.endswith("\n") else text + "\n"
+
+
+_BODY_CONTROL = re.compile("[\x01-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _control_picture(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code < 0x20:
+        return chr(0x2400 + code)  # U+241B for ESC
+    return "\u2421" if code == 0x7F else "\ufffd"
 
 
 def _text_part(subtype: str, text: str) -> bytes:

@@ -90,6 +90,15 @@ def test_body_encoding_follows_line_length_and_share_of_non_ascii(text: str, enc
         assert part.get_content().replace("\r\n", "\n") == text  # canonical CRLF inside
 
 
+def test_no_terminal_control_reaches_a_body() -> None:
+    hostile = "Hi\x1b]52;c;ZXZpbA==\x07 \x1b[2J\x9b31m\x7fok\tfine\x0cend\n"
+    message = parse(compose(outgoing(text=hostile, html=hostile), now=NOW))
+    for part in (message.get_body(("plain",)), message.get_body(("html",))):
+        assert part is not None
+        body = part.get_content().replace("\r\n", "\n")
+        assert body == "Hi\u241b]52;c;ZXZpbA==\u2407 \u241b[2J\ufffd31m\u2421ok\tfine\u240cend\n"
+
+
 def test_human_mail_has_no_auto_headers_and_keeps_reply_to_and_cc() -> None:
     mail = outgoing(
         auto_submitted=None,
