@@ -354,10 +354,3 @@ class SmtpSender:
             self._client.on_accepted = None
         for recipient, response in refused.items():
             log.warning("SMTP %s refused %s: %s %s", self._where, recipient, *response)
-
-
-async def check_connection(config: SmtpConfig) -> None:
-    """Connect, say EHLO, STARTTLS and log in as configured, then QUIT; SendError if any fails."""
-    async with SmtpSender(config) as sender:
-        assert sender._client is not None
-        await sender._step("connect", sender._client.ehlo())

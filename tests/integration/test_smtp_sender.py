@@ -23,7 +23,7 @@ from mailtix.domain.errors import SendError
 from mailtix.domain.values import Address, OutgoingMail
 from mailtix.outbound import sent_marks, smtp_sender
 from mailtix.outbound.compose import compose, envelope_recipients, make_message_id
-from mailtix.outbound.smtp_sender import SmtpSender, check_connection
+from mailtix.outbound.smtp_sender import SmtpSender
 
 pytestmark = pytest.mark.integration
 
@@ -68,6 +68,12 @@ def test_composed_mail_arrives_intact(mailstack: MailStack, fresh_mailbox: Fresh
     body = received.get_body(("plain",))
     assert body is not None
     assert body.get_content().replace("\r\n", "\n") == "Hello Carol,\n.\nthanks.\n"
+
+
+async def check_connection(config: SmtpConfig) -> None:
+    """Connect, EHLO, STARTTLS and log in as configured, then QUIT, as check --connect does."""
+    async with SmtpSender(config):
+        pass
 
 
 def test_check_connection_succeeds(mailstack: MailStack) -> None:
