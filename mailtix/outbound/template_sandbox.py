@@ -18,6 +18,7 @@ from jinja2.sandbox import SandboxedEnvironment, SecurityError
 MAX_OUTPUT_CHARS = 1_000_000  # per rendered part
 MAX_RANGE = 10_000  # items a template's range() may produce
 _HUGE_WIDTH = re.compile(r"[%{][^a-zA-Z%{}]*\d{7,}")
+_DICT_ATTRIBUTES = frozenset(dir(dict))  # what getattr() finds on a plain dict
 
 
 def _guard_numbers(args: Iterable[Any]) -> None:
@@ -57,6 +58,18 @@ class _LimitedSandbox(SandboxedEnvironment):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.filters = {name: _guarded_filter(name, f) for name, f in self.filters.items()}
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """``ticket.ref`` of a plain dict (every context value mailtix passes) straight from
+        its item: the sandbox would try the attribute first and find it only after an
+        AttributeError. What it returns is the same: a dict's item is what the sandbox gives
+        for a name that is not one of dict's attributes, and those still go to the sandbox."""
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
 
     def call_binop(self, context: Any, operator_name: str, left: Any, right: Any) -> Any:
         if operator_name == "**" and isinstance(right, int) and abs(right) > 100:

@@ -209,3 +209,19 @@ def test_check_templates_trial_renders_overrides(tmp_path: Path) -> None:
     assert check_templates(tmp_path / "nope", ["ack"], []) == [
         f"{tmp_path / 'nope'}: templates directory does not exist"
     ]
+
+
+def test_dict_values_read_as_attributes_as_the_sandbox_reads_them(tmp_path: Path) -> None:
+    write_kind(
+        tmp_path,
+        txt="{{ ticket.ref }}|{{ ticket['ref'] }}|{{ data.items is callable }}|"
+        "{{ data.keys()|list }}",
+    )
+    values = {**context(), "data": {"items": "shadowed", "x": 1}}
+    assert (
+        TemplateRenderer(tmp_path).render("ack", values).text == "SUP-42|SUP-42|True|['items', 'x']"
+    )
+    for source in ("{{ ticket.nothing }}", "{{ ticket.__class__.__mro__ }}"):
+        write_kind(tmp_path, txt=source)
+        with pytest.raises(TemplateError, match=r"ack\.txt\.j2: (undefined|not allowed)"):
+            TemplateRenderer(tmp_path).render("ack", context())
