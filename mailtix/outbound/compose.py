@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 import secrets
 import uuid
@@ -93,6 +94,7 @@ def _ascii_domain(domain: str) -> str:
     return domain if _DOMAIN.match(domain) else ""
 
 
+@functools.lru_cache(maxsize=1024)  # the same few (mailbox, agent) addresses in every mail
 def _split_address(email: str) -> tuple[str, str]:
     """(local part, ASCII domain) of an addr-spec, with control characters and spaces removed."""
     local, _, domain = _CONTROL.sub("", email).strip().rpartition("@")
@@ -136,6 +138,7 @@ def _encoded_words(text: str, name: str = "") -> str:
     return header.encode(linesep=CRLF)
 
 
+@functools.lru_cache(maxsize=1024)  # From and Reply-To are a mailbox's in every mail
 def _mailbox(address: Address, utf8: bool) -> str:
     """``Name <local@domain>`` (or the bare address): the name quoted, or encoded."""
     local, domain = _split_address(address.email)
@@ -237,6 +240,17 @@ def _body(text: str) -> str:
 
 
 _BODY_CONTROL = re.compile("[\x01-\x08\x0b-\x1f\x7f-\x9f]")
+_ASCII_CONTROL = bytes([*range(0x09), *range(0x0B, 0x20), 0x7F])  # CR and NUL too
+
+
+def _body_bytes(text: str) -> bytes:
+    """``_body(text)`` as UTF-8; straight from ``text`` when it has nothing ``_body`` would
+    change: no C0 control but tab and newline, no DEL, and no ``\xc2`` byte, which leads
+    every C1 control (and other U+0080-U+00BF); ``translate`` finds them in C."""
+    data = text.encode("utf-8", "replace")
+    if b"\xc2" in data or len(data.translate(None, _ASCII_CONTROL)) != len(data):
+        return _body(text).encode("utf-8", "replace")
+    return data if data.endswith(b"\n") else data + b"\n"
 
 
 def _control_picture(match: re.Match[str]) -> str:
@@ -249,7 +263,7 @@ def _control_picture(match: re.Match[str]) -> str:
 def _text_part(subtype: str, text: str) -> bytes:
     """A text/* part, UTF-8: 7bit or 8bit when every line fits in 78 characters (as
     ``email.contentmanager`` chooses), else quoted-printable, or base64 when mostly non-ASCII."""
-    data = _body(text).encode("utf-8", "replace")
+    data = _body_bytes(text)
     if max(map(len, data.split(b"\n"))) <= MAX_LINE:
         cte, payload = ("7bit" if data.isascii() else "8bit"), data.replace(b"\n", b"\r\n")
     elif not data.isascii() and _high_bytes(data) * 6 > len(data):

@@ -375,3 +375,14 @@ def test_attached_message_that_7bit_and_8bit_cannot_carry_goes_as_a_file() -> No
     assert part.get_content_type() == "application/octet-stream"
     assert part["Content-Transfer-Encoding"] == "base64"
     assert part.get_content() == b"Subject: x\n\n" + b"y" * 2000 + b"\n"
+
+
+def test_body_bytes_are_the_cleaned_body_whatever_the_text() -> None:
+    from mailtix.outbound.compose import _body, _body_bytes
+
+    alphabet = "ab \t\n\r\x00\x01\x1b\x7f\x80\x9b\x9f\xa0\xc2\xe9—€\u2028\ud800😀"
+    rng = random.Random(22)
+    texts = ["", "plain\n", "café — ok", "x\r\ny", "nul\x00", "esc\x1b[31m", "c1\x9b"]
+    texts += ["".join(rng.choices(alphabet, k=rng.randint(0, 12))) for _ in range(3000)]
+    for text in texts:
+        assert _body_bytes(text) == _body(text).encode("utf-8", "replace"), repr(text)
