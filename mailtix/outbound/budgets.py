@@ -74,10 +74,13 @@ def held_back(
         if template != NOTIFICATION:
             over = ticket_id is not None and about_ticket >= per_ticket
             return "ticket mail budget" if over else None
-    if template == NOTIFICATION:
-        sent, _ = mails_of_kind_since(NOTIFICATION, recipient, since)
+    if template == NOTIFICATION:  # both counts it needs: one statement
+        ticket_id = ticket.id if ticket is not None else None
+        sent, about_ticket = _notification_counts(recipient, ticket_id, since)
         if sent >= config.agents_policy.notifications_per_hour:
             return "notification budget"
+        over = ticket_id is not None and about_ticket >= per_ticket
+        return "ticket mail budget" if over else None
     if (
         ticket is not None
         and ticket_mails_since(ticket.id, recipient, since, WARNING) >= per_ticket
@@ -109,6 +112,23 @@ def _automatic_counts(
     ]  # fmt: skip
     bounced, to_recipient, from_sender, about_ticket = execute(_AUTOMATIC_COUNTS, params).fetchone()
     return bool(bounced), int(to_recipient), int(from_sender), int(about_ticket)
+
+
+_NOTIFICATION_COUNTS = (  # both on the (recipient_key, created_at, ...) index
+    "SELECT (SELECT COUNT(*) FROM outbox WHERE recipient_key = ? AND created_at > ? "
+    "AND kind = ?), "
+    "(SELECT COUNT(*) FROM outbox WHERE recipient_key = ? AND ticket_id = ? AND kind <> ? "
+    "AND created_at > ?)"
+)
+
+
+def _notification_counts(recipient: str, ticket_id: int | None, since: datetime) -> tuple[int, int]:
+    """The notifications to ``recipient`` since ``since``; the mails to it about ``ticket_id``
+    since then but the warnings (the counts of ``mails_of_kind_since`` and
+    ``ticket_mails_since`` of ``store.lookups``, in one statement)."""
+    params = [recipient, since, NOTIFICATION, recipient, ticket_id, WARNING, since]
+    sent, about_ticket = execute(_NOTIFICATION_COUNTS, params).fetchone()
+    return int(sent), int(about_ticket)
 
 
 def warn_mailbox_budget(mailbox: str, now: datetime) -> None:

@@ -309,3 +309,19 @@ def test_an_answer_held_by_the_ticket_budget_is_kept_and_the_agent_is_told(
     assert any("Answer number 1" in t for t in kept)
     events = [e.detail for e in Event.select().where(Event.type == "replied")]
     assert len(events) == 1  # only the relayed answer is recorded as sent
+
+
+def test_notifications_about_one_ticket_stop_at_the_ticket_mail_budget(
+    make_desk: Callable[..., Desk],
+) -> None:
+    desk = make_desk(tickets="max_mails_per_ticket_per_hour = 2")
+    desk(mail())
+    [ack] = outbox("acknowledgement", CAROL)
+    for n in range(3):
+        desk.advance(minutes=1)
+        desk(answer(ack, f"Carol <{CAROL}>", f"More details, part {n}.\n"))
+    assert len(outbox("notification", ALICE)) == 2  # the new ticket, the first reply
+    assert len(held("ticket mail budget")) == 2
+    desk.advance(hours=1, minutes=1)
+    desk(answer(ack, f"Carol <{CAROL}>", "An hour later.\n"))
+    assert len(outbox("notification", ALICE)) == 3
