@@ -58,6 +58,7 @@ _HEADER_HINT = re.compile(
     re.IGNORECASE,
 )
 _ATTRIBUTION_END = re.compile(r"(:|：|\bwrote)$")
+_ATTRIBUTION_TAILS = (":", "：", "wrote")  # how a line _ATTRIBUTION_END matches ends
 #: a wrapped attribution's earlier lines: no sentence end, but a date, an address or "<"
 _ATTRIBUTION_PART = re.compile(r"^(?!\s*>)(?=.*(\d|@|<$)).{1,200}(?<![^\W\d_][.!?])(?<!\.\.)\s*$")
 _WRAPPED_COLON = re.compile(r"^\s*>\s*:$")  # Gmail wrapping "<addr\n>:"
@@ -127,7 +128,7 @@ def _regions(lines: list[str]) -> list[tuple[int, int]]:
     """Merged line ranges [first, last) of three lines either side of each header hint."""
     regions: list[tuple[int, int]] = []
     for index, line in enumerate(lines):
-        if not _HEADER_HINT.search(line):
+        if not _header_hint(line):
             continue
         first, last = max(0, index - 3), min(len(lines), index + 4)
         if regions and first <= regions[-1][1]:
@@ -135,6 +136,32 @@ def _regions(lines: list[str]) -> list[tuple[int, int]]:
         else:
             regions.append((first, last))
     return regions
+
+
+def _header_hint(line: str) -> bool:
+    """``_HEADER_HINT.search(line)``, run only on a line it can match: one with a colon, or
+    "original" in it (any case; a line not all ASCII always, for Unicode case folding)."""
+    if ":" in line or "：" in line or not line.isascii() or "original" in line.lower():
+        return _HEADER_HINT.search(line) is not None
+    return False
+
+
+def _above_this_line(line: str) -> bool:
+    """``_ABOVE_THIS_LINE.search(line)`` on a line of at most 120 characters, run only where
+    one of its words is (an ASCII line without "line", "zeile" or "ligne" cannot match)."""
+    if len(line) > 120:
+        return False
+    if line.isascii():
+        lowered = line.lower()
+        if "line" not in lowered and "zeile" not in lowered and "ligne" not in lowered:
+            return False
+    return _ABOVE_THIS_LINE.search(line) is not None
+
+
+def _attribution_end(stripped: str) -> bool:
+    """``_ATTRIBUTION_END.search(stripped)``: its ``$`` is the end of a stripped line, so only
+    a line ending so can match."""
+    return stripped.endswith(_ATTRIBUTION_TAILS) and _ATTRIBUTION_END.search(stripped) is not None
 
 
 def _library_cut(stripped: str, match: re.Match[str]) -> Cut:
@@ -159,7 +186,7 @@ def _separator(lines: list[str]) -> Cut | None:
             return Cut(index, index + 1, "separator '-- Original Message --'")
         if _SHORT_SEPARATOR.match(line):
             return Cut(index, index + 1, "separator '---Original Message---'")
-        if len(line) <= 120 and _ABOVE_THIS_LINE.search(line):
+        if _above_this_line(line):
             return Cut(index, index + 1, "marker 'reply above this line'")
         if is_sent_from(line) and has_content(lines[:index]) and has_content(lines[index + 1 :]):
             return Cut(index, index + 1, "sent-from line 'Sent from my …'")
@@ -183,7 +210,7 @@ def _attribution(lines: list[str]) -> Cut | None:
     """An attribution line ("<date> <name> <addr> wrote:"), possibly wrapped over 2-4 lines."""
     for index, line in enumerate(lines):
         wrapped = _WRAPPED_COLON.match(line) is not None
-        if not wrapped and (not _ATTRIBUTION_END.search(line.strip()) or QUOTED.match(line)):
+        if not wrapped and (not _attribution_end(line.strip()) or QUOTED.match(line)):
             continue
         start = index
         while start > index - 3 and start > 0 and _ATTRIBUTION_PART.search(lines[start - 1]):
