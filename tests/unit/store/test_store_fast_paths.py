@@ -259,6 +259,33 @@ def test_participants_are_added_once(db: Database) -> None:
     assert lookups.is_participant(t.id, "carol@example.org") is False  # created without one
 
 
+def test_a_tagged_tickets_participants_in_one_statement_unless_merged(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailtix.store.tickets import StoreLookup, add_participant
+
+    lookup = StoreLookup()
+    bare, kept, gone = ticket(), ticket(), ticket()
+    for email in ("dave@example.org", "erin@example.org"):
+        add_participant(kept, email, "", "cc", NOW)
+    add_participant(gone, "old@example.org", "", "cc", NOW)
+    gone.merged_into = kept.id
+    gone.save()
+    statements: list[str] = []
+    original = Database.execute_sql
+
+    def counted(self: Database, sql: str, *args: object, **kw: object) -> object:
+        statements.append(sql)
+        return original(self, sql, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Database, "execute_sql", counted)
+    assert lookup.ticket_participants(kept.id) == {"dave@example.org", "erin@example.org"}
+    assert len(statements) == 1
+    assert lookup.ticket_participants(bare.id) == frozenset()  # created without one
+    assert lookup.ticket_participants(gone.id) == {"dave@example.org", "erin@example.org"}
+    assert lookup.ticket_participants(gone.id + 100) is None
+
+
 def test_write_if_free_does_the_work_at_once_or_not_at_all(db: Database, tmp_path: Path) -> None:
     """For writes that can wait (sent marks): never queued behind another writer, whether it
     is another process (a second connection) or another thread of this one."""
