@@ -121,6 +121,9 @@ def test_pipeline_on_postgres(config_path: Path, tmp_path: Path) -> None:
         assert sent["Auto-Submitted"] == "auto-replied"
         assert sent["In-Reply-To"] == "<pg-1@example.org>"
         assert OutboxItem.get().status == "sent"
+        tagged = mail("Re: [SUP-1] Printer broken", "<pg-3@example.org>")  # by its tag alone
+        by_tag = app.pipeline.process(tagged, Source("support", 2, 2))
+        assert (by_tag.kind, by_tag.ticket_ref) == ("followup", "SUP-1")
     finally:
         app.db.close()
 
