@@ -156,6 +156,9 @@ def _mailbox(address: Address, utf8: bool) -> str:
 def _fold(name: str, parts: Sequence[str], separator: str = "") -> str:
     """``Name: part1<separator> part2 …`` breaking the line before a part that would pass
     ``MAX_LINE``; parts may carry their own folds (encoded words)."""
+    line = f"{name}: {(separator + ' ').join(parts)}"
+    if len(line) <= MAX_LINE and CRLF not in line:  # all on one line: nothing to fold
+        return line + CRLF
     text, column = f"{name}:", len(name) + 1
     for index, part in enumerate(parts):
         if index:

@@ -386,3 +386,14 @@ def test_body_bytes_are_the_cleaned_body_whatever_the_text() -> None:
     texts += ["".join(rng.choices(alphabet, k=rng.randint(0, 12))) for _ in range(3000)]
     for text in texts:
         assert _body_bytes(text) == _body(text).encode("utf-8", "replace"), repr(text)
+
+
+def test_header_lines_fold_only_past_78_characters() -> None:
+    from mailtix.outbound.compose import _fold
+
+    for length in range(70, 90):
+        words = [*["x" * 9] * 6, "y" * (length - len("Subject: ") - 6 * 10)]  # `length` long
+        lines = _fold("Subject", words).removesuffix("\r\n").split("\r\n")
+        assert len(lines) == (1 if length <= 78 else 2), length
+        assert all(len(line) <= 78 for line in lines)
+        assert " ".join(line.strip() for line in lines) == f"Subject: {' '.join(words)}"
