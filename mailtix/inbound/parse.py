@@ -125,11 +125,12 @@ def _skip_junk_line(raw: bytes, defects: list[str]) -> Message:
 
 def _build(msg: Message, max_depth: int, max_parts: int, defects: list[str]) -> ParsedMail:
     plain, html, attachments = _walk(msg, max_depth, max_parts, defects)
-    body = read_html("\n".join(html)) if html else None
+    text = "\n".join(plain)
+    blank = not text.strip()  # a blank (or no) text/plain part: the HTML says it
+    body = read_html("\n".join(html), text=blank) if html else None
     if body is not None and body.defect:
         defects.append(body.defect)
-    text = "\n".join(plain)
-    if body is not None and not text.strip():  # a blank text/plain part: the HTML says it
+    if body is not None and blank:
         text = body.text
     own_ids = message_ids(raw_value(msg, "message-id"))
     return ParsedMail(

@@ -96,3 +96,20 @@ def test_strip_tags_hides_scripts_styles_comments_and_keeps_blocks() -> None:
     assert strip_tags("a<!-- never closed <p>b") == "a"
     assert strip_tags("a<script>b") == "a"
     assert strip_tags("<tdx>not a block</tdx> <tr>") == "not a block"
+
+
+def test_html_beside_a_text_part_is_sanitised_but_not_read_as_text() -> None:
+    markup = "<p>Hello <b>there</b></p><script>alert(1)</script>"
+    full, html_only = read_html(markup), read_html(markup, text=False)
+    assert (html_only.text, html_only.html) == ("", full.html)
+    assert full.text == "Hello there" and "script" not in str(full.html)
+    alternative = (
+        b"From: a@example.org\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/alternative; boundary="b"\r\n\r\n'
+        b"--b\r\nContent-Type: text/plain\r\n\r\nPlain words\r\n"
+        b"--b\r\nContent-Type: text/html\r\n\r\n<p>HTML words</p>\r\n--b--\r\n"
+    )
+    parsed = parse_message(alternative)
+    assert parsed.text == "Plain words" and parsed.html == "<p>HTML words</p>"
+    html_only_mail = alternative.replace(b"Plain words", b"  ")
+    assert parse_message(html_only_mail).text == "HTML words"
