@@ -17,6 +17,7 @@ from pathlib import Path
 from mailtix.cli.present import ticket_summary
 from mailtix.config.shipped import shipped_templates
 from mailtix.domain.private_files import private_umask
+from mailtix.inbound.maildir_source import arrival_order
 from mailtix.report.formats import table
 from mailtix.runtime.app import App, poll_cycle
 from mailtix.store.models import Ticket
@@ -209,7 +210,7 @@ def _read(maildir: Path) -> list[EmailMessage]:
     box = mailbox.Maildir(maildir, factory=None, create=True)
     return [
         email.message_from_bytes(box.get_bytes(k), policy=email.policy.default)
-        for k in sorted(box.keys())
+        for k in sorted(box.keys(), key=arrival_order)
     ]
 
 

@@ -17,6 +17,14 @@ from mailtix.config.model import MailboxConfig
 from mailtix.domain.private_files import private_umask
 
 MESSAGE_ID = re.compile(rb"(?im)^message-id:\s*(<[^>\r\n]*>)")
+DIGITS = re.compile(r"(\d+)")
+
+
+def arrival_order(key: str) -> list[str | int]:
+    """Sort key putting Maildir names in the order they were delivered: runs of digits
+    compare as numbers, so ``1796283809.M999999P1Q9`` comes before ``1796283809.M1000001P1Q10``
+    (as plain strings the microseconds and counters, not zero-padded, sort the other way)."""
+    return [int(part) if part.isdigit() else part for part in DIGITS.split(key)]
 
 
 class MaildirSource:
@@ -47,7 +55,7 @@ class MaildirSource:
                 self.box.add_folder(folder)
 
     def list_keys(self) -> list[str]:
-        return sorted(self.box.keys())
+        return sorted(self.box.keys(), key=arrival_order)
 
     def sizes(self, keys: Sequence[str]) -> dict[str, int]:
         return {key: self._path(key).stat().st_size for key in keys}
