@@ -42,7 +42,7 @@ from mailtix.store.durability import relaxed
 from mailtix.store.ledger import add_receipt, add_receipts, receipt_row
 from mailtix.store.lookups import KnownReceipts, known_receipts, receipt_for_bytes, receipt_for_uid
 from mailtix.store.models import OutboxItem, Ticket, database_proxy
-from mailtix.store.tickets import StoreLookup, add_event, earlier_copy, get_ticket, surviving
+from mailtix.store.tickets import StoreLookup, add_event, earlier_copy, surviving
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,6 @@ class Pipeline:
         self.agents = AgentDesk(self.mailer, self.notifier)
         self.bounces = BounceDesk(self.mailer, self.notifier)
         self.clock = clock
-        self.lookup = StoreLookup()
         self.max_attempts = MAX_ATTEMPTS
         self.cpu_budget = CPU_BUDGET
         self._known: KnownReceipts | None = None  # while a group is handled: its receipts
@@ -296,9 +295,10 @@ class Pipeline:
         copy_of = earlier_copy(mail)
         if copy_of is not None:
             return self._second_copy(copy_of, source, sha, mailbox)
-        thread = correlate.decide(mail, self.config.tickets.prefix, self.lookup)
+        lookup = StoreLookup()  # of this mail: what it read is not kept for the next one
+        thread = correlate.decide(mail, self.config.tickets.prefix, lookup)
         budget.check("threading")
-        ticket = get_ticket(thread.ticket_id) if thread.ticket_id is not None else None
+        ticket = lookup.ticket(thread.ticket_id) if thread.ticket_id is not None else None
         ticket = surviving(ticket) if ticket is not None else None  # merged: where it went
         add_log_fields(ticket=self.ref(ticket.id) if ticket is not None else None)
         item = Incoming(mail, raw, sha, mailbox, self.clock(), automation, thread.reason)

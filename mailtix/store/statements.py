@@ -6,7 +6,8 @@ this table" or "update these columns of the row with this id" depends only on th
 column names and the database, so it is cached here; every value still goes through its field's
 ``db_value``, exactly as peewee's own INSERT and UPDATE would convert it. ``BaseModel.save``
 (and so ``Model.create``) uses this. One read too: a row by its id as a model object
-(``select_by_id``, a ticket for every follow-up), and many rows in one INSERT
+(``select_by_id``, a ticket for every follow-up; ``model_columns`` and ``from_row`` for the
+same row read in a join), and many rows in one INSERT
 (``insert_rows``, a group's receipts); other queries with conditions stay with
 peewee or ``lookups``.
 """
@@ -100,13 +101,28 @@ def select_by_id(model: type[M], pk: int) -> M | None:
     it (every column through its field's ``python_value``, nothing dirty), or None: 15 µs
     instead of peewee's 280 µs (it composes the query's SQL on every call)."""
     db = _real(model._meta.database)
-    sql, fields = _select(model, db)
+    sql, _ = _select(model, db)
     row = db.execute_sql(sql, [pk]).fetchone()
-    if row is None:
-        return None
+    return None if row is None else from_row(model, row)
+
+
+def model_columns(model: type[Model], alias: str) -> str:
+    """Every column of ``model``, each prefixed with table ``alias``, in the order
+    ``from_row`` reads them: for a join that reads a whole row beside other columns."""
+    db = _real(model._meta.database)
+    return ", ".join(
+        f"{alias}.{_quoted(db, field.column_name)}" for field in model._meta.sorted_fields
+    )
+
+
+def from_row(model: type[M], row: Sequence[Any]) -> M:
+    """A model object from a row whose first columns are ``model_columns``' (extra ones after
+    them are not read), as ``select_by_id`` makes it."""
+    _, fields = _select(model, _real(model._meta.database))
     found = model(__no_default__=1)
     found.__data__ = {
-        name: convert(value) for (name, convert), value in zip(fields, row, strict=True)
+        name: convert(value)
+        for (name, convert), value in zip(fields, row[: len(fields)], strict=True)
     }
     found._dirty.clear()  # type: ignore[attr-defined]
     return found

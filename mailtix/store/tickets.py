@@ -17,7 +17,7 @@ from mailtix.store.lookups import (
     thread_owners,
 )
 from mailtix.store.models import Attachment, Event, Message, Participant, Ticket
-from mailtix.store.statements import insert_row, select_by_id
+from mailtix.store.statements import from_row, insert_row, model_columns, select_by_id
 
 MAX_THREAD_IDS = 100  # In-Reply-To + the newest References looked up; a real thread has fewer
 #: How a note kept from unverified mail claiming an agent's address starts its thread_reason.
@@ -33,7 +33,11 @@ def verified_flag(kind: str, thread_reason: str) -> bool | None:
 
 
 class StoreLookup:
-    """The store side of ``correlate.ThreadLookup``."""
+    """The store side of ``correlate.ThreadLookup``, for one mail: a ticket read with its
+    participants is kept (``ticket``), so the pipeline does not read it again."""
+
+    def __init__(self) -> None:
+        self._tickets: dict[int, Ticket] = {}
 
     def ticket_for_message_ids(self, ids: Sequence[str]) -> tuple[int, str] | None:
         """Only ids the ticket's people could have seen thread (``lookups.thread_owners``).
@@ -51,24 +55,35 @@ class StoreLookup:
 
     def ticket_participants(self, ticket_id: int) -> frozenset[str] | None:
         """Of a merged ticket: those of the ticket it was merged into (they moved there). One
-        statement for a ticket not merged (every reply tagged with its reference)."""
-        rows = execute(_TICKET_PARTICIPANTS, [ticket_id]).fetchall()
+        statement for a ticket not merged (every reply tagged with its reference), which reads
+        the ticket too."""
+        rows = execute(_ticket_participants_sql(), [ticket_id]).fetchall()
         if not rows:
             return None
-        if rows[0][0] is None:
-            return frozenset(str(email) for _, email in rows if email is not None)
-        found = get_ticket(ticket_id)
-        if found is None:  # erased since
-            return None
+        found = self._tickets[ticket_id] = from_row(Ticket, rows[0])
+        if found.merged_into is None:
+            return frozenset(str(row[-1]) for row in rows if row[-1] is not None)
         survivor = surviving(found)
         rows = execute("SELECT email FROM participant WHERE ticket_id = ?", [survivor.id])
         return frozenset(str(row[0]) for row in rows.fetchall())
 
+    def ticket(self, ticket_id: int) -> Ticket | None:
+        """Ticket ``ticket_id``: the one ``ticket_participants`` read, else from the store."""
+        found = self._tickets.get(ticket_id)
+        return found if found is not None else get_ticket(ticket_id)
 
-_TICKET_PARTICIPANTS = (
-    "SELECT t.merged_into, p.email FROM ticket t "
-    "LEFT JOIN participant p ON p.ticket_id = t.id WHERE t.id = ?"
-)
+
+_PARTICIPANTS_SQL: list[str] = []
+
+
+def _ticket_participants_sql() -> str:
+    """The ticket's every column, then one participant's address per row (none: NULL)."""
+    if not _PARTICIPANTS_SQL:
+        _PARTICIPANTS_SQL.append(
+            f"SELECT {model_columns(Ticket, 't')}, p.email FROM ticket t "
+            "LEFT JOIN participant p ON p.ticket_id = t.id WHERE t.id = ?"
+        )
+    return _PARTICIPANTS_SQL[0]
 
 
 def create_ticket(

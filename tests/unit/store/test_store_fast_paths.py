@@ -281,6 +281,10 @@ def test_a_tagged_tickets_participants_in_one_statement_unless_merged(
     monkeypatch.setattr(Database, "execute_sql", counted)
     assert lookup.ticket_participants(kept.id) == {"dave@example.org", "erin@example.org"}
     assert len(statements) == 1
+    read = lookup.ticket(kept.id)  # read with its participants: not again
+    assert read is not None and len(statements) == 1
+    assert read.__data__ == Ticket.get_by_id(kept.id).__data__ and not read.is_dirty()
+    assert StoreLookup().ticket(kept.id) is not read  # another mail's lookup reads it anew
     assert lookup.ticket_participants(bare.id) == frozenset()  # created without one
     assert lookup.ticket_participants(gone.id) == {"dave@example.org", "erin@example.org"}
     assert lookup.ticket_participants(gone.id + 100) is None
