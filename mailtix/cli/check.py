@@ -151,8 +151,10 @@ def _would_create(mailbox: MailboxConfig) -> tuple[list[str], str]:
 def _language_warnings(config: Config) -> list[str]:
     from mailtix.config.organisations import language_warnings
     from mailtix.config.rules import file_label
+    from mailtix.config.shipped import shipped_templates
 
     if config.organisations_path is None:
         return []
     label = file_label(config.organisations_path, config.path.absolute().parent)
-    return language_warnings(config.organisations, config.templates.dir, label)
+    templates = config.templates.dir
+    return language_warnings(config.organisations, templates, label, shipped_templates())

@@ -185,12 +185,17 @@ def _tags(reader: Reader) -> tuple[str, ...]:
     return tuple(dict.fromkeys(t for t in tags if t))
 
 
-def language_warnings(directory: OrganisationDirectory, templates: Path, label: str) -> list[str]:
-    """One line per organisation whose ``language`` has no template directory (its customers
-    then get the default templates: allowed, but worth knowing)."""
+def language_warnings(
+    directory: OrganisationDirectory, templates: Path, label: str, shipped: Path | None = None
+) -> list[str]:
+    """One line per organisation whose ``language`` has no template directory, neither in
+    ``templates`` nor among the ``shipped`` ones it lies over (its customers then get the
+    default templates: allowed, but worth knowing)."""
     return [
-        f'{label}: organisation "{o.name}": language: no {templates / o.language}/ directory; '
-        "its customers get the default templates"
+        f'{label}: organisation "{o.name}": language: no {templates / o.language}/ directory '
+        "(nor a shipped one); its customers get the default templates"
         for o in directory.organisations
-        if o.language and not (templates / o.language).is_dir()
+        if o.language
+        and not (templates / o.language).is_dir()
+        and not (shipped is not None and (shipped / o.language).is_dir())
     ]

@@ -176,6 +176,20 @@ def test_a_language_without_templates_is_a_warning(tmp_path: Path) -> None:
         (replace(BIGCORP, language="de"), Organisation("Paris SA", language="fr"), LABS)
     )
     assert language_warnings(directory, tmp_path, "orgs.toml") == [
-        f'orgs.toml: organisation "Paris SA": language: no {tmp_path / "fr"}/ directory; '
-        "its customers get the default templates"
+        f'orgs.toml: organisation "Paris SA": language: no {tmp_path / "fr"}/ directory '
+        "(nor a shipped one); its customers get the default templates"
     ]
+
+
+def test_a_shipped_language_is_no_warning(tmp_path: Path) -> None:
+    """A fresh `mailtix init` has an empty templates/ and BigCorp speaking German, which ships."""
+    from mailtix.config.organisations import language_warnings
+
+    mine, shipped = tmp_path / "templates", tmp_path / "shipped"
+    mine.mkdir()
+    (shipped / "de").mkdir(parents=True)
+    directory = OrganisationDirectory(
+        (replace(BIGCORP, language="de"), Organisation("Paris SA", language="fr"))
+    )
+    lines = language_warnings(directory, mine, "orgs.toml", shipped)
+    assert [line.split(":")[1] for line in lines] == [' organisation "Paris SA"']
