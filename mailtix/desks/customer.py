@@ -30,7 +30,7 @@ from mailtix.lifecycle import survey
 from mailtix.lifecycle.changes import change, opened, record, touch
 from mailtix.outbound.notify import MAX_TEXT
 from mailtix.store.customers import customer_facts, seen
-from mailtix.store.models import Ticket
+from mailtix.store.models import OutboxItem, Ticket
 from mailtix.store.tickets import add_participant, create_ticket, store_incoming
 
 MAX_COPIED = 20  # copied people taken on as participants; more only by #participant add
@@ -80,11 +80,13 @@ class CustomerDesk(Desk):
         copied = [] if item.automation.automated else self._add_copied_people(ticket, item)
         seen([(customer.email, customer.name), *copied], now)
         language = self._language(ticket, item, facts)
-        self._acknowledge(ticket, item, decision.acknowledge, new=True, language=language)
+        ack = self._acknowledge(ticket, item, decision.acknowledge, new=True, language=language)
         if not item.automation.automated and self.notifier.recipients(ticket):
             shown = item.mail.text[: 2 * MAX_TEXT]  # what a notification can show, not 20 MB
             text = visible_reply(shown).text  # signature and quotes cut, as in replies
-            self.notifier.notify(ticket, item.mailbox, "new", now, mail=item.mail, text=text)
+            thread = [item.mail.message_id, ack.message_id if ack is not None else None]
+            self.notifier.notify(ticket, item.mailbox, "new", now, mail=item.mail, text=text,
+                                 thread=[i for i in thread if i is not None])  # fmt: skip
         return DeskResult("ticket", ticket, item.thread_reason)
 
     def follow_up(self, ticket: Ticket, item: Incoming) -> DeskResult:
@@ -169,7 +171,8 @@ class CustomerDesk(Desk):
     def _acknowledge(
         self, ticket: Ticket, item: Incoming, wanted: bool, *, new: bool,
         language: str | None = None,
-    ) -> None:  # fmt: skip
+    ) -> OutboxItem | None:  # fmt: skip
+        """The acknowledgement queued (it is kept on the ticket too), or None."""
         now = item.now
         if not wanted:
             record(ticket, EventType.NO_ACK, "routing rule says acknowledge = false", now)
@@ -185,10 +188,11 @@ class CustomerDesk(Desk):
             form = acknowledgement.form(mode, item.mail, trusted)
             if form.template is None:
                 record(ticket, EventType.NO_ACK, form.reason, now)
-                return
+                return None
             if form.template != acknowledgement.FULL:
                 record(ticket, EventType.BARE_ACK, form.reason, now)
-            self.mailer.acknowledge(
+            return self.mailer.acknowledge(
                 ticket, item.mailbox, item.mail.message_id, now, new=new, language=language,
                 template=form.template,
             )  # fmt: skip
+        return None

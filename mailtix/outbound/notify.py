@@ -11,7 +11,7 @@ status, subject; never anyone else's).
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 
 from mailtix.config.model import MailboxConfig
@@ -76,12 +76,15 @@ class Notifier:
         detail: str = "",
         to: Iterable[str] | None = None,
         exclude: str | None = None,
+        thread: Sequence[str] | None = None,
     ) -> int:
-        """Queue one notification per recipient; returns how many were queued."""
+        """Queue one notification per recipient; returns how many were queued. ``thread``: the
+        ticket's ``visible_thread_ids`` when the caller knows them (a new ticket's: its mail
+        and acknowledgement), else they are looked up."""
         targets = [a for a in (self.recipients(ticket) if to is None else to) if a != exclude]
         if not targets:
             return 0
-        references = tuple(visible_thread_ids(ticket))
+        references = tuple(visible_thread_ids(ticket) if thread is None else thread)
 
         @functools.cache
         def shared() -> Mapping[str, object]:  # looked up once, and only for a mail that goes

@@ -223,6 +223,37 @@ def test_new_ticket_queues_one_acknowledgement(feed: Feeder) -> None:
     assert outgoing.direction == "out" and outgoing.message_id == item.message_id
 
 
+@pytest.mark.parametrize("subject", ["Printer broken", "quiet please"])  # acknowledged, or not
+def test_a_new_tickets_notification_threads_as_its_stored_messages(
+    feed: Feeder, subject: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pipeline passes the new ticket's thread (its mail, its acknowledgement when one is
+    queued) to the notification rather than reading it back: the same ids as the store's."""
+    from peewee import Database
+
+    from mailtix.store.tickets import visible_thread_ids
+
+    statements: list[str] = []
+    original = Database.execute_sql
+
+    def counted(self: Database, sql: str, *args: object, **kw: object) -> object:
+        statements.append(sql)
+        return original(self, sql, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Database, "execute_sql", counted)
+    raw = mail(subject=subject)
+    assert feed(raw).kind == "ticket"
+    monkeypatch.undo()
+    ticket = Ticket.get_by_id(1)
+    thread = visible_thread_ids(ticket)
+    assert thread == [message_id(raw), *(a.message_id for a in acks())]
+    assert len(thread) == (1 if subject.startswith("quiet") else 2)
+    (note,) = OutboxItem.select().where(OutboxItem.kind == "notification")
+    sent = email.message_from_bytes(bytes(note.rfc822), policy=email.policy.default)
+    assert sent["References"].split() == thread and sent["In-Reply-To"] == thread[-1]
+    assert not [sql for sql in statements if sql.startswith("SELECT message_id FROM message")]
+
+
 def test_mail_is_queued_claimed_by_the_sender_beside_the_mailer(app: App, clock: Clock) -> None:
     """With a sender running beside it (poll --once, the daemon), the mailer queues mail
     already claimed by that sender; without one, for any drain to claim."""
