@@ -39,8 +39,8 @@ def config_path(args: argparse.Namespace) -> Path:
     resolved = Path(chosen)
     if not resolved.is_file():
         raise UsageError(
-            f"{chosen}: config file not found (use --config, $MAILTIX_CONFIG, or copy "
-            "mailtix.toml.example to mailtix.toml)"
+            f"{chosen}: config file not found (use --config or $MAILTIX_CONFIG, or write "
+            "one with `mailtix init DIR`)"
         )
     return resolved
 

@@ -84,3 +84,24 @@ def test_version_is_the_installed_distributions() -> None:
     assert proc.stdout == f"mailtix {mailtix_version()}\n"
     pyproject = tomllib.loads((Path(__file__).parents[3] / "pyproject.toml").read_text())
     assert mailtix_version() == pyproject["project"]["version"]
+
+
+def test_a_fresh_init_checks_clean(tmp_path: Path) -> None:
+    """What init writes passes check with no warning (the example BigCorp speaks German,
+    which ships)."""
+    target = tmp_path / "etc"
+    assert run("init", str(target)).returncode == 0
+    proc = run("--config", str(target / "mailtix.toml"), "check", env=ENV)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == "" and proc.stdout.startswith("ok:")
+
+
+def test_without_a_config_the_hint_names_init(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "MAILTIX_CONFIG"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "mailtix", "status"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("mailtix: mailtix.toml: config file not found")
+    assert "`mailtix init DIR`" in proc.stderr and "Traceback" not in proc.stderr
