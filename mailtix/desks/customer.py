@@ -28,7 +28,7 @@ from mailtix.inbound.reply_text import visible_reply
 from mailtix.lifecycle import status as lifecycle
 from mailtix.lifecycle import survey
 from mailtix.lifecycle.changes import change, opened, record, touch
-from mailtix.outbound.notify import MAX_TEXT
+from mailtix.outbound.notify import MAX_TEXT, Known
 from mailtix.store.customers import customer_facts, seen
 from mailtix.store.models import OutboxItem, Ticket
 from mailtix.store.tickets import add_participant, create_ticket, store_incoming
@@ -78,15 +78,19 @@ class CustomerDesk(Desk):
             change(ticket, Field.ASSIGNEE, assignee, now, sla=self.config.sla,
                    reason=f"rule: {decision.assign}")  # fmt: skip
         copied = [] if item.automation.automated else self._add_copied_people(ticket, item)
-        seen([(customer.email, customer.name), *copied], now)
+        seen([(customer.email, customer.name), *((e, n) for e, n, _ in copied)], now)
         language = self._language(ticket, item, facts)
         ack = self._acknowledge(ticket, item, decision.acknowledge, new=True, language=language)
         if not item.automation.automated and self.notifier.recipients(ticket):
             shown = item.mail.text[: 2 * MAX_TEXT]  # what a notification can show, not 20 MB
             text = visible_reply(shown).text  # signature and quotes cut, as in replies
             thread = [item.mail.message_id, ack.message_id if ack is not None else None]
+            known = Known(  # what the store holds of the ticket just opened: no need to read it
+                thread=tuple(i for i in thread if i is not None),
+                audience=tuple(dict.fromkeys([ticket.customer, *(e for e, _, a in copied if a)])),
+            )
             self.notifier.notify(ticket, item.mailbox, "new", now, mail=item.mail, text=text,
-                                 thread=[i for i in thread if i is not None])  # fmt: skip
+                                 known=known)  # fmt: skip
         return DeskResult("ticket", ticket, item.thread_reason)
 
     def follow_up(self, ticket: Ticket, item: Incoming) -> DeskResult:
@@ -145,20 +149,22 @@ class CustomerDesk(Desk):
             thread_reason=item.thread_reason, now=item.now,
         )  # fmt: skip
 
-    def _add_copied_people(self, ticket: Ticket, item: Incoming) -> list[tuple[str, str]]:
+    def _add_copied_people(self, ticket: Ticket, item: Incoming) -> list[tuple[str, str, bool]]:
         """People the customer put in To/Cc besides us become participants (cc_policy);
-        returns them as (address, name)."""
+        returns them as (address, name, whether added now), in the order added."""
         if self.config.agents_policy.cc_policy != "participants":
             return []
         skip = {*self.config.own_addresses, *(a.email for a in self.config.agents), ticket.customer}
         people = list({p.email: p for p in item.mail.recipients if p.email not in skip}.values())
+        copied = []
         for person in people[:MAX_COPIED]:
-            add_participant(ticket, person.email, person.name, "cc", item.now)
+            added = add_participant(ticket, person.email, person.name, "cc", item.now)
             record(ticket, EventType.PARTICIPANT, f"added {person.email} (Cc)", item.now)
+            copied.append((person.email, person.name, added))
         if len(people) > MAX_COPIED:
             more = len(people) - MAX_COPIED
             record(ticket, EventType.PARTICIPANT, f"{more} more recipients not added", item.now)
-        return [(p.email, p.name) for p in people[:MAX_COPIED]]
+        return copied
 
     def _language(self, ticket: Ticket, item: Incoming, facts: CustomerFacts | None) -> str:
         """The language of the customer's mail: theirs, their organisation's, the mailbox's."""

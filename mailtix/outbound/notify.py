@@ -11,7 +11,8 @@ status, subject; never anyone else's).
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 from mailtix.config.model import MailboxConfig
@@ -39,6 +40,16 @@ TITLES = {
     "opened": "Ticket opened for a customer",
     "snooze": "Snooze over",
 }
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the caller knows of a ticket, so that its notification does not read it back (a
+    ticket just opened: the pipeline wrote all of it): ``thread``, its ``visible_thread_ids``;
+    ``audience``, its ``answer_audience``."""
+
+    thread: tuple[str, ...]
+    audience: tuple[str, ...]
 
 
 class Notifier:
@@ -76,21 +87,20 @@ class Notifier:
         detail: str = "",
         to: Iterable[str] | None = None,
         exclude: str | None = None,
-        thread: Sequence[str] | None = None,
+        known: Known | None = None,
     ) -> int:
-        """Queue one notification per recipient; returns how many were queued. ``thread``: the
-        ticket's ``visible_thread_ids`` when the caller knows them (a new ticket's: its mail
-        and acknowledgement), else they are looked up."""
+        """Queue one notification per recipient; returns how many were queued. ``known``:
+        the ticket's thread and audience when the caller has them, else they are looked up."""
         targets = [a for a in (self.recipients(ticket) if to is None else to) if a != exclude]
         if not targets:
             return 0
-        references = tuple(visible_thread_ids(ticket) if thread is None else thread)
+        references = tuple(visible_thread_ids(ticket)) if known is None else known.thread
 
         @functools.cache
         def shared() -> Mapping[str, object]:  # looked up once, and only for a mail that goes
             return {
                 "message": _message_context(mail, text, self.mailer.config.attachments.blocked),
-                "audience": answer_audience(ticket),
+                "audience": answer_audience(ticket) if known is None else list(known.audience),
                 "replies": self.mailer.renderer.reply_names(),
                 **self.customer_context(ticket),
             }

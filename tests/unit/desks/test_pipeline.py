@@ -223,14 +223,18 @@ def test_new_ticket_queues_one_acknowledgement(feed: Feeder) -> None:
     assert outgoing.direction == "out" and outgoing.message_id == item.message_id
 
 
-@pytest.mark.parametrize("subject", ["Printer broken", "quiet please"])  # acknowledged, or not
+@pytest.mark.parametrize(
+    ("subject", "cc"), [("Printer broken", ""), ("quiet please", "Dan <dan@example.org>")]
+)  # acknowledged or not, someone copied or not
 def test_a_new_tickets_notification_threads_as_its_stored_messages(
-    feed: Feeder, subject: str, monkeypatch: pytest.MonkeyPatch
+    feed: Feeder, subject: str, cc: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The pipeline passes the new ticket's thread (its mail, its acknowledgement when one is
-    queued) to the notification rather than reading it back: the same ids as the store's."""
+    queued) and audience (customer, Cc'd people) to the notification rather than reading them
+    back: the same as the store's."""
     from peewee import Database
 
+    from mailtix.outbound.notify import answer_audience
     from mailtix.store.tickets import visible_thread_ids
 
     statements: list[str] = []
@@ -241,17 +245,22 @@ def test_a_new_tickets_notification_threads_as_its_stored_messages(
         return original(self, sql, *args, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(Database, "execute_sql", counted)
-    raw = mail(subject=subject)
+    raw = mail(subject=subject, **({"Cc": cc} if cc else {}))
     assert feed(raw).kind == "ticket"
     monkeypatch.undo()
     ticket = Ticket.get_by_id(1)
     thread = visible_thread_ids(ticket)
     assert thread == [message_id(raw), *(a.message_id for a in acks())]
     assert len(thread) == (1 if subject.startswith("quiet") else 2)
+    audience = answer_audience(ticket)
+    assert audience == ["carol@example.org", *(["dan@example.org"] if cc else [])]
     (note,) = OutboxItem.select().where(OutboxItem.kind == "notification")
     sent = email.message_from_bytes(bytes(note.rfc822), policy=email.policy.default)
     assert sent["References"].split() == thread and sent["In-Reply-To"] == thread[-1]
+    body = sent.get_body(("plain",))
+    assert body is not None and f"Your answer goes to: {', '.join(audience)}" in body.get_content()
     assert not [sql for sql in statements if sql.startswith("SELECT message_id FROM message")]
+    assert not [sql for sql in statements if sql.startswith("SELECT email FROM participant")]
 
 
 def test_mail_is_queued_claimed_by_the_sender_beside_the_mailer(app: App, clock: Clock) -> None:
