@@ -11,6 +11,7 @@ from mailtix.cli.common import open_store_view, positive, print_json, storable
 from mailtix.cli.present import ticket_detail, ticket_summary
 from mailtix.decisions.correlate import format_ref, parse_ref
 from mailtix.domain.errors import UsageError
+from mailtix.domain.vocabulary import Status
 from mailtix.report.formats import table
 from mailtix.store.models import Ticket
 
@@ -26,7 +27,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         dest="action", required=True, metavar="ACTION"
     )
     listing = tickets.add_parser("list", parents=[common], help="tickets, newest first")
-    listing.add_argument("--status")
+    listing.add_argument("--status", choices=[s.value for s in Status])
     listing.add_argument("--department")
     listing.add_argument(
         "--limit", type=positive, default=100, metavar="N", help="at most N tickets (default 100)"

@@ -97,3 +97,13 @@ def test_ingest_loads_no_imap_scheduler_metrics_or_other_command(
     light = ("mailtix.signin", "importlib.metadata", "jinja2", "mailparser")
     assert loaded(config, "tickets", "list", prefixes=light) == "LOADED -"
     assert "mailtix.cli.tickets" in loaded(config, "tickets", "list", prefixes=("mailtix.cli",))
+
+
+def test_a_mistyped_status_is_a_usage_error_not_an_empty_list(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["tickets", "list", "--status", "opne"]
+    with pytest.raises(SystemExit) as exit_:
+        build_parser(argv).parse_args(argv)
+    assert exit_.value.code == 2
+    assert "invalid choice: 'opne'" in capsys.readouterr().err
