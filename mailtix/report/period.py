@@ -45,9 +45,15 @@ def parse_moment(text: str, tz: ZoneInfo, what: str) -> datetime:
 def parse_period(
     since: str | None, until: str | None, now: datetime, tz: ZoneInfo, days: int = DEFAULT_DAYS
 ) -> Period:
-    """The period from the command line; by default the ``days`` days up to ``now`` (naive UTC)."""
-    end = parse_moment(until, tz, "--until") if until else now.replace(microsecond=0)
+    """The period from the command line; by default the ``days`` days up to ``now`` (naive UTC),
+    ``now`` rounded up to a whole second so what happened in this second counts."""
+    end = parse_moment(until, tz, "--until") if until else _whole_second_after(now)
     start = parse_moment(since, tz, "--since") if since else end - timedelta(days=days)
     if start >= end:
         raise UsageError(f"--since must be before --until (got {start} .. {end} UTC)")
     return Period(start, end, tz)
+
+
+def _whole_second_after(moment: datetime) -> datetime:
+    whole = moment.replace(microsecond=0)
+    return whole if whole == moment else whole + timedelta(seconds=1)

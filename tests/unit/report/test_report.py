@@ -216,10 +216,12 @@ def test_business_clock_measures_durations(
 def test_period_parsing() -> None:
     now = datetime(2026, 3, 9, 12, 30, 15, 500)
     default = parse_period(None, None, now, UTC_ZONE)
-    assert (default.since, default.until) == (
-        datetime(2026, 2, 7, 12, 30, 15),
-        now.replace(microsecond=0),
+    assert (default.since, default.until) == (  # whole seconds, "now" included
+        datetime(2026, 2, 7, 12, 30, 16),
+        datetime(2026, 3, 9, 12, 30, 16),
     )
+    on_the_second = datetime(2026, 3, 9, 12, 30, 15)
+    assert parse_period(None, None, on_the_second, UTC_ZONE).until == on_the_second
     berlin = parse_period("2026-03-02", "2026-03-09T08:00", now, ZoneInfo("Europe/Berlin"))
     assert berlin.since == datetime(2026, 3, 1, 23, 0)
     assert berlin.until == datetime(2026, 3, 9, 7, 0)
