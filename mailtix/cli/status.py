@@ -135,6 +135,7 @@ def _mailbox(
     return {
         "name": mailbox.name,
         "address": mailbox.address,
+        "polled": mailbox.polled,
         "healthy": problem is None,
         "last_poll": iso(row.checked_at) if row else None,
         "last_success": iso(row.last_success_at) if row else None,
@@ -229,7 +230,7 @@ def render(report: dict[str, Any]) -> str:
         last = daemon["workers"][0]["last_beat"] if daemon["workers"] else "never"
         lines.append(f"daemon: not running (last heartbeat: {last})")
     rows = [
-        [m["name"], _state(m), m["last_success"] or "never",
+        [m["name"], _state(m), m["last_success"] or ("never" if m["polled"] else "- (LMTP)"),
          str(m["waiting"]) if m["waiting"] is not None else "-",
          f"{m['last_error_at']} {m['last_error']}" if m["last_error"] else "-"]
         for m in report["mailboxes"]

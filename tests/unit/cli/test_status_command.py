@@ -65,3 +65,17 @@ def test_a_bad_config_is_exit_2_with_one_line(config: Path) -> None:
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.startswith('mailtix.toml: metrics.listen: "0.0.0.0" is not a loopback')
     assert len(proc.stderr.splitlines()) == 1
+
+
+def test_a_mailbox_lmtp_delivers_is_not_shown_as_never_polled(tmp_path: Path) -> None:
+    config = tmp_path / "mailtix.toml"
+    config.write_text(
+        '[store]\nurl = "sqlite:///mailtix.db"\n[smtp]\nmaildir = "outgoing"\n'
+        '[lmtp]\nlisten = "127.0.0.1:2424"\n'
+        '[[mailbox]]\nname = "support"\naddress = "support@acme.example"\n'
+    )
+    report = json.loads(mailtix(config, "status", "--json").stdout)
+    assert [m["polled"] for m in report["mailboxes"]] == [False]
+    assert "mailbox" not in " ".join(report["problems"])
+    [row] = [line for line in mailtix(config, "status").stdout.splitlines() if "support" in line]
+    assert "- (LMTP)" in row and "never" not in row
