@@ -33,6 +33,8 @@ def print_report(args: argparse.Namespace) -> int:
     if args.output:
         write_private(Path(args.output), text)
         print(f"report written to {args.output}")
-    else:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return 0
+    if args.format == "csv":  # its rows end in CRLF (RFC 4180): the stream would show CR as ␍
+        text = text.replace("\r\n", "\n")
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
