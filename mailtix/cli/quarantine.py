@@ -75,7 +75,13 @@ def retry_quarantined(args: argparse.Namespace) -> int:
     if item is None:
         raise UsageError(f"no quarantined message {args.id}")
     if item.rfc822 is None:
-        raise UsageError(f"message {args.id} was never downloaded ({item.reason})")
+        polled = [m for m in app.config.mailboxes if m.name == item.mailbox and m.polled]
+        hint = "".join(
+            f"; to take it after all, raise max_message_bytes and move it from "
+            f"{m.quarantine_folder} back to {m.folder}: the next poll reads it"
+            for m in polled
+        )
+        raise UsageError(f"message {args.id} was never downloaded ({item.reason}){hint}")
     app.mailbox(item.mailbox)  # a mailbox since removed from the config: one line, exit 2
     kept = item.status == QuarantineStatus.KEPT
     outcome = retry(app.pipeline, item)
