@@ -245,12 +245,13 @@ def absolute_store_url(url: str, base: Path) -> str | None:
 
 
 def optional_file(reader: Reader, key: str, default: str, base: Path) -> Path | None:
-    """A rules file: missing is fine for the default name, a problem when named explicitly."""
+    """A rules file: missing is fine under the default name (also when written out, as
+    mailtix.toml.example and ``mailtix init`` do), a problem under any other name."""
     name = reader.text(key, default)
     path = base / (name or default)
     if path.is_file():
         return path
-    if reader.has(key) and isinstance(reader.raw(key), str):
+    if reader.has(key) and isinstance(reader.raw(key), str) and name != default:
         reader.problem(key, f"file not found: {path}")
     return None
 

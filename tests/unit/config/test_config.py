@@ -258,6 +258,17 @@ def test_explicit_missing_rules_file_is_an_error(tmp_path: Path) -> None:
     assert [line.split(": ")[1] for line in found] == ["rules.routing", "templates.dir"]
 
 
+def test_a_missing_rules_file_under_its_default_name_is_none(tmp_path: Path) -> None:
+    """The example config writes the defaults out: copied without config/, it still loads."""
+    main = MINIMAL + (
+        '[rules]\ndepartments = "config/departments.toml"\nrouting = "config/routing.toml"\n'
+        'organisations = "config/organisations.toml"\n'
+    )
+    config = load_config(write(tmp_path, main), {})
+    assert config.rules == () and config.organisations_path is None
+    assert [d.name for d in config.departments] == ["general"]
+
+
 def test_departments_file(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, MINIMAL, DEPARTMENTS), {})
     assert config.agent("BOB@example.com") is not None  # bare address becomes an agent
