@@ -122,7 +122,9 @@ class CustomerDesk(Desk):
                 self._acknowledge(ticket, item, True, new=False)
             if self.notifier.recipients(ticket):  # the reply's text cut only for a notification
                 text = visible_reply(item.mail.text).text
-                self.notifier.notify(ticket, item.mailbox, "reply", now, mail=item.mail, text=text)
+                known = Known(audience=item.audience)  # a tagged reply's: threading read it
+                self.notifier.notify(ticket, item.mailbox, "reply", now, mail=item.mail, text=text,
+                                     known=known)  # fmt: skip
         touch(ticket, now)
         return DeskResult("followup", ticket, item.thread_reason)
 

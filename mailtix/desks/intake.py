@@ -24,6 +24,8 @@ class Incoming:
     now: datetime
     automation: Automation
     thread_reason: str = ""
+    # who an answer to the ticket goes to, when threading read it (StoreLookup.audience)
+    audience: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

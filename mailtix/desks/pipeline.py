@@ -301,7 +301,8 @@ class Pipeline:
         ticket = lookup.ticket(thread.ticket_id) if thread.ticket_id is not None else None
         ticket = surviving(ticket) if ticket is not None else None  # merged: where it went
         add_log_fields(ticket=self.ref(ticket.id) if ticket is not None else None)
-        item = Incoming(mail, raw, sha, mailbox, self.clock(), automation, thread.reason)
+        audience = lookup.audience(ticket.id) if ticket is not None else None
+        item = Incoming(mail, raw, sha, mailbox, self.clock(), automation, thread.reason, audience)
         if automation.kind == "bounce":
             return self._done(source, sha, self.bounces.handle(item, ticket))
         agent = self._agent_sender(mail)  # an agent's automatic reply on a ticket: the agent desk

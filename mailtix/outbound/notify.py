@@ -45,11 +45,12 @@ TITLES = {
 @dataclass(frozen=True)
 class Known:
     """What the caller knows of a ticket, so that its notification does not read it back (a
-    ticket just opened: the pipeline wrote all of it): ``thread``, its ``visible_thread_ids``;
-    ``audience``, its ``answer_audience``."""
+    ticket just opened: the pipeline wrote all of it; a tagged reply's audience: threading read
+    it): ``thread``, its ``visible_thread_ids``; ``audience``, its ``answer_audience``; None:
+    looked up."""
 
-    thread: tuple[str, ...]
-    audience: tuple[str, ...]
+    thread: tuple[str, ...] | None = None
+    audience: tuple[str, ...] | None = None
 
 
 class Notifier:
@@ -94,13 +95,16 @@ class Notifier:
         targets = [a for a in (self.recipients(ticket) if to is None else to) if a != exclude]
         if not targets:
             return 0
-        references = tuple(visible_thread_ids(ticket)) if known is None else known.thread
+        known = known or Known()
+        references = tuple(visible_thread_ids(ticket)) if known.thread is None else known.thread
 
         @functools.cache
         def shared() -> Mapping[str, object]:  # looked up once, and only for a mail that goes
             return {
                 "message": _message_context(mail, text, self.mailer.config.attachments.blocked),
-                "audience": answer_audience(ticket) if known is None else list(known.audience),
+                "audience": (
+                    answer_audience(ticket) if known.audience is None else list(known.audience)
+                ),
                 "replies": self.mailer.renderer.reply_names(),
                 **self.customer_context(ticket),
             }

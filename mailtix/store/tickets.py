@@ -38,6 +38,7 @@ class StoreLookup:
 
     def __init__(self) -> None:
         self._tickets: dict[int, Ticket] = {}
+        self._audiences: dict[int, tuple[str, ...]] = {}
 
     def ticket_for_message_ids(self, ids: Sequence[str]) -> tuple[int, str] | None:
         """Only ids the ticket's people could have seen thread (``lookups.thread_owners``).
@@ -62,7 +63,9 @@ class StoreLookup:
             return None
         found = self._tickets[ticket_id] = from_row(Ticket, rows[0])
         if found.merged_into is None:
-            return frozenset(str(row[-1]) for row in rows if row[-1] is not None)
+            copied = [str(email) for *_, email, role in rows if role == "cc"]
+            self._audiences[ticket_id] = tuple(dict.fromkeys([found.customer, *copied]))
+            return frozenset(str(row[-2]) for row in rows if row[-2] is not None)
         survivor = surviving(found)
         rows = execute("SELECT email FROM participant WHERE ticket_id = ?", [survivor.id])
         return frozenset(str(row[0]) for row in rows.fetchall())
@@ -72,16 +75,22 @@ class StoreLookup:
         found = self._tickets.get(ticket_id)
         return found if found is not None else get_ticket(ticket_id)
 
+    def audience(self, ticket_id: int) -> tuple[str, ...] | None:
+        """Who an answer to ticket ``ticket_id`` goes to (``notify.answer_audience``: the
+        customer, then the Cc'd participants) when ``ticket_participants`` read it, else None."""
+        return self._audiences.get(ticket_id)
+
 
 _PARTICIPANTS_SQL: list[str] = []
 
 
 def _ticket_participants_sql() -> str:
-    """The ticket's every column, then one participant's address per row (none: NULL)."""
+    """The ticket's every column, then one participant's address and role per row, in the
+    order they were added (none: NULL)."""
     if not _PARTICIPANTS_SQL:
         _PARTICIPANTS_SQL.append(
-            f"SELECT {model_columns(Ticket, 't')}, p.email FROM ticket t "
-            "LEFT JOIN participant p ON p.ticket_id = t.id WHERE t.id = ?"
+            f"SELECT {model_columns(Ticket, 't')}, p.email, p.role FROM ticket t "
+            "LEFT JOIN participant p ON p.ticket_id = t.id WHERE t.id = ? ORDER BY p.id"
         )
     return _PARTICIPANTS_SQL[0]
 

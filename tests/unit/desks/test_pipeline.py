@@ -333,6 +333,35 @@ def test_tag_from_the_customer_joins(feed: Feeder) -> None:
     assert outcome.ticket_ref == "SUP-1"
 
 
+def test_a_tagged_replys_notification_names_the_audience_threading_read(
+    feed: Feeder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The participants read to thread a tagged reply give its notification's audience (the
+    customer, then the Cc'd people in the order added), with no second look-up."""
+    from peewee import Database
+
+    from mailtix.outbound.notify import answer_audience
+
+    feed(mail(Cc="Erin <erin@example.org>, Dan <dan@example.org>"))
+    statements: list[str] = []
+    original = Database.execute_sql
+
+    def counted(self: Database, sql: str, *args: object, **kw: object) -> object:
+        statements.append(sql)
+        return original(self, sql, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Database, "execute_sql", counted)
+    assert feed(mail(subject="Re: [SUP-1] Printer")).kind == "followup"
+    monkeypatch.undo()
+    audience = answer_audience(Ticket.get_by_id(1))
+    assert audience == ["carol@example.org", "erin@example.org", "dan@example.org"]
+    note = OutboxItem.select().where(OutboxItem.kind == "notification").order_by(-OutboxItem.id)
+    sent = email.message_from_bytes(bytes(note.get().rfc822), policy=email.policy.default)
+    body = sent.get_body(("plain",))
+    assert body is not None and f"Your answer goes to: {', '.join(audience)}" in body.get_content()
+    assert not [sql for sql in statements if sql.startswith("SELECT email FROM participant")]
+
+
 def test_reply_to_a_closed_ticket_reopens_it(feed: Feeder) -> None:
     first = feed(mail())
     tid = ticket_id(first.ticket_ref)

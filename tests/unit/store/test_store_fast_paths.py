@@ -285,9 +285,12 @@ def test_a_tagged_tickets_participants_in_one_statement_unless_merged(
     assert read is not None and len(statements) == 1
     assert read.__data__ == Ticket.get_by_id(kept.id).__data__ and not read.is_dirty()
     assert StoreLookup().ticket(kept.id) is not read  # another mail's lookup reads it anew
+    assert lookup.audience(kept.id) == (kept.customer, "dave@example.org", "erin@example.org")
     assert lookup.ticket_participants(bare.id) == frozenset()  # created without one
     assert lookup.ticket_participants(gone.id) == {"dave@example.org", "erin@example.org"}
     assert lookup.ticket_participants(gone.id + 100) is None
+    assert lookup.audience(bare.id) == (bare.customer,)
+    assert lookup.audience(gone.id) is None  # merged: its people moved, looked up when needed
 
 
 def test_write_if_free_does_the_work_at_once_or_not_at_all(db: Database, tmp_path: Path) -> None:
