@@ -55,6 +55,8 @@ def export_person(args: argparse.Namespace) -> int:
     output = Path(args.output)
     try:
         size = write_zip(export, output)
+    except FileExistsError:
+        raise UsageError(f"{output}: already exists; export overwrites nothing") from None
     except OSError as exc:
         raise MailtixError(f"{output}: cannot write the export: {exc.strerror or exc}") from None
     tickets = export.document["tickets"]

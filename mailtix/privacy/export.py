@@ -153,7 +153,10 @@ def _quarantined(who: Spellings, export: Export) -> Iterator[dict[str, Any]]:
 
 
 def write_zip(export: Export, path: Path) -> int:
-    """The zip at ``path``, 0600 whatever the umask (an existing file is replaced); its size."""
+    """The zip at the new file ``path``, 0600 whatever the umask; its size. An existing file
+    (the store, a backup, last week's export) is never replaced: FileExistsError."""
+    if os.path.lexists(path):
+        raise FileExistsError(path)
     partial = path.with_name(f".{path.name}.partial")
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     try:
@@ -162,7 +165,8 @@ def write_zip(export: Export, path: Path) -> int:
             zf.writestr("person.json", json.dumps(export.document, indent=2, ensure_ascii=False))
             for name, data in export.files:
                 zf.writestr(name, data)
-        os.replace(partial, path)
+        os.link(partial, path)  # fails if ``path`` appeared meanwhile; replace would not
+        partial.unlink()
     except BaseException:
         partial.unlink(missing_ok=True)
         raise

@@ -138,6 +138,9 @@ def test_export_holds_exactly_her_data(mailstack: Any, desk: dict[str, Any]) -> 
     out = mailtix(desk["config"], "privacy", "export", a["carol"].upper(), "--output", str(output))
     print(out.stdout)
     assert stat.S_IMODE(output.stat().st_mode) == 0o600
+    again = mailtix(desk["config"], "privacy", "export", a["carol"], "--output", str(output),
+                    check=False)  # fmt: skip
+    assert again.returncode == 2 and "already exists; export overwrites nothing" in again.stderr
     with zipfile.ZipFile(output) as archive:
         files = {name: archive.read(name) for name in archive.namelist()}
     doc = json.loads(files["person.json"])

@@ -192,3 +192,20 @@ def test_no_erased_or_anonymised_word_stays_in_the_search_index(tmp_path: Path) 
     Ticket.update(status=Status.CLOSED, closed_at=START).where(Ticket.id == old).execute()
     run_jobs(app, START + timedelta(days=31))
     assert not in_index_pages(tmp_path, b"zqxpin9876")
+
+
+def test_an_export_never_replaces_a_file(tmp_path: Path) -> None:
+    from mailtix.privacy.export import Export, write_zip
+
+    export = Export({"tickets": []}, [("messages/1.eml", b"Subject: x\r\n\r\nx\r\n")])
+    store = tmp_path / "mailtix.db"
+    store.write_bytes(b"SQLite format 3\x00 the store")
+    with pytest.raises(FileExistsError):
+        write_zip(export, store)
+    assert store.read_bytes() == b"SQLite format 3\x00 the store"
+    (tmp_path / "gone").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(FileExistsError):
+        write_zip(export, tmp_path / "gone")  # a dangling link is not followed either
+    size = write_zip(export, tmp_path / "carol.zip")
+    assert size == (tmp_path / "carol.zip").stat().st_size > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["carol.zip", "gone", "mailtix.db"]
