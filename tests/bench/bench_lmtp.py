@@ -1,7 +1,8 @@
-"""LMTP delivery throughput: ``mailtix lmtp`` taking the realistic mix (``gen_mix.py``).
+"""LMTP delivery throughput: ``mailtix lmtp`` taking the realistic mix (``gen_mix.py``) or the
+project's own (``bench_poll.py``'s, every sender new, 12 KB mails).
 
     .venv/bin/python tests/bench/bench_lmtp.py [--messages 2000] [--sessions 4] [--postfix]
-                                               [--runs 3]
+                                               [--runs 3] [--mix realistic|project]
 
 Direct (default): SESSIONS LMTP clients of this script deliver the mails to ``mailtix lmtp``
 at once, each over one session, waiting for the per-recipient answers as Postfix's LMTP client
@@ -41,7 +42,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from support.lmtp_client import LmtpClient  # noqa: E402
 
-from bench import gen_mix  # noqa: E402
+from bench import bench_poll, gen_mix  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 CONFIG = """\
@@ -222,10 +223,16 @@ def main() -> int:
     parser.add_argument("--sessions", type=int, default=4, help="LMTP (or SMTP) clients at once")
     parser.add_argument("--postfix", action="store_true", help="through a private Postfix")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--mix", choices=("realistic", "project"), default="realistic")
     args = parser.parse_args()
-    raws, stats = gen_mix.generate(args.messages)
+    if args.mix == "realistic":
+        raws, stats = gen_mix.generate(args.messages)
+        kinds = f"{stats.new} new, {stats.replies} replies"
+    else:
+        raws, _ = bench_poll.generate(args.messages)
+        kinds = "every sender new"
     megabytes = sum(len(r) for r in raws) / 1e6
-    print(f"{args.messages} mails ({megabytes:.1f} MB, {stats.new} new, {stats.replies} replies)"
+    print(f"{args.mix} mix: {args.messages} mails ({megabytes:.1f} MB, {kinds})"
           f"{' through Postfix' if args.postfix else ''}, {args.sessions} sessions")  # fmt: skip
     results = []
     for n in range(args.runs):
@@ -238,7 +245,8 @@ def main() -> int:
               flush=True)  # fmt: skip
     median = statistics.median(r["seconds"] for r in results)
     print(json.dumps({
-        "messages": args.messages, "postfix": args.postfix, "sessions": args.sessions,
+        "mix": args.mix, "messages": args.messages, "postfix": args.postfix,
+        "sessions": args.sessions,
         "median_seconds": round(median, 2), "median_msgs_per_s": round(args.messages / median),
         "median_cpu_s": round(statistics.median(r["cpu"] for r in results), 2),
         "peak_rss_mb": round(max(r["rss_mb"] for r in results)),
