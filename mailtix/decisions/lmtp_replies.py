@@ -26,6 +26,8 @@ TOO_BIG = "552 5.3.4 Message too big for this mailbox"
 TRY_LATER = "451 4.3.0 Temporary failure, please try again later"
 TOO_BUSY = "421 4.3.2 Too many connections, try again later"
 SHUTTING_DOWN = "421 4.3.2 Shutting down, try again later"
+SESSION_TOO_LONG = "421 4.4.2 Session open too long, closing"
+TOO_MANY_COMMANDS = "421 4.7.0 Too many commands without a mail, closing"
 # Outcome kinds (desks.pipeline.Outcome) that mean the message is safely in the store
 KEPT = frozenset({"ticket", "followup", "ignored", "spam", "duplicate", "quarantined"})
 

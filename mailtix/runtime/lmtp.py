@@ -12,6 +12,7 @@ closes the sessions that are left.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
@@ -30,6 +31,13 @@ log = logging.getLogger(__name__)
 
 DRAIN_SECONDS = 30.0  # how long ``stop`` waits for deliveries in flight
 IDLE_TIMEOUT = 300  # seconds a session may wait between commands (RFC 5321 4.5.3.2.7)
+# Bounds on one session, so that no client holds a slot for ever: Postfix (3.7 defaults) reuses
+# a connection for 300 s (lmtp_connection_reuse_time_limit) and sends at most LHLO, RSET and
+# MAIL between two mails, so neither cap bites it; a 421 on its RSET probe makes it reconnect,
+# one on MAIL, RCPT or DATA defers the mail (retried later, never bounced).
+SESSION_SECONDS = 600  # after this, any command but QUIT is answered 421 and the session closed
+MAX_IDLE_COMMANDS = 50  # commands (all but RCPT, DATA, QUIT) allowed without a mail delivered
+_UNCOUNTED = frozenset({"RCPT", "DATA", "QUIT"})
 # aiosmtpd answers an over-long DATA with one line; LMTP wants one per recipient
 _DATA_REFUSALS = ("552 Error: Too much mail data", "500 Line too long")
 
@@ -98,12 +106,46 @@ class LmtpHandler:
 
 
 class _Session(LMTP):
-    """aiosmtpd's LMTP with a cap on sessions and one refusal per recipient for over-long DATA."""
+    """aiosmtpd's LMTP with a cap on sessions, on a session's lifetime and on its commands
+    without a mail, and one refusal per recipient for over-long DATA."""
 
     def __init__(self, server: LmtpServer, **kwargs: Any) -> None:
         super().__init__(server.handler, **kwargs)
         self._server = server
         self._counted = False
+        self._opened = self.loop.time()
+        self._idle_commands = 0
+        self._smtp_methods = {name: self._bounded(name, method)
+                              for name, method in self._smtp_methods.items()}  # fmt: skip
+
+    def _bounded(self, name: str, method: Any) -> Any:
+        @functools.wraps(method)
+        async def bounded(arg: str | None) -> None:
+            refusal = self._refusal(name)
+            if refusal is None:
+                await method(arg)
+                return
+            peer = self.session.peer if self.session is not None else None
+            log.warning("LMTP session from %s closed at %s: %s", peer, name, refusal[4:])
+            await self.push(refusal)
+            if self.transport is not None:
+                self.transport.close()
+
+        return bounded
+
+    def _refusal(self, command: str) -> str | None:
+        """The 421 that ends the session instead of ``command``, or None to go on."""
+        if command == "QUIT":
+            return None
+        if self.loop.time() - self._opened > SESSION_SECONDS:
+            return replies.SESSION_TOO_LONG
+        if command == "DATA" and self.envelope is not None and self.envelope.rcpt_tos:
+            self._idle_commands = 0
+        elif command not in _UNCOUNTED:
+            self._idle_commands += 1
+            if self._idle_commands > MAX_IDLE_COMMANDS:
+                return replies.TOO_MANY_COMMANDS
+        return None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if len(self._server.sessions) >= self._server.max_sessions or self._server.handler.closing:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from support.lmtp_client import LmtpClient
 
+from mailtix.runtime import lmtp
 from mailtix.runtime.app import App
 from mailtix.runtime.lmtp import LmtpServer, with_return_path
 from mailtix.store.models import Event, OutboxItem, Receipt, Ticket
@@ -239,6 +240,63 @@ def test_sessions_over_max_sessions_are_told_421(server: LmtpServer) -> None:
     finally:
         for one in held:
             one.close()
+
+
+def test_commands_without_a_mail_end_the_session_and_free_its_slot(
+    server: LmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lmtp, "MAX_IDLE_COMMANDS", 5)
+    held = [client(server) for _ in range(3)]
+    try:
+        assert held[0].command("LHLO test.example").startswith("250")
+        replies = [held[0].command(c) for c in ("NOOP", "RSET", "VRFY x", "NOOP")]
+        assert all(r.startswith(("250", "252")) for r in replies), replies
+        assert held[0].command("NOOP") == "421 4.7.0 Too many commands without a mail, closing"
+        assert held[0].reply() == ""  # closed by mailtix
+        time.sleep(0.2)
+        with client(server) as newcomer:
+            assert newcomer.greeting.startswith("220 ")
+            assert newcomer.command("NOOP").startswith("250")
+    finally:
+        for one in held:
+            one.close()
+
+
+def test_many_mails_in_one_session_never_reach_the_command_cap(
+    server: LmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lmtp, "MAX_IDLE_COMMANDS", 3)
+    with client(server) as lmtp_session:
+        assert lmtp_session.command("LHLO test.example").startswith("250")
+        answers = []
+        for n in range(6):  # as Postfix reusing a cached connection: RSET, MAIL, RCPT, DATA
+            assert lmtp_session.command("RSET").startswith("250")
+            raw = mail(subject=f"mail {n}")
+            answers += lmtp_session.deliver("c@customer.example", ["support@acme.example"],
+                                            raw, lhlo=False)[1]  # fmt: skip
+    assert [a[:16] for a in answers] == ["250 2.0.0 ticket"] * 6
+    assert Ticket.select().count() == 6
+
+
+def test_a_session_past_its_lifetime_is_closed_and_its_mail_left_to_the_mta(
+    server: LmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lmtp, "SESSION_SECONDS", 0.5)
+    with client(server) as old, client(server) as leaving:
+        assert old.command("LHLO test.example").startswith("250")
+        assert old.command("MAIL FROM:<carol@customer.example>").startswith("250")
+        time.sleep(0.7)
+        assert old.command("RCPT TO:<support@acme.example>") == (
+            "421 4.4.2 Session open too long, closing"
+        )
+        assert old.reply() == ""
+        assert leaving.command("QUIT").startswith("221")  # QUIT is always answered
+    assert Ticket.select().count() == 0 and Receipt.select().count() == 0
+
+
+def test_help_still_knows_each_command_syntax(server: LmtpServer) -> None:
+    with client(server) as session:
+        assert session.command("HELP NOOP") == "250 Syntax: NOOP [ignored]"
 
 
 def test_stop_answers_the_delivery_in_flight_first(
