@@ -237,6 +237,16 @@ def _budget_indexes(db: Database) -> None:
     db.execute_sql("DROP INDEX IF EXISTS outboxitem_envelope_from_created_at")
 
 
+def _claims_index(db: Database) -> None:
+    """A sender reads the ids of the rows it holds (``claims.held_by``) at every refill:
+    through (status) alone each "sending" row's claimed_by was read from the table, past its
+    rfc822 blob's overflow pages (2.5 ms a read with 2,000 rows queued for the sender,
+    0.5 ms from this index). Same name as create_tables makes."""
+    db.execute_sql(
+        "CREATE INDEX IF NOT EXISTS outboxitem_status_claimed_by ON outbox (status, claimed_by)"
+    )
+
+
 # STEPS[i] upgrades a database from version i + 1 to version i + 2.
 STEPS: list[Callable[[Database], None]] = [
     _index_outbox_message_id,
@@ -257,6 +267,7 @@ STEPS: list[Callable[[Database], None]] = [
     _spam,
     _mailbox_budget_index,
     _budget_indexes,
+    _claims_index,
 ]
 CURRENT_VERSION = 1 + len(STEPS)
 

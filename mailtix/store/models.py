@@ -206,6 +206,7 @@ class OutboxItem(BaseModel):
             (("envelope_from", "automatic", "created_at"), False),
             (("recipient_key", "created_at", "kind", "automatic"), False),  # index only
             (("ticket", "recipient_key", "created_at"), False),  # and the ticket's outbox
+            (("status", "claimed_by"), False),  # a sender's rows (claims.held_by), index only
         )
 
 
