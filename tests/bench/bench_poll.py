@@ -577,7 +577,12 @@ def mailtix_run(
     mt["others_cpu_seconds"] = machine_during - mt["cpu_seconds"] - mt["sender_cpu_seconds"]
     if code != 0 or mt["exit"] != 0:
         print(f"mailtix exited {code}/{mt['exit']}:\n{err[-3000:]}", file=sys.stderr)
-    print(f"  mailtix run (acks {acks}): {wall:.2f}s wall", flush=True)
+    print(
+        f"  mailtix run (acks {acks}): {wall:.2f}s wall, CPU poll --once "
+        f"{mt['cpu_seconds']:.2f}s, its sender {mt['sender_cpu_seconds']:.2f}s; "
+        f"{mt['drain_seconds']:.2f}s after polling",
+        flush=True,
+    )
     mt["counts"] = db_counts(directory / "mailtix.db")
     try:
         stack.wait_queue_empty(timeout=120)
