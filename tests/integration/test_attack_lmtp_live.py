@@ -8,16 +8,15 @@ only, and the README's firewall rule on a shared host)."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from support.live import customer_mail, parse, tickets
 from support.lmtp_client import LmtpClient
-from support.mailstack import MailStack, MailStackUnavailable, free_ports
-from test_lmtp_live import DESK, desk, serving, wait_until
+from support.lmtp_stack import lmtp_stack
+from support.mailstack import MailStack
+from test_lmtp_live import desk, serving, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -28,22 +27,10 @@ STRIP = f"/^Authentication-Results:{PATTERN}/ IGNORE\n"
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[MailStack]:
-    directory = tempfile.mkdtemp(prefix="mailtix-stack-")
-    (Path(directory) / "header_checks").write_text(STRIP)
-    [port] = free_ports(1)
-    found = MailStack(directory, transports={DESK: f"lmtp:inet:127.0.0.1:{port}"},
-                      main_cf="header_checks = regexp:{dir}/header_checks\n")  # fmt: skip
-    found.mailtix_lmtp_port = port  # type: ignore[attr-defined]
-    try:
-        found.start()
-    except MailStackUnavailable as error:
-        shutil.rmtree(directory, ignore_errors=True)
-        pytest.skip(f"mail stack unavailable: {error}")
-    try:
+    with lmtp_stack(
+        "header_checks = regexp:{dir}/header_checks\n", files={"header_checks": STRIP}
+    ) as found:
         yield found
-    finally:
-        found.stop()
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def forged(d: dict[str, object], subject: str) -> bytes:

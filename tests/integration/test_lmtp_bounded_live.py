@@ -5,15 +5,14 @@ Postfix opens a new connection or keeps the mail queued and retries it, and boun
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from support.live import REPO, customer_mail, unique
-from support.mailstack import MailStack, MailStackUnavailable, free_ports
+from support.lmtp_stack import DESK, lmtp_stack
+from support.mailstack import MailStack
 
 from mailtix.runtime import lmtp
 from mailtix.runtime.app import App
@@ -22,29 +21,13 @@ from mailtix.store.models import Ticket
 
 pytestmark = pytest.mark.integration
 
-DESK = "desk.test"
 MAILS = 30
 
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[MailStack]:
-    directory = tempfile.mkdtemp(prefix="mailtix-stack-")
-    [port] = free_ports(1)
-    found = MailStack(
-        directory, transports={DESK: f"lmtp:inet:127.0.0.1:{port}"},
-        main_cf="lmtp_destination_concurrency_limit = 2\n",
-    )  # fmt: skip
-    found.mailtix_lmtp_port = port  # type: ignore[attr-defined]
-    try:
-        found.start()
-    except MailStackUnavailable as error:
-        shutil.rmtree(directory, ignore_errors=True)
-        pytest.skip(f"mail stack unavailable: {error}")
-    try:
+    with lmtp_stack("lmtp_destination_concurrency_limit = 2\n") as found:
         yield found
-    finally:
-        found.stop()
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def test_postfix_retries_what_a_421_cut_off_and_bounces_nothing(

@@ -6,16 +6,15 @@ acknowledgement), and `privacy erase` removes a kept mail naming the person."""
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from support.live import customer_mail, mailtix, parse, ticket, tickets
-from support.mailstack import MailStack, MailStackUnavailable, free_ports
-from test_lmtp_live import DESK, desk, serving, wait_until
+from support.lmtp_stack import lmtp_stack
+from support.mailstack import MailStack
+from test_lmtp_live import desk, serving, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -27,20 +26,8 @@ RULES = (
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[MailStack]:
-    directory = tempfile.mkdtemp(prefix="mailtix-stack-")
-    [port] = free_ports(1)
-    found = MailStack(directory, transports={DESK: f"lmtp:inet:127.0.0.1:{port}"})
-    found.mailtix_lmtp_port = port  # type: ignore[attr-defined]
-    try:
-        found.start()
-    except MailStackUnavailable as error:
-        shutil.rmtree(directory, ignore_errors=True)
-        pytest.skip(f"mail stack unavailable: {error}")
-    try:
+    with lmtp_stack() as found:
         yield found
-    finally:
-        found.stop()
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def kept_desk(stack: MailStack, tmp_path: Path) -> dict[str, Any]:

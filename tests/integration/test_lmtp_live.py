@@ -9,13 +9,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -25,30 +23,17 @@ from typing import Any
 
 import pytest
 from support.live import REPO, customer_mail, mailtix, outbox_items, parse, tickets, unique
-from support.mailstack import MailStack, MailStackUnavailable, free_ports
+from support.lmtp_stack import DESK, lmtp_stack
+from support.mailstack import MailStack, free_ports
 
 pytestmark = pytest.mark.integration
-
-DESK = "desk.test"
 
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[MailStack]:
     """A stack of its own: Postfix sends desk.test to mailtix's LMTP port."""
-    directory = tempfile.mkdtemp(prefix="mailtix-stack-")
-    [port] = free_ports(1)
-    found = MailStack(directory, transports={DESK: f"lmtp:inet:127.0.0.1:{port}"})
-    found.mailtix_lmtp_port = port  # type: ignore[attr-defined]
-    try:
-        found.start()
-    except MailStackUnavailable as error:
-        shutil.rmtree(directory, ignore_errors=True)
-        pytest.skip(f"mail stack unavailable: {error}")
-    try:
+    with lmtp_stack() as found:
         yield found
-    finally:
-        found.stop()
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def port_of(stack: MailStack) -> int:
