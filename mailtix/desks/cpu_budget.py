@@ -20,9 +20,14 @@ class CpuBudget:
         self.seconds = seconds
         self.clock = clock
         self.started = clock()
+        self.elsewhere = 0.0
 
     def used(self) -> float:
-        return self.clock() - self.started
+        return self.clock() - self.started + self.elsewhere
+
+    def charge(self, seconds: float) -> None:
+        """Count ``seconds`` of CPU spent on the message elsewhere (parsed in a child)."""
+        self.elsewhere += max(0.0, seconds)
 
     def check(self, step: str) -> None:
         """Raise OverBudget when the time used so far is over the budget."""

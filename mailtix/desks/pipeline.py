@@ -29,6 +29,7 @@ from mailtix.domain.log_lines import add_log_fields, log_context
 from mailtix.domain.values import ParsedMail
 from mailtix.domain.vocabulary import EventType
 from mailtix.inbound.parse import parse_message
+from mailtix.inbound.parse_ahead import Ahead, Parsed
 from mailtix.outbound.mailer import Mailer
 from mailtix.outbound.notify import Notifier
 from mailtix.outbound.render import TemplateRenderer
@@ -71,6 +72,9 @@ class Outcome:
     kind: str  # ticket | followup | ignored | spam | duplicate | quarantined | deferred
     ticket_ref: str | None = None
     detail: str = ""
+
+
+_Queued = tuple[bytes, Source, str, Ahead | None]  # a batch's message, its hash and parse
 
 
 class Pipeline:
@@ -118,7 +122,10 @@ class Pipeline:
         return self._process(raw, source, hashlib.sha256(raw).hexdigest(), retry=retry)
 
     def process_batch(
-        self, mailbox: str, messages: Sequence[tuple[bytes, Source]]
+        self,
+        mailbox: str,
+        messages: Sequence[tuple[bytes, Source]],
+        aheads: Sequence[Ahead] | None = None,
     ) -> Iterator[list[Outcome]]:
         """``process`` for the messages of one poll batch: their outcomes in order, a list at a
         time, each list committed when it is given (lazily: handled when it is taken).
@@ -130,15 +137,20 @@ class Pipeline:
         died while its group was open) is handled alone, in a transaction of its own, once the
         group before it is committed: a message that kills the process is still isolated. The
         commits are relaxed: the caller makes them durable (``durability.durable_point``)
-        before it moves the messages.
+        before it moves the messages. ``aheads``: for each message, its parse from
+        ``inbound.parse_ahead`` if it is back in time (else the message is parsed here).
         """
-        hashed = [(raw, source, hashlib.sha256(raw).hexdigest()) for raw, source in messages]
-        counted = begin_first_attempts(mailbox, [sha for _, _, sha in hashed], self.clock())
-        group: list[tuple[bytes, Source, str]] = []
-        for raw, source, sha in hashed:
+        takers = aheads if aheads is not None else [_not_ahead] * len(messages)
+        hashed = [
+            (raw, source, hashlib.sha256(raw).hexdigest(), ahead)
+            for (raw, source), ahead in zip(messages, takers, strict=True)
+        ]
+        counted = begin_first_attempts(mailbox, [item[2] for item in hashed], self.clock())
+        group: list[_Queued] = []
+        for raw, source, sha, ahead in hashed:
             if sha in counted:
                 counted.discard(sha)  # the same bytes again in this batch: not a first attempt
-                group.append((raw, source, sha))
+                group.append((raw, source, sha, ahead))
                 if len(group) == GROUP_SIZE:
                     yield self._handle_group(group)
                     group = []
@@ -146,21 +158,24 @@ class Pipeline:
             if group:  # committed first: this one is handled alone
                 yield self._handle_group(group)
                 group = []
-            yield [self._process(raw, source, sha)]
+            yield [self._process(raw, source, sha, ahead=ahead)]
         if group:
             yield self._handle_group(group)
 
-    def _handle_group(self, group: list[tuple[bytes, Source, str]]) -> list[Outcome]:
+    def _handle_group(self, group: list[_Queued]) -> list[Outcome]:
         """One relaxed commit (the poller makes the batch durable before moving it); each
         message in a savepoint of its own (_process). The group's earlier receipts are looked
         up together first, and the receipts it makes written together at its end, in its
         transaction (its messages are distinct: same bytes twice are never in one group)."""
-        uids = [(src.uidvalidity, src.uid) for _, src, _ in group if src.uid is not None]
+        uids = [(src.uidvalidity, src.uid) for _, src, _, _ in group if src.uid is not None]
         with relaxed(), database_proxy.atomic():
-            self._known = known_receipts(group[0][1].mailbox, uids, [sha for *_, sha in group])
+            self._known = known_receipts(group[0][1].mailbox, uids, [item[2] for item in group])
             self._receipts = []
             try:
-                outcomes = [self._process(raw, s, sha, in_group=True) for raw, s, sha in group]
+                outcomes = [
+                    self._process(raw, s, sha, in_group=True, ahead=ahead)
+                    for raw, s, sha, ahead in group
+                ]
                 add_receipts(self._receipts)
             finally:
                 self._known = self._receipts = None
@@ -168,10 +183,17 @@ class Pipeline:
         return outcomes
 
     def _process(
-        self, raw: bytes, source: Source, sha: str, *, retry: bool = False, in_group: bool = False
+        self,
+        raw: bytes,
+        source: Source,
+        sha: str,
+        *,
+        retry: bool = False,
+        in_group: bool = False,
+        ahead: Ahead | None = None,
     ) -> Outcome:
         """One message; ``in_group``: its first attempt is counted and a group's transaction
-        is open (``process_batch``)."""
+        is open (``process_batch``); ``ahead``: its parse, if it was parsed ahead."""
         mailbox = self.config.mailbox(source.mailbox)
         if mailbox is None:
             raise ValueError(f"unknown mailbox {source.mailbox!r}")
@@ -190,7 +212,7 @@ class Pipeline:
         fault_point("after-fetch")
         budget = CpuBudget(self.cpu_budget)
         try:
-            mail = group_rewrite.unwrapped(parse_message(raw), self.config.own_addresses)
+            mail = group_rewrite.unwrapped(_parsed(raw, ahead, budget), self.config.own_addresses)
             budget.check("parsing")
             outcome = self._handle(mail, raw, sha, source, mailbox, budget)
             if not in_group:
@@ -351,3 +373,19 @@ class Pipeline:
         if mail.message_id is None or not mail.message_id.endswith(f"@{self.mailer.domain}>"):
             return False
         return OutboxItem.select().where(OutboxItem.message_id == mail.message_id).exists()
+
+
+def _not_ahead() -> Parsed | None:
+    return None
+
+
+def _parsed(raw: bytes, ahead: Ahead | None, budget: CpuBudget) -> ParsedMail:
+    """The mail of ``raw``: parsed ahead when that is back (its CPU time charged to the
+    budget), else here."""
+    done = ahead() if ahead is not None else None
+    if done is None:
+        return parse_message(raw)
+    budget.charge(done.cpu)
+    if done.mail is None:
+        raise ParseError(done.error)
+    return done.mail

@@ -1,8 +1,9 @@
 """One poll of one mailbox: list, skip what the ledger already knows, fetch the rest in bounded
 batches, run them through the pipeline (each message all-or-nothing, committed with a few
-others, relaxed), make the batch durable with one synced commit, and only then move it out of
-the inbox. A crash anywhere loses nothing: a committed message still in the inbox is only moved
-on the next poll, never processed again.
+others, relaxed; in a large poll a child process parses them ahead, ``inbound.parse_ahead``),
+make the batch durable with one synced commit, and only then move it out of the inbox. A crash
+anywhere loses nothing: a committed message still in the inbox is only moved on the next poll,
+never processed again.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, Protocol
 from mailtix.config.model import MailboxConfig
 from mailtix.desks.pipeline import Outcome, Pipeline, Source
 from mailtix.domain.clock import utcnow
+from mailtix.inbound.parse_ahead import ParseAhead
 from mailtix.store.durability import durable_point, relaxed
 from mailtix.store.models import MailboxState, Receipt, database_proxy
 
@@ -23,6 +25,7 @@ log = logging.getLogger(__name__)
 
 BATCH_MESSAGES = 100
 BATCH_BYTES = 32 * 1024 * 1024
+PARSE_AHEAD_FROM = 50  # new messages from which a child process parses ahead of the pipeline
 
 
 class MailSource(Protocol):
@@ -79,20 +82,26 @@ def poll_mailbox(
     if on_listed is not None:
         on_listed(len(fresh))
     sizes = source.sizes(fresh)
-    for batch in _batches(fresh, sizes, config, pipeline, source, result):
-        done: dict[Any, str] = {}
-        with relaxed():  # commits of a few messages each; made durable together by _move
-            fetched = list(source.fetch(batch))
-            messages = [(raw, _source(config, source, key)) for key, raw in fetched]
-            in_order = iter([key for key, _ in fetched])
-            for committed in pipeline.process_batch(config.name, messages):
-                for outcome in committed:
-                    key = next(in_order)
-                    result.add(key, outcome)
-                    done[key] = outcome.kind
-                if on_commit is not None:
-                    on_commit(result)
-        _move(source, config, done, result)
+    ahead = ParseAhead.start() if len(fresh) >= PARSE_AHEAD_FROM else None
+    try:
+        for batch in _batches(fresh, sizes, config, pipeline, source, result):
+            done: dict[Any, str] = {}
+            with relaxed():  # commits of a few messages each; made durable together by _move
+                fetched = list(source.fetch(batch))
+                messages = [(raw, _source(config, source, key)) for key, raw in fetched]
+                aheads = ahead.submit([raw for _, raw in fetched]) if ahead else None
+                in_order = iter([key for key, _ in fetched])
+                for committed in pipeline.process_batch(config.name, messages, aheads):
+                    for outcome in committed:
+                        key = next(in_order)
+                        result.add(key, outcome)
+                        done[key] = outcome.kind
+                    if on_commit is not None:
+                        on_commit(result)
+            _move(source, config, done, result)
+    finally:
+        if ahead is not None:
+            ahead.close()
     _remember_high_water(config.name, source.uidvalidity, keys)
     result.waiting = max(0, len(keys) - result.moved)
     if result.handled:
