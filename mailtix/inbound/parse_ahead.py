@@ -16,6 +16,7 @@ threads of the parent, so a full pipe never blocks the poll.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -124,11 +125,12 @@ class ParseAhead:
         self._requests.put(None)
         self._proc.kill()
         self._proc.wait()
+        self._writer.join(5)  # its write fails now, and it takes the None
+        self._reader.join(5)  # it reads the end of the pipe
         for stream in (self._proc.stdin, self._proc.stdout):
             if stream is not None:
-                stream.close()
-        self._writer.join(5)
-        self._reader.join(5)
+                with contextlib.suppress(OSError, ValueError):  # unflushed bytes to a dead child
+                    stream.close()
 
     def _write(self) -> None:
         stdin = self._proc.stdin

@@ -71,3 +71,25 @@ def test_budget_is_enforced_in_a_worker_thread(app: App) -> None:  # noqa: F811
     worker.join()
     assert [o.kind for o in outcomes] == ["quarantined"]
     assert "after parsing" in outcomes[0].detail
+
+
+def test_the_cpu_a_child_spent_parsing_counts_against_the_budget(app: App) -> None:  # noqa: F811
+    """A mail parsed ahead (``inbound.parse_ahead``) brings its parse's CPU time: over the
+    budget there, it is quarantined as if it had been parsed here; the child's ParseError
+    quarantines it as unparseable."""
+    from mailtix.inbound.parse import parse_message
+    from mailtix.inbound.parse_ahead import Parsed
+
+    slow, broken, fine = mail(subject="slow"), b"\r\n", mail(subject="fine")
+    aheads = [
+        lambda: Parsed(parse_message(slow), "", 11.0),
+        lambda: Parsed(None, "not an email: no headers", 0.001),
+        lambda: Parsed(parse_message(fine), "", 0.001),
+    ]
+    messages = [(raw, Source("support", 1, uid)) for uid, raw in enumerate([slow, broken, fine])]
+    outcomes = [
+        o for group in app.pipeline.process_batch("support", messages, aheads) for o in group
+    ]
+    assert [o.kind for o in outcomes] == ["quarantined", "quarantined", "ticket"]
+    assert outcomes[0].detail.startswith("too slow to process: 11.0 s of CPU after parsing")
+    assert outcomes[1].detail == "unparseable: not an email: no headers"

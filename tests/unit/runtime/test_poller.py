@@ -102,3 +102,59 @@ def test_a_failed_move_is_raised_and_the_next_poll_only_moves(
     again = poll_mailbox(mailbox, source, app.pipeline)  # type: ignore[arg-type]
     assert (dict(again.outcomes), again.moved) == ({"ticket": 1}, 3)
     assert source.inbox == {} and Ticket.select().count() == 3
+
+
+def test_a_large_poll_takes_each_parse_from_the_child_when_it_is_back(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From PARSE_AHEAD_FROM new mails a child parses them; the pipeline parses none itself
+    when the child's answers are back in time (here: waited for), and the outcomes are the
+    ones parsing here gives, an unparseable mail quarantined as ever."""
+    from mailtix.desks import pipeline as pipeline_module
+    from mailtix.inbound.parse_ahead import Ahead, ParseAhead
+
+    monkeypatch.setattr("mailtix.runtime.poller.PARSE_AHEAD_FROM", 3)
+    real_submit = ParseAhead.submit
+
+    def submit_and_wait(self: ParseAhead, raws: Sequence[bytes]) -> list[Ahead]:
+        aheads = real_submit(self, raws)
+        deadline = time.monotonic() + 30
+        while any(take() is None for take in aheads) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return aheads
+
+    here: list[bytes] = []
+    real_parse = pipeline_module.parse_message
+
+    def counted(raw: bytes) -> object:
+        here.append(raw)
+        return real_parse(raw)
+
+    monkeypatch.setattr(ParseAhead, "submit", submit_and_wait)
+    monkeypatch.setattr(pipeline_module, "parse_message", counted)
+    raws = [mail(subject=f"Question {n}") for n in range(45)] + [b"\r\n\r\n"]
+    source = MemorySource(raws, slow=0)
+    result = poll_mailbox(app.mailbox("support"), source, app.pipeline)  # type: ignore[arg-type]
+
+    assert dict(result.outcomes) == {"ticket": 45, "quarantined": 1}
+    assert here == []  # every parse came from the child
+    assert Ticket.select().count() == 45 and len(source.folders["Quarantine"]) == 1
+
+
+def test_a_poll_goes_on_when_its_parse_child_dies(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailtix.inbound.parse_ahead import Ahead, ParseAhead
+
+    monkeypatch.setattr("mailtix.runtime.poller.PARSE_AHEAD_FROM", 3)
+    monkeypatch.setattr("mailtix.runtime.poller.BATCH_MESSAGES", 10)
+    real_submit = ParseAhead.submit
+
+    def kill_then_submit(self: ParseAhead, raws: Sequence[bytes]) -> list[Ahead]:
+        self._proc.kill()
+        return real_submit(self, raws)
+
+    monkeypatch.setattr(ParseAhead, "submit", kill_then_submit)
+    source = MemorySource([mail(subject=f"Question {n}") for n in range(25)], slow=0)
+    result = poll_mailbox(app.mailbox("support"), source, app.pipeline)  # type: ignore[arg-type]
+    assert dict(result.outcomes) == {"ticket": 25} and result.moved == 25

@@ -1,0 +1,116 @@
+"""The child process that parses a poll's mails ahead of the pipeline: the same results as
+parsing here, over the whole corpus; a dead or subverted child costs only the time it would
+have saved."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mailtix.inbound.parse import parse_message
+from mailtix.inbound.parse_ahead import MAX_AHEAD_BYTES, Ahead, ParseAhead, Parsed
+from tests.unit.inbound.test_corpus_parse import corpus_files
+
+
+def wait_for(aheads: list[Ahead], seconds: float = 60) -> list[Parsed | None]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        results = [take() for take in aheads]
+        if all(r is not None for r in results):
+            return results
+        time.sleep(0.05)
+    return [take() for take in aheads]
+
+
+def test_the_child_parses_the_corpus_as_the_pipeline_would() -> None:
+    raws = [path.read_bytes() for path in corpus_files()]
+    raws = [raw for raw in raws if len(raw) <= MAX_AHEAD_BYTES]  # the rest: the next test
+    raws += [b"", b"no header here", b"Subject: x\r\n\r\n" + b"a" * 100]
+    ahead = ParseAhead.start()
+    assert ahead is not None
+    try:
+        results = wait_for(ahead.submit(raws))
+    finally:
+        ahead.close()
+    assert all(r is not None for r in results), "the child did not answer every chunk"
+    errors = 0
+    for raw, result in zip(raws, results, strict=True):
+        assert result is not None
+        try:
+            here = parse_message(raw)
+        except Exception as exc:
+            assert result.mail is None and result.error == str(exc)
+            errors += 1
+            continue
+        assert result.error == "" and result.mail == here
+        assert result.cpu >= 0
+    assert errors >= 2  # the empty and the header-less bytes
+
+
+def test_a_large_mail_is_not_sent_to_the_child() -> None:
+    small = b"Subject: small\r\n\r\nhello\r\n"
+    large = b"Subject: large\r\n\r\n" + b"x" * MAX_AHEAD_BYTES
+    ahead = ParseAhead.start()
+    assert ahead is not None
+    try:
+        aheads = ahead.submit([large, small])
+        results = wait_for(aheads[1:])
+        assert results[0] is not None and results[0].mail is not None
+        assert aheads[0]() is None
+    finally:
+        ahead.close()
+
+
+def test_a_dead_child_leaves_the_parsing_to_the_pipeline() -> None:
+    ahead = ParseAhead.start()
+    assert ahead is not None
+    ahead._proc.kill()
+    ahead._proc.wait()
+    aheads = ahead.submit([b"Subject: x\r\n\r\nbody\r\n"] * 30)
+    time.sleep(0.5)
+    assert [take() for take in aheads] == [None] * 30
+    started = time.monotonic()
+    ahead.close()
+    assert time.monotonic() - started < 5
+
+
+EVIL_CHILD = r"""
+import os, pickle, struct, sys
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("touch " + sys.argv[1],))
+head = sys.stdin.buffer.read(4)
+sys.stdin.buffer.read(struct.unpack(">I", head)[0])
+payload = pickle.dumps([Evil()])
+sys.stdout.buffer.write(struct.pack(">I", len(payload)) + payload)
+sys.stdout.buffer.flush()
+sys.stdin.buffer.read()
+"""
+
+
+def test_a_subverted_child_cannot_make_the_parent_run_code(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    marker = tmp_path / "ran"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", EVIL_CHILD, str(marker)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    caplog.set_level(logging.WARNING, "mailtix.inbound.parse_ahead")
+    ahead = ParseAhead(proc)
+    try:
+        aheads = ahead.submit([b"Subject: x\r\n\r\nbody\r\n"])
+        deadline = time.monotonic() + 10
+        while "parse worker failed" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert aheads[0]() is None
+    finally:
+        ahead.close()
+    assert "parse worker failed" in caplog.text and "posix.system" in caplog.text
+    assert not marker.exists()
