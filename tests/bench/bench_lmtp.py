@@ -3,6 +3,7 @@ project's own (``bench_poll.py``'s, every sender new, 12 KB mails).
 
     .venv/bin/python tests/bench/bench_lmtp.py [--messages 2000] [--sessions 4] [--postfix]
                                                [--runs 3] [--mix realistic|project]
+                                               [--statements [--profile]]
 
 Direct (default): SESSIONS LMTP clients of this script deliver the mails to ``mailtix lmtp``
 at once, each over one session, waiting for the per-recipient answers as Postfix's LMTP client
@@ -17,13 +18,24 @@ starts. Printed per run: seconds, msgs/s, the CPU (user + system) of mailtix's p
 its sender process while the mails went in (start-up not counted), and their peak RSS (VmHWM,
 read from /proc before they stop). Every mail must be answered 250 and the store must hold
 one receipt per mail.
+
+``--statements``: the server runs in this process instead (``LmtpServer`` on the same config,
+the same clients), and the SQL statements it runs are counted at ``Database.execute_sql`` as
+``bench_pipeline.py`` counts them: per mail, by kind, the most frequent ones, and the groups
+of deliveries the worker made durable together, and the CPU time of the delivery worker's
+thread (``time.thread_time``: the clients share the process); ``--profile`` adds a cProfile of
+that thread.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import json
+import logging
 import os
+import pstats
 import signal
 import socket
 import sqlite3
@@ -217,6 +229,99 @@ def run_postfix(raws: list[bytes], sessions: int) -> dict[str, Any]:
         return {"seconds": seconds, **figures}
 
 
+def run_statements(raws: list[bytes], sessions: int, profile: bool) -> dict[str, Any]:
+    """The statements ``mailtix lmtp`` runs for these mails, and its delivery worker's CPU
+    (see the module doc)."""
+    from collections import Counter
+
+    from peewee import Database, SqliteDatabase
+
+    from mailtix.runtime.app import App
+    from mailtix.runtime.lmtp import LmtpServer
+    from mailtix.runtime.lmtp_worker import DeliveryWorker
+
+    texts: Counter[str] = Counter()
+    worker_cpu = [0.0]
+    profiler = cProfile.Profile() if profile else None
+    patched = {
+        (Database, "execute_sql"): Database.execute_sql,
+        (SqliteDatabase, "begin"): SqliteDatabase.begin,
+        (Database, "commit"): Database.commit,
+        (DeliveryWorker, "_handle"): DeliveryWorker._handle,
+    }
+
+    def counted(self: Database, sql: str, params: Any = None, *args: Any, **kw: Any) -> Any:
+        texts[sql] += 1
+        return patched[Database, "execute_sql"](self, sql, params, *args, **kw)
+
+    def begin(self: Any, *args: Any) -> Any:
+        texts["BEGIN"] += 1
+        return patched[SqliteDatabase, "begin"](self, *args)
+
+    def commit(self: Any) -> Any:
+        texts["COMMIT"] += 1
+        return patched[Database, "commit"](self)
+
+    def handle(self: Any, group: Any) -> None:  # in the worker's thread: its CPU alone
+        begun = time.thread_time()
+        if profiler is not None:
+            profiler.enable()
+        try:
+            patched[DeliveryWorker, "_handle"](self, group)
+        finally:
+            if profiler is not None:
+                profiler.disable()
+            worker_cpu[0] += time.thread_time() - begun
+
+    with tempfile.TemporaryDirectory(prefix="bench-lmtp-") as tmp:
+        workdir = Path(tmp)
+        port = free_port()
+        config = workdir / "mailtix.toml"
+        text = CONFIG.format(smtp='maildir = "outgoing"', templates=REPO / "templates", port=port)
+        config.write_text(text)
+        os.chdir(workdir)  # the store and the outgoing Maildir as the subprocess has them
+        app = App.open(config)
+        logging.disable(logging.WARNING)  # held-back acknowledgements: one line each
+        server = LmtpServer(app.config, app.pipeline, ("127.0.0.1", port)).start()
+        for (cls, name), wrapper in zip(patched, (counted, begin, commit, handle), strict=True):
+            setattr(cls, name, wrapper)
+        try:
+            answers = deliver_direct(port, raws, sessions)
+        finally:
+            for (cls, name), original in patched.items():
+                setattr(cls, name, original)
+            server.stop(drain=30)
+            logging.disable(logging.NOTSET)
+        groups = server.worker.groups
+        app.db.close()
+        os.chdir(REPO)
+        bad = [a for a in answers if not a.startswith("250 ")]
+        if len(answers) != len(raws) or bad or receipts(workdir) != len(raws):
+            raise SystemExit(f"not every mail was delivered: {len(answers)} answers, {bad[:3]}")
+    kinds: Counter[str] = Counter()
+    for sql, count in texts.items():
+        kinds[sql.lstrip().split(None, 1)[0].upper()] += count
+    found = {"statements": sum(texts.values()), "groups": groups, "by_kind": dict(kinds),
+             "top": texts.most_common(15), "worker_cpu": worker_cpu[0]}  # fmt: skip
+    if profiler is not None:
+        out = io.StringIO()
+        stats = pstats.Stats(profiler, stream=out)
+        stats.sort_stats("cumulative").print_stats(r"mailtix/", 30)
+        found["profile"] = out.getvalue()
+    return found
+
+
+def print_statements(raws: list[bytes], sessions: int, profile: bool) -> None:
+    found = run_statements(raws, sessions, profile)
+    n = len(raws)
+    print(f"{found['statements'] / n:.1f} SQL statements a mail (BEGIN and COMMIT included) "
+          f"{found['by_kind']}; {found['groups']} durable commits, {n / found['groups']:.1f} "
+          f"mails each; delivery worker CPU {1000 * found['worker_cpu'] / n:.2f} ms a mail")  # fmt: skip
+    for sql, count in found["top"]:
+        print(f"{count / n:7.2f} a mail  {' '.join(sql.split())[:140]}")
+    print(found.get("profile", ""))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--messages", type=int, default=2000)
@@ -224,6 +329,8 @@ def main() -> int:
     parser.add_argument("--postfix", action="store_true", help="through a private Postfix")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--mix", choices=("realistic", "project"), default="realistic")
+    parser.add_argument("--statements", action="store_true", help="count SQL, in process")
+    parser.add_argument("--profile", action="store_true", help="with --statements: cProfile")
     args = parser.parse_args()
     if args.mix == "realistic":
         raws, stats = gen_mix.generate(args.messages)
@@ -234,6 +341,9 @@ def main() -> int:
     megabytes = sum(len(r) for r in raws) / 1e6
     print(f"{args.mix} mix: {args.messages} mails ({megabytes:.1f} MB, {kinds})"
           f"{' through Postfix' if args.postfix else ''}, {args.sessions} sessions")  # fmt: skip
+    if args.statements:
+        print_statements(raws, args.sessions, args.profile)
+        return 0
     results = []
     for n in range(args.runs):
         run = run_postfix if args.postfix else run_direct
