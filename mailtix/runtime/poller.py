@@ -1,9 +1,10 @@
 """One poll of one mailbox: list, skip what the ledger already knows, fetch the rest in bounded
 batches, run them through the pipeline (each message all-or-nothing, committed with a few
 others, relaxed; in a large poll a child process parses them ahead, ``inbound.parse_ahead``),
-make the batch durable with one synced commit, and only then move it out of the inbox. A crash
-anywhere loses nothing: a committed message still in the inbox is only moved on the next poll,
-never processed again.
+make the batch durable with one synced commit, and only then move it out of the inbox. While a
+batch is handled, a thread fetches the next one (the source is used by one thread at a time:
+the move waits for that fetch). A crash anywhere loses nothing: a committed message still in
+the inbox is only moved on the next poll, never processed again.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mailtix.config.model import MailboxConfig
 from mailtix.desks.pipeline import Outcome, Pipeline, Source
 from mailtix.domain.clock import utcnow
-from mailtix.inbound.parse_ahead import ParseAhead
+from mailtix.inbound.parse_ahead import Ahead, ParseAhead
 from mailtix.store.durability import durable_point, relaxed
 from mailtix.store.models import MailboxState, Receipt, database_proxy
 
@@ -82,14 +84,19 @@ def poll_mailbox(
     if on_listed is not None:
         on_listed(len(fresh))
     sizes = source.sizes(fresh)
+    plan = list(_batches(fresh, sizes, config, pipeline, source, result))
     ahead = ParseAhead.start() if len(fresh) >= PARSE_AHEAD_FROM else None
+    pool = ThreadPoolExecutor(1, thread_name_prefix="prefetch") if len(plan) > 1 else None
     try:
-        for batch in _batches(fresh, sizes, config, pipeline, source, result):
+        pending = _fetch(pool, source, plan[0], ahead) if plan else None
+        for number in range(len(plan)):
+            assert pending is not None
+            fetched, aheads = pending.result()
+            later = plan[number + 1] if number + 1 < len(plan) else None
+            pending = _fetch(pool, source, later, ahead) if later is not None else None
             done: dict[Any, str] = {}
             with relaxed():  # commits of a few messages each; made durable together by _move
-                fetched = list(source.fetch(batch))
                 messages = [(raw, _source(config, source, key)) for key, raw in fetched]
-                aheads = ahead.submit([raw for _, raw in fetched]) if ahead else None
                 in_order = iter([key for key, _ in fetched])
                 for committed in pipeline.process_batch(config.name, messages, aheads):
                     for outcome in committed:
@@ -98,8 +105,12 @@ def poll_mailbox(
                         done[key] = outcome.kind
                     if on_commit is not None:
                         on_commit(result)
+            if pending is not None:
+                wait([pending])  # the source is free again (its error is raised next turn)
             _move(source, config, done, result)
     finally:
+        if pool is not None:
+            pool.shutdown(wait=True)  # no fetch goes on using the source after the poll
         if ahead is not None:
             ahead.close()
     _remember_high_water(config.name, source.uidvalidity, keys)
@@ -107,6 +118,29 @@ def poll_mailbox(
     if result.handled:
         log.info("%s", result.summary())
     return result
+
+
+Fetched = tuple[list[tuple[Any, bytes]], list[Ahead] | None]
+
+
+def _fetch(
+    pool: ThreadPoolExecutor | None, source: MailSource, batch: list[Any], ahead: ParseAhead | None
+) -> Future[Fetched]:
+    """The batch's mails (and their parses under way in ``ahead``): fetched by ``pool``'s
+    thread while the batch before is handled, or now when there is no pool."""
+
+    def fetch() -> Fetched:
+        fetched = list(source.fetch(batch))
+        return fetched, (ahead.submit([raw for _, raw in fetched]) if ahead else None)
+
+    if pool is not None:
+        return pool.submit(fetch)
+    now: Future[Fetched] = Future()
+    try:
+        now.set_result(fetch())
+    except BaseException as exc:
+        now.set_exception(exc)
+    return now
 
 
 def _source(config: MailboxConfig, source: MailSource, key: Any) -> Source:
@@ -153,9 +187,13 @@ def _move(
     good = [k for k, kind in outcomes.items() if kind not in ("quarantined", "deferred", "spam")]
     if good or bad or spam:
         durable_point(config.name)  # what the store knows of them is on disk before they go
-    source.move(good, config.processed_folder)
-    source.move(bad, config.quarantine_folder)
-    source.move(spam, config.spam_folder)
+    for keys, folder in (
+        (good, config.processed_folder),
+        (bad, config.quarantine_folder),
+        (spam, config.spam_folder),
+    ):
+        if keys:
+            source.move(keys, folder)
     result.moved += len(good) + len(bad) + len(spam)  # a deferred one stays for the next poll
 
 

@@ -78,8 +78,44 @@ def test_batches_are_downloaded_handled_then_moved_after_their_commit(
     assert source.inbox == {} and source.folders == {"Processed": [1, 2, 3, 4, 5]}
     assert Ticket.select().count() == 5
     assert [(what, key) for what, key, _ in source.calls] == [
-        ("fetch", 1), ("move", 1), ("fetch", 3), ("move", 3), ("fetch", 5), ("move", 5),
-    ]  # fmt: skip
+        ("fetch", 1),
+        ("fetch", 3),
+        ("move", 1),
+        ("fetch", 5),
+        ("move", 3),
+        ("move", 5),
+    ]  # fmt: skip  (each batch fetched while the one before is handled)
+
+
+def test_the_next_batch_is_fetched_in_a_thread_never_beside_a_move(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The source is used by one thread at a time (MemorySource fails otherwise), slow enough
+    here for a collision to show; every batch after the first comes from the prefetch thread."""
+    monkeypatch.setattr("mailtix.runtime.poller.BATCH_MESSAGES", 3)
+    source = MemorySource([mail(subject=f"Question {n}") for n in range(14)], slow=0.02)
+    result = poll_mailbox(app.mailbox("support"), source, app.pipeline)  # type: ignore[arg-type]
+    assert result.outcomes == {"ticket": 14} and source.inbox == {}
+    fetchers = [thread for what, _, thread in source.calls if what == "fetch"]
+    assert len(fetchers) == 5 and all(t.startswith("prefetch") for t in fetchers[1:])
+
+
+def test_a_failed_prefetch_is_raised_after_the_batch_before_is_moved(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("mailtix.runtime.poller.BATCH_MESSAGES", 2)
+    source = MemorySource([mail(subject=f"Question {n}") for n in range(5)], slow=0)
+    real_fetch = source.fetch
+
+    def fetch(keys: Sequence[int]) -> Iterator[tuple[int, bytes]]:
+        if keys[0] == 3:
+            raise ConnectionResetError("connection reset by peer")
+        return real_fetch(keys)
+
+    monkeypatch.setattr(source, "fetch", fetch)
+    with pytest.raises(ConnectionResetError):
+        poll_mailbox(app.mailbox("support"), source, app.pipeline)  # type: ignore[arg-type]
+    assert source.folders == {"Processed": [1, 2]} and Ticket.select().count() == 2
 
 
 def test_a_failed_move_is_raised_and_the_next_poll_only_moves(
