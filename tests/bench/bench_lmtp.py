@@ -313,10 +313,10 @@ def run_statements(raws: list[bytes], sessions: int, profile: bool) -> dict[str,
 
 def print_statements(raws: list[bytes], sessions: int, profile: bool) -> None:
     found = run_statements(raws, sessions, profile)
-    n = len(raws)
+    n, cpu = len(raws), found["worker_cpu"]
     print(f"{found['statements'] / n:.1f} SQL statements a mail (BEGIN and COMMIT included) "
           f"{found['by_kind']}; {found['groups']} durable commits, {n / found['groups']:.1f} "
-          f"mails each; delivery worker CPU {1000 * found['worker_cpu'] / n:.2f} ms a mail")  # fmt: skip
+          f"mails each; delivery worker CPU {1000 * cpu / n:.2f} ms a mail")  # fmt: skip
     for sql, count in found["top"]:
         print(f"{count / n:7.2f} a mail  {' '.join(sql.split())[:140]}")
     print(found.get("profile", ""))
