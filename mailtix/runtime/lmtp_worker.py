@@ -1,12 +1,17 @@
 """The thread that runs LMTP deliveries through the pipeline, off the server's event loop.
 
 Deliveries that arrive while one is being handled wait in a queue; the worker takes all that
-are waiting (up to GROUP_SIZE), runs each message through ``Pipeline.process`` for each of its
-mailboxes (a transaction per message and mailbox, relaxed: it survives a crash of the process),
-then makes them all durable with one synced commit (``durability.durable_point``) and only then
-answers them: no 250 goes to the MTA for a message that a power loss could still undo, at one
-disk flush per group instead of one per mail. A failure anywhere answers the affected
-deliveries "try again" (None); what was committed of them makes the retry a duplicate.
+are waiting (up to GROUP_SIZE) and runs them, mailbox by mailbox, through the poll's grouped
+path (``Pipeline.process_batch``: their first attempts counted in one commit, then groups of
+messages sharing a transaction, a savepoint each, their receipts read and written together; a
+message tried before is handled alone). A delivery to two mailboxes is in both mailboxes'
+groups. The commits are relaxed (they survive a crash of the process); the worker then makes
+them all durable with one synced commit (``durability.durable_point``) and only then answers
+them: no 250 goes to the MTA for a message that a power loss could still undo. When something
+escapes the grouped path (the store failed), the mailbox's messages without an outcome are
+handled alone (``Pipeline.process``), so one failing delivery does not fail the others; one
+that still fails, or a failed synced commit, is answered "try again" (None), and what was
+committed of it makes the retry a duplicate.
 """
 
 from __future__ import annotations
@@ -59,7 +64,7 @@ class DeliveryWorker:
         return self
 
     def submit(self, raw: bytes, mailboxes: Sequence[str]) -> Future[Results]:
-        delivery = Delivery(raw, tuple(mailboxes))
+        delivery = Delivery(raw, tuple(dict.fromkeys(mailboxes)))
         self._queue.put(delivery)
         return delivery.done
 
@@ -98,7 +103,7 @@ class DeliveryWorker:
     def _handle(self, group: list[Delivery]) -> None:
         if not group:
             return
-        results = [self._process(delivery) for delivery in group]
+        results = self._store(group)
         stored = [r for r in results if any(o is not None for o in r.values())]
         if stored:
             try:
@@ -117,16 +122,42 @@ class DeliveryWorker:
                     if outcome is not None:
                         self.on_outcome(mailbox, outcome.kind)
 
-    def _process(self, delivery: Delivery) -> Results:
-        found: Results = {}
-        with relaxed():
+    def _store(self, group: list[Delivery]) -> list[Results]:
+        """Each delivery's outcome per mailbox (None: not stored), its mailboxes' groups in
+        order of first arrival."""
+        results: list[Results] = [dict.fromkeys(d.mailboxes) for d in group]
+        by_mailbox: dict[str, list[int]] = {}
+        for n, delivery in enumerate(group):
             for mailbox in delivery.mailboxes:
+                by_mailbox.setdefault(mailbox, []).append(n)
+        with relaxed():
+            for mailbox, members in by_mailbox.items():
                 with log_context(mailbox=mailbox):
-                    try:
-                        source = Source(mailbox, folderless=True)  # spam, ignored: kept
-                        found[mailbox] = self.pipeline.process(delivery.raw, source)
-                    except Exception as exc:  # the store is down, locked, full…
-                        log.error("LMTP delivery to %s deferred: %s: %s", mailbox,
-                                  type(exc).__name__, exc)  # fmt: skip
-                        found[mailbox] = None
+                    outcomes = self._store_in(mailbox, [group[n].raw for n in members])
+                for n, outcome in zip(members, outcomes, strict=True):
+                    results[n][mailbox] = outcome
+        return results
+
+    def _store_in(self, mailbox: str, raws: list[bytes]) -> list[Outcome | None]:
+        """The outcomes of ``raws`` in ``mailbox``, in order: grouped, and after a failure
+        that escaped the grouped path, the rest one at a time."""
+        source = Source(mailbox, folderless=True)  # spam, ignored: kept
+        found: list[Outcome | None] = []
+        try:
+            for outcomes in self.pipeline.process_batch(mailbox, [(raw, source) for raw in raws]):
+                found.extend(outcomes)
+        except Exception as exc:  # the store is down, locked, full… for one of them, or all
+            left = len(raws) - len(found)
+            log.error("LMTP: a group of deliveries to %s failed (%s: %s); %d handled alone",
+                      mailbox, type(exc).__name__, exc, left)  # fmt: skip
+        for raw in raws[len(found) :]:
+            found.append(self._alone(raw, source))
         return found
+
+    def _alone(self, raw: bytes, source: Source) -> Outcome | None:
+        try:
+            return self.pipeline.process(raw, source)
+        except Exception as exc:
+            log.error("LMTP delivery to %s deferred: %s: %s", source.mailbox,
+                      type(exc).__name__, exc)  # fmt: skip
+            return None

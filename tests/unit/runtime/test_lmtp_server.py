@@ -12,6 +12,7 @@ from email.utils import make_msgid
 from pathlib import Path
 
 import pytest
+from peewee import OperationalError
 from support.lmtp_client import LmtpClient
 
 from mailtix.runtime import lmtp
@@ -211,18 +212,17 @@ def test_a_failing_store_is_451_and_the_retry_succeeds(
 ) -> None:
     import mailtix.desks.pipeline as pipeline
 
-    real = pipeline.begin_attempt
-
     def store_down(*args: object, **kwargs: object) -> object:
-        raise pipeline.database_proxy.obj.OperationalError("disk I/O error")
+        raise OperationalError("disk I/O error")
 
-    monkeypatch.setattr(pipeline, "begin_attempt", store_down)
     raw = mail()
-    with client(server) as lmtp:
+    with client(server) as lmtp, monkeypatch.context() as down:
+        down.setattr(pipeline, "begin_first_attempts", store_down)  # grouped
+        down.setattr(pipeline, "begin_attempt", store_down)  # and alone
         _, first = lmtp.deliver("carol@customer.example", ["support@acme.example"], raw)
         assert first == ["451 4.3.0 Temporary failure, please try again later"]
         assert Ticket.select().count() == 0
-        monkeypatch.setattr(pipeline, "begin_attempt", real)
+        down.undo()
         _, again = lmtp.deliver("carol@customer.example", ["support@acme.example"], raw, False)
     assert again[0].startswith("250 2.0.0 ticket ")
     assert Ticket.select().count() == 1
@@ -304,14 +304,14 @@ def test_stop_answers_the_delivery_in_flight_first(
 ) -> None:
     server = LmtpServer(app.config, app.pipeline, ("127.0.0.1", 0)).start()
     slow = threading.Event()
-    real = app.pipeline.process
+    real = app.pipeline.process_batch
 
     def slow_process(*args: object, **kwargs: object) -> object:
         slow.set()
         time.sleep(1.0)
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(app.pipeline, "process", slow_process)
+    monkeypatch.setattr(app.pipeline, "process_batch", slow_process)
     answers: list[str] = []
     lmtp = client(server)
 
@@ -332,14 +332,14 @@ def test_a_client_gone_in_the_middle_stops_nothing(
     server: LmtpServer, app: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     started, release = threading.Event(), threading.Event()
-    real = app.pipeline.process
+    real = app.pipeline.process_batch
 
     def held(*args: object, **kwargs: object) -> object:
         started.set()
         release.wait(10)
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(app.pipeline, "process", held)
+    monkeypatch.setattr(app.pipeline, "process_batch", held)
     first = client(server)
     first.command("LHLO test.example")
     first.command("MAIL FROM:<carol@customer.example>")
