@@ -30,6 +30,7 @@ from mailtix.domain.values import ParsedMail
 from mailtix.domain.vocabulary import EventType
 from mailtix.inbound.parse import parse_message
 from mailtix.inbound.parse_ahead import Ahead, Parsed
+from mailtix.outbound import budget_counts
 from mailtix.outbound.mailer import Mailer
 from mailtix.outbound.notify import Notifier
 from mailtix.outbound.render import TemplateRenderer
@@ -168,7 +169,7 @@ class Pipeline:
         up together first, and the receipts it makes written together at its end, in its
         transaction (its messages are distinct: same bytes twice are never in one group)."""
         uids = [(src.uidvalidity, src.uid) for _, src, _, _ in group if src.uid is not None]
-        with relaxed(), database_proxy.atomic():
+        with relaxed(), database_proxy.atomic(), budget_counts.counting():
             self._known = known_receipts(group[0][1].mailbox, uids, [item[2] for item in group])
             self._receipts = []
             try:
@@ -243,6 +244,7 @@ class Pipeline:
     ) -> Outcome:
         """``_apply`` in a savepoint: all of the message's rows, its receipt included, or none."""
         written = len(self._receipts) if self._receipts is not None else 0
+        counted = budget_counts.mark()
         try:
             with log_context(message_id=mail.message_id), database_proxy.atomic():
                 outcome = self._apply(mail, raw, sha, source, mailbox, budget)
@@ -252,6 +254,7 @@ class Pipeline:
         except BaseException:
             if self._receipts is not None:
                 del self._receipts[written:]  # rolled back with the savepoint
+            budget_counts.restore(counted)  # and its outbox rows
             raise
         return outcome
 

@@ -23,12 +23,8 @@ import logging
 from datetime import datetime, timedelta
 
 from mailtix.config.model import Config
-from mailtix.store.lookups import (
-    execute,
-    held_since,
-    mails_of_kind_since,
-    ticket_mails_since,
-)
+from mailtix.outbound import budget_counts as counts
+from mailtix.store.lookups import held_since, mails_of_kind_since
 from mailtix.store.models import Ticket
 
 WARNING = "unverified"  # the template of the warning to an agent
@@ -59,76 +55,34 @@ def held_back(
         sent, _ = mails_of_kind_since(WARNING, recipient, since)
         return "warning budget" if sent >= WARNINGS_PER_HOUR else None
     per_ticket = config.tickets.max_mails_per_ticket_per_hour
-    if automatic:  # the suppression and the counts it needs: one statement
+    ticket_id = ticket.id if ticket is not None else None
+    about = {"ticket": counts.key("ticket", recipient, ticket=ticket_id)} if ticket_id else {}
+    if automatic:  # the suppression and the counts it needs: one statement at most
         bounced_since = now - timedelta(days=config.tickets.suppression_days)
-        ticket_id = ticket.id if ticket is not None else None
-        bounced, to_recipient, from_sender, about_ticket = _automatic_counts(
-            recipient, sender, ticket_id, since, bounced_since
-        )
+        wanted = {"to": counts.key("to", recipient), **about}
+        if sender:
+            wanted["from"] = counts.key("from", sender=sender)
+        bounced, found = counts.read(wanted, since, bounced=(recipient, bounced_since))
         if bounced:
             return "undeliverable"
-        if to_recipient >= config.tickets.auto_reply_limit_per_hour:
+        if found["to"] >= config.tickets.auto_reply_limit_per_hour:
             return "rate limit"
-        if sender and from_sender >= config.tickets.auto_reply_budget_per_hour:
+        if sender and found["from"] >= config.tickets.auto_reply_budget_per_hour:
             return MAILBOX_BUDGET
         if template != NOTIFICATION:
-            over = ticket_id is not None and about_ticket >= per_ticket
+            over = ticket_id is not None and found["ticket"] >= per_ticket
             return "ticket mail budget" if over else None
-    if template == NOTIFICATION:  # both counts it needs: one statement
-        ticket_id = ticket.id if ticket is not None else None
-        sent, about_ticket = _notification_counts(recipient, ticket_id, since)
-        if sent >= config.agents_policy.notifications_per_hour:
+    if template == NOTIFICATION:  # both counts it needs: one statement at most
+        _, found = counts.read({"notified": counts.key("notified", recipient), **about}, since)
+        if found["notified"] >= config.agents_policy.notifications_per_hour:
             return "notification budget"
-        over = ticket_id is not None and about_ticket >= per_ticket
+        over = ticket_id is not None and found["ticket"] >= per_ticket
         return "ticket mail budget" if over else None
-    if (
-        ticket is not None
-        and ticket_mails_since(ticket.id, recipient, since, WARNING) >= per_ticket
-    ):
-        return "ticket mail budget"
+    if ticket is not None:
+        _, found = counts.read(about, since)
+        if found["ticket"] >= per_ticket:
+            return "ticket mail budget"
     return None
-
-
-_AUTOMATIC_COUNTS = (  # each on its own index, as the separate lookups in store.lookups
-    "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM suppression WHERE address = ? "
-    "AND created_at > ? LIMIT 1) AS s), "
-    "(SELECT COUNT(*) FROM outbox WHERE recipient_key = ? AND automatic = ? AND created_at > ?), "
-    "(SELECT COUNT(*) FROM outbox WHERE envelope_from = ? AND automatic = ? AND created_at > ?), "
-    "(SELECT COUNT(*) FROM outbox WHERE recipient_key = ? AND ticket_id = ? AND kind <> ? "
-    "AND created_at > ?)"
-)
-
-
-def _automatic_counts(
-    recipient: str, sender: str, ticket_id: int | None, since: datetime, bounced_since: datetime
-) -> tuple[bool, int, int, int]:
-    """Whether ``recipient`` bounced since ``bounced_since``; the automatic mails to it and
-    From ``sender`` since ``since``; the mails to it about ``ticket_id`` since then but the
-    warnings (``is_suppressed``, ``automatic_mails_since``, ``automatic_mails_from_since``
-    and ``ticket_mails_since`` of ``store.lookups``, in one statement)."""
-    params = [
-        recipient, bounced_since, recipient, True, since, sender, True, since,
-        recipient, ticket_id, WARNING, since,
-    ]  # fmt: skip
-    bounced, to_recipient, from_sender, about_ticket = execute(_AUTOMATIC_COUNTS, params).fetchone()
-    return bool(bounced), int(to_recipient), int(from_sender), int(about_ticket)
-
-
-_NOTIFICATION_COUNTS = (  # both on the (recipient_key, created_at, ...) index
-    "SELECT (SELECT COUNT(*) FROM outbox WHERE recipient_key = ? AND created_at > ? "
-    "AND kind = ?), "
-    "(SELECT COUNT(*) FROM outbox WHERE recipient_key = ? AND ticket_id = ? AND kind <> ? "
-    "AND created_at > ?)"
-)
-
-
-def _notification_counts(recipient: str, ticket_id: int | None, since: datetime) -> tuple[int, int]:
-    """The notifications to ``recipient`` since ``since``; the mails to it about ``ticket_id``
-    since then but the warnings (the counts of ``mails_of_kind_since`` and
-    ``ticket_mails_since`` of ``store.lookups``, in one statement)."""
-    params = [recipient, since, NOTIFICATION, recipient, ticket_id, WARNING, since]
-    sent, about_ticket = execute(_NOTIFICATION_COUNTS, params).fetchone()
-    return int(sent), int(about_ticket)
 
 
 def warn_mailbox_budget(mailbox: str, now: datetime) -> None:

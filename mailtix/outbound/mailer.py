@@ -23,7 +23,7 @@ from mailtix.decisions.template_language import template_language
 from mailtix.domain.values import Address, Attachment, OutgoingMail
 from mailtix.domain.version import mailtix_version
 from mailtix.domain.vocabulary import EventType, MessageKind
-from mailtix.outbound import budgets
+from mailtix.outbound import budget_counts, budgets
 from mailtix.outbound.compose import compose, make_message_id
 from mailtix.outbound.render import BARE_KINDS, TemplateRenderer, bare_context
 from mailtix.store.customers import customer_facts
@@ -172,6 +172,8 @@ class Mailer:
         """The outbox row, claimed by the sender beside this mailer when there is one."""
         recipients = [a.email for a in (*mail.to, *mail.cc)]
         sender = self.sent_by() if self.sent_by is not None else None
+        ticket_id = ticket.id if ticket is not None else None
+        budget_counts.queued(kind, automatic, recipients[0], mail.sender.email, ticket_id)
         return OutboxItem.create(
             ticket=ticket, kind=kind, automatic=automatic, envelope_from=mail.sender.email,
             recipients=recipients, recipient_key=recipients[0], message_id=mail.message_id,
