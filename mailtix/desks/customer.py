@@ -24,7 +24,6 @@ from mailtix.desks.intake import Desk, DeskResult, Incoming
 from mailtix.domain.errors import MailtixError
 from mailtix.domain.values import ParsedMail, RouteDecision
 from mailtix.domain.vocabulary import DONE_STATUSES, EventType, Field, MessageKind, Status
-from mailtix.inbound.reply_text import visible_reply
 from mailtix.lifecycle import status as lifecycle
 from mailtix.lifecycle import survey
 from mailtix.lifecycle.changes import change, opened, record, touch
@@ -83,7 +82,7 @@ class CustomerDesk(Desk):
         ack = self._acknowledge(ticket, item, decision.acknowledge, new=True, language=language)
         if not item.automation.automated and self.notifier.recipients(ticket):
             shown = item.mail.text[: 2 * MAX_TEXT]  # what a notification can show, not 20 MB
-            text = visible_reply(shown).text  # signature and quotes cut, as in replies
+            text = item.visible_text(shown)  # signature and quotes cut, as in replies
             thread = [item.mail.message_id, ack.message_id if ack is not None else None]
             known = Known(  # what the store holds of the ticket just opened: no need to read it
                 thread=tuple(i for i in thread if i is not None),
@@ -121,7 +120,7 @@ class CustomerDesk(Desk):
             if self.config.tickets.acknowledge_followups:
                 self._acknowledge(ticket, item, True, new=False)
             if self.notifier.recipients(ticket):  # the reply's text cut only for a notification
-                text = visible_reply(item.mail.text).text
+                text = item.visible_text(item.mail.text)
                 known = Known(audience=item.audience)  # a tagged reply's: threading read it
                 self.notifier.notify(ticket, item.mailbox, "reply", now, mail=item.mail, text=text,
                                      known=known)  # fmt: skip

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from mailtix.config.model import Config, MailboxConfig
 from mailtix.domain.values import Automation, ParsedMail
+from mailtix.inbound.reply_text import visible_reply
 from mailtix.store.models import Ticket
 
 if TYPE_CHECKING:
@@ -26,6 +27,14 @@ class Incoming:
     thread_reason: str = ""
     # who an answer to the ticket goes to, when threading read it (StoreLookup.audience)
     audience: tuple[str, ...] | None = None
+    # what the sender wrote of mail.text (reply_text.visible_reply), when the parse brought it
+    visible: str | None = None
+
+    def visible_text(self, text: str) -> str:
+        """What the sender wrote of ``text`` (the mail's text, or its first part)."""
+        if self.visible is not None and text == self.mail.text:
+            return self.visible
+        return visible_reply(text).text
 
 
 @dataclass(frozen=True)

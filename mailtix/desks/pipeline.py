@@ -213,9 +213,10 @@ class Pipeline:
         fault_point("after-fetch")
         budget = CpuBudget(self.cpu_budget)
         try:
-            mail = group_rewrite.unwrapped(_parsed(raw, ahead, budget), self.config.own_addresses)
+            parsed, visible = _parsed(raw, ahead, budget)
+            mail = group_rewrite.unwrapped(parsed, self.config.own_addresses)
             budget.check("parsing")
-            outcome = self._handle(mail, raw, sha, source, mailbox, budget)
+            outcome = self._handle(mail, raw, sha, source, mailbox, budget, visible)
             if not in_group:
                 fault_point("after-commit")
             return outcome
@@ -241,13 +242,15 @@ class Pipeline:
         source: Source,
         mailbox: MailboxConfig,
         budget: CpuBudget,
+        visible: str | None = None,
     ) -> Outcome:
-        """``_apply`` in a savepoint: all of the message's rows, its receipt included, or none."""
+        """``_apply`` in a savepoint: all of the message's rows, its receipt included, or none.
+        ``visible``: what the sender wrote of the text, when the parse brought it."""
         written = len(self._receipts) if self._receipts is not None else 0
         counted = budget_counts.mark()
         try:
             with log_context(message_id=mail.message_id), database_proxy.atomic():
-                outcome = self._apply(mail, raw, sha, source, mailbox, budget)
+                outcome = self._apply(mail, raw, sha, source, mailbox, budget, visible)
                 if source.folderless and outcome.kind in KEPT_KINDS:
                     keep(source, raw, sha, outcome.kind, outcome.detail, self.clock())
                 budget.check("handling")  # over it: the message's rows are rolled back
@@ -312,6 +315,7 @@ class Pipeline:
         source: Source,
         mailbox: MailboxConfig,
         budget: CpuBudget,
+        visible: str | None = None,
     ) -> Outcome:
         automation = automated.classify(mail, self.config.own_addresses)
         if automation.kind == "own" or self._is_our_message(mail):
@@ -327,7 +331,9 @@ class Pipeline:
         ticket = surviving(ticket) if ticket is not None else None  # merged: where it went
         add_log_fields(ticket=self.ref(ticket.id) if ticket is not None else None)
         audience = lookup.audience(ticket.id) if ticket is not None else None
-        item = Incoming(mail, raw, sha, mailbox, self.clock(), automation, thread.reason, audience)
+        item = Incoming(
+            mail, raw, sha, mailbox, self.clock(), automation, thread.reason, audience, visible
+        )
         if automation.kind == "bounce":
             return self._done(source, sha, self.bounces.handle(item, ticket))
         agent = self._agent_sender(mail)  # an agent's automatic reply on a ticket: the agent desk
@@ -382,13 +388,13 @@ def _not_ahead() -> Parsed | None:
     return None
 
 
-def _parsed(raw: bytes, ahead: Ahead | None, budget: CpuBudget) -> ParsedMail:
-    """The mail of ``raw``: parsed ahead when that is back (its CPU time charged to the
-    budget), else here."""
+def _parsed(raw: bytes, ahead: Ahead | None, budget: CpuBudget) -> tuple[ParsedMail, str | None]:
+    """The mail of ``raw`` and what its sender wrote of its text (None: not known yet):
+    parsed ahead when that is back (its CPU time charged to the budget), else here."""
     done = ahead() if ahead is not None else None
     if done is None:
-        return parse_message(raw)
+        return parse_message(raw), None
     budget.charge(done.cpu)
     if done.mail is None:
         raise ParseError(done.error)
-    return done.mail
+    return done.mail, done.visible

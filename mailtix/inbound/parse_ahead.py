@@ -34,6 +34,7 @@ from typing import IO, NamedTuple
 from mailtix.domain.errors import ParseError
 from mailtix.domain.values import ParsedMail
 from mailtix.inbound.parse import parse_message
+from mailtix.inbound.reply_text import visible_reply
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ CHUNK = 20  # mails a request carries: the pipeline's group size
 MAX_AHEAD_BYTES = 1024 * 1024  # a larger mail is parsed by the pipeline (no copy to the child)
 _LENGTH = struct.Struct(">I")
 MAX_FRAME = 256 * 1024 * 1024
+VISIBLE_UP_TO = 40_000  # characters: what a notification cuts the text to before trimming it
 _ALLOWED = {
     ("mailtix.domain.values", "ParsedMail"),
     ("mailtix.domain.values", "Address"),
@@ -53,11 +55,14 @@ _ALLOWED = {
 
 
 class Parsed(NamedTuple):
-    """One mail's parse: the mail, or the ParseError's text; the CPU seconds it took."""
+    """One mail's parse: the mail, or the ParseError's text; the CPU seconds it took; what its
+    sender wrote of its text (``reply_text.visible_reply``), when the text is at most
+    VISIBLE_UP_TO characters (the desks cut a longer one first)."""
 
     mail: ParsedMail | None
     error: str
     cpu: float
+    visible: str | None = None
 
 
 Ahead = Callable[[], Parsed | None]  # a mail's parse if it is back, else None
@@ -72,12 +77,15 @@ class _ValuesOnly(pickle.Unpickler):
 
 def parse_one(raw: bytes) -> Parsed:
     started = time.thread_time()
+    visible = None
     try:
         mail: ParsedMail | None = parse_message(raw)
         error = ""
+        if mail is not None and len(mail.text) <= VISIBLE_UP_TO:
+            visible = visible_reply(mail.text).text
     except ParseError as exc:
         mail, error = None, str(exc)
-    return Parsed(mail, error, time.thread_time() - started)
+    return Parsed(mail, error, time.thread_time() - started, visible)
 
 
 class ParseAhead:

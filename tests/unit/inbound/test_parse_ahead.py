@@ -13,7 +13,15 @@ from pathlib import Path
 import pytest
 
 from mailtix.inbound.parse import parse_message
-from mailtix.inbound.parse_ahead import MAX_AHEAD_BYTES, Ahead, ParseAhead, Parsed
+from mailtix.inbound.parse_ahead import (
+    MAX_AHEAD_BYTES,
+    VISIBLE_UP_TO,
+    Ahead,
+    ParseAhead,
+    Parsed,
+)
+from mailtix.inbound.reply_text import visible_reply
+from mailtix.outbound.notify import MAX_TEXT
 from tests.unit.inbound.test_corpus_parse import corpus_files
 
 
@@ -49,6 +57,10 @@ def test_the_child_parses_the_corpus_as_the_pipeline_would() -> None:
             continue
         assert result.error == "" and result.mail == here
         assert result.cpu >= 0
+        if len(here.text) <= VISIBLE_UP_TO:
+            assert result.visible == visible_reply(here.text).text
+        else:
+            assert result.visible is None
     assert errors >= 2  # the empty and the header-less bytes
 
 
@@ -114,3 +126,7 @@ def test_a_subverted_child_cannot_make_the_parent_run_code(
         ahead.close()
     assert "parse worker failed" in caplog.text and "posix.system" in caplog.text
     assert not marker.exists()
+
+
+def test_the_child_trims_as_much_text_as_a_notification_shows() -> None:
+    assert VISIBLE_UP_TO == 2 * MAX_TEXT  # desks/customer.py cuts the text so before trimming

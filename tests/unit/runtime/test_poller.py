@@ -146,6 +146,7 @@ def test_a_large_poll_takes_each_parse_from_the_child_when_it_is_back(
     """From PARSE_AHEAD_FROM new mails a child parses them; the pipeline parses none itself
     when the child's answers are back in time (here: waited for), and the outcomes are the
     ones parsing here gives, an unparseable mail quarantined as ever."""
+    from mailtix.desks import intake
     from mailtix.desks import pipeline as pipeline_module
     from mailtix.inbound.parse_ahead import Ahead, ParseAhead
 
@@ -166,14 +167,23 @@ def test_a_large_poll_takes_each_parse_from_the_child_when_it_is_back(
         here.append(raw)
         return real_parse(raw)
 
+    trimmed: list[str] = []
+    real_trim = intake.visible_reply
+
+    def trim(text: str) -> object:
+        trimmed.append(text)
+        return real_trim(text)
+
     monkeypatch.setattr(ParseAhead, "submit", submit_and_wait)
     monkeypatch.setattr(pipeline_module, "parse_message", counted)
+    monkeypatch.setattr(intake, "visible_reply", trim)
     raws = [mail(subject=f"Question {n}") for n in range(45)] + [b"\r\n\r\n"]
     source = MemorySource(raws, slow=0)
     result = poll_mailbox(app.mailbox("support"), source, app.pipeline)  # type: ignore[arg-type]
 
     assert dict(result.outcomes) == {"ticket": 45, "quarantined": 1}
     assert here == []  # every parse came from the child
+    assert trimmed == []  # and the text its notification shows
     assert Ticket.select().count() == 45 and len(source.folders["Quarantine"]) == 1
 
 
