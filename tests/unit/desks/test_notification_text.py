@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from support.config import small_config
 
-import mailtix.desks.customer
+import mailtix.desks.intake
 from mailtix.desks.pipeline import Source
 from mailtix.runtime.app import App
 from mailtix.store.models import OutboxItem
@@ -34,13 +34,13 @@ def test_the_text_is_cut_only_for_a_notification(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, departments: str, cuts: int
 ) -> None:
     calls: list[str] = []
-    real = mailtix.desks.customer.visible_reply
+    real = mailtix.desks.intake.visible_reply
 
     def counted(text: str):  # type: ignore[no-untyped-def]
         calls.append(text)
         return real(text)
 
-    monkeypatch.setattr(mailtix.desks.customer, "visible_reply", counted)
+    monkeypatch.setattr(mailtix.desks.intake, "visible_reply", counted)
     config = small_config(tmp_path, templates=True, departments=departments,
                           mailbox='department = "general"')  # fmt: skip
     app = App.open(config, clock=lambda: datetime(2026, 12, 3, 9))
