@@ -22,6 +22,7 @@ import logging
 import os
 import pickle
 import queue
+import signal
 import struct
 import subprocess
 import sys
@@ -209,6 +210,7 @@ def _read_frame(stream: IO[bytes]) -> bytes | None:
 def main() -> int:
     """The child: parse each request's mails, answer with their results, until stdin ends.
     Its answers go out on a copy of fd 1; anything else printing to stdout reaches stderr."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the poll's to handle: it ends us
     stdin = sys.stdin.buffer
     stdout = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)

@@ -5,6 +5,7 @@ have saved."""
 from __future__ import annotations
 
 import logging
+import signal
 import subprocess
 import sys
 import time
@@ -130,3 +131,19 @@ def test_a_subverted_child_cannot_make_the_parent_run_code(
 
 def test_the_child_trims_as_much_text_as_a_notification_shows() -> None:
     assert VISIBLE_UP_TO == 2 * MAX_TEXT  # desks/customer.py cuts the text so before trimming
+
+
+def test_ctrl_c_is_left_to_the_poll() -> None:
+    """The child shares the terminal's process group: Ctrl-C must not print its traceback
+    or end it before the poll does."""
+    ahead = ParseAhead.start()
+    assert ahead is not None
+    try:
+        first = wait_for(ahead.submit([b"Subject: one\r\n\r\nbody\r\n"]))
+        assert first[0] is not None
+        ahead._proc.send_signal(signal.SIGINT)
+        second = wait_for(ahead.submit([b"Subject: two\r\n\r\nbody\r\n"]))
+        assert second[0] is not None and second[0].mail is not None
+        assert ahead._proc.poll() is None
+    finally:
+        ahead.close()
