@@ -4,14 +4,15 @@ Deliveries that arrive while one is being handled wait in a queue; the worker ta
 are waiting (up to GROUP_SIZE) and runs them, mailbox by mailbox, through the poll's grouped
 path (``Pipeline.process_batch``: their first attempts counted in one commit, then groups of
 messages sharing a transaction, a savepoint each, their receipts read and written together; a
-message tried before is handled alone). A delivery to two mailboxes is in both mailboxes'
-groups. The commits are relaxed (they survive a crash of the process); the worker then makes
-them all durable with one synced commit (``durability.durable_point``) and only then answers
-them: no 250 goes to the MTA for a message that a power loss could still undo. When something
-escapes the grouped path (the store failed), the mailbox's messages without an outcome are
-handled alone (``Pipeline.process``), so one failing delivery does not fail the others; one
-that still fails, or a failed synced commit, is answered "try again" (None), and what was
-committed of it makes the retry a duplicate.
+message tried before is handled alone, and so is a mailbox's only delivery of the group, with
+``Pipeline.process``). A delivery to two mailboxes is in both mailboxes' groups. The commits
+are relaxed (they survive a crash of the process); the worker then makes them all durable
+with one synced commit (``durability.durable_point``) and only then answers them: no 250 goes
+to the MTA for a message that a power loss could still undo. When something escapes the
+grouped path (the store failed), the mailbox's messages without an outcome are handled alone
+(``Pipeline.process``), so one failing delivery does not fail the others; one that still
+fails, or a failed synced commit, is answered "try again" (None), and what was committed of it
+makes the retry a duplicate.
 """
 
 from __future__ import annotations
@@ -139,10 +140,13 @@ class DeliveryWorker:
         return results
 
     def _store_in(self, mailbox: str, raws: list[bytes]) -> list[Outcome | None]:
-        """The outcomes of ``raws`` in ``mailbox``, in order: grouped, and after a failure
-        that escaped the grouped path, the rest one at a time."""
+        """The outcomes of ``raws`` in ``mailbox``, in order: grouped (a lone one alone, which
+        costs less), and after a failure that escaped the grouped path, the rest one at a
+        time."""
         source = Source(mailbox, folderless=True)  # spam, ignored: kept
         found: list[Outcome | None] = []
+        if len(raws) == 1:
+            return [self._alone(raws[0], source)]
         try:
             for outcomes in self.pipeline.process_batch(mailbox, [(raw, source) for raw in raws]):
                 found.extend(outcomes)

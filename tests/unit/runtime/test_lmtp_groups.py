@@ -129,6 +129,14 @@ def test_a_group_costs_the_grouped_statements_per_mailbox(app: App, statements: 
     )  # fmt: skip
 
 
+def test_a_lone_delivery_is_handled_alone(app: App, statements: list[str]) -> None:
+    """One delivery to a mailbox: its own transaction, as before groups (cheaper for one)."""
+    results, _ = deliver_together(app, [(mail("alone"), ["support"])])
+    assert kinds(results) == [{"support": "ticket"}]
+    assert count(statements, FIRST_ATTEMPTS) == 0 and count(statements, ANOTHER_ATTEMPT) == 1
+    assert count(statements, "SAVEPOINT") == 0
+
+
 def test_the_same_mail_twice_in_a_group_is_one_ticket_and_a_duplicate(app: App) -> None:
     raw = mail("twice")
     results, _ = deliver_together(app, [(raw, ["support"]), (raw, ["support"])])

@@ -304,14 +304,14 @@ def test_stop_answers_the_delivery_in_flight_first(
 ) -> None:
     server = LmtpServer(app.config, app.pipeline, ("127.0.0.1", 0)).start()
     slow = threading.Event()
-    real = app.pipeline.process_batch
+    real = app.pipeline.process
 
     def slow_process(*args: object, **kwargs: object) -> object:
         slow.set()
         time.sleep(1.0)
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(app.pipeline, "process_batch", slow_process)
+    monkeypatch.setattr(app.pipeline, "process", slow_process)
     answers: list[str] = []
     lmtp = client(server)
 
@@ -332,14 +332,14 @@ def test_a_client_gone_in_the_middle_stops_nothing(
     server: LmtpServer, app: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     started, release = threading.Event(), threading.Event()
-    real = app.pipeline.process_batch
+    real = app.pipeline.process
 
     def held(*args: object, **kwargs: object) -> object:
         started.set()
         release.wait(10)
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(app.pipeline, "process_batch", held)
+    monkeypatch.setattr(app.pipeline, "process", held)
     first = client(server)
     first.command("LHLO test.example")
     first.command("MAIL FROM:<carol@customer.example>")
