@@ -1,4 +1,5 @@
-"""Send composed messages over SMTP: the only module that imports aiosmtplib.
+"""Send composed messages over SMTP: with ``smtp_pipelining`` (its RFC 2920 part), the only
+module that imports aiosmtplib.
 
 Transport security fails closed: ``security = "tls"`` is implicit TLS, ``"starttls"`` demands the
 STARTTLS upgrade (a server that does not offer it is refused, never used in plain text) and
@@ -26,6 +27,7 @@ from aiosmtplib.email import quote_address
 
 from mailtix.config.model import SmtpConfig
 from mailtix.domain.errors import SendError
+from mailtix.outbound import smtp_pipelining
 from mailtix.signin.tokens import SignInError, fresh_token, smtp_account
 
 log = logging.getLogger(__name__)
@@ -164,17 +166,25 @@ async def _authenticate(client: aiosmtplib.SMTP, mech: str, user: str, token: st
 
 
 class _Client(aiosmtplib.SMTP):
-    """aiosmtplib's client, with its DATA command (the moment the server takes a message) run
-    under ``handover``, a lock the connections of one drain share, together with
-    ``on_accepted``: so the envelopes of several connections overlap, but only one message at a
-    time is ever accepted by the server and not yet marked sent (the crash bound)."""
+    """aiosmtplib's client, with the message itself (from DATA, or after a pipelined DATA's
+    354, to the server's answer: the moment it takes the message) sent under ``handover``, a
+    lock the connections of one drain share, together with ``on_accepted`` (``hand_over``): so
+    the envelopes of several connections overlap, but only one message at a time is ever
+    accepted by the server and not yet marked sent (the crash bound)."""
 
     handover: asyncio.Lock | None = None
     on_accepted: Callable[[], None] | None = None
 
     async def data(self, message: str | bytes, /, **kwargs: Any) -> aiosmtplib.SMTPResponse:
+        return await self.hand_over(functools.partial(super().data, message, **kwargs))
+
+    async def hand_over(
+        self, send: Callable[[], Awaitable[aiosmtplib.SMTPResponse]]
+    ) -> aiosmtplib.SMTPResponse:
+        """``send`` the message itself (until the server's answer to it) under the handover,
+        then ``on_accepted``."""
         async with self.handover or contextlib.nullcontext():
-            response = await super().data(message, **kwargs)
+            response = await send()
             if self.on_accepted is not None:
                 try:
                     self.on_accepted()
@@ -187,8 +197,9 @@ class _Client(aiosmtplib.SMTP):
     ) -> dict[str, aiosmtplib.SMTPResponse]:
         """MAIL, RCPT for each recipient, DATA: what aiosmtplib's ``sendmail`` does (every
         address checked before anything is sent, RSET after a refusal), with each address
-        quoted once and remembered (``_path``) instead of parsed four times a mail; the
-        recipients refused, if not all were (else SMTPRecipientsRefused)."""
+        quoted once and remembered (``_path``) instead of parsed four times a mail, and in one
+        write where the server offers PIPELINING (``smtp_pipelining``); the recipients
+        refused, if not all were (else SMTPRecipientsRefused)."""
         encoding = "utf-8" if utf8 else "ascii"
         paths = [_path(address, encoding) for address in (sender, *recipients)]
         if self.is_ehlo_or_helo_needed:
@@ -199,24 +210,41 @@ class _Client(aiosmtplib.SMTP):
         if self.supports_extension("size"):
             options.insert(0, b"SIZE=%d" % _data_size(raw))
         try:
-            response = await self.execute_command(b"MAIL", b"FROM:" + paths[0], *options)
-            if response.code != 250:
-                raise aiosmtplib.SMTPSenderRefused(response.code, response.message, sender)
-            refused: dict[str, aiosmtplib.SMTPResponse] = {}
-            for recipient, path in zip(recipients, paths[1:], strict=True):
-                response = await self.execute_command(b"RCPT", b"TO:" + path)
-                if response.code not in (250, 251):
-                    refused[recipient] = response
-            if len(refused) == len(recipients):
-                raise aiosmtplib.SMTPRecipientsRefused([
-                    aiosmtplib.SMTPRecipientRefused(r.code, r.message, who)
-                    for who, r in refused.items()
-                ])  # fmt: skip
-            await self.data(raw)
+            if self.supports_extension("pipelining"):
+                commands = [b" ".join([b"MAIL FROM:" + paths[0], *options])]
+                commands += [b"RCPT TO:" + path for path in paths[1:]]
+                return await smtp_pipelining.mail_pipelined(
+                    self, sender, recipients, [*commands, b"DATA"], raw, self.hand_over
+                )
+            return await self._mail_in_turn(sender, recipients, paths, options, raw)
         except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
             with contextlib.suppress(ConnectionError, aiosmtplib.SMTPResponseException):
                 await self.rset()  # the envelope is reset for the next message
             raise
+
+    async def _mail_in_turn(
+        self,
+        sender: str,
+        recipients: Sequence[str],
+        paths: Sequence[bytes],
+        options: Sequence[bytes],
+        raw: bytes,
+    ) -> dict[str, aiosmtplib.SMTPResponse]:
+        """MAIL, each RCPT and DATA, each command waiting for the answer to the one before."""
+        response = await self.execute_command(b"MAIL", b"FROM:" + paths[0], *options)
+        if response.code != 250:
+            raise aiosmtplib.SMTPSenderRefused(response.code, response.message, sender)
+        refused: dict[str, aiosmtplib.SMTPResponse] = {}
+        for recipient, path in zip(recipients, paths[1:], strict=True):
+            response = await self.execute_command(b"RCPT", b"TO:" + path)
+            if response.code not in (250, 251):
+                refused[recipient] = response
+        if len(refused) == len(recipients):
+            raise aiosmtplib.SMTPRecipientsRefused([
+                aiosmtplib.SMTPRecipientRefused(r.code, r.message, who)
+                for who, r in refused.items()
+            ])  # fmt: skip
+        await self.data(raw)
         return refused
 
 

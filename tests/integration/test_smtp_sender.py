@@ -14,7 +14,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import aiosmtplib
 import pytest
 from support.mailstack import CUSTOMER_DOMAIN, Mailbox, MailStack
 
@@ -240,7 +239,7 @@ def test_several_connections_overlap_envelopes_but_never_two_data_commands(
     busy = {"data": 0, "sendmail": 0}
     most = {"data": 0, "sendmail": 0, "unmarked": 0}
     accepted_unmarked = 0
-    plain_data, plain_mail = aiosmtplib.SMTP.data, smtp_sender._Client.mail_one
+    plain_hand_over, plain_mail = smtp_sender._Client.hand_over, smtp_sender._Client.mail_one
     real_mark = sent_marks.JournalMarks.mark
 
     async def counted(kind: str, call: Any) -> Any:
@@ -251,19 +250,22 @@ def test_several_connections_overlap_envelopes_but_never_two_data_commands(
         finally:
             busy[kind] -= 1
 
-    async def data(self: Any, message: Any, /, **kwargs: Any) -> Any:
-        nonlocal accepted_unmarked
-        response = await counted("data", plain_data(self, message, **kwargs))
-        accepted_unmarked += 1  # the server has it; the mark comes next
-        most["unmarked"] = max(most["unmarked"], accepted_unmarked)
-        return response
+    async def hand_over(self: Any, send: Any) -> Any:
+        async def sent() -> Any:  # the message itself (DATA, or after a pipelined 354)
+            nonlocal accepted_unmarked
+            response = await counted("data", send())
+            accepted_unmarked += 1  # the server has it; the mark comes next
+            most["unmarked"] = max(most["unmarked"], accepted_unmarked)
+            return response
+
+        return await plain_hand_over(self, sent)
 
     def mark(self: Any, item: Any, when: Any) -> None:
         nonlocal accepted_unmarked
         real_mark(self, item, when)
         accepted_unmarked -= 1
 
-    monkeypatch.setattr(aiosmtplib.SMTP, "data", data)
+    monkeypatch.setattr(smtp_sender._Client, "hand_over", hand_over)
     monkeypatch.setattr(
         smtp_sender._Client,
         "mail_one",
