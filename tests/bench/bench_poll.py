@@ -25,7 +25,11 @@ poll --once ran (at peewee's ``Database.execute_sql``; not its sender's):
   a fresh mailbox and store; its bytecode is compiled and its modules imported once before
   (untimed), as for an installed package;
 - a cProfile of the same poll on another mailbox holding the first M mails of the realistic
-  mix.
+  mix;
+- with ``--acks sent``, after each mailtix run, Postfix alone: smtplib submitting what that run
+  sent (the envelopes and rfc822 bytes of its store's outbox) to the same Postfix over as many
+  connections, one command at a time; its wall time and the CPU the rest of the machine spent
+  meanwhile are printed beside the sent ratio as context (they are not in RATIO).
 
 Postfix accepts and queues every acknowledgement and notification (SMTP dialogue, cleanup,
 queue file) and then, by default, discards it: the customer domain's transport is ``discard:``
@@ -277,6 +281,56 @@ def floor_child(host: str, port: int, user: str, folder: str) -> None:
     )
 
 
+def postfix_floor_child(host: str, port: int, db: str, connections: int) -> None:
+    """Postfix alone: submit what a mailtix run sent (its outbox's envelopes and rfc822 bytes)
+    to the same Postfix with smtplib over ``connections`` connections, one command at a time;
+    print JSON: the time it took, this client's CPU and the rest of the machine's meanwhile."""
+    import smtplib
+    import threading
+
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("select envelope_from, recipients, rfc822 from outbox order by id")
+        mails = [(sender, json.loads(rcpts), bytes(raw)) for sender, rcpts, raw in rows]
+    failures: list[str] = []
+
+    def submit(part: list[tuple[str, list[str], bytes]]) -> None:
+        try:
+            with smtplib.SMTP(host, port, timeout=60) as client:
+                for sender, recipients, raw in part:
+                    client.sendmail(sender, recipients, raw)
+        except (OSError, smtplib.SMTPException) as exc:
+            failures.append(repr(exc))
+
+    parts = [mails[i::connections] for i in range(connections)]
+    threads = [threading.Thread(target=submit, args=(part,)) for part in parts]
+    machine_before, cpu_before = machine_cpu_seconds(), _own_cpu()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    cpu = _own_cpu() - cpu_before
+    machine = machine_cpu_seconds() - machine_before
+    print(
+        json.dumps(
+            {
+                "mails": len(mails),
+                "bytes": sum(len(raw) for _, _, raw in mails),
+                "failures": failures,
+                "work_seconds": wall,
+                "cpu_seconds": cpu,
+                "others_cpu_seconds": machine - cpu,
+            }
+        )
+    )
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 MAILTIX_CHILD = """\
 import json, os, resource, sys, time
 SEND = os.environ.get("BENCH_ACKS", "sent")
@@ -480,10 +534,17 @@ def main() -> int:
         "them after accepting and queueing)",
     )
     parser.add_argument("--floor-child", nargs=4, metavar=("HOST", "PORT", "USER", "FOLDER"))
+    parser.add_argument(
+        "--postfix-floor-child", nargs=4, metavar=("HOST", "PORT", "DB", "CONNECTIONS")
+    )
     args = parser.parse_args()
     if args.floor_child:
         host, port, user, folder = args.floor_child
         floor_child(host, int(port), user, folder)
+        return 0
+    if args.postfix_floor_child:
+        host, port, db, connections = args.postfix_floor_child
+        postfix_floor_child(host, int(port), db, int(connections))
         return 0
 
     from support import mailstack
@@ -573,6 +634,7 @@ def mailtix_run(
         raise RuntimeError(f"mailtix child exited {code} without a result:\n{err[-3000:]}")
     mt = result_line(out, "BENCH-RESULT")
     mt["wall"] = wall
+    mt["connections"] = args.connections
     # the rest of the machine while it ran: Dovecot, Postfix, the kernel (and anything else)
     mt["others_cpu_seconds"] = machine_during - mt["cpu_seconds"] - mt["sender_cpu_seconds"]
     if code != 0 or mt["exit"] != 0:
@@ -593,6 +655,28 @@ def mailtix_run(
     mt["processed"] = folder_count(stack, user, "Processed")
     mt["quarantined"] = folder_count(stack, user, "Quarantine")
     return mt
+
+
+def postfix_floor_run(stack: Any, db: Path, connections: int) -> dict[str, Any]:
+    """Postfix alone accepting what a mailtix run just sent (``postfix_floor_child``)."""
+    argv = [sys.executable, __file__, "--postfix-floor-child", stack.host, str(stack.smtp_port)]
+    _, out, err, code = run_child([*argv, str(db), str(connections)])
+    if code != 0:
+        raise RuntimeError(f"Postfix floor child failed ({code}):\n{err}")
+    found = result_line(out)
+    if found["failures"]:
+        print(f"  Postfix floor: {found['failures'][:3]}", file=sys.stderr)
+    try:
+        stack.wait_queue_empty(timeout=120)
+    except TimeoutError:
+        found["failures"].append("Postfix queue not empty after 120 s")
+    print(
+        f"  Postfix alone: {found['work_seconds']:.2f}s wall, the rest of the machine "
+        f"{found['others_cpu_seconds']:.2f}s CPU, its client {found['cpu_seconds']:.2f}s, "
+        f"{found['mails']} mails",
+        flush=True,
+    )
+    return found
 
 
 def machine_cpu_seconds() -> float:
@@ -717,7 +801,11 @@ def run_mix(
         for mode in modes:
             if number < args.mailtix_runs:
                 user = users[mode][number]
-                results[mode].append(mailtix_run(args, mix, mode, stack, workdir, user))
+                mt = mailtix_run(args, mix, mode, stack, workdir, user)
+                if mode == "sent":  # what Postfix alone needs to take the same mails
+                    db = workdir / user / "mailtix.db"
+                    mt["postfix_floor"] = postfix_floor_run(stack, db, args.connections)
+                results[mode].append(mt)
     profile = profile_run(args, mix, stack, workdir, profile_user, profile_n) if profile_n else ""
     best_floor = min(floors, key=lambda f: f["wall"])
     median_floor = statistics.median(f["wall"] for f in floors)
@@ -759,6 +847,7 @@ def mode_section(
         f"  RATIO        : {mt['wall'] / floor['wall']:.2f}x the floor (best runs), "
         f"{median_ratio:.2f}x (medians), {mt['work_seconds'] / floor['work_seconds']:.2f}x "
         f"without interpreter start",
+        *postfix_floor_lines(mt, runs),
         f"  CPU          : poll --once {mt['cpu_seconds']:.2f}s "
         f"({1000 * mt['cpu_seconds'] / n:.2f} ms a mail), its sender "
         f"{mt['sender_cpu_seconds']:.2f}s, the rest of the machine {mt['others_cpu_seconds']:.2f}s;"
@@ -776,12 +865,31 @@ def mode_section(
     ]
 
 
+def postfix_floor_lines(mt: dict[str, Any], runs: list[dict[str, Any]]) -> list[str]:
+    """Context for the sent ratio: Postfix alone accepting the same mails (not in RATIO)."""
+    if "postfix_floor" not in mt:
+        return []
+    floors = [r["postfix_floor"] for r in runs]
+    best = min(floors, key=lambda f: f["work_seconds"])
+    walls_text = ", ".join(f"{f['work_seconds']:.2f}s" for f in floors)
+    median = statistics.median(f["work_seconds"] for f in floors)
+    failed = sum(len(f["failures"]) for f in floors)
+    return [
+        f"  Postfix alone: needs {best['work_seconds']:.2f}s wall / "
+        f"{best['others_cpu_seconds']:.2f}s CPU to accept these {best['mails']} mails "
+        f"(smtplib, {mt['connections']} connections, one command at a time; its client "
+        f"{best['cpu_seconds']:.2f}s CPU; runs {walls_text}, median {median:.2f}s"
+        f"{f'; {failed} FAILURES' if failed else ''})",
+    ]
+
+
 def run_ok(mt: dict[str, Any], mix: Mix, mode: str) -> bool:
     counts = mt["counts"]
     outbox = counts["outbox"]
     wanted = {"sent": mix.expected_outbox} if mode == "sent" else {"pending": mix.expected_outbox}
     return (
         mt["exit"] == 0
+        and not mt.get("postfix_floor", {}).get("failures")
         and mt["inbox_left"] == 0
         and mt["processed"] == len(mix.raws)
         and counts["tickets"] == mix.tickets
