@@ -37,9 +37,10 @@ queue file) and then, by default, discards it: the customer domain's transport i
 not also paying for thousands of LMTP deliveries into Dovecot on the same two cores (a
 production MTA does those on its own time, usually on its own machine). ``--deliver-acks``
 delivers them into real mailboxes instead. Peak RSS is ru_maxrss of each child measured at
-its end; CPU is each process's user + system time, and for mailtix also what the rest of the
-machine (Dovecot, Postfix, the kernel) spent meanwhile, from /proc/stat. Needs root (the mail
-stack).
+its end (for poll --once's children, its sender and its parse child, the larger); CPU is each
+process's user + system time (its children's together), and for mailtix also what the rest of
+the machine (Dovecot, Postfix, the kernel) spent meanwhile, from /proc/stat. Needs root (the
+mail stack).
 """
 
 from __future__ import annotations
@@ -641,7 +642,7 @@ def mailtix_run(
         print(f"mailtix exited {code}/{mt['exit']}:\n{err[-3000:]}", file=sys.stderr)
     print(
         f"  mailtix run (acks {acks}): {wall:.2f}s wall, CPU poll --once "
-        f"{mt['cpu_seconds']:.2f}s, its sender {mt['sender_cpu_seconds']:.2f}s; "
+        f"{mt['cpu_seconds']:.2f}s, its children {mt['sender_cpu_seconds']:.2f}s; "
         f"{mt['drain_seconds']:.2f}s after polling",
         flush=True,
     )
@@ -873,14 +874,14 @@ def mode_section(
         f"without interpreter start",
         *postfix_floor_lines(mt, runs),
         f"  CPU          : poll --once {mt['cpu_seconds']:.2f}s "
-        f"({1000 * mt['cpu_seconds'] / n:.2f} ms a mail), its sender "
+        f"({1000 * mt['cpu_seconds'] / n:.2f} ms a mail), its children (sender, parse child) "
         f"{mt['sender_cpu_seconds']:.2f}s, the rest of the machine {mt['others_cpu_seconds']:.2f}s"
         f" (Postfix's processes {mt['postfix_cpu_seconds']:.2f}s, until its queue was empty);"
         f" {ncpu} CPUs x {mt['wall']:.2f}s wall = {ncpu * mt['wall']:.2f}s",
         f"  SQL          : {mt['statements'] / n:.1f} statements per mail in poll --once "
         f"({mt['statements']}; the sender's not counted)",
         f"  peak RSS     : {mt['maxrss_mb']:.0f} MB (poll --once), "
-        f"{mt['sender_maxrss_mb']:.0f} MB (its sender process)",
+        f"{mt['sender_maxrss_mb']:.0f} MB (the larger of its sender and parse child)",
         f"  checks       : exit {mt['exit']}; tickets {counts['tickets']} (must be "
         f"{mix.tickets}), messages stored {counts['messages']}, "
         f"outbox {counts['outbox']} (must total {mix.expected_outbox}"
