@@ -5,10 +5,11 @@ are waiting (up to GROUP_SIZE) and runs them, mailbox by mailbox, through the po
 path (``Pipeline.process_batch``: their first attempts counted in one commit, then groups of
 messages sharing a transaction, a savepoint each, their receipts read and written together; a
 message tried before is handled alone, and so is a mailbox's only delivery of the group, with
-``Pipeline.process``). A delivery to two mailboxes is in both mailboxes' groups. The commits
-are relaxed (they survive a crash of the process); the worker then makes them all durable
-with one synced commit (``durability.durable_point``) and only then answers them: no 250 goes
-to the MTA for a message that a power loss could still undo. When something escapes the
+``Pipeline.process``). A delivery to two mailboxes is in both mailboxes' groups, its first
+recipient's first (the ticket is there, a copy in the other). The commits are relaxed (they
+survive a crash of the process); the worker then makes them all durable with one synced commit
+(``durability.durable_point``) and only then answers them: no 250 goes to the MTA for a message
+that a power loss could still undo. When something escapes the
 grouped path (the store failed), the mailbox's messages without an outcome are handled alone
 (``Pipeline.process``), so one failing delivery does not fail the others; one that still
 fails, or a failed synced commit, is answered "try again" (None), and what was committed of it
@@ -124,19 +125,23 @@ class DeliveryWorker:
                         self.on_outcome(mailbox, outcome.kind)
 
     def _store(self, group: list[Delivery]) -> list[Results]:
-        """Each delivery's outcome per mailbox (None: not stored), its mailboxes' groups in
-        order of first arrival."""
+        """Each delivery's outcome per mailbox (None: not stored): first every delivery in its
+        first recipient's mailbox, then in the others, so the ticket is in the first
+        recipient's mailbox and the rest are copies of it, as when each delivery was handled
+        alone; each pass by mailbox, in order of first arrival."""
         results: list[Results] = [dict.fromkeys(d.mailboxes) for d in group]
-        by_mailbox: dict[str, list[int]] = {}
-        for n, delivery in enumerate(group):
-            for mailbox in delivery.mailboxes:
-                by_mailbox.setdefault(mailbox, []).append(n)
-        with relaxed():
-            for mailbox, members in by_mailbox.items():
-                with log_context(mailbox=mailbox):
-                    outcomes = self._store_in(mailbox, [group[n].raw for n in members])
-                for n, outcome in zip(members, outcomes, strict=True):
-                    results[n][mailbox] = outcome
+        for first in (True, False):
+            by_mailbox: dict[str, list[int]] = {}
+            for n, delivery in enumerate(group):
+                mailboxes = delivery.mailboxes[:1] if first else delivery.mailboxes[1:]
+                for mailbox in mailboxes:
+                    by_mailbox.setdefault(mailbox, []).append(n)
+            with relaxed():
+                for mailbox, members in by_mailbox.items():
+                    with log_context(mailbox=mailbox):
+                        outcomes = self._store_in(mailbox, [group[n].raw for n in members])
+                    for n, outcome in zip(members, outcomes, strict=True):
+                        results[n][mailbox] = outcome
         return results
 
     def _store_in(self, mailbox: str, raws: list[bytes]) -> list[Outcome | None]:

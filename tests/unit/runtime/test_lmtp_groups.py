@@ -210,3 +210,16 @@ def test_a_store_that_is_down_tells_every_delivery_to_try_again(
     results, _ = deliver_together(app, deliveries)
     assert kinds(results) == [{"support": None, "sales": None}, {"support": None}]
     assert Ticket.select().count() == 0
+
+
+def test_a_delivery_to_two_mailboxes_opens_its_ticket_in_its_first_recipients(app: App) -> None:
+    """As when each delivery was handled alone: the first recipient's mailbox has the ticket
+    (its acknowledgement comes From that address), the other a copy, whatever else waits."""
+    other, both = mail("for support"), mail("for sales, copy to support")
+    results, _ = deliver_together(app, [(other, ["support"]), (both, ["sales", "support"])])
+    assert kinds(results) == [
+        {"support": "ticket"},
+        {"sales": "ticket", "support": "duplicate"},
+    ]
+    ticket = Ticket.get(Ticket.subject == "for sales, copy to support")
+    assert ticket.mailbox == "sales"
