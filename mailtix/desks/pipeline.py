@@ -29,7 +29,7 @@ from mailtix.domain.log_lines import add_log_fields, log_context
 from mailtix.domain.values import ParsedMail
 from mailtix.domain.vocabulary import EventType
 from mailtix.inbound.parse import parse_message
-from mailtix.inbound.parse_ahead import Ahead, Parsed
+from mailtix.inbound.parse_ahead import Ahead
 from mailtix.outbound import budget_counts
 from mailtix.outbound.mailer import Mailer
 from mailtix.outbound.notify import Notifier
@@ -126,7 +126,7 @@ class Pipeline:
         self,
         mailbox: str,
         messages: Sequence[tuple[bytes, Source]],
-        aheads: Sequence[Ahead] | None = None,
+        aheads: Sequence[Ahead | None] | None = None,
     ) -> Iterator[list[Outcome]]:
         """``process`` for the messages of one poll batch: their outcomes in order, a list at a
         time, each list committed when it is given (lazily: handled when it is taken).
@@ -141,7 +141,7 @@ class Pipeline:
         before it moves the messages. ``aheads``: for each message, its parse from
         ``inbound.parse_ahead`` if it is back in time (else the message is parsed here).
         """
-        takers = aheads if aheads is not None else [_not_ahead] * len(messages)
+        takers = aheads if aheads is not None else [None] * len(messages)
         hashed = [
             (raw, source, hashlib.sha256(raw).hexdigest(), ahead)
             for (raw, source), ahead in zip(messages, takers, strict=True)
@@ -382,10 +382,6 @@ class Pipeline:
         if mail.message_id is None or not mail.message_id.endswith(f"@{self.mailer.domain}>"):
             return False
         return OutboxItem.select().where(OutboxItem.message_id == mail.message_id).exists()
-
-
-def _not_ahead() -> Parsed | None:
-    return None
 
 
 def _parsed(raw: bytes, ahead: Ahead | None, budget: CpuBudget) -> tuple[ParsedMail, str | None]:

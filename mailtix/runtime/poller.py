@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -85,15 +85,34 @@ def poll_mailbox(
         on_listed(len(fresh))
     sizes = source.sizes(fresh)
     plan = list(_batches(fresh, sizes, config, pipeline, source, result))
-    ahead = ParseAhead.start() if len(fresh) >= PARSE_AHEAD_FROM else None
-    pool = ThreadPoolExecutor(1, thread_name_prefix="prefetch") if len(plan) > 1 else None
+    if plan:
+        _handle_batches(config, source, pipeline, plan, result, on_commit)
+    _remember_high_water(config.name, source.uidvalidity, keys)
+    result.waiting = max(0, len(keys) - result.moved)
+    if result.handled:
+        log.info("%s", result.summary())
+    return result
+
+
+def _handle_batches(
+    config: MailboxConfig,
+    source: MailSource,
+    pipeline: Pipeline,
+    plan: list[list[Any]],
+    result: PollResult,
+    on_commit: Callable[[PollResult], None] | None,
+) -> None:
+    """Each batch fetched (by a thread, while the one before is handled), run through the
+    pipeline, then moved; parsed ahead by a child when the poll is large."""
+    new = sum(map(len, plan))
+    ahead = ParseAhead.start() if new >= PARSE_AHEAD_FROM else None
+    pool = ThreadPoolExecutor(1, thread_name_prefix="prefetch")
     try:
-        pending = _fetch(pool, source, plan[0], ahead) if plan else None
-        for number in range(len(plan)):
-            assert pending is not None
-            fetched, aheads = pending.result()
-            later = plan[number + 1] if number + 1 < len(plan) else None
-            pending = _fetch(pool, source, later, ahead) if later is not None else None
+        pending = pool.submit(_fetch, source, plan[0], ahead)
+        for later in [*plan[1:], None]:
+            fetched, aheads = pending.result()  # a failed fetch is raised here
+            if later is not None:  # fetched while this batch is handled
+                pending = pool.submit(_fetch, source, later, ahead)
             done: dict[Any, str] = {}
             with relaxed():  # commits of a few messages each; made durable together by _move
                 messages = [(raw, _source(config, source, key)) for key, raw in fetched]
@@ -105,42 +124,21 @@ def poll_mailbox(
                         done[key] = outcome.kind
                     if on_commit is not None:
                         on_commit(result)
-            if pending is not None:
-                wait([pending])  # the source is free again (its error is raised next turn)
+            wait([pending])  # the source is free again
             _move(source, config, done, result)
     finally:
-        if pool is not None:
-            pool.shutdown(wait=True)  # no fetch goes on using the source after the poll
+        pool.shutdown(wait=True)  # no fetch goes on using the source after the poll
         if ahead is not None:
             ahead.close()
-    _remember_high_water(config.name, source.uidvalidity, keys)
-    result.waiting = max(0, len(keys) - result.moved)
-    if result.handled:
-        log.info("%s", result.summary())
-    return result
 
 
 Fetched = tuple[list[tuple[Any, bytes]], list[Ahead] | None]
 
 
-def _fetch(
-    pool: ThreadPoolExecutor | None, source: MailSource, batch: list[Any], ahead: ParseAhead | None
-) -> Future[Fetched]:
-    """The batch's mails (and their parses under way in ``ahead``): fetched by ``pool``'s
-    thread while the batch before is handled, or now when there is no pool."""
-
-    def fetch() -> Fetched:
-        fetched = list(source.fetch(batch))
-        return fetched, (ahead.submit([raw for _, raw in fetched]) if ahead else None)
-
-    if pool is not None:
-        return pool.submit(fetch)
-    now: Future[Fetched] = Future()
-    try:
-        now.set_result(fetch())
-    except BaseException as exc:
-        now.set_exception(exc)
-    return now
+def _fetch(source: MailSource, batch: list[Any], ahead: ParseAhead | None) -> Fetched:
+    """The batch's mails, and their parses under way in ``ahead``."""
+    fetched = list(source.fetch(batch))
+    return fetched, (ahead.submit([raw for _, raw in fetched]) if ahead else None)
 
 
 def _source(config: MailboxConfig, source: MailSource, key: Any) -> Source:
