@@ -16,7 +16,7 @@ read from the store: a bounce earlier in the group must hold back the mail after
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -75,45 +75,51 @@ def restore(marked: dict[Key, int] | None) -> None:
 
 
 def read(
-    wanted: dict[str, Key], since: datetime, *, bounced: tuple[str, datetime] | None = None
+    keys: Sequence[Key], since: datetime, *, bounced: tuple[str, datetime] | None = None
 ) -> tuple[bool, dict[str, int]]:
     """Whether ``bounced`` (address, since when) was given and that address bounced since
-    then; the counts of ``wanted`` (name -> key, see ``key``) since ``since``, the remembered
-    ones from memory, the rest in one statement."""
+    then; the count of each of ``keys`` since ``since``, by its kind ("to", "from",
+    "notified", "ticket"): the remembered ones from memory, the rest in one statement."""
     cache = _local.counts
-    found = {name: cache[key] for name, key in wanted.items() if cache is not None and key in cache}
-    missing = tuple(name for name in wanted if name not in found)
-    suppressed = bounced is not None
-    if not missing and not suppressed:
+    found = {key[0]: cache[key] for key in keys if cache is not None and key in cache}
+    missing = [key for key in keys if key[0] not in found]
+    if not missing and bounced is None:
         return False, found
-    sql = _SQL.get((suppressed, missing))
+    kinds = (bounced is not None, tuple(key[0] for key in missing))
+    sql = _SQL.get(kinds)
     if sql is None:
-        parts = ([_SUPPRESSED] if suppressed else []) + [_PARTS[name] for name in missing]
-        sql = _SQL[(suppressed, missing)] = "SELECT " + ", ".join(parts)
-    params: list[Any] = []
-    if bounced is not None:
-        params += list(bounced)
-    for name in missing:
-        params += _params(name, wanted[name], since)
-    row = execute(sql, params).fetchone()
-    values = list(row)
-    was_bounced = bool(values.pop(0)) if suppressed else False
-    for name, value in zip(missing, values, strict=True):
-        found[name] = int(value)
+        parts = ([_SUPPRESSED] if bounced is not None else []) + [_PARTS[k] for k in kinds[1]]
+        sql = _SQL[kinds] = "SELECT " + ", ".join(parts)
+    params: list[Any] = list(bounced) if bounced is not None else []
+    for key in missing:
+        params += _params(key, since)
+    values = list(execute(sql, params).fetchone())
+    was_bounced = bool(values.pop(0)) if bounced is not None else False
+    for key, value in zip(missing, values, strict=True):
+        found[key[0]] = int(value)
         if cache is not None:
-            cache[wanted[name]] = int(value)
+            cache[key] = int(value)
     return was_bounced, found
 
 
-def key(name: str, recipient: str = "", sender: str = "", ticket: int | None = None) -> Key:
-    """The key of one count: "to" (automatic mail to ``recipient``), "from" (automatic mail
-    From ``sender``), "notified" (notifications to ``recipient``), "ticket" (mail but warnings
-    to ``recipient`` about ``ticket``)."""
-    if name == "from":
-        return ("from", sender)
-    if name == "ticket":
-        return ("ticket", recipient, ticket)
-    return (name, recipient)
+def to(recipient: str) -> Key:
+    """Automatic mail to ``recipient``."""
+    return ("to", recipient)
+
+
+def sent_from(sender: str) -> Key:
+    """Automatic mail From the mailbox address ``sender``."""
+    return ("from", sender)
+
+
+def notified(agent: str) -> Key:
+    """Notifications to ``agent``."""
+    return ("notified", agent)
+
+
+def about(recipient: str, ticket: int) -> Key:
+    """Any mail but warnings to ``recipient`` about ``ticket``."""
+    return ("ticket", recipient, ticket)
 
 
 def queued(kind: str, automatic: bool, recipient: str, sender: str, ticket: int | None) -> None:
@@ -121,23 +127,21 @@ def queued(kind: str, automatic: bool, recipient: str, sender: str, ticket: int 
     cache = _local.counts
     if not cache:
         return
-    covered = []
-    if automatic:
-        covered += [key("to", recipient), key("from", sender=sender)]
+    covered = [to(recipient), sent_from(sender)] if automatic else []
     if kind == NOTIFICATION:
-        covered.append(key("notified", recipient))
+        covered.append(notified(recipient))
     if kind != WARNING and ticket is not None:
-        covered.append(key("ticket", recipient, ticket=ticket))
-    for name in covered:
-        if name in cache:
-            cache[name] += 1
+        covered.append(about(recipient, ticket))
+    for key in covered:
+        if key in cache:
+            cache[key] += 1
 
 
-def _params(name: str, what: Key, since: datetime) -> list[Any]:
-    if name == "to":
-        return [what[1], True, since]
-    if name == "from":
-        return [what[1], True, since]
-    if name == "notified":
-        return [what[1], since, NOTIFICATION]
-    return [what[1], what[2], WARNING, since]
+def _params(key: Key, since: datetime) -> list[Any]:
+    """The parameters of ``_PARTS[key[0]]``."""
+    kind, who = key[0], key[1]
+    if kind in ("to", "from"):
+        return [who, True, since]
+    if kind == "notified":
+        return [who, since, NOTIFICATION]
+    return [who, key[2], WARNING, since]

@@ -56,12 +56,10 @@ def held_back(
         return "warning budget" if sent >= WARNINGS_PER_HOUR else None
     per_ticket = config.tickets.max_mails_per_ticket_per_hour
     ticket_id = ticket.id if ticket is not None else None
-    about = {"ticket": counts.key("ticket", recipient, ticket=ticket_id)} if ticket_id else {}
+    about = [counts.about(recipient, ticket_id)] if ticket_id is not None else []
     if automatic:  # the suppression and the counts it needs: one statement at most
         bounced_since = now - timedelta(days=config.tickets.suppression_days)
-        wanted = {"to": counts.key("to", recipient), **about}
-        if sender:
-            wanted["from"] = counts.key("from", sender=sender)
+        wanted = [counts.to(recipient), *about, *([counts.sent_from(sender)] if sender else [])]
         bounced, found = counts.read(wanted, since, bounced=(recipient, bounced_since))
         if bounced:
             return "undeliverable"
@@ -73,12 +71,12 @@ def held_back(
             over = ticket_id is not None and found["ticket"] >= per_ticket
             return "ticket mail budget" if over else None
     if template == NOTIFICATION:  # both counts it needs: one statement at most
-        _, found = counts.read({"notified": counts.key("notified", recipient), **about}, since)
+        _, found = counts.read([counts.notified(recipient), *about], since)
         if found["notified"] >= config.agents_policy.notifications_per_hour:
             return "notification budget"
         over = ticket_id is not None and found["ticket"] >= per_ticket
         return "ticket mail budget" if over else None
-    if ticket is not None:
+    if ticket_id is not None:
         _, found = counts.read(about, since)
         if found["ticket"] >= per_ticket:
             return "ticket mail budget"

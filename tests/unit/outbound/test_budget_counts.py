@@ -60,7 +60,7 @@ def test_a_rolled_back_mail_takes_its_count_back(
 
 def test_a_count_read_outside_a_group_comes_from_the_store(app: App) -> None:  # noqa: F811
     since = app.clock() - timedelta(hours=1)
-    wanted = {"to": budget_counts.key("to", "carol@example.org")}
+    wanted = [budget_counts.to("carol@example.org")]
     assert budget_counts.read(wanted, since)[1] == {"to": 0}
     run_group(app, [mail(subject="One")])
     assert budget_counts.read(wanted, since)[1] == {"to": 1}
@@ -72,14 +72,14 @@ def test_every_count_statement_reads_an_index_within_the_hour(app: App) -> None:
     plans: list[str] = []
     now = app.clock()
     wanted = {
-        "to": budget_counts.key("to", "a@x"),
-        "from": budget_counts.key("from", sender="s@x"),
-        "notified": budget_counts.key("notified", "a@x"),
-        "ticket": budget_counts.key("ticket", "a@x", ticket=1),
+        "to": budget_counts.to("a@x"),
+        "from": budget_counts.sent_from("s@x"),
+        "notified": budget_counts.notified("a@x"),
+        "ticket": budget_counts.about("a@x", 1),
     }
-    for name, key in wanted.items():
+    for key in wanted.values():
         for bounced in (None, ("a@x", now - timedelta(days=30))):
-            budget_counts.read({name: key}, now - timedelta(hours=1), bounced=bounced)
+            budget_counts.read([key], now - timedelta(hours=1), bounced=bounced)
     for sql in budget_counts._SQL.values():
         params = [None] * sql.count("?")
         rows = db.execute_sql("EXPLAIN QUERY PLAN " + sql, params).fetchall()
