@@ -14,7 +14,7 @@ from mailtix.outbound import budget_counts
 from mailtix.outbound.notify import Notifier
 from mailtix.runtime.app import App
 from mailtix.store.lookups import execute
-from mailtix.store.models import Event, OutboxItem, Ticket, database_proxy
+from mailtix.store.models import Event, OutboxItem, Suppression, Ticket, database_proxy
 from tests.unit.desks.test_pipeline import app, clock, mail, make_app  # noqa: F401 - fixtures
 
 
@@ -90,3 +90,24 @@ def test_every_count_statement_reads_an_index_within_the_hour(app: App) -> None:
         assert "SCAN" not in rest, plan
         assert "created_at>?" in plan, plan
     assert execute("SELECT 1", []).fetchone() == (1,)
+
+
+def test_a_bounce_earlier_in_a_group_holds_back_the_mail_after_it(
+    app: App,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The suppression is never remembered: an address suppressed by a mail of the group
+    (here: as the first mail's notification goes) gets no acknowledgement from the next."""
+    real = Notifier.notify
+
+    def notify(self: Notifier, ticket: Ticket, *args: Any, **kwargs: Any) -> Any:
+        if ticket.subject == "first":
+            Suppression.create(address="carol@example.org", reason="5.1.1", created_at=app.clock())
+        return real(self, ticket, *args, **kwargs)
+
+    monkeypatch.setattr(Notifier, "notify", notify)
+    outcomes = run_group(app, [mail(subject="first"), mail(subject="second")])
+    assert [o.kind for o in outcomes] == ["ticket", "ticket"]
+    assert acknowledged() == ["first"]
+    held = Event.select().where(Event.type == "suppressed", Event.reason == "undeliverable")
+    assert held.count() == 1
