@@ -13,32 +13,18 @@ from typing import Any
 
 import pytest
 from peewee import Database, OperationalError
+from support.config import small_config
 
 import mailtix.desks.pipeline as pipeline
 from mailtix.runtime.app import App
 from mailtix.runtime.lmtp_worker import DeliveryWorker, Results
 from mailtix.store.models import Event, QuarantineItem, Receipt, Ticket
 
-REPO = Path(__file__).resolve().parents[3]
-CONFIG = """\
-[store]
-url = "sqlite:///mailtix.db"
-
-[smtp]
-maildir = "outgoing"
-
-[[mailbox]]
-name = "support"
-address = "support@acme.example"
-maildir = "inbox"
-
+SALES = """\
 [[mailbox]]
 name = "sales"
 address = "sales@acme.example"
 maildir = "sales-inbox"
-
-[templates]
-dir = "{templates}"
 """
 FIRST_ATTEMPTS = "DO NOTHING RETURNING sha256"  # begin_first_attempts: never tried before
 ANOTHER_ATTEMPT = "DO UPDATE SET attempts"  # begin_attempt: a message tried before
@@ -49,9 +35,7 @@ RECEIPT_WRITES = 'INSERT INTO "receipt"'
 @pytest.fixture
 def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> App:
     monkeypatch.chdir(tmp_path)
-    path = tmp_path / "mailtix.toml"
-    path.write_text(CONFIG.format(templates=REPO / "templates"))
-    return App.open(path)
+    return App.open(small_config(tmp_path, templates=True, extra=SALES))
 
 
 @pytest.fixture
