@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.certificate import server_context
 from support.mailstack import CUSTOMER_DOMAIN, Mailbox, MailStack
 
 from mailtix.config.model import SmtpConfig
@@ -127,22 +128,10 @@ def test_unreachable_server_is_a_temporary_connect_error() -> None:
 
 @pytest.fixture(scope="module")
 def self_signed(tmp_path_factory: pytest.TempPathFactory) -> ssl.SSLContext:
-    directory = tmp_path_factory.mktemp("tls")
-    key, cert = directory / "key.pem", directory / "cert.pem"
     try:
-        subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
-            + ["-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1"]
-            + ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-            check=True,
-            capture_output=True,
-            timeout=30,
-        )
+        return server_context(tmp_path_factory.mktemp("tls"))
     except (OSError, subprocess.CalledProcessError) as exc:
         pytest.skip(f"openssl cannot make a test certificate: {exc}")
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    return context
 
 
 @asynccontextmanager

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.certificate import server_context
 from support.mailstack import CUSTOMER_DOMAIN, Mailbox, MailStack, MailStackUnavailable
 
 from mailtix.config.model import SmtpConfig
@@ -57,17 +58,21 @@ def send_all(config: SmtpConfig, mails: list[tuple[str, list[str], bytes]]) -> l
     """Send ``mails`` over one connection: per mail None, or the SendError it raised."""
 
     async def run() -> list[Any]:
-        outcomes: list[Any] = []
         async with SmtpSender(config) as sender:
-            for envelope_from, recipients, raw in mails:
-                try:
-                    await sender.send(envelope_from, recipients, raw)
-                    outcomes.append(None)
-                except SendError as exc:
-                    outcomes.append(exc)
-        return outcomes
+            return await send_each(sender, mails)
 
     return asyncio.run(run())
+
+
+async def send_each(sender: SmtpSender, mails: list[tuple[str, list[str], bytes]]) -> list[Any]:
+    outcomes: list[Any] = []
+    for envelope_from, recipients, raw in mails:
+        try:
+            await sender.send(envelope_from, recipients, raw)
+            outcomes.append(None)
+        except SendError as exc:
+            outcomes.append(exc)
+    return outcomes
 
 
 @pytest.fixture
@@ -295,16 +300,11 @@ def run_tiny(
     tiny: Tiny, mails: list[tuple[str, list[str], bytes]], timeout: float = 10
 ) -> list[Any]:
     async def run() -> list[Any]:
-        async with tiny_server(tiny) as port:
-            outcomes: list[Any] = []
-            async with SmtpSender(config_for("127.0.0.1", port, timeout)) as sender:
-                for envelope_from, recipients, raw in mails:
-                    try:
-                        await sender.send(envelope_from, recipients, raw)
-                        outcomes.append(None)
-                    except SendError as exc:
-                        outcomes.append(exc)
-            return outcomes
+        async with (
+            tiny_server(tiny) as port,
+            SmtpSender(config_for("127.0.0.1", port, timeout)) as sender,
+        ):
+            return await send_each(sender, mails)
 
     return asyncio.run(run())
 
@@ -373,20 +373,10 @@ def test_a_server_that_never_answers_the_group_times_out_as_a_lost_connection() 
 def test_pipelining_works_over_tls(tmp_path: Path) -> None:
     """The replies are read from the TLS transport too (the sender verifies certificates, so
     its client is driven directly here, against the tiny server's self-signed one)."""
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
     try:
-        subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
-            + ["-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1"]
-            + ["-subj", "/CN=127.0.0.1"],
-            check=True,
-            capture_output=True,
-            timeout=30,
-        )
+        context = server_context(tmp_path)
     except (OSError, subprocess.CalledProcessError) as exc:
         pytest.skip(f"openssl cannot make a test certificate: {exc}")
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
     tiny = Tiny(replies={b"RCPT": b"250 ok\r\n"})
 
     async def run() -> dict[str, Any]:

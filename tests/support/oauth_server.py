@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import ssl
-import subprocess
 import tempfile
 import threading
 import time
@@ -27,6 +25,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
+
+from support.certificate import server_context
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
@@ -67,9 +67,8 @@ class OAuthServer:
         self._tmp = tempfile.TemporaryDirectory(prefix="mailtix-oauth-")
         self.ca_file: Path | None = None
         if tls:
-            self.ca_file = _certificate(Path(self._tmp.name))
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(self.ca_file, Path(self._tmp.name) / "key.pem")
+            context = server_context(Path(self._tmp.name))
+            self.ca_file = Path(self._tmp.name) / "cert.pem"  # the CA a client is told to trust
             self._http.socket = context.wrap_socket(self._http.socket, server_side=True)
 
     @property
@@ -271,16 +270,3 @@ class OAuthServer:
                 pass
 
         return Handler
-
-
-def _certificate(directory: Path) -> Path:
-    """A self-signed certificate for localhost and 127.0.0.1 (cert.pem, key.pem): the CA a
-    client is told to trust (REQUESTS_CA_BUNDLE for msal's requests)."""
-    cert = directory / "cert.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", str(directory / "key.pem"), "-out", str(cert), "-days", "1",
-         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return cert
