@@ -50,13 +50,14 @@ def run_daemon(args: argparse.Namespace) -> int:
 
 
 def poll_once(args: argparse.Namespace) -> int:
+    """One poll of every mailbox and one drain of the outbox: a line a mailbox and one for the
+    outbox on stdout. A mailbox's failure is already on stderr, logged where it happened (at
+    ERROR, which every ``[logging] level`` shows), so here it only sets the exit code."""
     from mailtix.runtime.app import poll_cycle
 
     result = poll_cycle(open_app(args))
     for poll in result.polls:
         print(poll.summary())
-    for error in result.errors:
-        print(f"error: {error}", file=sys.stderr)
     sent = ", ".join(f"{n} {k}" for k, n in sorted(result.sent.items())) or "nothing to send"
     print(f"outbox: {result.send_error or sent}")
     deferred = sum(p.outcomes.get("deferred", 0) for p in result.polls)

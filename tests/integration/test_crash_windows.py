@@ -220,8 +220,9 @@ def test_a_mailbox_with_a_wrong_password_does_not_stop_the_others(
     print(f"\npoll with a failing login took {time.monotonic() - started:.2f} s")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    errors = [line for line in proc.stderr.splitlines() if " ERROR " in line]
     assert len(errors) == 1 and "(billing)" in errors[0], proc.stderr
+    assert proc.stderr.count("(billing)") == 1, proc.stderr  # said once
     assert "[AUTHENTICATIONFAILED]" in errors[0] and "b'" not in errors[0], errors[0]
     print(errors[0])
 

@@ -188,7 +188,7 @@ def test_a_revoked_refresh_token_stops_only_its_mailbox(
     assert run.returncode == 1
     assert [t["subject"] for t in tickets(config)] == ["Still works"]
     lines = [line for line in run.stderr.splitlines() if "mailbox bad" in line]
-    assert lines and lines[-1].startswith("error: "), run.stderr  # the log line, the summary
+    assert len(lines) == 1 and " ERROR " in lines[0], run.stderr  # said once, as logged
     wanted = (
         "mailbox bad: the OAuth2 sign-in was refused (invalid_grant (HTTP 400)); "
         "run: mailtix auth login --mailbox bad"

@@ -1,0 +1,58 @@
+"""``mailtix poll --once`` against a mailbox it cannot reach says so once, on stderr, in the
+format ``[logging]`` asks for, and exits 1."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CONFIG = """\
+[store]
+url = "sqlite:///{dir}/store.db"
+[smtp]
+maildir = "{dir}/outgoing"
+[logging]
+format = "{fmt}"
+[[mailbox]]
+name = "support"
+address = "support@example.com"
+host = "127.0.0.1"
+port = {port}
+security = "none"
+username = "support"
+password = "secret"
+"""
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then closed: connecting is refused)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_unreachable_mailbox_is_one_line_on_stderr(tmp_path: Path, fmt: str) -> None:
+    port = closed_port()
+    config = tmp_path / "mailtix.toml"
+    config.write_text(CONFIG.format(dir=tmp_path, fmt=fmt, port=port))
+    proc = subprocess.run(
+        [sys.executable, "-m", "mailtix", "--config", str(config), "poll", "--once"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    [line] = lines
+    assert f"IMAP 127.0.0.1:{port} (support)" in line
+    if fmt == "json":
+        assert json.loads(line)["level"].upper() == "ERROR"
+    else:
+        assert "ERROR" in line
+    assert "secret" not in proc.stderr + proc.stdout
+    assert proc.stdout.strip() == "outbox: nothing to send"
