@@ -2,10 +2,14 @@
 device endpoint for a code, let a person enter it at the verification URL, and poll the token
 endpoint until they have (``authorization_pending``), waiting longer when told to
 (``slow_down``: 5 s more), and stopping on ``access_denied``, ``expired_token`` or the code's
-own expiry. Sleep and clock are injectable so the states can be tested without waiting."""
+own expiry. A poll the endpoint did not answer (unreachable, a dropped connection, a timeout,
+an HTTP error naming no OAuth error, ``server_error``, ``temporarily_unavailable``) is tried
+again until the code expires, each time at twice the interval (RFC 8628 3.5), said once in the
+log. Sleep and clock are injectable so the states can be tested without waiting."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +22,10 @@ SLOW_DOWN = 5.0  # seconds added to the interval on each slow_down (RFC 8628 3.5
 DEFAULT_INTERVAL = 5.0  # when the provider names none (RFC 8628 3.2)
 MIN_INTERVAL = 1.0  # a provider's 0, negative or tiny interval: no busy loop against it
 MAX_CODE_SECONDS = 3600.0  # a code's life (Microsoft 900 s, Google 1800 s); longer is absurd
+MAX_BACKOFF = 60.0  # the longest wait between polls after unanswered ones
+TRY_LATER = frozenset({"server_error", "temporarily_unavailable"})  # RFC 6749 5.2
+
+log = logging.getLogger(__name__)
 
 
 class DeviceLoginError(Exception):
@@ -74,6 +82,7 @@ def poll(
     interval = code.interval
     fields = {"grant_type": GRANT, "device_code": code.device_code, "client_id": client_id,
               "client_secret": secret or ""}  # fmt: skip
+    warned = False
     while True:
         sleep(interval)
         if clock() > deadline:
@@ -96,4 +105,9 @@ def poll(
                 raise DeviceLoginError("the code expired before it was entered", exc.code) from None
             if exc.refused:
                 raise DeviceLoginError(f"the provider refused: {exc}", exc.code) from None
-            raise
+            if exc.code and exc.code not in TRY_LATER:  # no code: it did not answer
+                raise
+            if not warned:
+                log.warning("%s; trying again until the code expires", exc)
+                warned = True
+            interval = max(interval, min(interval * 2, MAX_BACKOFF))

@@ -39,7 +39,7 @@ def log_in(
         if oauth2.provider == "microsoft":
             from mailtix.signin.microsoft import microsoft_device_login
 
-            answer = microsoft_device_login(oauth2, show, authority)
+            answer = microsoft_device_login(oauth2, show, authority, sleep)
         else:
             code = device.start(oauth2.device_url, oauth2.client_id, oauth2.scopes)
             show(code.verification_uri, code.user_code, code.expires_in)

@@ -6,14 +6,18 @@ the account's tenant; another one (tests: a local HTTPS server) skips instance d
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
 from mailtix.config.oauth2 import OAuth2Config
-from mailtix.signin.device import MAX_CODE_SECONDS
+from mailtix.signin.device import MAX_BACKOFF, MAX_CODE_SECONDS, TRY_LATER
 from mailtix.signin.endpoint import REFUSALS, EndpointError, seconds
 
 AUTHORITY = "https://login.microsoftonline.com/"
+
+log = logging.getLogger(__name__)
 
 
 def _where(oauth2: OAuth2Config, authority: str) -> dict[str, Any]:
@@ -42,10 +46,15 @@ def microsoft_token(oauth2: OAuth2Config, refresh: object, authority: str = "") 
 
 
 def microsoft_device_login(
-    oauth2: OAuth2Config, show: Callable[[str, str, float], None], authority: str = ""
+    oauth2: OAuth2Config,
+    show: Callable[[str, str, float], None],
+    authority: str = "",
+    sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
     """The device flow through msal: ``show(url, user_code, seconds)`` once the code is known,
-    then msal polls until the person has entered it (or declined, or it expired)."""
+    then msal polls until the person has entered it (or declined, or it expired). When msal's
+    polling stops on the network (or on a "try later" answer), it is started again on the same
+    code until the code expires, waiting twice as long each time, said once in the log."""
     import msal
 
     try:
@@ -56,10 +65,30 @@ def microsoft_device_login(
         flow["interval"] = int(seconds(flow.get("interval"), 5, 1, 300))  # msal waits whole s
         show(str(flow.get("verification_uri", "")), str(flow["user_code"]),
              seconds(flow.get("expires_in"), 900, 1, MAX_CODE_SECONDS))  # fmt: skip
-        answer = app.acquire_token_by_device_flow(flow)
+        answer = _poll(app, flow, sleep)
     except (ValueError, OSError) as exc:
         raise EndpointError(f"msal: {type(exc).__name__}", refused=False) from None
     return from_msal(answer)
+
+
+def _poll(app: Any, flow: dict[str, Any], sleep: Callable[[float], None]) -> object:
+    wait, warned = float(flow["interval"]), False
+    while True:
+        try:
+            answer = app.acquire_token_by_device_flow(flow)
+            if not isinstance(answer, dict) or answer.get("error") not in TRY_LATER:
+                return answer
+            why = str(answer["error"])[:60]
+        except OSError as exc:  # requests' ConnectionError and Timeout are OSErrors
+            why = f"msal: {type(exc).__name__}"
+        wait = min(wait * 2, MAX_BACKOFF)
+        if time.time() + wait > float(flow.get("expires_at", 0)):
+            raise EndpointError(f"{why}; the code expired meanwhile", refused=False)
+        if not warned:
+            log.warning("%s while waiting for the sign-in; trying again until the code expires",
+                        why)  # fmt: skip
+            warned = True
+        sleep(wait)
 
 
 def from_msal(answer: object) -> dict[str, Any]:

@@ -61,6 +61,8 @@ class OAuthServer:
         self.issued: list[str] = []  # every access token handed out, for log greps
         self.refreshes = 0
         self.introspections: list[tuple[str, bool]] = []  # (user or "", active)
+        self.dropped = 0  # close the connection unanswered on this many next POSTs to /token
+        self.unavailable = 0  # answer HTTP 503 with no OAuth error to this many next ones
         self._lock = threading.Lock()
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._http.serve_forever, args=(0.05,), daemon=True)
@@ -150,6 +152,17 @@ class OAuthServer:
     def polls(self, user_code: str) -> list[float]:
         with self._lock:
             return list(self._device(user_code).polls)
+
+    def _failure(self) -> str | None:
+        """How this POST to /token fails, if it does: "dropped" (the connection closes
+        unanswered) or "unavailable" (a bare HTTP 503), a provider or network failing for a
+        moment; None to answer it."""
+        with self._lock:
+            for kind in ("dropped", "unavailable"):
+                if getattr(self, kind):
+                    setattr(self, kind, getattr(self, kind) - 1)
+                    return kind
+        return None
 
     def _device_authorization(self, form: dict[str, str]) -> tuple[int, dict[str, object]]:
         if not form.get("client_id"):
@@ -256,6 +269,11 @@ class OAuthServer:
                 route = {"/token": server._token, "/introspect": server._introspect,
                          "/device": server._device_authorization}  # fmt: skip
                 found = route.get(path)
+                failure = server._failure() if path == "/token" else None
+                if failure == "unavailable":  # a proxy's error page: no OAuth answer
+                    self.send_error(503)
+                if failure:  # "dropped": the connection closes with no answer at all
+                    return
                 self._answer(*(found(form) if found else (404, {"error": "not_found"})))
 
             def _answer(self, status: int, answer: dict[str, object]) -> None:

@@ -6,6 +6,7 @@ and polls its token endpoint, all through msal's real code)."""
 
 from __future__ import annotations
 
+import logging
 import stat
 import threading
 from collections.abc import Iterator
@@ -120,6 +121,25 @@ def test_real_polls_are_spaced_by_the_interval(tmp_path: Path, server: OAuthServ
     assert len(polls) >= 3 and min(gaps) >= INTERVAL * 0.9, gaps
 
 
+def test_unanswered_polls_are_tried_again_less_often(
+    tmp_path: Path, server: OAuthServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    who = generic(tmp_path, server)
+    server.dropped, server.unavailable = 2, 1  # two connections closed unanswered, one bare 503
+    person = Person(server, after=5)
+    with caplog.at_level(logging.WARNING, logger="mailtix.signin.device"):
+        token = log_in(who, person.show, sleep=person.sleep)
+    assert token.value in server.access_tokens
+    i = INTERVAL  # each unanswered poll doubles the wait; then pending, then the token
+    assert person.sleeps == [i, 2 * i, 4 * i, 8 * i, 8 * i]
+    assert len(server.polls(person.shown[0][1])) == 2
+    [warning] = caplog.records  # said once, naming the endpoint and nothing it was sent
+    assert warning.getMessage().startswith(f"cannot reach {server.token_url}: ")
+    assert "trying again until the code expires" in warning.getMessage()
+    device_code = next(iter(server.devices))
+    assert device_code not in caplog.text and person.shown[0][1] not in caplog.text
+
+
 @pytest.mark.parametrize(("act", "reason"), [("deny", "the sign-in was declined")])
 def test_a_declined_code_is_one_line_and_keeps_nothing(
     tmp_path: Path, server: OAuthServer, act: str, reason: str
@@ -214,3 +234,22 @@ def test_msal_declined_device_code(tmp_path: Path, microsoft: OAuthServer) -> No
     with pytest.raises(SignInError, match="^mailbox support: not signed in: the sign-in was"):
         log_in(who, show, authority=microsoft.authority())
     assert not (tmp_path / "var" / "oauth-support.json").exists()
+
+
+def test_msal_polling_through_a_dropped_connection(
+    tmp_path: Path, microsoft: OAuthServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    who = microsoft_account(tmp_path)
+    waits: list[float] = []
+
+    def show(url: str, code: str, seconds: float) -> None:
+        microsoft.dropped = 1  # msal's first poll finds the connection closed unanswered
+        threading.Timer(0.2, microsoft.approve, (code, "support")).start()
+
+    with caplog.at_level(logging.WARNING, logger="mailtix.signin.microsoft"):
+        token = log_in(who, show, sleep=waits.append, authority=microsoft.authority())
+    assert token.value in microsoft.access_tokens
+    assert waits == [2.0]  # msal's interval of 1 s, doubled
+    [warning] = caplog.records
+    assert warning.getMessage().startswith("msal: ConnectionError while waiting")
+    assert not any(secret in caplog.text for secret in microsoft.issued)
