@@ -208,6 +208,18 @@ class ImapSource:
             found.update(uid for uid, raw in self.fetch(chunk) if confirm is None or confirm(raw))
         return sorted(found)
 
+    def refile(self, message_ids: Sequence[str], from_folder: str, to_folder: str) -> int:
+        """Move the mail of ``from_folder`` carrying one of ``message_ids`` into ``to_folder``;
+        how many moved. The polled folder is selected again after."""
+        try:
+            uids = self.find(from_folder, message_ids=message_ids)
+            if uids:
+                self.ensure_folder(to_folder)
+                self.move(uids, to_folder)
+        finally:
+            self._select(self.config.folder)
+        return len(uids)
+
     def _search(self, criteria: list[object]) -> list[int]:
         charset = None if all(str(c).isascii() for c in criteria) else "UTF-8"
         return sorted(int(uid) for uid in self.imap.search(criteria, charset))

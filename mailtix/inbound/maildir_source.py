@@ -98,6 +98,19 @@ class MaildirSource:
                 found.append(key)
         return found
 
+    def refile(self, message_ids: Sequence[str], from_folder: str, to_folder: str) -> int:
+        """Move the mail of ``from_folder`` carrying one of ``message_ids`` into ``to_folder``
+        (as ImapSource.refile); how many moved."""
+        keys = self.find(from_folder, message_ids=message_ids)
+        if keys:
+            self.ensure_folder(to_folder)
+            source, target = self.box.get_folder(from_folder), self.box.get_folder(to_folder)
+            for key in keys:
+                with private_umask():
+                    target.add(source.get_bytes(key))
+                source.discard(key)
+        return len(keys)
+
     def delete(self, folder: str, keys: Sequence[str]) -> None:
         if not keys:
             return

@@ -4,7 +4,10 @@
 closed without a status mail, and its customer gets no automatic mail for
 ``tickets.suppression_days`` (a suppression with reason "spam", as a permanent bounce makes;
 ``mailtix outbox unsuppress`` clears it too). ``#notspam`` undoes all three: the ticket counts
-again, is open, and the suppression goes (only one ``#spam`` made).
+again, is open, and the suppression goes (only one ``#spam`` made). Each also has the ticket's
+customer mail moved by the next poll of its mailbox (``store.folder_moves``): into the
+mailbox's spam_folder, and back to processed_folder (a mailbox only LMTP delivers has no
+folders).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from datetime import datetime
 from mailtix.config.model import Config
 from mailtix.domain.vocabulary import EventType, Field, Status
 from mailtix.lifecycle.changes import change, record
+from mailtix.store import folder_moves
 from mailtix.store.models import Suppression, Ticket
 
 REASON = "spam"  # the suppression's reason; #notspam removes only those
@@ -31,6 +35,7 @@ def mark_spam(config: Config, ticket: Ticket, now: datetime, actor: str) -> None
     days = config.tickets.suppression_days
     detail = f"marked spam by {actor}; no automatic mail to {ticket.customer} for {days} days"
     record(ticket, EventType.SPAM, detail, now, actor=actor)
+    _move_mail(config, ticket, True, now)
     if ticket.status != Status.CLOSED:
         change(ticket, Field.STATUS, Status.CLOSED, now, sla=config.sla, actor=actor,
                reason="#spam")  # fmt: skip
@@ -45,4 +50,11 @@ def unmark_spam(config: Config, ticket: Ticket, now: datetime, actor: str) -> No
         (Suppression.address == ticket.customer) & (Suppression.reason == REASON)
     ).execute()
     record(ticket, EventType.SPAM, f"not spam, says {actor}", now, actor=actor)
+    _move_mail(config, ticket, False, now)
     change(ticket, Field.STATUS, Status.OPEN, now, sla=config.sla, actor=actor, reason="#notspam")
+
+
+def _move_mail(config: Config, ticket: Ticket, to_spam: bool, now: datetime) -> None:
+    mailbox = config.mailbox(ticket.mailbox)
+    if mailbox is not None and mailbox.polled:
+        folder_moves.ask(ticket, to_spam, now)

@@ -20,6 +20,7 @@ from mailtix.config.model import MailboxConfig
 from mailtix.desks.pipeline import Outcome, Pipeline, Source
 from mailtix.domain.clock import utcnow
 from mailtix.inbound.parse_ahead import Ahead, ParseAhead
+from mailtix.store import folder_moves
 from mailtix.store.durability import durable_point, relaxed
 from mailtix.store.models import MailboxState, Receipt, database_proxy
 
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 BATCH_MESSAGES = 100
 BATCH_BYTES = 32 * 1024 * 1024
 PARSE_AHEAD_FROM = 50  # new messages from which a child process parses ahead of the pipeline
+REFILE_PER_POLL = 100  # mails an agent's #spam or #notspam moves, at most, in one poll
 
 
 class MailSource(Protocol):
@@ -37,6 +39,7 @@ class MailSource(Protocol):
     def sizes(self, keys: Sequence[Any]) -> dict[Any, int]: ...
     def fetch(self, keys: Sequence[Any]) -> Iterator[tuple[Any, bytes]]: ...
     def move(self, keys: Sequence[Any], folder: str) -> None: ...
+    def refile(self, message_ids: Sequence[str], from_folder: str, to_folder: str) -> int: ...
 
 
 @dataclass
@@ -87,6 +90,7 @@ def poll_mailbox(
     plan = list(_batches(fresh, sizes, config, pipeline, source, result))
     if plan:
         _handle_batches(config, source, pipeline, plan, result, on_commit)
+    _refile(config, source)
     _remember_high_water(config.name, source.uidvalidity, keys)
     result.waiting = max(0, len(keys) - result.moved)
     if result.handled:
@@ -130,6 +134,28 @@ def _handle_batches(
         pool.shutdown(wait=True)  # no fetch goes on using the source after the poll
         if ahead is not None:
             ahead.close()
+
+
+def _refile(config: MailboxConfig, source: MailSource) -> None:
+    """The moves an agent's ``#spam`` or ``#notspam`` asked for in this mailbox
+    (``store.folder_moves``), up to REFILE_PER_POLL; one that fails is tried at the next poll
+    and does not fail this one."""
+    moves = folder_moves.pending(config.name, REFILE_PER_POLL)
+    if not moves:
+        return
+    spam, processed = config.spam_folder, config.processed_folder
+    try:
+        for to_spam in (True, False):
+            ids = [m.message_id for m in moves if m.to_spam == to_spam]
+            if ids:
+                moved = source.refile(ids, *((processed, spam) if to_spam else (spam, processed)))
+                log.info("%s: %d mail(s) moved to %s", config.name, moved,
+                         spam if to_spam else processed)  # fmt: skip
+    except Exception:  # a dropped connection: the moves wait for the next poll
+        log.warning("%s: moving mail marked #spam/#notspam failed; trying again at the next "
+                    "poll", config.name, exc_info=True)  # fmt: skip
+        return
+    folder_moves.done(moves)
 
 
 Fetched = tuple[list[tuple[Any, bytes]], list[Ahead] | None]

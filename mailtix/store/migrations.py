@@ -247,6 +247,13 @@ def _claims_index(db: Database) -> None:
     )
 
 
+def _folder_moves(db: Database) -> None:
+    """Mail an agent's ``#spam`` or ``#notspam`` moves between folders at the next poll."""
+    from mailtix.store.models import FolderMove
+
+    db.create_tables([FolderMove])
+
+
 # STEPS[i] upgrades a database from version i + 1 to version i + 2.
 STEPS: list[Callable[[Database], None]] = [
     _index_outbox_message_id,
@@ -268,6 +275,7 @@ STEPS: list[Callable[[Database], None]] = [
     _mailbox_budget_index,
     _budget_indexes,
     _claims_index,
+    _folder_moves,
 ]
 CURRENT_VERSION = 1 + len(STEPS)
 

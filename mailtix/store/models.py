@@ -369,6 +369,22 @@ class PrivacyEvent(BaseModel):
         table_name = "privacy_event"
 
 
+class FolderMove(BaseModel):
+    """A ticket's customer mail to move between its mailbox's folders at the next poll
+    (``store.folder_moves``): to spam_folder after ``#spam``, back after ``#notspam``."""
+
+    ticket = ForeignKeyField(Ticket, on_delete="CASCADE", index=False)
+    ticket_id: int
+    mailbox = CharField(max_length=100)
+    message_id = CharField(max_length=998)
+    to_spam = BooleanField()
+    created_at = DateTimeField()
+
+    class Meta:
+        table_name = "folder_move"
+        indexes = ((("mailbox", "id"), False), (("ticket",), False))
+
+
 class SchemaVersion(BaseModel):
     version = IntegerField()
 
@@ -394,4 +410,5 @@ ALL_MODELS = (
     Heartbeat,
     Customer,
     PrivacyEvent,
+    FolderMove,
 )

@@ -178,19 +178,24 @@ def test_agent_spam_and_notspam_by_mail(mailstack: Any, tmp_path: Path) -> None:
         extra='[agents]\nsecret = "0123456789abcdef0123"\n',
     )  # fmt: skip
 
-    def deliver(msg: EmailMessage, sender: str) -> None:
+    def deliver(msg: EmailMessage, sender: str, refiled: int = 0) -> None:
+        """``refiled``: mails the poll also moves from Processed to Spam (< 0: back)."""
         before = len(mailstack.folder_uids(support, "Processed"))
+        spam = len(mailstack.folder_uids(support, "Spam"))
         mailstack.send(msg, sender, [to])
         mailstack.wait_for_messages(support)
         mailtix(config, "poll", "--once")
-        assert len(mailstack.folder_uids(support, "Processed")) == before + 1
+        assert len(mailstack.folder_uids(support, "Processed")) == before + 1 - refiled
+        assert len(mailstack.folder_uids(support, "Spam")) == spam + refiled
         mailstack.wait_queue_empty()
 
     deliver(customer_mail(customer, to, "Great offer for you"), customer)
     [only] = json.loads(mailtix(config, "tickets", "list", "--json").stdout)
     [note] = [parse(m) for m in mailstack.wait_for_messages(alice)]
     assert len(mailstack.fetch(carol)) == 1 and report_created(config) == 1  # the ack
-    deliver(agent_answer(note, agent, to, "#spam\n\nNot a customer."), agent)
+    deliver(agent_answer(note, agent, to, "#spam\n\nNot a customer."), agent, refiled=1)
+    [moved] = mailstack.fetch(support, "Spam")  # the customer's mail, not the agent's
+    assert b"Great offer for you" in moved and b"#spam" not in moved
     shown = json.loads(mailtix(config, "tickets", "show", only["ref"], "--json").stdout)
     assert (shown["status"], shown["spam"]) == ("closed", True)
     assert any(e["type"] == "spam" for e in shown["events"])
@@ -202,7 +207,7 @@ def test_agent_spam_and_notspam_by_mail(mailstack: Any, tmp_path: Path) -> None:
     )
     assert held.fetchone()[0] == 1
 
-    deliver(agent_answer(note, agent, to, "#notspam"), agent)
+    deliver(agent_answer(note, agent, to, "#notspam"), agent, refiled=-1)
     shown = json.loads(mailtix(config, "tickets", "show", only["ref"], "--json").stdout)
     assert (shown["status"], shown["spam"]) == ("open", False)
     assert report_created(config) == 2
