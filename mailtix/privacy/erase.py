@@ -28,6 +28,7 @@ from mailtix.store.models import (
     Attachment,
     Customer,
     Event,
+    FolderMove,
     Heartbeat,
     IngestAttempt,
     MailboxHealth,
@@ -296,6 +297,15 @@ def _find_suppressions(p: Person) -> list[int]:
     return _confirmed(query, lambda s: p.who.equal(s.address) or p.who.mentioned(s.reason))
 
 
+def _find_folder_moves(p: Person) -> list[int]:
+    """Moves #spam asked for: their Message-IDs may carry their address."""
+    query = FolderMove.select(FolderMove.id).where(
+        FolderMove.ticket.in_(p.own_tickets or [0])
+        | FolderMove.message_id.in_(sorted(p.message_ids) or [""])
+    )
+    return _ids(query)
+
+
 STEPS: tuple[Step, ...] = (
     Step("customer records", Customer, _find_customers, _delete(Customer)),
     Step("participants", Participant, _find_participants, _delete(Participant)),
@@ -309,6 +319,7 @@ STEPS: tuple[Step, ...] = (
     Step("receipts", Receipt, _find_receipts, _delete(Receipt)),
     Step("ingest attempts", IngestAttempt, _find_attempts, _delete(IngestAttempt)),
     Step("suppressions", Suppression, _find_suppressions, _delete(Suppression)),
+    Step("mail moves", FolderMove, _find_folder_moves, _delete(FolderMove)),
 )
 # Tables that hold no address or text of a person (what erase leaves alone, and why).
 NOT_PERSONAL: dict[type, str] = {
