@@ -191,28 +191,35 @@ class ImapSource:
         before: date | None = None,
         confirm: Callable[[bytes], bool] | None = None,
     ) -> list[int]:
-        """UIDs in ``folder`` (selected from now on) whose header or body contains ``text``
-        (and whose bytes ``confirm`` accepts: SEARCH matches any substring), whose Message-ID
-        is one of ``message_ids``, or that arrived before ``before``."""
+        """UIDs in ``folder`` (selected from now on) whose header or body contains ``text``,
+        whose Message-ID is one of ``message_ids``, or that arrived before ``before``; with
+        ``confirm``, only those whose bytes it accepts (SEARCH matches any substring)."""
         if not self.imap.folder_exists(folder):
             return []
         self.imap.select_folder(folder)
         found: set[int] = set()
         searches: list[list[object]] = [["HEADER", "Message-ID", m] for m in message_ids]
         searches += [["BEFORE", before]] if before else []
+        searches += [["TEXT", text]] if text else []
         for criteria in searches:
             found.update(self._search(criteria))
-        hits = self._search(["TEXT", text]) if text else []
+        hits = sorted(found)
+        if confirm is None:
+            return hits
+        kept: list[int] = []
         for start in range(0, len(hits), 20):
-            chunk = hits[start : start + 20]
-            found.update(uid for uid, raw in self.fetch(chunk) if confirm is None or confirm(raw))
-        return sorted(found)
+            kept.extend(uid for uid, raw in self.fetch(hits[start : start + 20]) if confirm(raw))
+        return kept
 
-    def refile(self, message_ids: Sequence[str], from_folder: str, to_folder: str) -> int:
-        """Move the mail of ``from_folder`` carrying one of ``message_ids`` into ``to_folder``;
-        how many moved. The polled folder is selected again after."""
+    def refile(
+        self, message_ids: Sequence[str], from_folder: str, to_folder: str,
+        confirm: Callable[[bytes], bool] | None = None,
+    ) -> int:  # fmt: skip
+        """Move the mail of ``from_folder`` carrying one of ``message_ids`` (and, with
+        ``confirm``, whose bytes it accepts) into ``to_folder``; how many moved. The polled
+        folder is selected again after."""
         try:
-            uids = self.find(from_folder, message_ids=message_ids)
+            uids = self.find(from_folder, message_ids=message_ids, confirm=confirm)
             if uids:
                 self.ensure_folder(to_folder)
                 self.move(uids, to_folder)

@@ -80,9 +80,9 @@ class MaildirSource:
         before: date | None = None,
         confirm: Callable[[bytes], bool] | None = None,
     ) -> list[str]:
-        """Keys in ``folder`` whose bytes contain ``text`` (any case) and pass ``confirm``,
-        whose Message-ID is one of ``message_ids``, or whose file is older than ``before``
-        (as ImapSource.find)."""
+        """Keys in ``folder`` whose bytes contain ``text`` (any case), whose Message-ID is one
+        of ``message_ids``, or whose file is older than ``before``; with ``confirm``, only
+        those whose bytes it accepts (as ImapSource.find)."""
         if folder not in self.box.list_folders():
             return []
         target, wanted = self.box.get_folder(folder), {m.strip() for m in message_ids}
@@ -93,15 +93,19 @@ class MaildirSource:
             header = raw.split(b"\n\n", 1)[0].replace(b"\r", b"")
             ids = {i.decode("ascii", "replace") for i in MESSAGE_ID.findall(header)}
             old = before is not None and _file(target, key).stat().st_mtime < _midnight(before)
-            named = needle is not None and needle in raw.lower() and (confirm or bool)(raw)
-            if named or ids & wanted or old:
+            named = needle is not None and needle in raw.lower()
+            if (named or ids & wanted or old) and (confirm is None or confirm(raw)):
                 found.append(key)
         return found
 
-    def refile(self, message_ids: Sequence[str], from_folder: str, to_folder: str) -> int:
-        """Move the mail of ``from_folder`` carrying one of ``message_ids`` into ``to_folder``
-        (as ImapSource.refile); how many moved."""
-        keys = self.find(from_folder, message_ids=message_ids)
+    def refile(
+        self, message_ids: Sequence[str], from_folder: str, to_folder: str,
+        confirm: Callable[[bytes], bool] | None = None,
+    ) -> int:  # fmt: skip
+        """Move the mail of ``from_folder`` carrying one of ``message_ids`` (and, with
+        ``confirm``, whose bytes it accepts) into ``to_folder`` (as ImapSource.refile); how
+        many moved."""
+        keys = self.find(from_folder, message_ids=message_ids, confirm=confirm)
         if keys:
             self.ensure_folder(to_folder)
             source, target = self.box.get_folder(from_folder), self.box.get_folder(to_folder)

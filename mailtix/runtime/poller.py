@@ -9,6 +9,7 @@ the inbox is only moved on the next poll, never processed again.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -22,7 +23,7 @@ from mailtix.domain.clock import utcnow
 from mailtix.inbound.parse_ahead import Ahead, ParseAhead
 from mailtix.store import folder_moves
 from mailtix.store.durability import durable_point, relaxed
-from mailtix.store.models import MailboxState, Receipt, database_proxy
+from mailtix.store.models import FolderMove, MailboxState, Receipt, database_proxy
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,10 @@ class MailSource(Protocol):
     def sizes(self, keys: Sequence[Any]) -> dict[Any, int]: ...
     def fetch(self, keys: Sequence[Any]) -> Iterator[tuple[Any, bytes]]: ...
     def move(self, keys: Sequence[Any], folder: str) -> None: ...
-    def refile(self, message_ids: Sequence[str], from_folder: str, to_folder: str) -> int: ...
+    def refile(
+        self, message_ids: Sequence[str], from_folder: str, to_folder: str,
+        confirm: Callable[[bytes], bool] | None = None,
+    ) -> int: ...  # fmt: skip
 
 
 @dataclass
@@ -145,17 +149,23 @@ def _refile(config: MailboxConfig, source: MailSource) -> None:
         return
     spam, processed = config.spam_folder, config.processed_folder
     try:
-        for to_spam in (True, False):
-            ids = [m.message_id for m in moves if m.to_spam == to_spam]
-            if ids:
-                moved = source.refile(ids, *((processed, spam) if to_spam else (spam, processed)))
-                log.info("%s: %d mail(s) moved to %s", config.name, moved,
-                         spam if to_spam else processed)  # fmt: skip
+        for to_spam, (old, new) in ((True, (processed, spam)), (False, (spam, processed))):
+            chosen = [m for m in moves if m.to_spam == to_spam]
+            if chosen:
+                moved = source.refile([m.message_id for m in chosen], old, new, _stored(chosen))
+                log.info("%s: %d mail(s) moved to %s", config.name, moved, new)
     except Exception:  # a dropped connection: the moves wait for the next poll
         log.warning("%s: moving mail marked #spam/#notspam failed; trying again at the next "
                     "poll", config.name, exc_info=True)  # fmt: skip
         return
     folder_moves.done(moves)
+
+
+def _stored(moves: list[FolderMove]) -> Callable[[bytes], bool]:
+    """Whether a mail's bytes are those stored for one of ``moves``: a stranger's mail that
+    reuses the Message-ID is not one of them."""
+    hashes = {m.raw_sha256 for m in moves}
+    return lambda raw: hashlib.sha256(raw).hexdigest() in hashes
 
 
 Fetched = tuple[list[tuple[Any, bytes]], list[Ahead] | None]

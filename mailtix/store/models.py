@@ -377,6 +377,7 @@ class FolderMove(BaseModel):
     ticket_id: int
     mailbox = CharField(max_length=100)
     message_id = CharField(max_length=998)
+    raw_sha256 = CharField(max_length=64)  # of the bytes stored: only that copy moves
     to_spam = BooleanField()
     created_at = DateTimeField()
 

@@ -4,12 +4,12 @@ format ``[logging]`` asks for, and exits 1."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from support.mailstack import free_ports
 
 CONFIG = """\
 [store]
@@ -29,16 +29,9 @@ password = "secret"
 """
 
 
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then closed: connecting is refused)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.mark.parametrize("fmt", ["text", "json"])
 def test_unreachable_mailbox_is_one_line_on_stderr(tmp_path: Path, fmt: str) -> None:
-    port = closed_port()
+    [port] = free_ports(1)  # free a moment ago: nothing listens, connecting is refused
     config = tmp_path / "mailtix.toml"
     config.write_text(CONFIG.format(dir=tmp_path, fmt=fmt, port=port))
     proc = subprocess.run(

@@ -3,6 +3,7 @@ Message-IDs only; a Maildir mailbox moves it between its folders (IMAP: test_abu
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,12 +28,14 @@ def db(tmp_path: Path) -> Iterator[Database]:
 
 
 def ticket_with(*messages: tuple[str, str, str | None]) -> Ticket:
-    """A ticket of mailbox support with (direction, kind, Message-ID) messages."""
+    """A ticket of mailbox support with (direction, kind, Message-ID) messages, each stored
+    with a hash of its bytes (the same Message-ID, the same bytes)."""
     ticket = Ticket.create(subject="Offer", department="general", customer="c@example.org",
                            mailbox="support", created_at=NOW, updated_at=NOW)  # fmt: skip
     for direction, kind, message_id in messages:
+        sha = hashlib.sha256((message_id or "").encode()).hexdigest()
         Message.create(ticket=ticket, direction=direction, kind=kind, message_id=message_id,
-                       created_at=NOW)  # fmt: skip
+                       raw_sha256=sha, created_at=NOW)  # fmt: skip
     return ticket
 
 
@@ -76,3 +79,10 @@ def test_maildir_refile_moves_only_the_named_mail(tmp_path: Path) -> None:
         assert source.refile(["<spam@example.org>"], "Processed", "Spam") == 0  # done already
         assert source.refile(["<spam@example.org>"], "Spam", "Processed") == 1
         assert len(processed.keys()) == 2 and not spam.keys()
+        # a stranger's mail with the same Message-ID: not the bytes stored, so it stays
+        processed.add(b"Message-ID: <spam@example.org>\r\nSubject: stranger\r\n\r\ny\r\n")
+        stored = [raw for raw in map(processed.get_bytes, processed.keys()) if b"spam\r" in raw]
+        sha = hashlib.sha256(stored[0]).hexdigest()
+        ours = lambda raw: hashlib.sha256(raw).hexdigest() == sha  # noqa: E731
+        assert source.refile(["<spam@example.org>"], "Processed", "Spam", ours) == 1
+        assert len(processed.keys()) == 2 and len(spam.keys()) == 1
