@@ -1,8 +1,10 @@
 """Parse a poll's mails in a child process, ahead of the pipeline, on the other core.
 
 Parsing is a pure function of the bytes (``parse.parse_message``), so a batch's mails are sent
-to a child in chunks as soon as they are fetched; the pipeline takes a mail's result only if
-its chunk is back when the mail's turn comes, and parses it itself otherwise. Nothing waits on
+to a child in chunks as soon as they are fetched, up to WINDOW chunks ahead of the one the
+pipeline is at: the results waiting for it stay few, and each is let go once taken. The
+pipeline takes a mail's result only if its chunk is back when the mail's turn comes, and
+parses it itself otherwise. Nothing waits on
 the child: a slow, stuck or dead child costs the parse it would have saved, never a mail, and
 the pipeline's own checks (the CPU budget, quarantine of unparseable mail) see the same results
 either way, the child's CPU time charged to the mail's budget.
@@ -40,6 +42,7 @@ from mailtix.inbound.reply_text import visible_reply
 log = logging.getLogger(__name__)
 
 CHUNK = 20  # mails a request carries: the pipeline's group size
+WINDOW = 2  # requests sent ahead of the one the pipeline is taking from (bounds the results held)
 MAX_AHEAD_BYTES = 1024 * 1024  # a larger mail is parsed by the pipeline (no copy to the child)
 _LENGTH = struct.Struct(">I")
 MAX_FRAME = 256 * 1024 * 1024
@@ -94,9 +97,12 @@ class ParseAhead:
 
     def __init__(self, proc: subprocess.Popen[bytes]) -> None:
         self._proc = proc
-        self._requests: queue.Queue[tuple[list[bytes], Future[list[Parsed]]] | None] = queue.Queue()
+        self._requests: queue.Queue[_Request | None] = queue.Queue()
         self._waiting: queue.Queue[Future[list[Parsed]]] = queue.Queue()
         self._closed = False
+        self._submitted = 0  # requests numbered in the order they were made
+        self._reached = threading.Condition()
+        self._taking = 0  # the request of the mail the pipeline last asked for
         self._writer = threading.Thread(target=self._write, name="parse-ahead-w", daemon=True)
         self._reader = threading.Thread(target=self._read, name="parse-ahead-r", daemon=True)
         self._writer.start()
@@ -115,16 +121,33 @@ class ParseAhead:
 
     def submit(self, raws: Sequence[bytes]) -> list[Ahead]:
         """For each mail of ``raws``: its parse once back (None until then, and for ever if
-        the child fails)."""
+        the child fails); taken once (a second call gives None, and the mail is parsed
+        again)."""
         aheads: list[Ahead] = [_none] * len(raws)
         small = [i for i, raw in enumerate(raws) if len(raw) <= MAX_AHEAD_BYTES]
         for start in range(0, len(small), CHUNK):
             chunk = small[start : start + CHUNK]
             future: Future[list[Parsed]] = Future()
-            self._requests.put(([raws[i] for i in chunk], future))
+            number, self._submitted = self._submitted, self._submitted + 1
+            self._requests.put(_Request(number, [raws[i] for i in chunk], future))
             for position, i in enumerate(chunk):
-                aheads[i] = _taker(future, position)
+                aheads[i] = self._taker(number, future, position)
         return aheads
+
+    def _taker(self, number: int, future: Future[list[Parsed]], index: int) -> Ahead:
+        def take() -> Parsed | None:
+            taken = None
+            if future.done() and future.exception() is None:
+                results = future.result()
+                if index < len(results):  # held only as long as the pipeline needs it
+                    taken, results[index] = results[index], None
+            if number > self._taking:  # the pipeline is past the requests before: send more
+                with self._reached:
+                    self._taking = number
+                    self._reached.notify()
+            return taken
+
+        return take
 
     def close(self) -> None:
         """End the child (it is only ever ahead: what it has not sent back is not needed)."""
@@ -132,6 +155,8 @@ class ParseAhead:
             return
         self._closed = True
         self._requests.put(None)
+        with self._reached:
+            self._reached.notify()
         self._proc.kill()
         self._proc.wait()
         self._writer.join(5)  # its write fails now, and it takes the None
@@ -146,8 +171,11 @@ class ParseAhead:
         assert stdin is not None
         broken = False
         while (item := self._requests.get()) is not None:
-            raws, future = item
-            if not broken:
+            number, raws, future = item
+            with self._reached:  # no more than WINDOW requests' results waiting to be taken
+                while not self._closed and number > self._taking + WINDOW:
+                    self._reached.wait()
+            if not broken and not self._closed:
                 try:
                     _write_frame(stdin, pickle.dumps(raws, protocol=5))
                     self._waiting.put(future)
@@ -176,18 +204,14 @@ class ParseAhead:
             self._waiting.get().set_result(results)
 
 
+class _Request(NamedTuple):
+    number: int
+    raws: list[bytes]
+    future: Future[list[Parsed]]
+
+
 def _none() -> Parsed | None:
     return None
-
-
-def _taker(future: Future[list[Parsed]], index: int) -> Ahead:
-    def take() -> Parsed | None:
-        if not future.done() or future.exception() is not None:
-            return None
-        results = future.result()
-        return results[index] if index < len(results) else None
-
-    return take
 
 
 def _write_frame(stream: IO[bytes], payload: bytes) -> None:

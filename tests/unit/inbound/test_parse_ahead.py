@@ -15,8 +15,10 @@ import pytest
 
 from mailtix.inbound.parse import parse_message
 from mailtix.inbound.parse_ahead import (
+    CHUNK,
     MAX_AHEAD_BYTES,
     VISIBLE_UP_TO,
+    WINDOW,
     Ahead,
     ParseAhead,
     Parsed,
@@ -27,13 +29,15 @@ from tests.unit.inbound.test_corpus_parse import corpus_files
 
 
 def wait_for(aheads: list[Ahead], seconds: float = 60) -> list[Parsed | None]:
+    """Each mail's parse, taken once it is back (a parse is taken once: a second take is None)."""
     deadline = time.monotonic() + seconds
+    results: list[Parsed | None] = [None] * len(aheads)
     while time.monotonic() < deadline:
-        results = [take() for take in aheads]
+        results = [r if r is not None else take() for r, take in zip(results, aheads, strict=True)]
         if all(r is not None for r in results):
-            return results
+            break
         time.sleep(0.05)
-    return [take() for take in aheads]
+    return results
 
 
 def test_the_child_parses_the_corpus_as_the_pipeline_would() -> None:
@@ -75,6 +79,39 @@ def test_a_large_mail_is_not_sent_to_the_child() -> None:
         results = wait_for(aheads[1:])
         assert results[0] is not None and results[0].mail is not None
         assert aheads[0]() is None
+    finally:
+        ahead.close()
+
+
+def test_a_parse_is_given_once_and_then_let_go() -> None:
+    """The child's results are not held for the rest of the batch once the pipeline took them:
+    a second take is None (the pipeline would parse again), the other mails' are still there."""
+    ahead = ParseAhead.start()
+    assert ahead is not None
+    try:
+        aheads = ahead.submit([b"Subject: one\r\n\r\n1\r\n", b"Subject: two\r\n\r\n2\r\n"])
+        first = wait_for(aheads[:1])[0]
+        assert first is not None and first.mail is not None and first.mail.subject == "one"
+        assert aheads[0]() is None
+        second = wait_for(aheads[1:])[0]
+        assert second is not None and second.mail is not None and second.mail.subject == "two"
+    finally:
+        ahead.close()
+
+
+def test_the_child_is_kept_only_a_few_chunks_ahead_of_the_pipeline() -> None:
+    """Without a window the child would parse a whole batch ahead while the pipeline is still at
+    its first mails, and every result would wait in the poll's memory."""
+    ahead = ParseAhead.start()
+    assert ahead is not None
+    try:
+        aheads = ahead.submit([b"Subject: x\r\n\r\nbody\r\n"] * (CHUNK * (WINDOW + 3)))
+        assert wait_for(aheads[:1])[0] is not None  # the pipeline is at the first chunk
+        time.sleep(0.5)  # time enough for the child to answer what it was sent
+        beyond = aheads[CHUNK * (WINDOW + 1)]
+        assert beyond() is None, "a chunk beyond the window was parsed"
+        assert wait_for([beyond])[0] is not None  # asked for, so sent now
+        assert wait_for(aheads[CHUNK * WINDOW : CHUNK * (WINDOW + 1)])[-1] is not None
     finally:
         ahead.close()
 

@@ -148,17 +148,22 @@ def test_a_large_poll_takes_each_parse_from_the_child_when_it_is_back(
     ones parsing here gives, an unparseable mail quarantined as ever."""
     from mailtix.desks import intake
     from mailtix.desks import pipeline as pipeline_module
-    from mailtix.inbound.parse_ahead import Ahead, ParseAhead
+    from mailtix.inbound.parse_ahead import Ahead, ParseAhead, Parsed
 
     monkeypatch.setattr("mailtix.runtime.poller.PARSE_AHEAD_FROM", 3)
     real_submit = ParseAhead.submit
 
     def submit_and_wait(self: ParseAhead, raws: Sequence[bytes]) -> list[Ahead]:
         aheads = real_submit(self, raws)
+        back: list[Parsed | None] = [None] * len(aheads)
         deadline = time.monotonic() + 30
-        while any(take() is None for take in aheads) and time.monotonic() < deadline:
+        while any(r is None for r in back) and time.monotonic() < deadline:
+            back = [r if r is not None else take() for r, take in zip(back, aheads, strict=True)]
             time.sleep(0.02)
-        return aheads
+        return [given(r) for r in back]  # each taken from the child already, once
+
+    def given(parsed: Parsed | None) -> Ahead:
+        return lambda: parsed
 
     here: list[bytes] = []
     real_parse = pipeline_module.parse_message
