@@ -31,6 +31,7 @@ from mailtix.domain.vocabulary import EventType
 from mailtix.inbound.parse import parse_message
 from mailtix.inbound.parse_ahead import Ahead
 from mailtix.outbound import budget_counts
+from mailtix.outbound.letters_ahead import Deferred, LetterFailed, Submit
 from mailtix.outbound.mailer import Mailer
 from mailtix.outbound.notify import Notifier
 from mailtix.outbound.render import TemplateRenderer
@@ -127,6 +128,7 @@ class Pipeline:
         mailbox: str,
         messages: Sequence[tuple[bytes, Source]],
         aheads: Sequence[Ahead | None] | None = None,
+        letters: Submit | None = None,
     ) -> Iterator[list[Outcome]]:
         """``process`` for the messages of one poll batch: their outcomes in order, a list at a
         time, each list committed when it is given (lazily: handled when it is taken).
@@ -139,7 +141,8 @@ class Pipeline:
         group before it is committed: a message that kills the process is still isolated. The
         commits are relaxed: the caller makes them durable (``durability.durable_point``)
         before it moves the messages. ``aheads``: for each message, its parse from
-        ``inbound.parse_ahead`` if it is back in time (else the message is parsed here).
+        ``inbound.parse_ahead`` if it is back in time (else the message is parsed here);
+        ``letters``: where a group's letters are made ahead (``outbound.letters_ahead``).
         """
         takers = aheads if aheads is not None else [None] * len(messages)
         hashed = [
@@ -153,17 +156,30 @@ class Pipeline:
                 counted.discard(sha)  # the same bytes again in this batch: not a first attempt
                 group.append((raw, source, sha, ahead))
                 if len(group) == GROUP_SIZE:
-                    yield self._handle_group(group)
+                    yield from self._group(group, letters)
                     group = []
                 continue
             if group:  # committed first: this one is handled alone
-                yield self._handle_group(group)
+                yield from self._group(group, letters)
                 group = []
             yield [self._process(raw, source, sha, ahead=ahead)]
         if group:
-            yield self._handle_group(group)
+            yield from self._group(group, letters)
 
-    def _handle_group(self, group: list[_Queued]) -> list[Outcome]:
+    def _group(self, group: list[_Queued], letters: Submit | None) -> Iterator[list[Outcome]]:
+        """``_handle_group``; when a letter made ahead fails, the group (rolled back) is
+        handled again a message at a time, each message's letters made in line."""
+        try:
+            outcomes = self._handle_group(group, letters)
+        except LetterFailed as exc:
+            log.warning("a letter made ahead failed (%s); handling the group's %d messages "
+                        "one at a time", exc, len(group))  # fmt: skip
+            for raw, source, sha, _ in group:  # their parses were taken: parsed again
+                yield [self._process(raw, source, sha)]
+            return
+        yield outcomes
+
+    def _handle_group(self, group: list[_Queued], letters: Submit | None = None) -> list[Outcome]:
         """One relaxed commit (the poller makes the batch durable before moving it); each
         message in a savepoint of its own (_process). The group's earlier receipts are looked
         up together first, and the receipts it makes written together at its end, in its
@@ -172,14 +188,17 @@ class Pipeline:
         with relaxed(), database_proxy.atomic(), budget_counts.counting():
             self._known = known_receipts(group[0][1].mailbox, uids, [item[2] for item in group])
             self._receipts = []
+            deferred = self.mailer.deferred = Deferred(letters) if letters is not None else None
             try:
                 outcomes = [
                     self._process(raw, s, sha, in_group=True, ahead=ahead)
                     for raw, s, sha, ahead in group
                 ]
+                if deferred is not None:
+                    deferred.finish(self.renderer)
                 add_receipts(self._receipts)
             finally:
-                self._known = self._receipts = None
+                self._known = self._receipts = self.mailer.deferred = None
         fault_point("after-commit")
         return outcomes
 
@@ -248,6 +267,8 @@ class Pipeline:
         ``visible``: what the sender wrote of the text, when the parse brought it."""
         written = len(self._receipts) if self._receipts is not None else 0
         counted = budget_counts.mark()
+        deferred = self.mailer.deferred
+        letters = deferred.mark() if deferred is not None else 0
         try:
             with log_context(message_id=mail.message_id), database_proxy.atomic():
                 outcome = self._apply(mail, raw, sha, source, mailbox, budget, visible)
@@ -258,6 +279,8 @@ class Pipeline:
             if self._receipts is not None:
                 del self._receipts[written:]  # rolled back with the savepoint
             budget_counts.restore(counted)  # and its outbox rows
+            if deferred is not None:
+                deferred.restore(letters)  # and the letters to fill them
             raise
         return outcome
 

@@ -4,16 +4,18 @@ Parsing is a pure function of the bytes (``parse.parse_message``), so a batch's 
 to a child in chunks as soon as they are fetched, up to WINDOW chunks ahead of the one the
 pipeline is at: the results waiting for it stay few, and each is let go once taken. The
 pipeline takes a mail's result only if its chunk is back when the mail's turn comes, and
-parses it itself otherwise. Nothing waits on
-the child: a slow, stuck or dead child costs the parse it would have saved, never a mail, and
-the pipeline's own checks (the CPU budget, quarantine of unparseable mail) see the same results
-either way, the child's CPU time charged to the mail's budget.
+parses it itself otherwise. Nothing waits on the child: a slow, stuck or dead child costs the
+parse it would have saved, never a mail, and the pipeline's own checks (the CPU budget,
+quarantine of unparseable mail) see the same results either way, the child's CPU time charged
+to the mail's budget.
 
-The child is this module (``python -m mailtix.inbound.parse_ahead``): frames of a 4-byte
-big-endian length and a pickle, a list of raw mails in, a list of ``Parsed`` out. The parent
-reads the results with an unpickler that makes only the value classes of a ParsedMail, so even a
-child subverted by a hostile mail cannot make the parent run code. Writes and reads run in two
-threads of the parent, so a full pipe never blocks the poll.
+The child is a module that ``serve``s handlers by name: this one (``python -m
+mailtix.inbound.parse_ahead``) only "parse"; a poll runs ``outbound.letters_ahead``, which also
+makes the letters the poll queues (``submit_job``: sent before any parse waiting). Frames are a
+4-byte big-endian length and a pickle: (handler, payload) in, the handler's list out. The
+parent reads the answers with an unpickler that makes only the value classes of a ParsedMail
+(and builtins), so even a child subverted by a hostile mail cannot make the parent run code.
+Writes and reads run in two threads of the parent, so a full pipe never blocks the poll.
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from typing import IO, NamedTuple
+from typing import IO, Any, NamedTuple
 
 from mailtix.domain.errors import ParseError
 from mailtix.domain.values import ParsedMail
@@ -97,11 +100,12 @@ class ParseAhead:
 
     def __init__(self, proc: subprocess.Popen[bytes]) -> None:
         self._proc = proc
-        self._requests: queue.Queue[_Request | None] = queue.Queue()
-        self._waiting: queue.Queue[Future[list[Parsed]]] = queue.Queue()
+        self._ready = threading.Condition()  # guards the two queues, _taking and _closed
+        self._parses: deque[_Request] = deque()  # sent when the window allows
+        self._jobs: deque[_Request] = deque()  # sent first, as soon as the writer can
+        self._waiting: queue.Queue[Future[list[Any]]] = queue.Queue()
         self._closed = False
-        self._submitted = 0  # requests numbered in the order they were made
-        self._reached = threading.Condition()
+        self._submitted = 0  # parse requests numbered in the order they were made
         self._taking = 0  # the request of the mail the pipeline last asked for
         self._writer = threading.Thread(target=self._write, name="parse-ahead-w", daemon=True)
         self._reader = threading.Thread(target=self._read, name="parse-ahead-r", daemon=True)
@@ -109,9 +113,10 @@ class ParseAhead:
         self._reader.start()
 
     @classmethod
-    def start(cls) -> ParseAhead | None:
-        """A running child, or None (the pipeline parses everything itself)."""
-        argv = [sys.executable, "-m", "mailtix.inbound.parse_ahead"]
+    def start(cls, child: Sequence[str] = (__name__,)) -> ParseAhead | None:
+        """A running child, or None (the pipeline parses everything itself); ``child``: the
+        module to run (``-m``) and its arguments: one that ``serve``s "parse" at least."""
+        argv = [sys.executable, "-m", *child]
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         except OSError as exc:
@@ -127,14 +132,30 @@ class ParseAhead:
         small = [i for i, raw in enumerate(raws) if len(raw) <= MAX_AHEAD_BYTES]
         for start in range(0, len(small), CHUNK):
             chunk = small[start : start + CHUNK]
-            future: Future[list[Parsed]] = Future()
+            future: Future[list[Any]] = Future()
             number, self._submitted = self._submitted, self._submitted + 1
-            self._requests.put(_Request(number, [raws[i] for i in chunk], future))
+            self._put(self._parses, _Request(number, ("parse", [raws[i] for i in chunk]), future))
             for position, i in enumerate(chunk):
                 aheads[i] = self._taker(number, future, position)
         return aheads
 
-    def _taker(self, number: int, future: Future[list[Parsed]], index: int) -> Ahead:
+    def submit_job(self, frame: bytes) -> Future[list[Any]]:
+        """Have the child run a handler: ``frame`` is ``pickle.dumps((handler, payload))``,
+        sent ahead of any parse waiting; the future gets the handler's answer (an empty list
+        when it failed there), or an exception when the child is gone."""
+        future: Future[list[Any]] = Future()
+        self._put(self._jobs, _Request(-1, frame, future))
+        return future
+
+    def _put(self, into: deque[_Request], request: _Request) -> None:
+        with self._ready:
+            if self._closed:
+                request.future.set_exception(EOFError("parse worker gone"))
+                return
+            into.append(request)
+            self._ready.notify()
+
+    def _taker(self, number: int, future: Future[list[Any]], index: int) -> Ahead:
         def take() -> Parsed | None:
             taken = None
             if future.done() and future.exception() is None:
@@ -142,47 +163,60 @@ class ParseAhead:
                 if index < len(results):  # held only as long as the pipeline needs it
                     taken, results[index] = results[index], None
             if number > self._taking:  # the pipeline is past the requests before: send more
-                with self._reached:
+                with self._ready:
                     self._taking = number
-                    self._reached.notify()
-            return taken
+                    self._ready.notify()
+            return taken if isinstance(taken, Parsed) else None
 
         return take
 
     def close(self) -> None:
         """End the child (it is only ever ahead: what it has not sent back is not needed)."""
-        if self._closed:
-            return
-        self._closed = True
-        self._requests.put(None)
-        with self._reached:
-            self._reached.notify()
+        with self._ready:
+            if self._closed:
+                return
+            self._closed = True
+            self._ready.notify()
         self._proc.kill()
         self._proc.wait()
-        self._writer.join(5)  # its write fails now, and it takes the None
+        self._writer.join(5)  # its write fails now, and it sees _closed
         self._reader.join(5)  # it reads the end of the pipe
         for stream in (self._proc.stdin, self._proc.stdout):
             if stream is not None:
                 with contextlib.suppress(OSError, ValueError):  # unflushed bytes to a dead child
                     stream.close()
 
+    def _next(self) -> _Request | None:
+        """The next request to send: a job first, else the oldest parse the window allows;
+        None once closed (what is left then fails)."""
+        with self._ready:
+            while not self._closed:
+                if self._jobs:
+                    return self._jobs.popleft()
+                if self._parses and self._parses[0].number <= self._taking + WINDOW:
+                    return self._parses.popleft()
+                self._ready.wait()
+            left = [*self._jobs, *self._parses]
+            self._jobs.clear()
+            self._parses.clear()
+        for request in left:
+            request.future.set_exception(EOFError("parse worker gone"))
+        return None
+
     def _write(self) -> None:
         stdin = self._proc.stdin
         assert stdin is not None
         broken = False
-        while (item := self._requests.get()) is not None:
-            number, raws, future = item
-            with self._reached:  # no more than WINDOW requests' results waiting to be taken
-                while not self._closed and number > self._taking + WINDOW:
-                    self._reached.wait()
-            if not broken and not self._closed:
+        while (request := self._next()) is not None:
+            if not broken:
+                body = request.body
                 try:
-                    _write_frame(stdin, pickle.dumps(raws, protocol=5))
-                    self._waiting.put(future)
+                    _write_frame(stdin, body if isinstance(body, bytes) else pickle.dumps(body, 5))
+                    self._waiting.put(request.future)
                     continue
                 except (OSError, ValueError):  # the child is gone
                     broken = True
-            future.set_exception(EOFError("parse worker gone"))
+            request.future.set_exception(EOFError("parse worker gone"))
 
     def _read(self) -> None:
         stdout = self._proc.stdout
@@ -205,12 +239,12 @@ class ParseAhead:
 
 
 class _Request(NamedTuple):
-    number: int
-    raws: list[bytes]
-    future: Future[list[Parsed]]
+    number: int  # a parse request's place in the window (-1: a job)
+    body: tuple[str, object] | bytes  # (handler, payload), or those pickled already
+    future: Future[list[Any]]
 
 
-def _none() -> Parsed | None:
+def _none() -> Any:
     return None
 
 
@@ -231,17 +265,39 @@ def _read_frame(stream: IO[bytes]) -> bytes | None:
     return payload if len(payload) == length else None
 
 
-def main() -> int:
-    """The child: parse each request's mails, answer with their results, until stdin ends.
-    Its answers go out on a copy of fd 1; anything else printing to stdout reaches stderr."""
+Handler = Callable[[Any], list[Any]]
+
+
+def serve(handlers: dict[str, Handler]) -> int:
+    """The child's loop: each request is (handler name, payload); the answer is the handler's
+    list (an empty one when it has no such handler or fails: the parent does the work), in
+    the order the requests came, until stdin ends. Its answers go out on a copy of fd 1;
+    anything else printing to stdout reaches stderr."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the poll's to handle: it ends us
     stdin = sys.stdin.buffer
     stdout = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     while (frame := _read_frame(stdin)) is not None:
-        raws = pickle.loads(frame)  # from the parent, which started this process
-        _write_frame(stdout, pickle.dumps([parse_one(raw) for raw in raws], protocol=5))
+        kind, payload = pickle.loads(frame)  # from the parent, which started this process
+        handler = handlers.get(kind)
+        try:
+            answer = handler(payload) if handler is not None else []
+        except Exception:  # said by the parent, which does the same work again in the poll
+            answer = []
+        try:
+            _write_frame(stdout, pickle.dumps(answer, protocol=5))
+        except OSError:  # the poll is gone (it ends us when it is done)
+            return 0
     return 0
+
+
+def parse_all(raws: list[bytes]) -> list[Parsed]:
+    return [parse_one(raw) for raw in raws]
+
+
+def main() -> int:
+    """The child that only parses."""
+    return serve({"parse": parse_all})
 
 
 if __name__ == "__main__":  # as the module itself, so its results pickle under its name

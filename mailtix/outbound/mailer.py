@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from mailtix.config.model import Config, MailboxConfig
@@ -25,6 +25,7 @@ from mailtix.domain.version import mailtix_version
 from mailtix.domain.vocabulary import EventType, MessageKind
 from mailtix.outbound import budget_counts, budgets
 from mailtix.outbound.compose import compose, make_message_id
+from mailtix.outbound.letters_ahead import Deferred, Job, make
 from mailtix.outbound.render import BARE_KINDS, TemplateRenderer, bare_context
 from mailtix.store.customers import customer_facts
 from mailtix.store.models import Message, OutboxItem, Ticket
@@ -36,6 +37,10 @@ log = logging.getLogger(__name__)
 CUSTOMER_KINDS = frozenset(
     {"acknowledgement", "acknowledgement_minimal", "status", "relay", "survey", "reminder"}
 )
+
+# Letters made ahead in a large poll: those recorded as automatic mail or not at all (an
+# agent's relayed answer gets its record completed with the agent's words: it is made here).
+AHEAD_RECORDS = frozenset({None, MessageKind.AUTO})
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,9 @@ class Mailer:
         # and never waits for the store's write lock to claim them. A claim of a worker that
         # died is taken over at once by the next drain on this host, as any claim.
         self.sent_by: Callable[[], str | None] | None = None
+        # While a group of a large poll is handled: where its letters are made ahead
+        # (``letters_ahead``; the pipeline sets it and finishes it before the commit).
+        self.deferred: Deferred | None = None
 
     @property
     def domain(self) -> str:
@@ -127,14 +135,13 @@ class Mailer:
         language = letter.language
         if language is None and (letter.template in CUSTOMER_KINDS or recipient == ticket.customer):
             language = self.customer_language(ticket, mailbox)
-        rendered = self.renderer.render(letter.template, context, ticket.department, language or "")
         outgoing = OutgoingMail(
             sender=Address(mailbox.address, letter.sender_name or mailbox.display_name),
             to=letter.to,
             cc=letter.cc,
-            subject=rendered.subject,
-            text=rendered.text,
-            html=rendered.html,
+            subject="",
+            text="",
+            html="",
             message_id=letter.message_id or make_message_id(self.domain),
             in_reply_to=letter.in_reply_to,
             references=letter.references,
@@ -142,11 +149,28 @@ class Mailer:
             reply_to=Address(mailbox.address, mailbox.display_name),
             attachments=letter.attachments,
         )
+        job = Job(letter.template, context, ticket.department, language or "", outgoing,
+                  datetime.now(UTC), self._x_mailer())  # fmt: skip
+        deferred = self.deferred  # made ahead: the rows now, their text before the commit
+        if deferred is not None and letter.record_kind in AHEAD_RECORDS and not letter.attachments:
+            return self._queue_ahead(deferred, letter, job, ticket, mailbox, automatic, now)
+        subject, text, html, rfc822 = make(self.renderer, job)
+        outgoing = replace(outgoing, subject=subject, text=text, html=html)
         if letter.record_kind is not None:
             self._record(letter, ticket, mailbox, outgoing, now)
-        return self._outbox_row(
-            outgoing, letter.template, automatic, ticket, self._compose(outgoing), now
-        )
+        return self._outbox_row(outgoing, letter.template, automatic, ticket, rfc822, now)
+
+    def _queue_ahead(
+        self, deferred: Deferred, letter: Letter, job: Job, ticket: Ticket,
+        mailbox: MailboxConfig, automatic: bool, now: datetime,
+    ) -> OutboxItem:  # fmt: skip
+        """``job``'s rows with empty text, filled by ``deferred.finish`` before the commit."""
+        record = None
+        if letter.record_kind is not None:
+            record = self._record(letter, ticket, mailbox, job.mail, now).id
+        item = self._outbox_row(job.mail, letter.template, automatic, ticket, b"", now)
+        deferred.add(self.renderer, job, item.id, record, job.mail.message_id)
+        return item
 
     def queue_mail(self, mail: OutgoingMail, kind: str, now: datetime) -> OutboxItem | str:
         """Queue a finished automatic mail about no ticket (the digest) under the same
@@ -162,8 +186,10 @@ class Mailer:
 
     def _compose(self, mail: OutgoingMail, now: datetime | None = None) -> bytes:
         """The bytes of ``mail``, naming mailtix in X-Mailer when ``[tickets] x_mailer``."""
-        mailer = f"mailtix {mailtix_version()}" if self.config.tickets.x_mailer else ""
-        return compose(mail, now=now, mailer=mailer)
+        return compose(mail, now=now, mailer=self._x_mailer())
+
+    def _x_mailer(self) -> str:
+        return f"mailtix {mailtix_version()}" if self.config.tickets.x_mailer else ""
 
     def _outbox_row(
         self, mail: OutgoingMail, kind: str, automatic: bool, ticket: Ticket | None,

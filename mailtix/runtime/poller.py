@@ -21,6 +21,7 @@ from mailtix.config.model import MailboxConfig
 from mailtix.desks.pipeline import Outcome, Pipeline, Source
 from mailtix.domain.clock import utcnow
 from mailtix.inbound.parse_ahead import Ahead, ParseAhead
+from mailtix.outbound import letters_ahead
 from mailtix.store import folder_moves
 from mailtix.store.durability import durable_point, relaxed
 from mailtix.store.models import FolderMove, MailboxState, Receipt, database_proxy
@@ -113,7 +114,10 @@ def _handle_batches(
     """Each batch fetched (by a thread, while the one before is handled), run through the
     pipeline, then moved; parsed ahead by a child when the poll is large."""
     new = sum(map(len, plan))
-    ahead = ParseAhead.start() if new >= PARSE_AHEAD_FROM else None
+    ahead = None
+    if new >= PARSE_AHEAD_FROM:  # the child parses, and makes the letters queued meanwhile
+        ahead = ParseAhead.start(letters_ahead.child(pipeline.renderer))
+    letters = ahead.submit_job if ahead is not None else None
     pool = ThreadPoolExecutor(1, thread_name_prefix="prefetch")
     try:
         pending = pool.submit(_fetch, source, plan[0], ahead)
@@ -125,7 +129,7 @@ def _handle_batches(
             with relaxed():  # commits of a few messages each; made durable together by _move
                 messages = [(raw, _source(config, source, key)) for key, raw in fetched]
                 in_order = iter([key for key, _ in fetched])
-                for committed in pipeline.process_batch(config.name, messages, aheads):
+                for committed in pipeline.process_batch(config.name, messages, aheads, letters):
                     for outcome in committed:
                         key = next(in_order)
                         result.add(key, outcome)

@@ -16,7 +16,7 @@ from mailtix.store.lookups import (
     is_participant,
     thread_owners,
 )
-from mailtix.store.models import Attachment, Event, Message, Participant, Ticket
+from mailtix.store.models import Attachment, Event, Message, Participant, Ticket, database_proxy
 from mailtix.store.statements import from_row, insert_row, model_columns, select_by_id
 
 MAX_THREAD_IDS = 100  # In-Reply-To + the newest References looked up; a real thread has fewer
@@ -225,6 +225,26 @@ def store_outgoing(
         references=" ".join(references),
         created_at=now,
     )
+
+
+_FILL_OUTBOX = "UPDATE outbox SET rfc822 = ? WHERE id = ? AND message_id = ?"
+_FILL_RECORD = "UPDATE message SET subject = ?, text = ?, html = ? WHERE id = ? AND message_id = ?"
+
+
+def fill_outgoing(
+    outbox: Sequence[tuple[bytes, int, str]], records: Sequence[tuple[str, str, str, int, str]]
+) -> int:
+    """Put the letters made ahead into their rows, each found by id and Message-ID:
+    ``outbox`` (bytes, row id, Message-ID), ``records`` (subject, text, HTML, message id,
+    Message-ID); returns how many rows took theirs."""
+    db = database_proxy.obj
+    cursor = db.cursor()
+    filled = 0
+    for sql, rows in ((_FILL_OUTBOX, outbox), (_FILL_RECORD, records)):
+        if rows:
+            cursor.executemany(sql if db.param == "?" else sql.replace("?", db.param), rows)
+            filled += cursor.rowcount
+    return filled
 
 
 _THREAD_IDS = (

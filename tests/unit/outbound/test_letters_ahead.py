@@ -1,0 +1,219 @@
+"""Letters made ahead by a large poll's child (``outbound.letters_ahead``): the same mail as
+made in the poll, every row filled before the commit, a rolled-back message's letters never in
+another's row, a failing template on its own message, a dead child costing only time."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import logging
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from mailtix.inbound.parse_ahead import ParseAhead
+from mailtix.outbound import letters_ahead
+from mailtix.outbound.letters_ahead import Deferred, LetterFailed
+from mailtix.runtime.app import App
+from mailtix.runtime.poller import poll_mailbox
+from mailtix.store.models import Message, OutboxItem, Ticket, database_proxy
+from tests.support.config import TEMPLATES, small_config
+from tests.unit.desks.test_pipeline import (
+    DEPARTMENTS,
+    EXTRA,
+    ROUTING,
+    SUPPORT,
+    Clock,
+    mail,
+    pipeline_config,
+)
+from tests.unit.runtime.test_poller import MemorySource
+
+
+def mails(n: int) -> list[bytes]:
+    """New tickets from a few customers, some of them answering an earlier ticket by its tag."""
+    raws, tickets = [], 0
+    for i in range(n):
+        if i % 5 == 4:  # the customer of the ticket before writes again, by its tag
+            sender, subject = (
+                f"Customer {(i - 1) % 7} <c{(i - 1) % 7}@example.org>",
+                f"[SUP-{tickets}] more",
+            )
+        else:
+            sender, subject = f"Customer {i % 7} <c{i % 7}@example.org>", f"Question {i}: prïnter"
+            tickets += 1
+        raws.append(mail(sender=sender, subject=subject, body=f"Line {i}\n" + "word " * i))
+    return raws
+
+
+NOTICE = re.compile(r"mailtix notice (\d+)\.[0-9a-f]+")  # signed with the store's own secret
+
+
+def letters() -> list[tuple[str, list[str], str, str, str]]:
+    """Each queued mail as what its reader sees: kind, recipients, subject, text, HTML (an
+    agent's notice, signed with a secret of its store, as one placeholder)."""
+    seen = []
+    for row in OutboxItem.select().order_by(OutboxItem.id):
+        parsed = email.message_from_bytes(bytes(row.rfc822), policy=email.policy.default)
+        text = parsed.get_body(("plain",))
+        html = parsed.get_body(("html",))
+        assert text is not None and html is not None, f"outbox row {row.id} has no letter"
+        plain, rich = (NOTICE.sub(r"notice \1", part.get_content()) for part in (text, html))
+        seen.append((row.kind, list(row.recipients), str(parsed["Subject"]), plain, rich))
+    return seen
+
+
+def records() -> list[tuple[str, str, str]]:
+    rows = Message.select().where(Message.kind == "auto").order_by(Message.id)
+    return [(m.subject, m.text, m.html) for m in rows]
+
+
+def poll(app: App, raws: list[bytes]) -> dict[str, int]:
+    result = poll_mailbox(app.mailbox("support"), MemorySource(raws, slow=0), app.pipeline)  # type: ignore[arg-type]
+    return dict(result.outcomes)
+
+
+@pytest.fixture
+def patient(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The poll waits for every letter of the child (a loaded machine makes none here by
+    timing), and the letters made in the poll itself are counted."""
+    monkeypatch.setattr(letters_ahead, "WAIT", 30.0)
+    monkeypatch.setattr("mailtix.runtime.poller.PARSE_AHEAD_FROM", 3)
+    made_here: list[int] = []
+    real_make = letters_ahead.make
+
+    def counted(*args: object) -> object:
+        made_here.append(1)
+        return real_make(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(letters_ahead, "make", counted)
+    monkeypatch.setattr("mailtix.outbound.mailer.make", counted)
+    return made_here
+
+
+def test_a_letter_made_ahead_is_the_letter_made_in_the_poll(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, patient: list[int]
+) -> None:
+    raws = mails(45)
+    for side in ("ahead", "here"):
+        (tmp_path / side).mkdir()
+    ahead_app = App.open(pipeline_config(tmp_path / "ahead"), clock=Clock())
+    outcomes = poll(ahead_app, raws)
+    made_ahead, recorded_ahead = letters(), records()
+    assert patient == [], "letters were made in the poll although the child answered"
+    assert outcomes == {"ticket": 36, "followup": 9}
+
+    monkeypatch.setattr("mailtix.runtime.poller.PARSE_AHEAD_FROM", 10**6)  # no child
+    here_app = App.open(pipeline_config(tmp_path / "here"), clock=Clock())
+    assert poll(here_app, raws) == outcomes
+    assert len(made_ahead) > 45  # acknowledgements and notifications to agents
+    assert letters() == made_ahead
+    assert records() == recorded_ahead
+    assert all(subject and text for subject, text, _ in recorded_ahead)
+
+
+def test_a_rolled_back_message_leaves_no_letter_for_the_row_that_takes_its_place(
+    tmp_path: Path,
+) -> None:
+    """SQLite gives a rolled-back row's id to the next row: the letter queued for the first
+    must not be written into the second (to another customer)."""
+    app = App.open(pipeline_config(tmp_path), clock=Clock())
+    assert poll(app, [mail(sender="ann@example.org"), mail(sender="ben@example.org")]) == {
+        "ticket": 2
+    }
+    ann, ben = Ticket.select().order_by(Ticket.id)
+    mailer, box = app.pipeline.mailer, app.mailbox("support")
+    now = datetime(2026, 12, 4, 12, tzinfo=UTC)
+    ahead = ParseAhead.start(letters_ahead.child(app.pipeline.renderer))
+    assert ahead is not None
+    try:
+        for restore in (True, False):
+            with database_proxy.atomic() as outer:
+                deferred = mailer.deferred = Deferred(ahead.submit_job)
+                mark = deferred.mark()
+                try:
+                    with database_proxy.atomic():
+                        first = mailer.acknowledge(ann, box, None, now, new=True)
+                        raise RuntimeError("the message failed after queueing its letter")
+                except RuntimeError:
+                    if restore:
+                        deferred.restore(mark)
+                second = mailer.acknowledge(ben, box, None, now, new=True)
+                assert first is not None and second is not None and first.id == second.id
+                if restore:
+                    deferred.finish(app.pipeline.renderer)
+                    row = OutboxItem.get_by_id(second.id)
+                    assert row.recipients == ["ben@example.org"]
+                    assert b"To: ben@example.org" in bytes(row.rfc822)
+                    assert b"ann@example.org" not in bytes(row.rfc822)
+                else:  # a letter not forgotten finds no row of its Message-ID
+                    with pytest.raises(LetterFailed, match="2 of 4 letter rows filled"):
+                        deferred.finish(app.pipeline.renderer)
+                mailer.deferred = None
+                outer.rollback()
+    finally:
+        ahead.close()
+
+
+def failing_templates(directory: Path) -> Path:
+    """The shipped templates, but the acknowledgement fails for a subject with "boom"."""
+    directory.mkdir(parents=True)
+    text = (TEMPLATES / "acknowledgement.txt.j2").read_text()
+    boom = '{% if "boom" in ticket.subject %}{{ 1 // 0 }}{% endif %}'
+    (directory / "acknowledgement.txt.j2").write_text(boom + text)
+    return directory
+
+
+def test_a_failing_template_fails_only_its_own_message(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, patient: list[int]
+) -> None:
+    templates = failing_templates(tmp_path / "tpl")
+    config = small_config(
+        tmp_path, address=SUPPORT, departments=DEPARTMENTS, routing=ROUTING,
+        mailbox='display_name = "ACME Support"\ndepartment = "general"',
+        extra=EXTRA + f'\n[templates]\ndir = "{templates}"\n',
+    )  # fmt: skip
+    app = App.open(config, clock=Clock())
+    raws = [mail(sender=f"c{i}@example.org", subject=f"Question {i}") for i in range(25)]
+    raws[12] = mail(sender="boom@example.org", subject="it went boom")
+    with caplog.at_level(logging.WARNING):
+        outcomes = poll(app, raws)
+    assert outcomes == {"ticket": 24, "deferred": 1}
+    assert "one at a time" in caplog.text
+    assert "ZeroDivisionError" in caplog.text
+    acknowledged = {
+        row.recipients[0] for row in OutboxItem.select().where(OutboxItem.kind == "acknowledgement")
+    }
+    assert len(acknowledged) == 24 and "boom@example.org" not in acknowledged
+    letters()  # every row has its letter
+
+
+def test_a_dead_child_leaves_the_letters_to_the_poll(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("mailtix.runtime.poller.PARSE_AHEAD_FROM", 3)
+    real_submit = ParseAhead.submit_job
+
+    def kill_then_submit(self: ParseAhead, frame: bytes) -> object:
+        self._proc.kill()
+        return real_submit(self, frame)
+
+    monkeypatch.setattr(ParseAhead, "submit_job", kill_then_submit)
+    app = App.open(pipeline_config(tmp_path), clock=Clock())
+    assert poll(app, mails(30)) == {"ticket": 24, "followup": 6}
+    assert len(letters()) > 30  # each with its letter, made in the poll
+    assert all(subject and text for subject, text, _ in records())
+
+
+def test_an_answer_that_is_not_a_letter_is_not_used() -> None:
+    from concurrent.futures import Future
+
+    for answer in (["x"], [("s", "t", "h", "not bytes")], [("s", "t", "h")], "no list", []):
+        future: Future[list[object]] = Future()
+        future.set_result(answer)  # type: ignore[arg-type]
+        assert letters_ahead._answer(future, 0, 0.0) is None
+    future = Future()
+    future.set_result([("s", "t", "h", b"bytes")])
+    assert letters_ahead._answer(future, 0, 0.0) == ("s", "t", "h", b"bytes")
