@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -97,8 +98,25 @@ class Pipeline:
         self.clock = clock
         self.max_attempts = MAX_ATTEMPTS
         self.cpu_budget = CPU_BUDGET
-        self._known: KnownReceipts | None = None  # while a group is handled: its receipts
-        self._receipts: list[dict[str, object]] | None = None  # and the ones it writes
+        self._local = threading.local()  # the group this thread handles (polls run at once)
+
+    @property
+    def _known(self) -> KnownReceipts | None:
+        """While this thread handles a group: the receipts its messages had before."""
+        return getattr(self._local, "known", None)
+
+    @_known.setter
+    def _known(self, value: KnownReceipts | None) -> None:
+        self._local.known = value
+
+    @property
+    def _receipts(self) -> list[dict[str, object]] | None:
+        """While this thread handles a group: the receipts it writes at its end."""
+        return getattr(self._local, "receipts", None)
+
+    @_receipts.setter
+    def _receipts(self, value: list[dict[str, object]] | None) -> None:
+        self._local.receipts = value
 
     @property
     def config(self) -> Config:

@@ -13,6 +13,7 @@ address about one ticket (``tickets.max_mails_per_ticket_per_hour``), notificati
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -74,9 +75,19 @@ class Mailer:
         # and never waits for the store's write lock to claim them. A claim of a worker that
         # died is taken over at once by the next drain on this host, as any claim.
         self.sent_by: Callable[[], str | None] | None = None
-        # While a group of a large poll is handled: where its letters are made ahead
-        # (``letters_ahead``; the pipeline sets it and finishes it before the commit).
-        self.deferred: Deferred | None = None
+        self._local = threading.local()  # what one thread's group of messages holds
+
+    @property
+    def deferred(self) -> Deferred | None:
+        """While this thread handles a group of a large poll: where its letters are made
+        ahead (``letters_ahead``; the pipeline sets it and finishes it before the commit).
+        Per thread: the daemon's other polls, its timed jobs and LMTP deliveries use this
+        mailer at the same time, and their letters are made by themselves."""
+        return getattr(self._local, "deferred", None)
+
+    @deferred.setter
+    def deferred(self, value: Deferred | None) -> None:
+        self._local.deferred = value
 
     @property
     def domain(self) -> str:

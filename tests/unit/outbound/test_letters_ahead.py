@@ -8,6 +8,7 @@ import email
 import email.policy
 import logging
 import re
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -217,3 +218,28 @@ def test_an_answer_that_is_not_a_letter_is_not_used() -> None:
     future = Future()
     future.set_result([("s", "t", "h", b"bytes")])
     assert letters_ahead._answer(future, 0, 0.0) == ("s", "t", "h", b"bytes")
+
+
+def test_a_letter_queued_by_another_thread_is_made_by_that_thread(tmp_path: Path) -> None:
+    """The daemon's polls, timed jobs and LMTP deliveries share one pipeline in threads of
+    their own: a letter queued elsewhere while a group is open must not wait for that group
+    (which would never fill a row it cannot see, and the mail would go out empty)."""
+    from concurrent.futures import Future
+
+    app = App.open(pipeline_config(tmp_path), clock=Clock())
+    assert poll(app, [mail(sender="ann@example.org")]) == {"ticket": 1}
+    (ticket,) = Ticket.select()
+    mailer, box = app.pipeline.mailer, app.mailbox("support")
+    mailer.deferred = Deferred(lambda frame: Future())  # this thread's group: never answered
+    queued: list[OutboxItem | None] = []
+    now = datetime(2026, 12, 4, 12, tzinfo=UTC)
+    other = threading.Thread(
+        target=lambda: queued.append(mailer.acknowledge(ticket, box, None, now))
+    )
+    other.start()
+    other.join()
+    mailer.deferred = None
+    (item,) = queued
+    assert item is not None and b"To: ann@example.org" in bytes(
+        OutboxItem.get_by_id(item.id).rfc822
+    )
