@@ -21,7 +21,7 @@ from mailtix.store.models import Ticket
 
 pytestmark = pytest.mark.integration
 
-MAILS = 30
+MAILS = 60
 
 
 @pytest.fixture(scope="module")
