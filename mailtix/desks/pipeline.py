@@ -30,9 +30,9 @@ from mailtix.domain.log_lines import add_log_fields, log_context
 from mailtix.domain.values import ParsedMail
 from mailtix.domain.vocabulary import EventType
 from mailtix.inbound.parse import parse_message
-from mailtix.inbound.parse_ahead import Ahead
+from mailtix.inbound.parse_ahead import Ahead, ParseAhead
 from mailtix.outbound import budget_counts
-from mailtix.outbound.letters_ahead import Deferred, LetterFailed, Submit
+from mailtix.outbound.letters_ahead import Deferred, LetterFailed
 from mailtix.outbound.mailer import Mailer
 from mailtix.outbound.notify import Notifier
 from mailtix.outbound.render import TemplateRenderer
@@ -146,7 +146,7 @@ class Pipeline:
         mailbox: str,
         messages: Sequence[tuple[bytes, Source]],
         aheads: Sequence[Ahead | None] | None = None,
-        letters: Submit | None = None,
+        letters: ParseAhead | None = None,
     ) -> Iterator[list[Outcome]]:
         """``process`` for the messages of one poll batch: their outcomes in order, a list at a
         time, each list committed when it is given (lazily: handled when it is taken).
@@ -184,7 +184,7 @@ class Pipeline:
         if group:
             yield from self._group(group, letters)
 
-    def _group(self, group: list[_Queued], letters: Submit | None) -> Iterator[list[Outcome]]:
+    def _group(self, group: list[_Queued], letters: ParseAhead | None) -> Iterator[list[Outcome]]:
         """``_handle_group``; when a letter made ahead fails, the group (rolled back) is
         handled again a message at a time, each message's letters made in line."""
         try:
@@ -197,7 +197,9 @@ class Pipeline:
             return
         yield outcomes
 
-    def _handle_group(self, group: list[_Queued], letters: Submit | None = None) -> list[Outcome]:
+    def _handle_group(
+        self, group: list[_Queued], letters: ParseAhead | None = None
+    ) -> list[Outcome]:
         """One relaxed commit (the poller makes the batch durable before moving it); each
         message in a savepoint of its own (_process). The group's earlier receipts are looked
         up together first, and the receipts it makes written together at its end, in its

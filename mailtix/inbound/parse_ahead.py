@@ -107,6 +107,7 @@ class ParseAhead:
         self._closed = False
         self._submitted = 0  # parse requests numbered in the order they were made
         self._taking = 0  # the request of the mail the pipeline last asked for
+        self._late = False  # a wait for a job's answer ran out (``answer``)
         self._writer = threading.Thread(target=self._write, name="parse-ahead-w", daemon=True)
         self._reader = threading.Thread(target=self._read, name="parse-ahead-r", daemon=True)
         self._writer.start()
@@ -146,6 +147,18 @@ class ParseAhead:
         future: Future[list[Any]] = Future()
         self._put(self._jobs, _Request(-1, frame, future))
         return future
+
+    def answer(self, future: Future[list[Any]], timeout: float) -> list[Any] | None:
+        """A job's answer, waited for at most ``timeout`` seconds, and not at all once one
+        wait has run out (the child is stuck or behind: from then on the poll does what is not
+        back); None when it is not back or the child failed."""
+        try:
+            return future.result(timeout=0 if self._late else timeout)
+        except TimeoutError:
+            self._late = True
+            return None
+        except Exception:  # the child is gone
+            return None
 
     def _put(self, into: deque[_Request], request: _Request) -> None:
         with self._ready:

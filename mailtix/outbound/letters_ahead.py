@@ -8,9 +8,10 @@ record on the ticket, and the context of its templates, as plain values. Only th
 rendering the templates and composing the bytes (``make``), goes to the child; the row and the
 record wait with empty text. Before the group commits, ``Deferred.finish`` fills them with what
 came back, and makes here, with the same function, each letter the child has not answered
-(yet): nothing waits on the child. A row is filled by id *and* Message-ID, so a row rolled
-back with its message's savepoint (its letters are dropped with it, ``restore``) whose id is
-used again cannot receive another letter's bytes.
+within WAIT; once one such wait has run out, that poll waits no more (``ParseAhead.answer``).
+A row is filled by id *and* Message-ID, so a row rolled back with its message's savepoint (its
+letters are dropped with it, ``restore``) whose id is used again cannot receive another
+letter's bytes.
 
 A template that fails here fails the group (``LetterFailed``): the pipeline then handles the
 group's messages one at a time, their letters made in line, so the failure lands on its own
@@ -26,7 +27,7 @@ from __future__ import annotations
 import pickle
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -40,10 +41,11 @@ from mailtix.outbound.render import TemplateRenderer
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
+    from mailtix.inbound.parse_ahead import ParseAhead
+
 HANDLER = "letter"
 
 Made = tuple[str, str, str, bytes]  # subject, text, HTML, the composed bytes
-Submit = Callable[[bytes], "Future[list[object]]"]  # ParseAhead.submit_job
 PER_REQUEST = 8  # letters a request to the child carries (fewer requests: fewer thread switches)
 WAIT = 0.05  # seconds a group waits, at most, for letters still being made by the child
 
@@ -91,8 +93,8 @@ class _Pending:
 class Deferred:
     """The letters of one group, sent to the child a few at a time as they are queued."""
 
-    def __init__(self, submit: Submit) -> None:
-        self._submit = submit
+    def __init__(self, worker: ParseAhead) -> None:
+        self._worker = worker
         self._pending: list[_Pending] = []
         self._sent = 0  # the letters before this one went to the child
 
@@ -118,7 +120,7 @@ class Deferred:
         batch = [p for p in self._pending[self._sent :] if p.made is None]
         self._sent = len(self._pending)
         if batch:
-            answer = self._submit(pickle.dumps((HANDLER, [p.job for p in batch]), protocol=5))
+            answer = self._worker.submit_job(pickle.dumps((HANDLER, [p.job for p in batch]), 5))
             for place, letter in enumerate(batch):
                 letter.answer, letter.place = answer, place
 
@@ -141,7 +143,7 @@ class Deferred:
         records: list[tuple[str, str, str, int, str]] = []
         deadline = time.monotonic() + WAIT
         for letter in pending:
-            made = letter.made or _answer(letter.answer, letter.place, deadline)
+            made = letter.made or self._answer(letter.answer, letter.place, deadline)
             if made is None:
                 try:
                     made = make(renderer, Job(*pickle.loads(letter.job)))
@@ -155,19 +157,16 @@ class Deferred:
         if filled != len(outbox) + len(records):
             raise LetterFailed(f"{filled} of {len(outbox) + len(records)} letter rows filled")
 
-
-def _answer(future: Future[list[object]] | None, place: int, deadline: float) -> Made | None:
-    """The child's letter, waited for until ``deadline``; None when it is not back by then,
-    the child failed or its answer is not a letter's four parts."""
-    if future is None:
-        return None
-    try:
-        answer = future.result(timeout=max(0.0, deadline - time.monotonic()))
-    except Exception:  # not back in time, or the child is gone
-        return None
-    if not (isinstance(answer, list) and place < len(answer)):
-        return None
-    return _made(answer[place])
+    def _answer(
+        self, future: Future[list[object]] | None, place: int, deadline: float
+    ) -> Made | None:
+        """The child's letter, waited for until ``deadline`` (``ParseAhead.answer``); None
+        when it is not back by then, the child failed or its answer is not a letter's four
+        parts."""
+        if future is None:
+            return None
+        answer = self._worker.answer(future, max(0.0, deadline - time.monotonic()))
+        return _made(answer[place]) if answer is not None and place < len(answer) else None
 
 
 def _made(answer: object) -> Made | None:

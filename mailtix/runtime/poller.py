@@ -117,7 +117,6 @@ def _handle_batches(
     ahead = None
     if new >= PARSE_AHEAD_FROM:  # the child parses, and makes the letters queued meanwhile
         ahead = ParseAhead.start(letters_ahead.child(pipeline.renderer))
-    letters = ahead.submit_job if ahead is not None else None
     pool = ThreadPoolExecutor(1, thread_name_prefix="prefetch")
     try:
         pending = pool.submit(_fetch, source, plan[0], ahead)
@@ -129,7 +128,7 @@ def _handle_batches(
             with relaxed():  # commits of a few messages each; made durable together by _move
                 messages = [(raw, _source(config, source, key)) for key, raw in fetched]
                 in_order = iter([key for key, _ in fetched])
-                for committed in pipeline.process_batch(config.name, messages, aheads, letters):
+                for committed in pipeline.process_batch(config.name, messages, aheads, ahead):
                     for outcome in committed:
                         key = next(in_order)
                         result.add(key, outcome)

@@ -8,7 +8,10 @@ import email
 import email.policy
 import logging
 import re
+import subprocess
+import sys
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -132,7 +135,7 @@ def test_a_rolled_back_message_leaves_no_letter_for_the_row_that_takes_its_place
     try:
         for restore in (True, False):
             with database_proxy.atomic() as outer:
-                deferred = mailer.deferred = Deferred(ahead.submit_job)
+                deferred = mailer.deferred = Deferred(ahead)
                 mark = deferred.mark()
                 try:
                     with database_proxy.atomic():
@@ -211,26 +214,31 @@ def test_a_dead_child_leaves_the_letters_to_the_poll(
 def test_an_answer_that_is_not_a_letter_is_not_used() -> None:
     from concurrent.futures import Future
 
-    for answer in (["x"], [("s", "t", "h", "not bytes")], [("s", "t", "h")], "no list", []):
-        future: Future[list[object]] = Future()
-        future.set_result(answer)  # type: ignore[arg-type]
-        assert letters_ahead._answer(future, 0, 0.0) is None
-    future = Future()
-    future.set_result([("s", "t", "h", b"bytes")])
-    assert letters_ahead._answer(future, 0, 0.0) == ("s", "t", "h", b"bytes")
+    silent = silent_child()
+    deferred = Deferred(silent)
+    try:
+        bad = (["x"], [("s", "t", "h", "not bytes")], [("s", "t", "h")], [b"x"], [])
+        for answer in bad:
+            future: Future[list[object]] = Future()
+            future.set_result(answer)  # type: ignore[arg-type]
+            assert deferred._answer(future, 0, 0.0) is None
+        future = Future()
+        future.set_result([("s", "t", "h", b"bytes")])
+        assert deferred._answer(future, 0, 0.0) == ("s", "t", "h", b"bytes")
+    finally:
+        silent.close()
 
 
 def test_a_letter_queued_by_another_thread_is_made_by_that_thread(tmp_path: Path) -> None:
     """The daemon's polls, timed jobs and LMTP deliveries share one pipeline in threads of
     their own: a letter queued elsewhere while a group is open must not wait for that group
     (which would never fill a row it cannot see, and the mail would go out empty)."""
-    from concurrent.futures import Future
-
     app = App.open(pipeline_config(tmp_path), clock=Clock())
     assert poll(app, [mail(sender="ann@example.org")]) == {"ticket": 1}
     (ticket,) = Ticket.select()
     mailer, box = app.pipeline.mailer, app.mailbox("support")
-    mailer.deferred = Deferred(lambda frame: Future())  # this thread's group: never answered
+    silent = silent_child()
+    mailer.deferred = Deferred(silent)  # this thread's group: never answered
     queued: list[OutboxItem | None] = []
     now = datetime(2026, 12, 4, 12, tzinfo=UTC)
     other = threading.Thread(
@@ -239,7 +247,39 @@ def test_a_letter_queued_by_another_thread_is_made_by_that_thread(tmp_path: Path
     other.start()
     other.join()
     mailer.deferred = None
+    silent.close()
     (item,) = queued
     assert item is not None and b"To: ann@example.org" in bytes(
         OutboxItem.get_by_id(item.id).rfc822
     )
+
+
+def silent_child() -> ParseAhead:
+    """A child that reads every request and never answers (stuck, but alive)."""
+    never = [sys.executable, "-c", "import sys; sys.stdin.buffer.read()"]
+    return ParseAhead(subprocess.Popen(never, stdin=subprocess.PIPE, stdout=subprocess.PIPE))
+
+
+def test_a_stuck_child_is_waited_for_once_a_poll(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A group waits at most WAIT for its letters; once a wait ran out, the poll's later
+    groups make theirs at once instead of waiting again for the same child."""
+    monkeypatch.setattr(letters_ahead, "WAIT", 1.0)
+    monkeypatch.setattr("mailtix.runtime.poller.PARSE_AHEAD_FROM", 3)
+    monkeypatch.setattr(ParseAhead, "start", classmethod(lambda cls, child=(): silent_child()))
+    waited: list[float] = []
+    real_answer = ParseAhead.answer
+
+    def timed(self: ParseAhead, future: object, timeout: float) -> object:
+        started = time.monotonic()
+        try:
+            return real_answer(self, future, timeout)  # type: ignore[arg-type]
+        finally:
+            waited.append(time.monotonic() - started)
+
+    monkeypatch.setattr(ParseAhead, "answer", timed)
+    app = App.open(pipeline_config(tmp_path), clock=Clock())
+    assert poll(app, mails(60)) == {"ticket": 48, "followup": 12}  # three groups
+    assert len(letters()) > 60  # every letter made in the poll
+    assert 1.0 <= sum(waited) < 1.5, f"waited {sum(waited):.2f} s for a child that never answers"
