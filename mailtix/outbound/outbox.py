@@ -51,6 +51,7 @@ MAX_RETRY = timedelta(hours=1)
 GIVE_UP_AFTER = timedelta(days=3)
 CLAIM_LEASE = timedelta(minutes=10)  # a claim older than this belongs to a dead worker
 RENEW_CLAIMS = timedelta(minutes=1)  # a live sender renews its claims this often
+EMPTY = "nothing to send: the outbox row holds no message (a fault of mailtix)"
 CLAIM_BATCH = 20  # rows claimed at a time: what a worker that dies leaves claimed
 RESERVATION_TTL = timedelta(seconds=15)  # max_per_minute: reserved sends unused by then lapse
 
@@ -350,6 +351,10 @@ async def _send_from(sender: Sender, feed: _Feed, account: Account) -> bool:
             fault_point("during-send")
             feed.state.marks.mark(item, feed.clock())
 
+        if not item.rfc822:  # a letter that was never made: an error to see, never a blank mail
+            log.error("outbox row %s holds no message: marked failed, nothing sent", item.id)
+            _record_failure(item, SendError(EMPTY, permanent=True), feed.clock(), feed.counts)
+            continue
         try:
             await sender.send(item.envelope_from, item.recipients, item.rfc822, accepted)
         except SendError as exc:

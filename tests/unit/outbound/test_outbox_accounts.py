@@ -70,6 +70,21 @@ def test_each_mail_leaves_through_the_account_of_the_mailbox_it_is_from(
     assert delivered(tmp_path / "shared") == ["1", "4"]
 
 
+def test_a_row_without_a_message_fails_instead_of_going_out_blank(
+    db: Database, tmp_path: Path
+) -> None:
+    """A letter made ahead is filled in before its group commits; should a row ever be
+    committed without one, it is a failure on the ticket, not an empty mail to a customer."""
+    queue("support@example.com", 1)
+    empty = queue("support@example.com", 2)
+    OutboxItem.update(rfc822=b"").where(OutboxItem.id == empty.id).execute()
+    counts = outbox.drain(accounts(tmp_path), lambda: NOW)
+    assert counts == {"sent": 1, "failed": 1}
+    assert delivered(tmp_path / "shared") == ["1"]
+    failed = OutboxItem.get_by_id(empty.id)
+    assert failed.status == "failed" and failed.last_error == outbox.EMPTY
+
+
 def test_max_per_minute_holds_the_rest_pending_until_the_minute_has_room(
     db: Database, tmp_path: Path
 ) -> None:
