@@ -107,7 +107,7 @@ class ParseAhead:
         self._closed = False
         self._submitted = 0  # parse requests numbered in the order they were made
         self._taking = 0  # the request of the mail the pipeline last asked for
-        self._late = False  # a wait for a job's answer ran out (``answer``)
+        self._late = False  # a wait ran out, and nothing came back since (``answer``)
         self._writer = threading.Thread(target=self._write, name="parse-ahead-w", daemon=True)
         self._reader = threading.Thread(target=self._read, name="parse-ahead-r", daemon=True)
         self._writer.start()
@@ -149,9 +149,9 @@ class ParseAhead:
         return future
 
     def answer(self, future: Future[list[Any]], timeout: float) -> list[Any] | None:
-        """A job's answer, waited for at most ``timeout`` seconds, and not at all once one
-        wait has run out (the child is stuck or behind: from then on the poll does what is not
-        back); None when it is not back or the child failed."""
+        """A job's answer, waited for at most ``timeout`` seconds, and not at all after a wait
+        ran out until the child answers something again (stuck, it is waited for once); None
+        when it is not back or the child failed."""
         try:
             return future.result(timeout=0 if self._late else timeout)
         except TimeoutError:
@@ -249,6 +249,7 @@ class ParseAhead:
                     self._waiting.get_nowait().set_exception(EOFError("parse worker gone"))
                 return
             self._waiting.get().set_result(results)
+            self._late = False  # it answers again: worth waiting for
 
 
 class _Request(NamedTuple):

@@ -8,7 +8,8 @@ record on the ticket, and the context of its templates, as plain values. Only th
 rendering the templates and composing the bytes (``make``), goes to the child; the row and the
 record wait with empty text. Before the group commits, ``Deferred.finish`` fills them with what
 came back, and makes here, with the same function, each letter the child has not answered
-within WAIT; once one such wait has run out, that poll waits no more (``ParseAhead.answer``).
+within WAIT; after such a wait ran out, none is waited for until the child answers again
+(``ParseAhead.answer``).
 A row is filled by id *and* Message-ID, so a row rolled back with its message's savepoint (its
 letters are dropped with it, ``restore``) whose id is used again cannot receive another
 letter's bytes.

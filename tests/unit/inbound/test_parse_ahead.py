@@ -116,6 +116,30 @@ def test_the_child_is_kept_only_a_few_chunks_ahead_of_the_pipeline() -> None:
         ahead.close()
 
 
+def test_after_a_wait_ran_out_the_child_is_waited_for_again_once_it_answers() -> None:
+    """A stuck child is waited for once; a child that was only slow (still starting, say) is
+    waited for again as soon as it answers anything, so one slow moment does not cost the
+    rest of the poll its letters."""
+    from concurrent.futures import Future
+
+    ahead = ParseAhead.start()
+    assert ahead is not None
+    never: Future[list[object]] = Future()
+
+    def waited() -> float:
+        started = time.monotonic()
+        assert ahead.answer(never, 0.2) is None
+        return time.monotonic() - started
+
+    try:
+        assert waited() >= 0.2
+        assert waited() < 0.1  # late: not waited for again
+        assert wait_for(ahead.submit([b"Subject: x\r\n\r\nbody\r\n"]))[0] is not None
+        assert waited() >= 0.2  # it answered: worth waiting for again
+    finally:
+        ahead.close()
+
+
 def test_a_dead_child_leaves_the_parsing_to_the_pipeline() -> None:
     ahead = ParseAhead.start()
     assert ahead is not None
