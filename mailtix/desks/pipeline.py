@@ -80,6 +80,15 @@ class Outcome:
 _Queued = tuple[bytes, Source, str, Ahead | None]  # a batch's message, its hash and parse
 
 
+class _OpenGroup(threading.local):
+    """While a thread handles a group of messages: the receipts they had before, and the ones
+    the group writes at its end (per thread: the daemon's polls and LMTP deliveries share one
+    pipeline)."""
+
+    known: KnownReceipts | None = None
+    receipts: list[dict[str, object]] | None = None
+
+
 class Pipeline:
     def __init__(
         self,
@@ -98,25 +107,7 @@ class Pipeline:
         self.clock = clock
         self.max_attempts = MAX_ATTEMPTS
         self.cpu_budget = CPU_BUDGET
-        self._local = threading.local()  # the group this thread handles (polls run at once)
-
-    @property
-    def _known(self) -> KnownReceipts | None:
-        """While this thread handles a group: the receipts its messages had before."""
-        return getattr(self._local, "known", None)
-
-    @_known.setter
-    def _known(self, value: KnownReceipts | None) -> None:
-        self._local.known = value
-
-    @property
-    def _receipts(self) -> list[dict[str, object]] | None:
-        """While this thread handles a group: the receipts it writes at its end."""
-        return getattr(self._local, "receipts", None)
-
-    @_receipts.setter
-    def _receipts(self, value: list[dict[str, object]] | None) -> None:
-        self._local.receipts = value
+        self._open = _OpenGroup()  # the group this thread handles (polls run at once)
 
     @property
     def config(self) -> Config:
@@ -206,8 +197,10 @@ class Pipeline:
         transaction (its messages are distinct: same bytes twice are never in one group)."""
         uids = [(src.uidvalidity, src.uid) for _, src, _, _ in group if src.uid is not None]
         with relaxed(), database_proxy.atomic(), budget_counts.counting():
-            self._known = known_receipts(group[0][1].mailbox, uids, [item[2] for item in group])
-            self._receipts = []
+            self._open.known = known_receipts(
+                group[0][1].mailbox, uids, [item[2] for item in group]
+            )
+            self._open.receipts = []
             deferred = self.mailer.deferred = Deferred(letters) if letters is not None else None
             try:
                 outcomes = [
@@ -216,9 +209,9 @@ class Pipeline:
                 ]
                 if deferred is not None:
                     deferred.finish(self.renderer)
-                add_receipts(self._receipts)
+                add_receipts(self._open.receipts)
             finally:
-                self._known = self._receipts = self.mailer.deferred = None
+                self._open.known = self._open.receipts = self.mailer.deferred = None
         fault_point("after-commit")
         return outcomes
 
@@ -285,7 +278,7 @@ class Pipeline:
     ) -> Outcome:
         """``_apply`` in a savepoint: all of the message's rows, its receipt included, or none.
         ``visible``: what the sender wrote of the text, when the parse brought it."""
-        written = len(self._receipts) if self._receipts is not None else 0
+        written = len(self._open.receipts) if self._open.receipts is not None else 0
         counted = budget_counts.mark()
         deferred = self.mailer.deferred
         letters = deferred.mark() if deferred is not None else 0
@@ -296,8 +289,8 @@ class Pipeline:
                     keep(source, raw, sha, outcome.kind, outcome.detail, self.clock())
                 budget.check("handling")  # over it: the message's rows are rolled back
         except BaseException:
-            if self._receipts is not None:
-                del self._receipts[written:]  # rolled back with the savepoint
+            if self._open.receipts is not None:
+                del self._open.receipts[written:]  # rolled back with the savepoint
             budget_counts.restore(counted)  # and its outbox rows
             if deferred is not None:
                 deferred.restore(letters)  # and the letters to fill them
@@ -320,7 +313,7 @@ class Pipeline:
     def _already_seen(self, source: Source, sha: str, retry: bool = False) -> Outcome | None:
         """The earlier outcome for this UID, or for the same bytes (a new UIDVALIDITY, a
         redelivery); a quarantined message stays quarantined unless it is being retried."""
-        known = self._known if not retry else None
+        known = self._open.known if not retry else None
         if source.uid is not None:
             by_uid = (
                 known.for_uid(source.uidvalidity, source.uid)
@@ -345,10 +338,12 @@ class Pipeline:
     def _receipt(
         self, source: Source, sha: str, outcome: str, detail: str, ticket: int | None
     ) -> None:
-        if self._receipts is None:
+        if self._open.receipts is None:
             add_receipt(source, sha, outcome, detail, ticket, self.clock())
         else:  # a group's: written at its end (_handle_group)
-            self._receipts.append(receipt_row(source, sha, outcome, detail, ticket, self.clock()))
+            self._open.receipts.append(
+                receipt_row(source, sha, outcome, detail, ticket, self.clock())
+            )
 
     def _apply(
         self,

@@ -135,7 +135,8 @@ class ParseAhead:
             chunk = small[start : start + CHUNK]
             future: Future[list[Any]] = Future()
             number, self._submitted = self._submitted, self._submitted + 1
-            self._put(self._parses, _Request(number, ("parse", [raws[i] for i in chunk]), future))
+            frame = pickle.dumps(("parse", [raws[i] for i in chunk]), protocol=5)
+            self._put(self._parses, _Request(number, frame, future))
             for position, i in enumerate(chunk):
                 aheads[i] = self._taker(number, future, position)
         return aheads
@@ -222,9 +223,8 @@ class ParseAhead:
         broken = False
         while (request := self._next()) is not None:
             if not broken:
-                body = request.body
                 try:
-                    _write_frame(stdin, body if isinstance(body, bytes) else pickle.dumps(body, 5))
+                    _write_frame(stdin, request.frame)
                     self._waiting.put(request.future)
                     continue
                 except (OSError, ValueError):  # the child is gone
@@ -254,7 +254,7 @@ class ParseAhead:
 
 class _Request(NamedTuple):
     number: int  # a parse request's place in the window (-1: a job)
-    body: tuple[str, object] | bytes  # (handler, payload), or those pickled already
+    frame: bytes  # pickle.dumps((handler, payload))
     future: Future[list[Any]]
 
 

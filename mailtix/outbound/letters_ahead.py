@@ -144,7 +144,7 @@ class Deferred:
         records: list[tuple[str, str, str, int, str]] = []
         deadline = time.monotonic() + WAIT
         for letter in pending:
-            made = letter.made or self._answer(letter.answer, letter.place, deadline)
+            made = letter.made or self._answer(letter, deadline)
             if made is None:
                 try:
                     made = make(renderer, Job(*pickle.loads(letter.job)))
@@ -158,26 +158,31 @@ class Deferred:
         if filled != len(outbox) + len(records):
             raise LetterFailed(f"{filled} of {len(outbox) + len(records)} letter rows filled")
 
-    def _answer(
-        self, future: Future[list[object]] | None, place: int, deadline: float
-    ) -> Made | None:
-        """The child's letter, waited for until ``deadline`` (``ParseAhead.answer``); None
-        when it is not back by then, the child failed or its answer is not a letter's four
-        parts."""
-        if future is None:
+    def _answer(self, letter: _Pending, deadline: float) -> Made | None:
+        """The child's answer for ``letter``, waited for until ``deadline``
+        (``ParseAhead.answer``); None when it is not back by then, the child failed, or it is
+        not this letter's four parts."""
+        if letter.answer is None:
             return None
-        answer = self._worker.answer(future, max(0.0, deadline - time.monotonic()))
-        return _made(answer[place]) if answer is not None and place < len(answer) else None
+        answer = self._worker.answer(letter.answer, max(0.0, deadline - time.monotonic()))
+        if answer is None or letter.place >= len(answer):
+            return None
+        return _made(answer[letter.place], letter.message_id)
 
 
-def _made(answer: object) -> Made | None:
-    """``answer`` if it is a letter's four parts."""
+def _made(answer: object, message_id: str) -> Made | None:
+    """``answer`` if it is a letter's four parts, and the letter of ``message_id`` (its header
+    block says so): an answer out of place goes to no one else's row."""
     if not (isinstance(answer, tuple) and len(answer) == 4):
         return None
     subject, text, html, rfc822 = answer
-    if isinstance(subject, str) and isinstance(text, str) and isinstance(html, str):
-        return (subject, text, html, rfc822) if isinstance(rfc822, bytes) else None
-    return None
+    if not (isinstance(subject, str) and isinstance(text, str) and isinstance(html, str)):
+        return None
+    if not isinstance(rfc822, bytes):
+        return None
+    head = rfc822[: rfc822.find(b"\r\n\r\n") + 2]
+    mine = f"\r\nMessage-ID: {message_id}\r\n".encode("ascii", "replace")
+    return (subject, text, html, rfc822) if mine in b"\r\n" + head else None
 
 
 def _made_or_none(renderer: TemplateRenderer, job: bytes) -> Made | None:

@@ -44,6 +44,13 @@ CUSTOMER_KINDS = frozenset(
 AHEAD_RECORDS = frozenset({None, MessageKind.AUTO})
 
 
+class _Local(threading.local):
+    """Per thread: the daemon's other polls, its timed jobs and LMTP deliveries use the same
+    mailer at the same time, and their letters are made by themselves."""
+
+    deferred: Deferred | None = None
+
+
 @dataclass(frozen=True)
 class Letter:
     """One mail to queue: which template, to whom, and how it threads."""
@@ -75,15 +82,13 @@ class Mailer:
         # and never waits for the store's write lock to claim them. A claim of a worker that
         # died is taken over at once by the next drain on this host, as any claim.
         self.sent_by: Callable[[], str | None] | None = None
-        self._local = threading.local()  # what one thread's group of messages holds
+        self._local = _Local()
 
     @property
     def deferred(self) -> Deferred | None:
         """While this thread handles a group of a large poll: where its letters are made
-        ahead (``letters_ahead``; the pipeline sets it and finishes it before the commit).
-        Per thread: the daemon's other polls, its timed jobs and LMTP deliveries use this
-        mailer at the same time, and their letters are made by themselves."""
-        return getattr(self._local, "deferred", None)
+        ahead (``letters_ahead``; the pipeline sets it and finishes it before the commit)."""
+        return self._local.deferred
 
     @deferred.setter
     def deferred(self, value: Deferred | None) -> None:

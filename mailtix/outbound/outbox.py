@@ -346,15 +346,15 @@ async def _send_from(sender: Sender, feed: _Feed, account: Account) -> bool:
     """Send rows over one open connection; True when the server hung up part-way."""
     answered = 0
     while (item := feed.next(account)) is not None:
+        if not item.rfc822:  # a letter that was never made: an error to see, never a blank mail
+            log.error("outbox row %s holds no message: marked failed, nothing sent", item.id)
+            _record_failure(item, SendError(EMPTY, permanent=True), feed.clock(), feed.counts)
+            continue
 
         def accepted(item: Pending = item) -> None:  # the server has it: mark it at once
             fault_point("during-send")
             feed.state.marks.mark(item, feed.clock())
 
-        if not item.rfc822:  # a letter that was never made: an error to see, never a blank mail
-            log.error("outbox row %s holds no message: marked failed, nothing sent", item.id)
-            _record_failure(item, SendError(EMPTY, permanent=True), feed.clock(), feed.counts)
-            continue
         try:
             await sender.send(item.envelope_from, item.recipients, item.rfc822, accepted)
         except SendError as exc:

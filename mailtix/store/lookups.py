@@ -9,6 +9,7 @@ passed as the models' fields would pass them (datetimes and booleans as they are
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,11 +23,23 @@ _SQL: dict[tuple[str, str], str] = {}
 def execute(sql: str, params: list[Any]) -> Any:
     """Run portable plain SQL written with ``?`` placeholders on the store; returns the cursor."""
     db = database_proxy.obj
-    key = (sql, db.param)
+    return db.execute_sql(_portable(sql, db.param), params)
+
+
+def execute_many(sql: str, rows: Sequence[Sequence[Any]]) -> int:
+    """``execute`` once for each of ``rows`` in one driver call; returns the rows changed."""
+    db = database_proxy.obj
+    cursor = db.cursor()
+    cursor.executemany(_portable(sql, db.param), rows)
+    return int(cursor.rowcount)
+
+
+def _portable(sql: str, param: str) -> str:
+    key = (sql, param)
     text = _SQL.get(key)
     if text is None:
-        text = _SQL[key] = sql if db.param == "?" else sql.replace("?", db.param)
-    return db.execute_sql(text, params)
+        text = _SQL[key] = sql if param == "?" else sql.replace("?", param)
+    return text
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,11 @@ from mailtix.store.lookups import (
     THREADABLE_SQL,
     copy_holder,
     execute,
+    execute_many,
     is_participant,
     thread_owners,
 )
-from mailtix.store.models import Attachment, Event, Message, Participant, Ticket, database_proxy
+from mailtix.store.models import Attachment, Event, Message, Participant, Ticket
 from mailtix.store.statements import from_row, insert_row, model_columns, select_by_id
 
 MAX_THREAD_IDS = 100  # In-Reply-To + the newest References looked up; a real thread has fewer
@@ -237,14 +238,11 @@ def fill_outgoing(
     """Put the letters made ahead into their rows, each found by id and Message-ID:
     ``outbox`` (bytes, row id, Message-ID), ``records`` (subject, text, HTML, message id,
     Message-ID); returns how many rows took theirs."""
-    db = database_proxy.obj
-    cursor = db.cursor()
-    filled = 0
-    for sql, rows in ((_FILL_OUTBOX, outbox), (_FILL_RECORD, records)):
-        if rows:
-            cursor.executemany(sql if db.param == "?" else sql.replace("?", db.param), rows)
-            filled += cursor.rowcount
-    return filled
+    return sum(
+        execute_many(sql, rows)
+        for sql, rows in ((_FILL_OUTBOX, outbox), (_FILL_RECORD, records))
+        if rows
+    )
 
 
 _THREAD_IDS = (

@@ -212,19 +212,28 @@ def test_a_dead_child_leaves_the_letters_to_the_poll(
 
 
 def test_an_answer_that_is_not_a_letter_is_not_used() -> None:
+    """Nor one that is another letter's (an answer out of place must not fill this row)."""
     from concurrent.futures import Future
+
+    from mailtix.outbound.letters_ahead import _Pending
 
     silent = silent_child()
     deferred = Deferred(silent)
+
+    def answered(answer: object, message_id: str = "<a@x>") -> object:
+        future: Future[list[object]] = Future()
+        future.set_result(answer)  # type: ignore[arg-type]
+        letter = _Pending(1, None, message_id, b"", answer=future, place=0)
+        return deferred._answer(letter, 0.0)
+
+    letter = b"From: s@x\r\nMessage-ID: <a@x>\r\n\r\nbody\r\n"
     try:
         bad = (["x"], [("s", "t", "h", "not bytes")], [("s", "t", "h")], [b"x"], [])
         for answer in bad:
-            future: Future[list[object]] = Future()
-            future.set_result(answer)  # type: ignore[arg-type]
-            assert deferred._answer(future, 0, 0.0) is None
-        future = Future()
-        future.set_result([("s", "t", "h", b"bytes")])
-        assert deferred._answer(future, 0, 0.0) == ("s", "t", "h", b"bytes")
+            assert answered(answer) is None
+        assert answered([("s", "t", "h", letter)]) == ("s", "t", "h", letter)
+        assert answered([("s", "t", "h", letter)], "<b@x>") is None
+        assert answered([("s", "t", "h", b"Message-ID: <b@x>\r\n\r\n<a@x>")]) is None
     finally:
         silent.close()
 
@@ -283,3 +292,18 @@ def test_a_stuck_child_is_waited_for_once_a_poll(
     assert poll(app, mails(60)) == {"ticket": 48, "followup": 12}  # three groups
     assert len(letters()) > 60  # every letter made in the poll
     assert 1.0 <= sum(waited) < 1.5, f"waited {sum(waited):.2f} s for a child that never answers"
+
+
+def test_a_flood_from_one_sender_gets_no_more_mail_in_a_large_poll(
+    tmp_path: Path, patient: list[int]
+) -> None:
+    """An autoresponder or a forger writing 60 times: the budgets are decided before a letter
+    goes to the child, so a large poll sends that address what a small one would (at most
+    ``auto_reply_limit_per_hour``), and never more."""
+    app = App.open(pipeline_config(tmp_path), clock=Clock())
+    raws = [mail(sender="loop@example.org", subject=f"Question {n}") for n in range(60)]
+    assert poll(app, raws) == {"ticket": 60}
+    to_loop = [row for row in OutboxItem.select() if row.recipients == ["loop@example.org"]]
+    assert len(to_loop) == app.config.tickets.auto_reply_limit_per_hour == 5
+    assert all(bytes(row.rfc822) for row in to_loop)
+    assert patient == []  # they were made by the child: the large poll's path
