@@ -1,10 +1,11 @@
 """One poll of one mailbox: list, skip what the ledger already knows, fetch the rest in bounded
 batches, run them through the pipeline (each message all-or-nothing, committed with a few
 others, relaxed; in a large poll a child process parses them ahead, ``inbound.parse_ahead``),
-make the batch durable with one synced commit, and only then move it out of the inbox. While a
-batch is handled, a thread fetches the next one (the source is used by one thread at a time:
-the move waits for that fetch). A crash anywhere loses nothing: a committed message still in
-the inbox is only moved on the next poll, never processed again.
+make the batch durable with one synced commit, and only then move it out of the inbox. A thread
+does the fetches and the moves, in the order they are asked for (the source is used by one
+thread at a time): it fetches the next batch while one is handled, and moves a batch while the
+next is handled. A crash anywhere loses nothing: a committed message still in the inbox is only
+moved on the next poll, never processed again.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import hashlib
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -112,16 +113,22 @@ def _handle_batches(
     on_commit: Callable[[PollResult], None] | None,
 ) -> None:
     """Each batch fetched (by a thread, while the one before is handled), run through the
-    pipeline, then moved; parsed ahead by a child when the poll is large."""
+    pipeline, made durable, then moved (by the thread, while the next is handled); parsed ahead
+    by a child when the poll is large. A failed move is raised once the thread is past it:
+    before the batch after next is handled (the next one is fetched already, and is handled),
+    or at the end."""
     new = sum(map(len, plan))
     ahead = None
     if new >= PARSE_AHEAD_FROM:  # the child parses, and makes the letters queued meanwhile
         ahead = ParseAhead.start(letters_ahead.child(pipeline.renderer))
     pool = ThreadPoolExecutor(1, thread_name_prefix="prefetch")
+    moving: list[Future[int]] = []  # the batches' moves, in the order they were asked for
     try:
         pending = pool.submit(_fetch, source, plan[0], ahead)
         for later in [*plan[1:], None]:
             fetched, aheads = pending.result()  # a failed fetch is raised here
+            _moved(moving[:-1], result)  # asked for before that fetch: done, or raised here
+            del moving[:-1]
             if later is not None:  # fetched while this batch is handled
                 pending = pool.submit(_fetch, source, later, ahead)
             done: dict[Any, str] = {}
@@ -135,8 +142,8 @@ def _handle_batches(
                         done[key] = outcome.kind
                     if on_commit is not None:
                         on_commit(result)
-            wait([pending])  # the source is free again
-            _move(source, config, done, result)
+            moving.append(pool.submit(_move_now, source, _durable(config, done)))
+        _moved(moving, result)
     finally:
         pool.shutdown(wait=True)  # no fetch goes on using the source after the poll
         if ahead is not None:
@@ -216,22 +223,45 @@ def _batches(
     _move(source, config, oversized, result)
 
 
+Moves = list[tuple[list[Any], str]]  # keys, and the folder they go to
+
+
 def _move(
     source: MailSource, config: MailboxConfig, outcomes: dict[Any, str], result: PollResult
 ) -> None:
+    result.moved += _move_now(source, _durable(config, outcomes))
+
+
+def _durable(config: MailboxConfig, outcomes: dict[Any, str]) -> Moves:
+    """Where the handled messages go (a deferred one stays for the next poll), once what the
+    store knows of them is on disk."""
     bad = [k for k, kind in outcomes.items() if kind == "quarantined"]
     spam = [k for k, kind in outcomes.items() if kind == "spam"]
     good = [k for k, kind in outcomes.items() if kind not in ("quarantined", "deferred", "spam")]
-    if good or bad or spam:
-        durable_point(config.name)  # what the store knows of them is on disk before they go
-    for keys, folder in (
-        (good, config.processed_folder),
-        (bad, config.quarantine_folder),
-        (spam, config.spam_folder),
-    ):
-        if keys:
-            source.move(keys, folder)
-    result.moved += len(good) + len(bad) + len(spam)  # a deferred one stays for the next poll
+    moves = [
+        (keys, folder)
+        for keys, folder in (
+            (good, config.processed_folder),
+            (bad, config.quarantine_folder),
+            (spam, config.spam_folder),
+        )
+        if keys
+    ]
+    if moves:
+        durable_point(config.name)
+    return moves
+
+
+def _move_now(source: MailSource, moves: Moves) -> int:
+    for keys, folder in moves:
+        source.move(keys, folder)
+    return sum(len(keys) for keys, _ in moves)
+
+
+def _moved(moving: list[Future[int]], result: PollResult) -> None:
+    """Count the moves of ``moving`` (waited for); the first that failed is raised."""
+    for move in moving:
+        result.moved += move.result()
 
 
 def _known_outcomes(mailbox: str, uidvalidity: int, keys: list[Any]) -> dict[Any, str]:

@@ -121,8 +121,10 @@ def test_a_failed_prefetch_is_raised_after_the_batch_before_is_moved(
 def test_a_failed_move_is_raised_and_the_next_poll_only_moves(
     app: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Batches are moved by the thread while the next is handled: the first batch's failed
+    move is raised before the third batch is handled (the second was fetched already)."""
     monkeypatch.setattr("mailtix.runtime.poller.BATCH_MESSAGES", 2)
-    source = MemorySource([mail(subject=f"Question {n}") for n in range(3)], slow=0)
+    source = MemorySource([mail(subject=f"Question {n}") for n in range(5)], slow=0)
     real_move = source.move
 
     def broken(keys: Sequence[int], folder: str) -> None:
@@ -132,12 +134,34 @@ def test_a_failed_move_is_raised_and_the_next_poll_only_moves(
     mailbox = app.mailbox("support")
     with pytest.raises(ConnectionResetError):
         poll_mailbox(mailbox, source, app.pipeline)  # type: ignore[arg-type]
-    assert Ticket.select().count() == 2 and len(source.inbox) == 3  # committed, not moved
+    assert Ticket.select().count() == 4 and len(source.inbox) == 5  # committed, not moved
 
     monkeypatch.setattr(source, "move", real_move)
     again = poll_mailbox(mailbox, source, app.pipeline)  # type: ignore[arg-type]
-    assert (dict(again.outcomes), again.moved) == ({"ticket": 1}, 3)
-    assert source.inbox == {} and Ticket.select().count() == 3
+    assert (dict(again.outcomes), again.moved) == ({"ticket": 1}, 5)
+    assert source.inbox == {} and Ticket.select().count() == 5
+
+
+def test_a_batch_is_moved_by_the_thread_while_the_next_is_handled(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The main thread does not wait for a move: the second batch is handled while the
+    first is still being moved (a slow move), every move after its batch's commit."""
+    monkeypatch.setattr("mailtix.runtime.poller.BATCH_MESSAGES", 2)
+    source = MemorySource([mail(subject=f"Question {n}") for n in range(4)], slow=0)
+    real_move = source.move
+    handled_meanwhile: list[int] = []
+
+    def slow_move(keys: Sequence[int], folder: str) -> None:
+        if keys[0] == 1:
+            time.sleep(0.5)
+            handled_meanwhile.append(Ticket.select().count())
+        real_move(keys, folder)
+
+    monkeypatch.setattr(source, "move", slow_move)
+    result = poll_mailbox(app.mailbox("support"), source, app.pipeline)  # type: ignore[arg-type]
+    assert result.moved == 4 and source.inbox == {}
+    assert handled_meanwhile == [4]  # the second batch was committed during the first move
 
 
 def test_a_large_poll_takes_each_parse_from_the_child_when_it_is_back(
