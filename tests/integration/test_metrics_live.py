@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,14 +17,9 @@ from typing import Any
 
 import pytest
 from support.live import customer_mail, outbox_items, unique, write_config
+from support.mailstack import free_ports
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -49,7 +43,7 @@ def test_metrics_count_what_happened_and_logs_are_json_lines(
 ) -> None:
     support, carol = unique("support"), unique("carol")
     mailstack.add_user(carol)
-    port = free_port()
+    port = free_ports(1)[0]
     extra = (
         f'[metrics]\nlisten = "127.0.0.1:{port}"\n\n[logging]\nformat = "json"\nlevel = "warning"\n'
     )

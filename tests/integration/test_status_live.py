@@ -18,14 +18,9 @@ from typing import Any
 
 import pytest
 from support.live import customer_mail, mailtix, unique, write_config
+from support.mailstack import free_ports
 
 pytestmark = pytest.mark.integration
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Daemon:
@@ -144,7 +139,7 @@ def test_imap_down_is_unhealthy_with_the_error(
 ) -> None:
     config, _ = desk(mailstack, tmp_path, poll_interval=1, timeout=2)
     text = config.read_text()
-    config.write_text(text.replace(f"port = {mailstack.imap_port}", f"port = {closed_port()}"))
+    config.write_text(text.replace(f"port = {mailstack.imap_port}", f"port = {free_ports(1)[0]}"))
     daemon = daemons(config)
 
     def failing() -> dict[str, Any] | None:  # for longer than three poll intervals
@@ -166,7 +161,7 @@ def test_smtp_failing_is_unhealthy_with_the_error(
 ) -> None:
     config, support = desk(mailstack, tmp_path)
     text = config.read_text()
-    config.write_text(text.replace(f"port = {mailstack.smtp_port}", f"port = {closed_port()}"))
+    config.write_text(text.replace(f"port = {mailstack.smtp_port}", f"port = {free_ports(1)[0]}"))
     daemon = daemons(config)
     carol = f"{unique('carol')}@customer.test"
     mailstack.send(customer_mail(carol, support, "Nobody answers"), carol, [support])

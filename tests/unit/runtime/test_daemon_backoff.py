@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from pathlib import Path
 
+from support.mailstack import free_ports
+
 from mailtix.runtime.app import App
 from mailtix.runtime.daemon import MAX_BACKOFF, Daemon
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_failing_mailbox_backs_off_exponentially_and_recovers_its_schedule(tmp_path: Path) -> None:
@@ -27,7 +22,7 @@ maildir = "outgoing"
 name = "support"
 address = "support@acme.example"
 host = "127.0.0.1"
-port = {closed_port()}
+port = {free_ports(1)[0]}
 security = "none"
 password = "secret"
 poll_interval = 30
