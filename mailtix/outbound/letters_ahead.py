@@ -5,11 +5,12 @@ while the poll goes on with the next messages.
 Inside a group of messages (``desks.pipeline``) the mailer queues a letter as ever, with all
 that is decided about it: budgets, recipients, Message-ID, threading, its outbox row and its
 record on the ticket, and the context of its templates, as plain values. Only the pure part,
-rendering the templates and composing the bytes (``make``), goes to the child; the row and the
-record wait with empty text. Before the group commits, ``Deferred.finish`` fills them with what
-came back, and makes here, with the same function, each letter the child has not answered
-within WAIT; after such a wait ran out, none is waited for until the child answers again
-(``ParseAhead.answer``).
+rendering the templates and composing the bytes (``make``), goes to the child, PER_REQUEST
+letters at a time; the row and the record wait with empty text. Before the group commits,
+``Deferred.finish`` makes here, with the same function, the last letters, not sent yet, while
+the child makes the others; then fills every row, making here each letter the child has not
+answered within WAIT; after such a wait ran out, none is waited for until the child answers
+again (``ParseAhead.answer``).
 A row is filled by id *and* Message-ID, so a row rolled back with its message's savepoint (its
 letters are dropped with it, ``restore``) whose id is used again cannot receive another
 letter's bytes.
@@ -138,18 +139,16 @@ class Deferred:
         back); LetterFailed when a template fails or a row is not there to fill."""
         from mailtix.store.tickets import fill_outgoing  # the poll's: the child has no store
 
-        self._send()
-        pending, self._pending, self._sent = self._pending, [], 0
+        pending, self._pending, sent, self._sent = self._pending, [], self._sent, 0
+        for letter in pending[sent:]:  # made here, while the child makes those sent before
+            letter.made = letter.made or _make_here(renderer, letter.job)
         outbox: list[tuple[bytes, int, str]] = []
         records: list[tuple[str, str, str, int, str]] = []
         deadline = time.monotonic() + WAIT
         for letter in pending:
             made = letter.made or self._answer(letter, deadline)
             if made is None:
-                try:
-                    made = make(renderer, Job(*pickle.loads(letter.job)))
-                except TemplateError as exc:
-                    raise LetterFailed(str(exc)) from exc
+                made = _make_here(renderer, letter.job)
             subject, text, html, rfc822 = made
             outbox.append((rfc822, letter.outbox_id, letter.message_id))
             if letter.record_id is not None:
@@ -168,6 +167,13 @@ class Deferred:
         if answer is None or letter.place >= len(answer):
             return None
         return _made(answer[letter.place], letter.message_id)
+
+
+def _make_here(renderer: TemplateRenderer, job: bytes) -> Made:
+    try:
+        return make(renderer, Job(*pickle.loads(job)))
+    except TemplateError as exc:
+        raise LetterFailed(str(exc)) from exc
 
 
 def _made(answer: object, message_id: str) -> Made | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import email
 import email.policy
 import logging
+import pickle
 import re
 import subprocess
 import sys
@@ -81,8 +82,10 @@ def poll(app: App, raws: list[bytes]) -> dict[str, int]:
 
 @pytest.fixture
 def patient(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The poll waits for every letter of the child (a loaded machine makes none here by
-    timing), and the letters made in the poll itself are counted."""
+    """Every letter goes to the child as it is queued (none is left for the poll to make at
+    the group's end), the poll waits for each (a loaded machine makes none here by timing),
+    and the letters made in the poll itself are counted."""
+    monkeypatch.setattr(letters_ahead, "PER_REQUEST", 1)
     monkeypatch.setattr(letters_ahead, "WAIT", 30.0)
     monkeypatch.setattr("mailtix.runtime.poller.PARSE_AHEAD_FROM", 3)
     made_here: list[int] = []
@@ -116,6 +119,30 @@ def test_a_letter_made_ahead_is_the_letter_made_in_the_poll(
     assert letters() == made_ahead
     assert records() == recorded_ahead
     assert all(subject and text for subject, text, _ in recorded_ahead)
+
+
+def test_the_letters_not_sent_yet_at_a_groups_end_are_made_in_the_poll(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, patient: list[int]
+) -> None:
+    """At a group's end, the letters that would make a request short of PER_REQUEST are made
+    in the poll while the child makes those sent before them: none of them waits for the
+    child, and none is made twice in the poll."""
+    monkeypatch.setattr(letters_ahead, "PER_REQUEST", 8)
+    sent: list[int] = []
+    real_submit = ParseAhead.submit_job
+
+    def counted(self: ParseAhead, frame: bytes) -> object:
+        sent.append(len(pickle.loads(frame)[1]))
+        return real_submit(self, frame)
+
+    monkeypatch.setattr(ParseAhead, "submit_job", counted)
+    app = App.open(pipeline_config(tmp_path), clock=Clock())
+    assert poll(app, mails(20)) == {"ticket": 16, "followup": 4}  # one group
+    queued = OutboxItem.select().count()
+    assert queued % 8, f"{queued} letters: a multiple of 8 leaves nothing for the poll"
+    assert set(sent) == {8} and sum(sent) == queued - queued % 8
+    assert len(patient) == queued % 8
+    assert all(kind for kind, *_ in letters())  # every row filled
 
 
 def test_a_rolled_back_message_leaves_no_letter_for_the_row_that_takes_its_place(
