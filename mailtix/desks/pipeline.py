@@ -11,6 +11,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -46,6 +47,7 @@ from mailtix.store.durability import relaxed
 from mailtix.store.ledger import add_receipt, add_receipts, receipt_row
 from mailtix.store.lookups import KnownReceipts, known_receipts, receipt_for_bytes, receipt_for_uid
 from mailtix.store.models import OutboxItem, Ticket, database_proxy
+from mailtix.store.savepoint import savepoint
 from mailtix.store.tickets import StoreLookup, add_event, earlier_copy, surviving
 
 log = logging.getLogger(__name__)
@@ -283,7 +285,7 @@ class Pipeline:
         deferred = self.mailer.deferred
         letters = deferred.mark() if deferred is not None else 0
         try:
-            with log_context(message_id=mail.message_id), database_proxy.atomic():
+            with log_context(message_id=mail.message_id), self._all_or_nothing():
                 outcome = self._apply(mail, raw, sha, source, mailbox, budget, visible)
                 if source.folderless and outcome.kind in KEPT_KINDS:
                     keep(source, raw, sha, outcome.kind, outcome.detail, self.clock())
@@ -296,6 +298,10 @@ class Pipeline:
                 deferred.restore(letters)  # and the letters to fill them
             raise
         return outcome
+
+    def _all_or_nothing(self) -> AbstractContextManager[object]:
+        """A message's own transaction, or in a group its savepoint in the group's."""
+        return savepoint() if self._open.receipts is not None else database_proxy.atomic()
 
     def _quarantine(
         self, raw: bytes | None, sha: str, source: Source, reason: str, size: int | None = None
