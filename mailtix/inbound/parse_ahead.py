@@ -44,7 +44,7 @@ from mailtix.inbound.reply_text import visible_reply
 
 log = logging.getLogger(__name__)
 
-CHUNK = 20  # mails a request carries: the pipeline's group size
+CHUNK = 20  # mails a request carries (a parse is back a chunk at a time)
 WINDOW = 2  # requests sent ahead of the one the pipeline is taking from (bounds the results held)
 MAX_AHEAD_BYTES = 1024 * 1024  # a larger mail is parsed by the pipeline (no copy to the child)
 _LENGTH = struct.Struct(">I")
