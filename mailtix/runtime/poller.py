@@ -233,23 +233,24 @@ def _move(
 
 
 def _durable(config: MailboxConfig, outcomes: dict[Any, str]) -> Moves:
-    """Where the handled messages go (a deferred one stays for the next poll), once what the
-    store knows of them is on disk."""
-    bad = [k for k, kind in outcomes.items() if kind == "quarantined"]
-    spam = [k for k, kind in outcomes.items() if kind == "spam"]
-    good = [k for k, kind in outcomes.items() if kind not in ("quarantined", "deferred", "spam")]
-    moves = [
-        (keys, folder)
-        for keys, folder in (
-            (good, config.processed_folder),
-            (bad, config.quarantine_folder),
-            (spam, config.spam_folder),
-        )
-        if keys
-    ]
+    """The moves of the handled messages, once what the store knows of them is on disk."""
+    moves = _destinations(config, outcomes)
     if moves:
         durable_point(config.name)
     return moves
+
+
+def _destinations(config: MailboxConfig, outcomes: dict[Any, str]) -> Moves:
+    """Which folder each handled message goes to (a deferred one stays for the next poll)."""
+    bad = [k for k, kind in outcomes.items() if kind == "quarantined"]
+    spam = [k for k, kind in outcomes.items() if kind == "spam"]
+    good = [k for k, kind in outcomes.items() if kind not in ("quarantined", "deferred", "spam")]
+    chosen = (
+        (good, config.processed_folder),
+        (bad, config.quarantine_folder),
+        (spam, config.spam_folder),
+    )
+    return [(keys, folder) for keys, folder in chosen if keys]
 
 
 def _move_now(source: MailSource, moves: Moves) -> int:

@@ -1,10 +1,11 @@
 """A savepoint inside an open transaction, for one message of a group (``desks.pipeline``).
 
-Peewee's ``atomic()`` nested in a transaction does the same, but names each savepoint with a
-fresh UUID (randomness from the kernel) and keeps its own bookkeeping: about 5% of a large
-poll's time for two statements a mail. A savepoint's name only has to be unique among those
-open at once, and SQLite and PostgreSQL both release or roll back the innermost of a name, so
-one fixed name serves every message, and a peewee ``atomic()`` inside still nests.
+Peewee's ``atomic()`` nested in a transaction does the same through its own objects and
+bookkeeping, and names each savepoint with a fresh UUID: a wall-clock sample of a large poll
+put about 5% of its main thread there, for two statements a mail. A savepoint's name only has
+to be unique among those open at once, and SQLite and PostgreSQL both release or roll back the
+innermost of a name, so one fixed name serves every message, and a peewee ``atomic()`` inside
+(or this one again) still nests.
 """
 
 from __future__ import annotations
