@@ -48,6 +48,7 @@ from mailtix.store.ledger import add_receipt, add_receipts, receipt_row
 from mailtix.store.lookups import KnownReceipts, known_receipts, receipt_for_bytes, receipt_for_uid
 from mailtix.store.models import OutboxItem, Ticket, database_proxy
 from mailtix.store.savepoint import savepoint
+from mailtix.store.search_index import indexed_at_end
 from mailtix.store.tickets import StoreLookup, add_event, earlier_copy, surviving
 
 log = logging.getLogger(__name__)
@@ -196,9 +197,10 @@ class Pipeline:
         """One relaxed commit (the poller makes the batch durable before moving it); each
         message in a savepoint of its own (_process). The group's earlier receipts are looked
         up together first, and the receipts it makes written together at its end, in its
-        transaction (its messages are distinct: same bytes twice are never in one group)."""
+        transaction (its messages are distinct: same bytes twice are never in one group), as
+        is the search index of the messages it stores (``search_index.indexed_at_end``)."""
         uids = [(src.uidvalidity, src.uid) for _, src, _, _ in group if src.uid is not None]
-        with relaxed(), database_proxy.atomic(), budget_counts.counting():
+        with relaxed(), database_proxy.atomic(), budget_counts.counting(), indexed_at_end():
             self._open.known = known_receipts(
                 group[0][1].mailbox, uids, [item[2] for item in group]
             )

@@ -254,6 +254,14 @@ def _folder_moves(db: Database) -> None:
     db.create_tables([FolderMove])
 
 
+def _search_index_groups(db: Database) -> None:
+    """A group of messages in one transaction indexes the messages it adds at its end
+    (``search_index.indexed_at_end``): the triggers leave those rows to it."""
+    from mailtix.store.search_index import recreate_triggers
+
+    recreate_triggers(db)
+
+
 # STEPS[i] upgrades a database from version i + 1 to version i + 2.
 STEPS: list[Callable[[Database], None]] = [
     _index_outbox_message_id,
@@ -276,6 +284,7 @@ STEPS: list[Callable[[Database], None]] = [
     _budget_indexes,
     _claims_index,
     _folder_moves,
+    _search_index_groups,
 ]
 CURRENT_VERSION = 1 + len(STEPS)
 

@@ -13,11 +13,14 @@ from peewee import Database
 from mailtix.store import migrations, open_store
 from mailtix.store.migrations import CURRENT_VERSION, schema_version
 from mailtix.store.models import ALL_MODELS, Message, SchemaVersion, Ticket
+from mailtix.store.savepoint import savepoint
 from mailtix.store.search_index import (
     MAX_PAGES,
     PAGE,
+    PENDING,
     TABLE,
     forget_deleted,
+    indexed_at_end,
     matching_tickets,
     search_words,
 )
@@ -138,3 +141,78 @@ def test_forget_deleted_leaves_no_erased_word_in_the_index_pages(sqlite_db: Data
     assert matching_tickets("zqxhunter2", 5) == [] and in_pages(b"zqxhunter2")
     forget_deleted(sqlite_db)
     assert not in_pages(b"zqxhunter2") and matching_tickets("erased", 5) == [secret.id]
+
+
+def _integrity(db: Database) -> None:
+    """Raises when the index disagrees with the messages."""
+    db.execute_sql(f"INSERT INTO {TABLE} ({TABLE}, rank) VALUES ('integrity-check', 1)")
+
+
+def test_a_group_indexes_its_messages_at_its_end_with_their_final_text(
+    sqlite_db: Database,
+) -> None:
+    older = ticket("Toner", "the toner is empty")
+    with sqlite_db.atomic():
+        with indexed_at_end():
+            added = ticket("Printer", "")
+            record = Message.create(ticket=added, direction="out", kind="auto", subject="",
+                                    text="", created_at=NOW)  # fmt: skip
+            assert matching_tickets("printer", 10) == []  # not yet: at the block's end
+            Message.update(subject="Re: Printer", text="we print again").where(
+                Message.id == record.id
+            ).execute()  # a letter made ahead, filled before the commit
+            Message.update(text="the toner is full").where(Message.ticket == older.id).execute()
+            assert matching_tickets("full", 10) == [older.id]  # an older row: at once
+        assert sqlite_db.execute_sql(f"SELECT count(*) FROM {PENDING}").fetchone() == (0,)
+    assert matching_tickets("print", 10) == [added.id]
+    assert matching_tickets("printer", 10) == [added.id]
+    assert matching_tickets("empty", 10) == []
+    _integrity(sqlite_db)
+    ticket("Scanner", "after the group")  # the triggers index again
+    assert len(matching_tickets("scanner", 10)) == 1
+    _integrity(sqlite_db)
+
+
+def test_a_group_rolled_back_leaves_no_mark_and_no_index_rows(sqlite_db: Database) -> None:
+    with pytest.raises(ZeroDivisionError), sqlite_db.atomic(), indexed_at_end():
+        ticket("Printer", "jams")
+        with pytest.raises(KeyError), savepoint():  # a message rolled back inside the group
+            ticket("Lost", "vanished")
+            raise KeyError("lost")
+        assert matching_tickets("vanished", 10) == []
+        raise ZeroDivisionError("the group fails")
+    assert sqlite_db.execute_sql(f"SELECT count(*) FROM {PENDING}").fetchone() == (0,)
+    assert matching_tickets("printer", 10) == matching_tickets("lost", 10) == []
+    kept = ticket("Printer", "jams")
+    assert matching_tickets("jams", 10) == [kept.id]
+    _integrity(sqlite_db)
+
+
+def test_a_group_needs_a_transaction(sqlite_db: Database) -> None:
+    with pytest.raises(RuntimeError, match="transaction"), indexed_at_end():
+        pass
+
+
+def test_a_store_of_the_version_before_gets_the_group_triggers(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    db = open_store(url)
+    old_insert = (
+        f"CREATE TRIGGER {TABLE}_insert AFTER INSERT ON message BEGIN INSERT INTO {TABLE} "
+        "(rowid, subject, text) VALUES (new.id, new.subject, new.text); END"
+    )
+    db.execute_sql(f"DROP TRIGGER {TABLE}_insert")
+    db.execute_sql(old_insert)
+    db.execute_sql(f"DROP TABLE {PENDING}")
+    SchemaVersion.update(version=CURRENT_VERSION - 1).execute()
+    db.close()
+
+    db = open_store(url)
+    try:
+        assert schema_version(db) == CURRENT_VERSION
+        with db.atomic(), indexed_at_end():
+            made = ticket("Printer", "")
+            Message.update(text="jams").where(Message.ticket == made.id).execute()
+        assert matching_tickets("jams", 10) == [made.id]
+        _integrity(db)
+    finally:
+        db.close()
