@@ -262,6 +262,12 @@ def _search_index_groups(db: Database) -> None:
     recreate_triggers(db)
 
 
+def _drop_outbox_status_index(db: Database) -> None:
+    """(status, claimed_by) serves every query by status, counts included (index only), so
+    (status) alone was one more index written at every outbox row and every claim."""
+    db.execute_sql("DROP INDEX IF EXISTS outboxitem_status")
+
+
 # STEPS[i] upgrades a database from version i + 1 to version i + 2.
 STEPS: list[Callable[[Database], None]] = [
     _index_outbox_message_id,
@@ -285,6 +291,7 @@ STEPS: list[Callable[[Database], None]] = [
     _claims_index,
     _folder_moves,
     _search_index_groups,
+    _drop_outbox_status_index,
 ]
 CURRENT_VERSION = 1 + len(STEPS)
 

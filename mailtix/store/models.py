@@ -191,7 +191,7 @@ class OutboxItem(BaseModel):
     recipient_key = CharField(max_length=320)  # first recipient, for rate limits (Meta)
     message_id = CharField(max_length=998, index=True)  # "is this our own mail?" per message
     rfc822 = BlobField()
-    status = CharField(max_length=16, default="pending", index=True)  # pending|sending|sent|failed
+    status = CharField(max_length=16, default="pending")  # pending|sending|sent|failed (Meta)
     claimed_by = CharField(max_length=100, default="")  # worker sending it (status "sending")
     claimed_at = DateTimeField(null=True)
     attempts = IntegerField(default=0)
