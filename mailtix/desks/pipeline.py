@@ -1,8 +1,9 @@
 """One incoming message → one committed outcome: a new ticket, a follow-up, ignored, spam (moved
 to spam_folder), a duplicate, or quarantined. Decisions come from pure modules (parse,
 automated, correlate, routing, spam); this module applies them, each message all or nothing
-(ticket + message + outbox + receipt): in a transaction of its own, or, in a poll batch, a
-savepoint of its own in a transaction shared by up to GROUP_SIZE messages.
+(ticket + message + outbox + receipt): in a transaction of its own, or, in a poll batch, in a
+transaction shared by up to GROUP_SIZE messages (``store.savepoint``: a message failing there
+after it wrote rows has the group handled again, a message at a time).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from mailtix.store.durability import relaxed
 from mailtix.store.ledger import add_receipt, add_receipts, receipt_row
 from mailtix.store.lookups import KnownReceipts, known_receipts, receipt_for_bytes, receipt_for_uid
 from mailtix.store.models import OutboxItem, Ticket, database_proxy
-from mailtix.store.savepoint import savepoint
+from mailtix.store.savepoint import Spoilt, with_group
 from mailtix.store.search_index import indexed_at_end
 from mailtix.store.tickets import StoreLookup, add_event, earlier_copy, surviving
 
@@ -147,8 +148,8 @@ class Pipeline:
 
         The first attempt at every message never tried before is counted for all of them in
         one commit (``store.attempts``). Up to GROUP_SIZE such messages in a row then share one
-        transaction, each handled in a savepoint of its own (all of its rows or none), so they
-        cost one commit instead of one each. A message tried before (it failed, or the process
+        transaction, each all of its rows or none (``_handle``), so they cost one commit
+        instead of one each. A message tried before (it failed, or the process
         died while its group was open) is handled alone, in a transaction of its own, once the
         group before it is committed: a message that kills the process is still isolated. The
         commits are relaxed: the caller makes them durable (``durability.durable_point``)
@@ -179,13 +180,15 @@ class Pipeline:
             yield from self._group(group, letters)
 
     def _group(self, group: list[_Queued], letters: ParseAhead | None) -> Iterator[list[Outcome]]:
-        """``_handle_group``; when a letter made ahead fails, the group (rolled back) is
-        handled again a message at a time, each message's letters made in line."""
+        """``_handle_group``; when a letter made ahead fails, or a message fails after it
+        wrote rows (``store.savepoint.Spoilt``), the group (rolled back) is handled again a
+        message at a time, each in a transaction of its own, its letters made in line."""
         try:
             outcomes = self._handle_group(group, letters)
-        except LetterFailed as exc:
-            log.warning("a letter made ahead failed (%s); handling the group's %d messages "
-                        "one at a time", exc, len(group))  # fmt: skip
+        except (LetterFailed, Spoilt) as exc:
+            what = "a letter made ahead" if isinstance(exc, LetterFailed) else "a message"
+            log.warning("%s failed (%s); handling the group's %d messages one at a time",
+                        what, exc, len(group))  # fmt: skip
             for raw, source, sha, _ in group:  # their parses were taken: parsed again
                 yield [self._process(raw, source, sha)]
             return
@@ -195,7 +198,7 @@ class Pipeline:
         self, group: list[_Queued], letters: ParseAhead | None = None
     ) -> list[Outcome]:
         """One relaxed commit (the poller makes the batch durable before moving it); each
-        message in a savepoint of its own (_process). The group's earlier receipts are looked
+        message all or nothing (_process, _handle). The group's earlier receipts are looked
         up together first, and the receipts it makes written together at its end, in its
         transaction (its messages are distinct: same bytes twice are never in one group), as
         is the search index of the messages it stores (``search_index.indexed_at_end``)."""
@@ -256,6 +259,8 @@ class Pipeline:
             if not in_group:
                 fault_point("after-commit")
             return outcome
+        except Spoilt:  # its group is handled again, a message at a time
+            raise
         except ParseError as exc:
             return self._quarantine(raw, sha, source, f"unparseable: {exc}")
         except OverBudget as exc:
@@ -280,7 +285,8 @@ class Pipeline:
         budget: CpuBudget,
         visible: str | None = None,
     ) -> Outcome:
-        """``_apply`` in a savepoint: all of the message's rows, its receipt included, or none.
+        """``_apply``, all of the message's rows, its receipt included, or none
+        (``_all_or_nothing``); what it left in memory for the group goes with them.
         ``visible``: what the sender wrote of the text, when the parse brought it."""
         written = len(self._open.receipts) if self._open.receipts is not None else 0
         counted = budget_counts.mark()
@@ -294,7 +300,7 @@ class Pipeline:
                 budget.check("handling")  # over it: the message's rows are rolled back
         except BaseException:
             if self._open.receipts is not None:
-                del self._open.receipts[written:]  # rolled back with the savepoint
+                del self._open.receipts[written:]  # rolled back with its rows
             budget_counts.restore(counted)  # and its outbox rows
             if deferred is not None:
                 deferred.restore(letters)  # and the letters to fill them
@@ -302,8 +308,9 @@ class Pipeline:
         return outcome
 
     def _all_or_nothing(self) -> AbstractContextManager[object]:
-        """A message's own transaction, or in a group its savepoint in the group's."""
-        return savepoint() if self._open.receipts is not None else database_proxy.atomic()
+        """A message's own transaction, or in a group its share of the group's
+        (``store.savepoint.with_group``)."""
+        return with_group() if self._open.receipts is not None else database_proxy.atomic()
 
     def _quarantine(
         self, raw: bytes | None, sha: str, source: Source, reason: str, size: int | None = None

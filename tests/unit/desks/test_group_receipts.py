@@ -1,5 +1,5 @@
 """A poll group's receipts: its earlier ones read together, its own written together at its
-end, and those of a message whose savepoint rolls back never written."""
+end, and those of a message rolled back never written."""
 
 from __future__ import annotations
 
@@ -7,15 +7,16 @@ import hashlib
 from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.config import small_config
 
-import mailtix.desks.pipeline
-from mailtix.desks.cpu_budget import CpuBudget, OverBudget
-from mailtix.desks.pipeline import Source
+from mailtix.desks.cpu_budget import OverBudget
+from mailtix.desks.pipeline import Outcome, Pipeline, Source
+from mailtix.domain.values import ParsedMail
 from mailtix.runtime.app import App
-from mailtix.store.models import Receipt, Ticket
+from mailtix.store.models import Message, OutboxItem, Receipt, Ticket
 
 NOW = datetime(2026, 12, 3, 9, 0, 0)
 
@@ -66,26 +67,46 @@ def test_a_group_reads_its_earlier_receipts_at_once_and_writes_its_own_at_once(
     assert Ticket.select().count() == 3
 
 
-def test_a_message_rolled_back_in_a_group_leaves_only_its_quarantine_receipt(
-    app: App, monkeypatch: pytest.MonkeyPatch
+def slow_after_writing(monkeypatch: pytest.MonkeyPatch, subject: str) -> None:
+    """The mail of ``subject`` goes over its CPU budget each time it is handled, after its
+    ticket and rows were written."""
+    apply = Pipeline._apply
+
+    def _apply(self: Pipeline, mail: ParsedMail, *args: Any) -> Outcome:
+        outcome = apply(self, mail, *args)
+        if mail.subject == subject:
+            raise OverBudget("simulated: too slow")
+        return outcome
+
+    monkeypatch.setattr(Pipeline, "_apply", _apply)
+
+
+def test_a_message_failing_after_it_wrote_has_its_group_handled_again_alone(
+    app: App, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Over its CPU budget after it was handled: its ticket and receipt were in its savepoint."""
-    checks = {"handling": 0}
-
-    class SecondOverBudget(CpuBudget):
-        def check(self, step: str) -> None:
-            if step == "handling":
-                checks["handling"] += 1
-                if checks["handling"] == 2:
-                    raise OverBudget("simulated: too slow")
-
-    monkeypatch.setattr(mailtix.desks.pipeline, "CpuBudget", SecondOverBudget)
+    """Over its CPU budget after it was handled: its rows cannot be undone alone, so the group
+    is rolled back and its messages handled one at a time; only its quarantine receipt stays."""
+    slow_after_writing(monkeypatch, "Slow 1")
     raws = [mail(f"Slow {n}") for n in range(3)]
     batch = [(raw, Source("support", 7, uid)) for uid, raw in enumerate(raws, start=1)]
-    outcomes = [o for g in app.pipeline.process_batch("support", batch) for o in g]
+    groups = [[o.kind for o in g] for g in app.pipeline.process_batch("support", batch)]
 
-    assert [o.kind for o in outcomes] == ["ticket", "quarantined", "ticket"]
+    assert groups == [["ticket"], ["quarantined"], ["ticket"]]
+    assert "handling the group's 3 messages one at a time" in caplog.text
     assert {r.uid: r.outcome for r in Receipt.select()} == {
         1: "ticket", 2: "quarantined", 3: "ticket",
     }  # fmt: skip
     assert Receipt.select().count() == 3 and Ticket.select().count() == 2
+    assert Message.select().count() == 4  # two mails, two acknowledgements: none of Slow 1
+    assert OutboxItem.select().count() == 2
+
+
+def test_a_message_failing_before_it_wrote_stays_in_its_group(app: App) -> None:
+    """No sender: refused before any row was written, so the group goes on and commits once."""
+    raws = [mail(f"Group {n}") for n in range(3)]
+    raws[1] = raws[1].replace(b"From: Carol <carol@example.org>\n", b"")
+    batch = [(raw, Source("support", 7, uid)) for uid, raw in enumerate(raws, start=1)]
+    groups = [[o.kind for o in g] for g in app.pipeline.process_batch("support", batch)]
+
+    assert groups == [["ticket", "quarantined", "ticket"]]
+    assert Ticket.select().count() == 2

@@ -1,6 +1,6 @@
 """A poll group's messages in the search index: indexed together at the group's end (the
-mails and the acknowledgements recorded on their tickets), none of a message whose savepoint
-rolls back, and the index whole afterwards."""
+mails and the acknowledgements recorded on their tickets), none of a message rolled back,
+and the index whole afterwards."""
 
 from __future__ import annotations
 
@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 from support.config import small_config
 
-import mailtix.desks.pipeline
-from mailtix.desks.cpu_budget import CpuBudget, OverBudget
 from mailtix.desks.pipeline import Source
 from mailtix.runtime.app import App
 from mailtix.store.models import Message
 from mailtix.store.search_index import PENDING, TABLE, matching_tickets
+from tests.unit.desks.test_group_receipts import slow_after_writing
 
 NOW = datetime(2026, 12, 7, 9, 0, 0)
 
@@ -39,16 +38,7 @@ def app(tmp_path: Path) -> App:
 def test_a_group_is_searchable_once_committed_and_skips_what_rolled_back(
     app: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    checks = {"handling": 0}
-
-    class SecondOverBudget(CpuBudget):
-        def check(self, step: str) -> None:
-            if step == "handling":
-                checks["handling"] += 1
-                if checks["handling"] == 2:
-                    raise OverBudget("simulated: too slow")
-
-    monkeypatch.setattr(mailtix.desks.pipeline, "CpuBudget", SecondOverBudget)
+    slow_after_writing(monkeypatch, "Question 1")
     words = ["toaster", "kettle", "blender"]
     batch = [(mail(n, w), Source("support", 7, n + 1)) for n, w in enumerate(words)]
     outcomes = [o for g in app.pipeline.process_batch("support", batch) for o in g]
@@ -58,7 +48,7 @@ def test_a_group_is_searchable_once_committed_and_skips_what_rolled_back(
                         for n, w in ((0, "toaster"), (2, "blender")))  # fmt: skip
     assert matching_tickets("toaster", 10) == [toaster]
     assert matching_tickets("blender", 10) == [blender]
-    assert matching_tickets("kettle", 10) == []  # rolled back with its savepoint
+    assert matching_tickets("kettle", 10) == []  # rolled back with its group, then alone
     acknowledged = matching_tickets("question", 10)  # each ticket's mail and acknowledgement
     assert sorted(acknowledged) == sorted([toaster, blender])
     assert Message.select().where(Message.kind == "auto").count() == 2
