@@ -55,7 +55,8 @@ class ImapSource:
         where = f"{cfg.host}:{cfg.port} ({cfg.name})"
         client: IMAPClient | None = None
         try:
-            context = ssl.create_default_context()
+            # the system's CA certificates are loaded only for a connection that uses them
+            context = ssl.create_default_context() if cfg.security != "none" else None
             client = IMAPClient(
                 cfg.host,
                 port=cfg.port,
