@@ -38,8 +38,7 @@ MAX_PAGES = 20  # then the tickets found so far are the answer (one ticket with 
 MAX_ROW_ID = 2**63 - 1
 PENDING = f"{TABLE}_pending"  # the first message id of each group indexing at its end
 # Rows from the first id of an open group on are the group's to index; the triggers do the rest.
-_FIRST_OPEN = f"SELECT coalesce(min(first_id), {MAX_ROW_ID}) FROM {PENDING}"
-_OUTSIDE = f"({_FIRST_OPEN})"
+_OUTSIDE = f"(SELECT coalesce(min(first_id), {MAX_ROW_ID}) FROM {PENDING})"
 PG_VECTOR = "to_tsvector('simple', coalesce(subject, '') || ' ' || coalesce(text, ''))"
 
 SQLITE_SCHEMA = (
@@ -101,24 +100,23 @@ def indexed_at_end() -> Iterator[None]:
         return
     if not db.in_transaction():
         raise RuntimeError("indexed_at_end needs an open transaction")
-    first = int(db.execute_sql("SELECT coalesce(max(id), 0) + 1 FROM message").fetchone()[0])
-    db.execute_sql(f"INSERT INTO {PENDING} (first_id) VALUES (?)", (first,))
+    first = int(db.execute_sql(_OPEN).fetchone()[0])
     try:
         yield
     finally:
         db.execute_sql(f"DELETE FROM {PENDING} WHERE first_id = ?", (first,))
-        db.execute_sql(_INDEX_FROM, (first, _outside(db)))
+        db.execute_sql(_INDEX_FROM, (first,))
 
 
+_OPEN = (
+    f"INSERT INTO {PENDING} (first_id) SELECT coalesce(max(id), 0) + 1 FROM message "
+    "RETURNING first_id"
+)
+# up to where an enclosing group's rows start (they are its to index), else every row
 _INDEX_FROM = (
     f"INSERT INTO {TABLE} (rowid, subject, text) SELECT id, subject, text FROM message "
-    "WHERE id >= ? AND id < ?"
+    f"WHERE id >= ? AND id < {_OUTSIDE}"
 )
-
-
-def _outside(db: Database) -> int:
-    """Where an enclosing group's rows start (they are its to index), else past every id."""
-    return int(db.execute_sql(_FIRST_OPEN).fetchone()[0])
 
 
 def rebuild(db: Database) -> None:

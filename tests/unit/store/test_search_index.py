@@ -217,3 +217,18 @@ def test_a_store_of_the_version_before_gets_the_group_triggers(tmp_path: Path) -
         _integrity(db)
     finally:
         db.close()
+
+
+def test_a_group_inside_a_group_leaves_the_indexing_to_the_outer_one(
+    sqlite_db: Database,
+) -> None:
+    with sqlite_db.atomic(), indexed_at_end():
+        outer = ticket("Outer", "first")
+        with indexed_at_end():
+            inner = ticket("Inner", "")
+            assert matching_tickets("first", 10) == []
+        assert matching_tickets("inner", 10) == []  # the outer group's row, indexed at its end
+        Message.update(text="second").where(Message.ticket == inner.id).execute()
+    assert matching_tickets("first", 10) == [outer.id]
+    assert matching_tickets("second", 10) == [inner.id]
+    _integrity(sqlite_db)
