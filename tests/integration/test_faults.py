@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -30,6 +31,7 @@ from support.live import (
 )
 
 from mailtix.runtime.app import IN_PROCESS_UP_TO
+from mailtix.store.search_index import PENDING, TABLE
 
 pytestmark = pytest.mark.integration
 
@@ -253,6 +255,16 @@ def test_kill_in_a_300_message_batch_loses_and_doubles_nothing(
     doubled = sorted(r for r, n in files.items() if n > 1)
     print(f"acks written twice: {doubled} (bound: {IN_FLIGHT} in flight)")
     assert len(doubled) <= IN_FLIGHT and max(files.values()) <= 2, files
+    # the groups killed in the middle left no index mark and no entry of a rolled-back row:
+    # every stored message (a mail and its acknowledgement each) is indexed once
+    store = sqlite3.connect(tmp_path / "mailtix.db")
+    try:
+        store.execute(f"INSERT INTO {TABLE} ({TABLE}, rank) VALUES ('integrity-check', 1)")
+        assert store.execute(f"SELECT count(*) FROM {PENDING}").fetchone() == (0,)
+        indexed = store.execute(f"SELECT count(*) FROM {TABLE}_docsize").fetchone()[0]
+        assert indexed == store.execute("SELECT count(*) FROM message").fetchone()[0] == 600
+    finally:
+        store.close()
 
 
 # -- 4. kill -9 during an SMTP send -----------------------------------------------------------
