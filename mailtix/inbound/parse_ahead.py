@@ -11,7 +11,9 @@ to the mail's budget.
 
 The child is a module that ``serve``s handlers by name: this one (``python -m
 mailtix.inbound.parse_ahead``) only "parse"; a poll runs ``outbound.letters_ahead``, which also
-makes the letters the poll queues (``submit_job``: sent before any parse waiting). Frames are a
+makes the letters the poll queues (``submit_job``: sent before any parse waiting, and a parse
+is sent only once the child has answered all it was sent, so a letter never queues behind
+a parse the child has yet to start: the group waiting for its letters waits less). Frames are a
 4-byte big-endian length and a pickle: (handler, payload) in, the handler's list out. The
 parent reads the answers with an unpickler that makes only the value classes of a ParsedMail
 (and builtins), so even a child subverted by a hostile mail cannot make the parent run code.
@@ -201,13 +203,15 @@ class ParseAhead:
                     stream.close()
 
     def _next(self) -> _Request | None:
-        """The next request to send: a job first, else the oldest parse the window allows;
-        None once closed (what is left then fails)."""
+        """The next request to send: a job first, else, once the child has answered all it
+        was sent, the oldest parse the window allows (a job sent later then never waits
+        behind a parse in the pipe); None once closed (what is left then fails)."""
         with self._ready:
             while not self._closed:
                 if self._jobs:
                     return self._jobs.popleft()
-                if self._parses and self._parses[0].number <= self._taking + WINDOW:
+                idle = self._waiting.empty()
+                if idle and self._parses and self._parses[0].number <= self._taking + WINDOW:
                     return self._parses.popleft()
                 self._ready.wait()
             left = [*self._jobs, *self._parses]
@@ -250,6 +254,8 @@ class ParseAhead:
                 return
             self._waiting.get().set_result(results)
             self._late = False  # it answers again: worth waiting for
+            with self._ready:  # the writer may send the next parse now
+                self._ready.notify()
 
 
 class _Request(NamedTuple):

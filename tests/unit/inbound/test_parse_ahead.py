@@ -5,6 +5,7 @@ have saved."""
 from __future__ import annotations
 
 import logging
+import pickle
 import signal
 import subprocess
 import sys
@@ -206,5 +207,30 @@ def test_ctrl_c_is_left_to_the_poll() -> None:
         second = wait_for(ahead.submit([b"Subject: two\r\n\r\nbody\r\n"]))
         assert second[0] is not None and second[0].mail is not None
         assert ahead._proc.poll() is None
+    finally:
+        ahead.close()
+
+
+def test_a_job_never_waits_behind_a_parse_the_child_has_not_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A parse is sent only once the child has answered all it was sent: a letter queued
+    while the child is busy goes before a parse queued earlier (the group waiting for its
+    letters at its end waits for them alone)."""
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[2]))
+    log = tmp_path / "order"
+    ahead = ParseAhead.start(("support.noting_child", str(log)))
+    assert ahead is not None
+    try:
+        first = ahead.submit_job(pickle.dumps(("slow", 0.5), protocol=5))
+        deadline = time.monotonic() + 30
+        while not log.exists() and time.monotonic() < deadline:  # the child has begun it
+            time.sleep(0.01)
+        parses = ahead.submit([b"Subject: x\r\n\r\nbody\r\n"])
+        time.sleep(0.1)  # time for the writer to send the parse, if it would (the child sleeps)
+        second = ahead.submit_job(pickle.dumps(("slow", 0), protocol=5))
+        assert ahead.answer(first, 30) == ["slept"] and ahead.answer(second, 30) == ["slept"]
+        assert wait_for(parses)[0] is not None
+        assert log.read_text().split() == ["slow", "slow", "parse"]
     finally:
         ahead.close()
