@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3  # a message failing this often is quarantined instead of retried
 CPU_BUDGET = 10.0  # seconds of CPU for one message; over it, the message is quarantined
-GROUP_SIZE = 50  # new messages of a poll batch that share one commit (process_batch)
+GROUP_SIZE = 100  # new messages of a poll batch that share one commit (process_batch)
 
 
 @dataclass(frozen=True)

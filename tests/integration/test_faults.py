@@ -192,17 +192,17 @@ def test_headerless_autoresponder_loop_dies_at_the_rate_limit(
 
 @pytest.mark.parametrize(
     ("fault", "committed_before"),
-    [("after-commit:3", 150), ("after-fetch:140", 100)],
-    ids=["after-the-3rd-commit", "at-the-140th-message"],
+    [("after-commit:2", 200), ("after-fetch:140", 100)],
+    ids=["after-the-2nd-commit", "at-the-140th-message"],
 )
 def test_kill_in_a_300_message_batch_loses_and_doubles_nothing(
     mailstack: Any, tmp_path: Path, fault: str, committed_before: int
 ) -> None:
     """Killed half-way through intake (the outbox drains meanwhile in its sender process),
     then restarted: every message one ticket and one ack row; an ack file is written twice only
-    for rows that were in flight at the kill. New messages are committed 50 at a time
-    (pipeline.GROUP_SIZE), so the kill leaves the groups committed before it, and the 3rd
-    commit is the one of the 150th message."""
+    for rows that were in flight at the kill. New messages are committed 100 at a time
+    (pipeline.GROUP_SIZE), so the kill leaves the groups committed before it, and the 2nd
+    commit is the one of the 200th message."""
     support = unique("support")
     sent = tmp_path / "sent"
     config = write_config(
