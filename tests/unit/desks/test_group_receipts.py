@@ -67,18 +67,21 @@ def test_a_group_reads_its_earlier_receipts_at_once_and_writes_its_own_at_once(
     assert Ticket.select().count() == 3
 
 
-def slow_after_writing(monkeypatch: pytest.MonkeyPatch, subject: str) -> None:
+def slow_after_writing(monkeypatch: pytest.MonkeyPatch, subject: str) -> list[str]:
     """The mail of ``subject`` goes over its CPU budget each time it is handled, after its
-    ticket and rows were written."""
+    ticket and rows were written; the list it returns gets the subject at each such time."""
     apply = Pipeline._apply
+    handled: list[str] = []
 
     def _apply(self: Pipeline, mail: ParsedMail, *args: Any) -> Outcome:
         outcome = apply(self, mail, *args)
         if mail.subject == subject:
+            handled.append(subject)
             raise OverBudget("simulated: too slow")
         return outcome
 
     monkeypatch.setattr(Pipeline, "_apply", _apply)
+    return handled
 
 
 def test_a_message_failing_after_it_wrote_has_its_group_handled_again_alone(
@@ -86,12 +89,13 @@ def test_a_message_failing_after_it_wrote_has_its_group_handled_again_alone(
 ) -> None:
     """Over its CPU budget after it was handled: its rows cannot be undone alone, so the group
     is rolled back and its messages handled one at a time; only its quarantine receipt stays."""
-    slow_after_writing(monkeypatch, "Slow 1")
+    handled = slow_after_writing(monkeypatch, "Slow 1")
     raws = [mail(f"Slow {n}") for n in range(3)]
     batch = [(raw, Source("support", 7, uid)) for uid, raw in enumerate(raws, start=1)]
     groups = [[o.kind for o in g] for g in app.pipeline.process_batch("support", batch)]
 
     assert groups == [["ticket"], ["quarantined"], ["ticket"]]
+    assert handled == ["Slow 1", "Slow 1"]  # in the group, then alone: never a third time
     assert "handling the group's 3 messages one at a time" in caplog.text
     assert {r.uid: r.outcome for r in Receipt.select()} == {
         1: "ticket", 2: "quarantined", 3: "ticket",

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from peewee import Database
+from support.search_index import whole_index
 
 from mailtix.store import migrations, open_store
 from mailtix.store.migrations import CURRENT_VERSION, schema_version
@@ -91,8 +92,7 @@ def test_index_follows_updates_deletes_and_moves(sqlite_db: Database) -> None:
     assert matching_tickets("erased", 10) == [other.id]
     Message.delete().execute()
     assert matching_tickets("printer", 10) == matching_tickets("toner", 10) == []
-    integrity = f"INSERT INTO {TABLE} ({TABLE}, rank) VALUES ('integrity-check', 1)"
-    sqlite_db.execute_sql(integrity)  # raises when the index disagrees with the messages
+    whole_index(sqlite_db.connection())
 
 
 def test_schema_step_builds_the_index_for_existing_messages(tmp_path: Path) -> None:
@@ -143,11 +143,6 @@ def test_forget_deleted_leaves_no_erased_word_in_the_index_pages(sqlite_db: Data
     assert not in_pages(b"zqxhunter2") and matching_tickets("erased", 5) == [secret.id]
 
 
-def _integrity(db: Database) -> None:
-    """Raises when the index disagrees with the messages."""
-    db.execute_sql(f"INSERT INTO {TABLE} ({TABLE}, rank) VALUES ('integrity-check', 1)")
-
-
 def test_a_group_indexes_its_messages_at_its_end_with_their_final_text(
     sqlite_db: Database,
 ) -> None:
@@ -167,10 +162,10 @@ def test_a_group_indexes_its_messages_at_its_end_with_their_final_text(
     assert matching_tickets("print", 10) == [added.id]
     assert matching_tickets("printer", 10) == [added.id]
     assert matching_tickets("empty", 10) == []
-    _integrity(sqlite_db)
+    whole_index(sqlite_db.connection())
     ticket("Scanner", "after the group")  # the triggers index again
     assert len(matching_tickets("scanner", 10)) == 1
-    _integrity(sqlite_db)
+    whole_index(sqlite_db.connection())
 
 
 def test_a_group_rolled_back_leaves_no_mark_and_no_index_rows(sqlite_db: Database) -> None:
@@ -185,7 +180,7 @@ def test_a_group_rolled_back_leaves_no_mark_and_no_index_rows(sqlite_db: Databas
     assert matching_tickets("printer", 10) == matching_tickets("lost", 10) == []
     kept = ticket("Printer", "jams")
     assert matching_tickets("jams", 10) == [kept.id]
-    _integrity(sqlite_db)
+    whole_index(sqlite_db.connection())
 
 
 def test_a_group_needs_a_transaction(sqlite_db: Database) -> None:
@@ -214,7 +209,7 @@ def test_a_store_of_the_version_before_gets_the_group_triggers(tmp_path: Path) -
             made = ticket("Printer", "")
             Message.update(text="jams").where(Message.ticket == made.id).execute()
         assert matching_tickets("jams", 10) == [made.id]
-        _integrity(db)
+        whole_index(db.connection())
     finally:
         db.close()
 
@@ -231,4 +226,4 @@ def test_a_group_inside_a_group_leaves_the_indexing_to_the_outer_one(
         Message.update(text="second").where(Message.ticket == inner.id).execute()
     assert matching_tickets("first", 10) == [outer.id]
     assert matching_tickets("second", 10) == [inner.id]
-    _integrity(sqlite_db)
+    whole_index(sqlite_db.connection())
