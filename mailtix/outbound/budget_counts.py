@@ -6,11 +6,13 @@ Every count is of outbox rows created in the last hour: automatic mail to one ad
 mail From one mailbox address, notifications to one agent, and any mail but warnings to one
 address about one ticket. In a group (``counting``), a count read once is remembered and raised
 by one for every row this thread queues that it covers (``queued``, from the one place outbox
-rows are made), and a savepoint rolled back takes its rows' counts back (``mark``/``restore``):
-the counts a group sees are the ones the store would give, but for rows other workers commit
-during the group (under a second: at most one group's mail over a budget) and rows leaving the
-hour meanwhile (counted a little longer, on the safe side). A suppression (a bounce) is always
-read from the store: a bounce earlier in the group must hold back the mail after it.
+rows are made, saved then or, for a letter made ahead, at the group's end: ``budgets`` reads
+every count a row is in before it is queued), and a savepoint rolled back takes its rows' counts
+back (``mark``/``restore``): the counts a group sees are the ones the store would give, but for
+rows other workers commit during the group (under a second: at most one group's mail over a
+budget) and rows leaving the hour meanwhile (counted a little longer, on the safe side). A
+suppression (a bounce) is always read from the store: a bounce earlier in the group must hold
+back the mail after it.
 """
 
 from __future__ import annotations

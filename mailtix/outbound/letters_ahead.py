@@ -6,14 +6,15 @@ Inside a group of messages (``desks.pipeline``) the mailer queues a letter as ev
 that is decided about it: budgets, recipients, Message-ID, threading, its outbox row and its
 record on the ticket, and the context of its templates, as plain values. Only the pure part,
 rendering the templates and composing the bytes (``make``), goes to the child, PER_REQUEST
-letters at a time; the row and the record wait with empty text. Before the group commits,
-``Deferred.finish`` makes here, with the same function, the last letters, not sent yet, while
-the child makes the others; then fills every row, making here each letter the child has not
-answered within WAIT; after such a wait ran out, none is waited for until the child answers
-again (``ParseAhead.answer``).
-A row is filled by id *and* Message-ID, so a row rolled back with its message's savepoint (its
-letters are dropped with it, ``restore``) whose id is used again cannot receive another
-letter's bytes.
+letters at a time; the record waits with empty text, the outbox row in memory (counted in the
+group's budgets, ``budget_counts``). Before the group commits, ``Deferred.finish`` makes here,
+with the same function, the last letters, not sent yet, while the child makes the others; then
+inserts every outbox row with its bytes and fills every record, making here each letter the
+child has not answered within WAIT; after such a wait ran out, none is waited for until the
+child answers again (``ParseAhead.answer``).
+A record is filled by id *and* Message-ID, so a record rolled back with its message's savepoint
+(its letters are dropped with it, ``restore``) whose id is used again cannot receive another
+letter's text.
 
 A template that fails here fails the group (``LetterFailed``): the pipeline then handles the
 group's messages one at a time, their letters made in line, so the failure lands on its own
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from concurrent.futures import Future
 
     from mailtix.inbound.parse_ahead import ParseAhead
+    from mailtix.store.models import OutboxItem
 
 HANDLER = "letter"
 
@@ -83,9 +85,8 @@ def make(renderer: TemplateRenderer, job: Job) -> Made:
 
 @dataclass
 class _Pending:
-    outbox_id: int
+    row: OutboxItem  # not saved yet: saved with its bytes by finish
     record_id: int | None
-    message_id: str
     job: bytes  # pickled when queued: made later, it is still what it was then
     made: Made | None = None  # made here already
     answer: Future[list[object]] | None = None  # the child's, once sent
@@ -101,20 +102,17 @@ class Deferred:
         self._sent = 0  # the letters before this one went to the child
 
     def add(
-        self, renderer: TemplateRenderer, job: Job, outbox_id: int, record_id: int | None,
-        message_id: str,
-    ) -> None:  # fmt: skip
-        """Have ``job`` made for the rows queued for it; made here and now when it does not
-        pickle (its context is not plain values), so an error is raised in its message's
-        savepoint."""
+        self, renderer: TemplateRenderer, job: Job, row: OutboxItem, record_id: int | None
+    ) -> None:
+        """Have ``job`` made for its outbox ``row`` (not saved) and its record; made here and
+        now when it does not pickle (its context is not plain values), so an error is raised
+        in its message's savepoint."""
         try:
             frame = pickle.dumps(tuple(job), protocol=5)
         except Exception:
-            self._pending.append(
-                _Pending(outbox_id, record_id, message_id, b"", make(renderer, job))
-            )
+            self._pending.append(_Pending(row, record_id, b"", make(renderer, job)))
             return
-        self._pending.append(_Pending(outbox_id, record_id, message_id, frame))
+        self._pending.append(_Pending(row, record_id, frame))
         if len(self._pending) - self._sent >= PER_REQUEST:
             self._send()
 
@@ -135,25 +133,26 @@ class Deferred:
         self._sent = min(self._sent, mark)
 
     def finish(self, renderer: TemplateRenderer) -> None:
-        """Fill every row and record queued with its letter (made here when the child's is not
-        back); LetterFailed when a template fails or a row is not there to fill."""
-        from mailtix.store.tickets import fill_outgoing  # the poll's: the child has no store
+        """Save every outbox row queued with its letter, and fill every record (the letter
+        made here when the child's is not back); LetterFailed when a template fails or a
+        record is not there to fill."""
+        from mailtix.store.tickets import store_letters  # the poll's: the child has no store
 
         pending, self._pending, sent, self._sent = self._pending, [], self._sent, 0
         for letter in pending[sent:]:  # made here, while the child makes those sent before
             letter.made = letter.made or _make_here(renderer, letter.job)
-        outbox: list[tuple[bytes, int, str]] = []
+        outbox: list[OutboxItem] = []
         records: list[tuple[str, str, str, int, str]] = []
         deadline = time.monotonic() + WAIT
         for letter in pending:
             made = letter.made or self._answer(letter, deadline)
             if made is None:
                 made = _make_here(renderer, letter.job)
-            subject, text, html, rfc822 = made
-            outbox.append((rfc822, letter.outbox_id, letter.message_id))
+            subject, text, html, letter.row.rfc822 = made
+            outbox.append(letter.row)
             if letter.record_id is not None:
-                records.append((subject, text, html, letter.record_id, letter.message_id))
-        filled = fill_outgoing(outbox, records)
+                records.append((subject, text, html, letter.record_id, letter.row.message_id))
+        filled = store_letters(outbox, records)
         if filled != len(outbox) + len(records):
             raise LetterFailed(f"{filled} of {len(outbox) + len(records)} letter rows filled")
 
@@ -166,7 +165,7 @@ class Deferred:
         answer = self._worker.answer(letter.answer, max(0.0, deadline - time.monotonic()))
         if answer is None or letter.place >= len(answer):
             return None
-        return _made(answer[letter.place], letter.message_id)
+        return _made(answer[letter.place], letter.row.message_id)
 
 
 def _make_here(renderer: TemplateRenderer, job: bytes) -> Made:

@@ -39,8 +39,7 @@ CUSTOMER_KINDS = frozenset(
     {"acknowledgement", "acknowledgement_minimal", "status", "relay", "survey", "reminder"}
 )
 
-# Letters made ahead in a large poll: those recorded as automatic mail or not at all (an
-# agent's relayed answer gets its record completed with the agent's words: it is made here).
+# How a letter made ahead in a large poll may be recorded (``_ahead``).
 AHEAD_RECORDS = frozenset({None, MessageKind.AUTO})
 
 
@@ -167,8 +166,8 @@ class Mailer:
         )
         job = Job(letter.template, context, ticket.department, language or "", outgoing,
                   datetime.now(UTC), self._x_mailer())  # fmt: skip
-        deferred = self.deferred  # made ahead: the rows now, their text before the commit
-        if deferred is not None and letter.record_kind in AHEAD_RECORDS and not letter.attachments:
+        deferred = self.deferred  # made ahead: its record now, its text and row before the commit
+        if deferred is not None and _ahead(letter):
             return self._queue_ahead(deferred, letter, job, ticket, mailbox, automatic, now)
         subject, text, html, rfc822 = make(self.renderer, job)
         outgoing = replace(outgoing, subject=subject, text=text, html=html)
@@ -180,12 +179,13 @@ class Mailer:
         self, deferred: Deferred, letter: Letter, job: Job, ticket: Ticket,
         mailbox: MailboxConfig, automatic: bool, now: datetime,
     ) -> OutboxItem:  # fmt: skip
-        """``job``'s rows with empty text, filled by ``deferred.finish`` before the commit."""
+        """``job``'s record with empty text, and its outbox row not saved yet: both made
+        whole by ``deferred.finish`` before the commit."""
         record = None
         if letter.record_kind is not None:
             record = self._record(letter, ticket, mailbox, job.mail, now).id
-        item = self._outbox_row(job.mail, letter.template, automatic, ticket, b"", now)
-        deferred.add(self.renderer, job, item.id, record, job.mail.message_id)
+        item = self._outbox_item(job.mail, letter.template, automatic, ticket, b"", now)
+        deferred.add(self.renderer, job, item, record)
         return item
 
     def queue_mail(self, mail: OutgoingMail, kind: str, now: datetime) -> OutboxItem | str:
@@ -211,12 +211,22 @@ class Mailer:
         self, mail: OutgoingMail, kind: str, automatic: bool, ticket: Ticket | None,
         rfc822: bytes, now: datetime,
     ) -> OutboxItem:  # fmt: skip
-        """The outbox row, claimed by the sender beside this mailer when there is one."""
+        """The outbox row, saved."""
+        item = self._outbox_item(mail, kind, automatic, ticket, rfc822, now)
+        item.save(force_insert=True)
+        return item
+
+    def _outbox_item(
+        self, mail: OutgoingMail, kind: str, automatic: bool, ticket: Ticket | None,
+        rfc822: bytes, now: datetime,
+    ) -> OutboxItem:  # fmt: skip
+        """The outbox row, not saved yet but counted in the budgets of the group, claimed by
+        the sender beside this mailer when there is one."""
         recipients = [a.email for a in (*mail.to, *mail.cc)]
         sender = self.sent_by() if self.sent_by is not None else None
         ticket_id = ticket.id if ticket is not None else None
         budget_counts.queued(kind, automatic, recipients[0], mail.sender.email, ticket_id)
-        return OutboxItem.create(
+        return OutboxItem(
             ticket=ticket, kind=kind, automatic=automatic, envelope_from=mail.sender.email,
             recipients=recipients, recipient_key=recipients[0], message_id=mail.message_id,
             rfc822=rfc822, status="sending" if sender else "pending", claimed_by=sender or "",
@@ -267,6 +277,17 @@ class Mailer:
             language=language,
         )
         return self.queue(letter, ticket, mailbox, now)
+
+
+def _ahead(letter: Letter) -> bool:
+    """Whether ``letter`` may be made ahead: no attachments; recorded, if at all, as
+    automatic mail (an agent's relayed answer has its record completed with the agent's
+    words); not a warning, whose budget is counted from the outbox as it stands."""
+    return (
+        letter.record_kind in AHEAD_RECORDS
+        and not letter.attachments
+        and letter.template != budgets.WARNING
+    )
 
 
 def last_customer_message_id(ticket: Ticket) -> str | None:

@@ -7,9 +7,9 @@ column names and the database, so it is cached here; every value still goes thro
 ``db_value``, exactly as peewee's own INSERT and UPDATE would convert it. ``BaseModel.save``
 (and so ``Model.create``) uses this. One read too: a row by its id as a model object
 (``select_by_id``, a ticket for every follow-up; ``model_columns`` and ``from_row`` for the
-same row read in a join), and many rows in one INSERT
-(``insert_rows``, a group's receipts); other queries with conditions stay with
-peewee or ``lookups``.
+same row read in a join), and many rows in one INSERT (``insert_rows``, a group's receipts) or
+one INSERT run for each (``insert_many``, a group's letters); other queries with conditions
+stay with peewee or ``lookups``.
 """
 
 from __future__ import annotations
@@ -44,10 +44,10 @@ def _statement(kind: str, model: type[Model], names: tuple[str, ...], db: Databa
     table = _quoted(db, model._meta.table_name)
     columns = [_quoted(db, c) for c in _columns(model, names)]
     pk = _quoted(db, "id")  # every model's primary key (BaseModel)
-    if kind == "insert":
+    if kind in ("insert", "insert many"):
         marks = ", ".join([db.param] * len(columns))
         sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
-        if isinstance(db, PostgresqlDatabase):
+        if kind == "insert" and isinstance(db, PostgresqlDatabase):
             sql += f" RETURNING {pk}"
     else:
         sets = ", ".join(f"{c} = {db.param}" for c in columns)
@@ -140,3 +140,15 @@ def insert_rows(model: type[Model], rows: Sequence[Mapping[str, Any]]) -> None:
     sql = f"INSERT INTO {table} ({columns}) VALUES {', '.join([marks] * len(rows))}"
     params = [value for row in rows for value in _params(model, row)]
     db.execute_sql(sql, params)
+
+
+def insert_many(model: type[Model], rows: Sequence[Mapping[str, Any]]) -> None:
+    """INSERT ``rows`` (each with the field names of the first, in any order) with one
+    statement run for each (``executemany``): prepared once, however many rows there are."""
+    if not rows:
+        return
+    db = _real(model._meta.database)
+    names = tuple(rows[0])
+    fields = [model._meta.fields[name] for name in names]
+    params = [[field.db_value(row[field.name]) for field in fields] for row in rows]
+    db.cursor().executemany(_statement("insert many", model, names, db), params)

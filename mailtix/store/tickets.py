@@ -17,8 +17,14 @@ from mailtix.store.lookups import (
     is_participant,
     thread_owners,
 )
-from mailtix.store.models import Attachment, Event, Message, Participant, Ticket
-from mailtix.store.statements import from_row, insert_row, model_columns, select_by_id
+from mailtix.store.models import Attachment, Event, Message, OutboxItem, Participant, Ticket
+from mailtix.store.statements import (
+    from_row,
+    insert_many,
+    insert_row,
+    model_columns,
+    select_by_id,
+)
 
 MAX_THREAD_IDS = 100  # In-Reply-To + the newest References looked up; a real thread has fewer
 #: How a note kept from unverified mail claiming an agent's address starts its thread_reason.
@@ -228,21 +234,18 @@ def store_outgoing(
     )
 
 
-_FILL_OUTBOX = "UPDATE outbox SET rfc822 = ? WHERE id = ? AND message_id = ?"
 _FILL_RECORD = "UPDATE message SET subject = ?, text = ?, html = ? WHERE id = ? AND message_id = ?"
 
 
-def fill_outgoing(
-    outbox: Sequence[tuple[bytes, int, str]], records: Sequence[tuple[str, str, str, int, str]]
+def store_letters(
+    outbox: Sequence[OutboxItem], records: Sequence[tuple[str, str, str, int, str]]
 ) -> int:
-    """Put the letters made ahead into their rows, each found by id and Message-ID:
-    ``outbox`` (bytes, row id, Message-ID), ``records`` (subject, text, HTML, message id,
-    Message-ID); returns how many rows took theirs."""
-    return sum(
-        execute_many(sql, rows)
-        for sql, rows in ((_FILL_OUTBOX, outbox), (_FILL_RECORD, records))
-        if rows
-    )
+    """Store the letters made ahead: ``outbox``, their rows not saved yet, with their bytes,
+    in one statement run for each; ``records`` (subject, text, HTML, message id,
+    Message-ID), each into its record found by id and Message-ID. Returns how many rows took
+    theirs."""
+    insert_many(OutboxItem, [item.__data__ for item in outbox])
+    return len(outbox) + (execute_many(_FILL_RECORD, records) if records else 0)
 
 
 _THREAD_IDS = (

@@ -17,13 +17,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from peewee import fn
 
+from mailtix.desks.pipeline import Source
 from mailtix.inbound.parse_ahead import ParseAhead
 from mailtix.outbound import letters_ahead
 from mailtix.outbound.letters_ahead import Deferred, LetterFailed
 from mailtix.runtime.app import App
 from mailtix.runtime.poller import poll_mailbox
-from mailtix.store.models import Message, OutboxItem, Ticket, database_proxy
+from mailtix.store.db import open_store
+from mailtix.store.models import Event, Message, OutboxItem, Ticket, database_proxy
 from tests.support.config import TEMPLATES, small_config
 from tests.unit.desks.test_pipeline import (
     DEPARTMENTS,
@@ -53,6 +56,7 @@ def mails(n: int) -> list[bytes]:
     return raws
 
 
+ALICE = "alice@acme.example"
 NOTICE = re.compile(r"mailtix notice (\d+)\.[0-9a-f]+")  # signed with the store's own secret
 
 
@@ -149,7 +153,8 @@ def test_a_rolled_back_message_leaves_no_letter_for_the_row_that_takes_its_place
     tmp_path: Path,
 ) -> None:
     """SQLite gives a rolled-back row's id to the next row: the letter queued for the first
-    must not be written into the second (to another customer)."""
+    must not be written into the second's record, nor its outbox row saved (to another
+    customer)."""
     app = App.open(pipeline_config(tmp_path), clock=Clock())
     assert poll(app, [mail(sender="ann@example.org"), mail(sender="ben@example.org")]) == {
         "ticket": 2
@@ -162,25 +167,32 @@ def test_a_rolled_back_message_leaves_no_letter_for_the_row_that_takes_its_place
     try:
         for restore in (True, False):
             with database_proxy.atomic() as outer:
+                outbox_before = OutboxItem.select().count()
                 deferred = mailer.deferred = Deferred(ahead)
                 mark = deferred.mark()
                 try:
                     with database_proxy.atomic():
                         first = mailer.acknowledge(ann, box, None, now, new=True)
+                        first_record = Message.select(fn.MAX(Message.id)).scalar()
                         raise RuntimeError("the message failed after queueing its letter")
                 except RuntimeError:
                     if restore:
                         deferred.restore(mark)
                 second = mailer.acknowledge(ben, box, None, now, new=True)
-                assert first is not None and second is not None and first.id == second.id
+                second_record = Message.select(fn.MAX(Message.id)).scalar()
+                assert first is not None and second is not None
+                assert first.id is None and second.id is None  # saved by finish, with bytes
+                assert first_record == second_record
                 if restore:
                     deferred.finish(app.pipeline.renderer)
-                    row = OutboxItem.get_by_id(second.id)
+                    (row,) = OutboxItem.select().where(OutboxItem.id > outbox_before)
                     assert row.recipients == ["ben@example.org"]
                     assert b"To: ben@example.org" in bytes(row.rfc822)
                     assert b"ann@example.org" not in bytes(row.rfc822)
-                else:  # a letter not forgotten finds no row of its Message-ID
-                    with pytest.raises(LetterFailed, match="2 of 4 letter rows filled"):
+                    record = Message.get_by_id(second_record)
+                    assert record.message_id == second.message_id and record.text
+                else:  # a letter not forgotten finds no record of its Message-ID
+                    with pytest.raises(LetterFailed, match="3 of 4 letter rows filled"):
                         deferred.finish(app.pipeline.renderer)
                 mailer.deferred = None
                 outer.rollback()
@@ -250,7 +262,8 @@ def test_an_answer_that_is_not_a_letter_is_not_used() -> None:
     def answered(answer: object, message_id: str = "<a@x>") -> object:
         future: Future[list[object]] = Future()
         future.set_result(answer)  # type: ignore[arg-type]
-        letter = _Pending(1, None, message_id, b"", answer=future, place=0)
+        row = OutboxItem(message_id=message_id)
+        letter = _Pending(row, None, b"", answer=future, place=0)
         return deferred._answer(letter, 0.0)
 
     letter = b"From: s@x\r\nMessage-ID: <a@x>\r\n\r\nbody\r\n"
@@ -334,3 +347,56 @@ def test_a_flood_from_one_sender_gets_no_more_mail_in_a_large_poll(
     assert len(to_loop) == app.config.tickets.auto_reply_limit_per_hour == 5
     assert all(bytes(row.rfc822) for row in to_loop)
     assert patient == []  # they were made by the child: the large poll's path
+
+
+def test_a_flood_of_forgeries_in_a_large_poll_makes_a_few_warnings(
+    tmp_path: Path, patient: list[int]
+) -> None:
+    """Mail claiming to be from an agent, 30 times in one poll: the warnings to her are counted
+    from the outbox as it stands, so a large poll makes the five an hour a small one would."""
+    app = App.open(pipeline_config(tmp_path), clock=Clock())
+    assert app.pipeline.process(mail(), Source("support", 1, 1)).kind == "ticket"
+    forged = [
+        mail(f"Alice <{ALICE}>", f"Re: [SUP-1] done #{n}", "#status closed\n") for n in range(30)
+    ]
+    assert poll(app, forged) == {"followup": 30}  # each kept as an internal note
+    warnings = OutboxItem.select().where(OutboxItem.kind == "unverified")
+    assert [row.recipients for row in warnings] == [[ALICE]] * 5
+    assert all(b"claiming to be from you" in bytes(row.rfc822) for row in warnings)
+    held = Event.select().where(Event.type == "suppressed", Event.detail.endswith("budget"))
+    assert held.count() == 25
+    assert Ticket.get_by_id(1).status != "closed"
+
+
+@pytest.mark.postgres
+def test_a_large_polls_letters_on_postgresql(
+    tmp_path: Path, postgres_url: str, patient: list[int]
+) -> None:
+    """The outbox rows a group saves at its end, in a few statements, are the rows a small
+    poll saves one at a time, on PostgreSQL too."""
+    from mailtix.store.models import ALL_MODELS, SchemaVersion
+
+    def drop() -> None:
+        db = open_store(postgres_url, upgrade=False)
+        db.drop_tables([*ALL_MODELS, SchemaVersion], safe=True, cascade=True)
+        db.close()
+
+    drop()
+    raws = mails(45)
+    config = small_config(
+        tmp_path, address=SUPPORT, templates=True, departments=DEPARTMENTS, routing=ROUTING,
+        mailbox='display_name = "ACME Support"\ndepartment = "general"', extra=EXTRA,
+        store=f'url = "{postgres_url}"',
+    )  # fmt: skip
+    app = App.open(config, clock=Clock())
+    try:
+        assert poll(app, raws) == {"ticket": 36, "followup": 9}
+        made_ahead, recorded_ahead = letters(), records()
+        assert patient == []  # the child made them
+        assert len(made_ahead) > 45
+        assert all(subject and text for subject, text, _ in recorded_ahead)
+        rows = list(OutboxItem.select().order_by(OutboxItem.id))
+        assert all(row.ticket_id is not None and row.status == "pending" for row in rows)
+    finally:
+        app.db.close()
+        drop()
