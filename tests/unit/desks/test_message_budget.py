@@ -5,6 +5,7 @@ main thread and in a worker thread, where the daemon's APScheduler jobs run it."
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -44,6 +45,33 @@ def test_budget_check_raises_only_over_the_budget() -> None:
     budget.check("parsing")
     with pytest.raises(OverBudget, match=r"6.0 s of CPU after handling \(budget 5 s\)"):
         budget.check("handling")
+
+
+def test_the_cpu_clock_is_read_once_the_wall_clock_says_the_budget_may_be_spent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reads: list[float] = []
+    real = time.thread_time
+
+    def counted() -> float:
+        reads.append(real())
+        return reads[-1]
+
+    monkeypatch.setattr(time, "thread_time", counted)
+    budget = CpuBudget(60)
+    budget.check("parsing")
+    budget.check("handling")
+    assert len(reads) == 1  # its start: a minute of wall time has not passed
+    budget.charge(61)  # the CPU a child spent parsing the message counts
+    with pytest.raises(OverBudget, match="after threading"):
+        budget.check("threading")
+    assert len(reads) == 2
+    spent = CpuBudget(0.0)
+    time.sleep(0.001)
+    with pytest.raises(OverBudget):  # the wall clock says it may be: the CPU clock says it is
+        while True:
+            sum(range(1000))
+            spent.check("parsing")
 
 
 def test_message_over_budget_is_quarantined_and_the_batch_goes_on(
