@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from peewee import Database, OperationalError, PostgresqlDatabase, SqliteDatabase
-from playhouse.db_url import connect
 
 from mailtix.domain.errors import MailtixError
 from mailtix.domain.private_files import create_private_file, make_private_dir
@@ -111,6 +110,8 @@ def _connect(url: str) -> Database:
                 raise MailtixError(f"cannot open store {path}: {exc.strerror or exc}") from exc
         return _SqliteStore(path, pragmas=SQLITE_PRAGMAS, lock_type="IMMEDIATE")
     if url.startswith(("postgresql://", "postgres://")):
+        from playhouse.db_url import connect  # not imported for a SQLite store
+
         db = connect(url)
         if not isinstance(db, PostgresqlDatabase):
             raise MailtixError(f"not a PostgreSQL URL: {redact(url)}")

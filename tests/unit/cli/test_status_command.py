@@ -13,7 +13,7 @@ import pytest
 from support.config import small_config
 
 HEAVY = ("jinja2", "imapclient", "aiosmtplib", "asyncio", "mailparser", "prometheus_client",
-         "apscheduler", "nh3")  # fmt: skip
+         "apscheduler", "nh3", "playhouse.db_url")  # fmt: skip
 LOADED = """\
 import sys
 from mailtix.cli.main import main
