@@ -48,8 +48,12 @@ def take(
     may have taken some meanwhile: then the next ones), so the write lock of a SQLite store is
     held for a few index lookups, not for a search of the outbox."""
     abandoned = "claimed_at < ?" + (f" OR claimed_by IN ({_marks(dead)})" if dead else "")
+    # claimed_by >= '' holds for every row (never NULL): a range on the second column of
+    # (status, claimed_by, claimed_at), so the claimed rows are looked for in that index, whose
+    # entries answer the rest, and not in (status, next_attempt_at), past each row's blob
     claimable = (
-        f"((status = 'pending' AND next_attempt_at <= ?) OR (status = 'sending' AND ({abandoned})))"
+        "((status = 'pending' AND next_attempt_at <= ?) "
+        f"OR (status = 'sending' AND claimed_by >= '' AND ({abandoned})))"
     )
     params = [now, now - lease, *dead]
     find = f"SELECT id FROM outbox WHERE {claimable} ORDER BY id LIMIT ?"

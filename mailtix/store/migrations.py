@@ -268,6 +268,24 @@ def _drop_outbox_status_index(db: Database) -> None:
     db.execute_sql("DROP INDEX IF EXISTS outboxitem_status")
 
 
+def _claim_indexes(db: Database) -> None:
+    """A sender looks for the rows it may claim (``claims.take``) at every refill, and
+    ``poll --once`` asks whether there is any (``claims.anything_to_send``): through (status,
+    claimed_by) each pending row's next_attempt_at, and each claimed row's claimed_at, was read
+    from the table past its rfc822 blob. These answer both from the index; (next_attempt_at)
+    alone served no query. Same names as create_tables makes."""
+    db.execute_sql(
+        "CREATE INDEX IF NOT EXISTS outboxitem_status_next_attempt_at "
+        "ON outbox (status, next_attempt_at)"
+    )
+    db.execute_sql(
+        "CREATE INDEX IF NOT EXISTS outboxitem_status_claimed_by_claimed_at "
+        "ON outbox (status, claimed_by, claimed_at)"
+    )
+    db.execute_sql("DROP INDEX IF EXISTS outboxitem_status_claimed_by")
+    db.execute_sql("DROP INDEX IF EXISTS outboxitem_next_attempt_at")
+
+
 # STEPS[i] upgrades a database from version i + 1 to version i + 2.
 STEPS: list[Callable[[Database], None]] = [
     _index_outbox_message_id,
@@ -292,6 +310,7 @@ STEPS: list[Callable[[Database], None]] = [
     _folder_moves,
     _search_index_groups,
     _drop_outbox_status_index,
+    _claim_indexes,
 ]
 CURRENT_VERSION = 1 + len(STEPS)
 

@@ -195,7 +195,7 @@ class OutboxItem(BaseModel):
     claimed_by = CharField(max_length=100, default="")  # worker sending it (status "sending")
     claimed_at = DateTimeField(null=True)
     attempts = IntegerField(default=0)
-    next_attempt_at = DateTimeField(index=True)
+    next_attempt_at = DateTimeField()  # indexed with status (Meta)
     last_error = TextField(default="")
     created_at = DateTimeField()
     sent_at = DateTimeField(null=True)
@@ -206,7 +206,11 @@ class OutboxItem(BaseModel):
             (("envelope_from", "automatic", "created_at"), False),
             (("recipient_key", "created_at", "kind", "automatic"), False),  # index only
             (("ticket", "recipient_key", "created_at"), False),  # and the ticket's outbox
-            (("status", "claimed_by"), False),  # a sender's rows (claims.held_by), index only
+            # what a sender holds (claims.held_by), and what it may claim (claims.take, the
+            # rows due and the rows a claim has run out on), index only: past its rfc822 blob
+            # a row's columns are read from its overflow pages
+            (("status", "claimed_by", "claimed_at"), False),
+            (("status", "next_attempt_at"), False),
         )
 
 
