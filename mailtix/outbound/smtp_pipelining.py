@@ -166,8 +166,15 @@ def judge(
 
 
 def dot_stuffed(raw: bytes) -> bytes:
-    """``raw`` as DATA sends it: CRLF line ends, leading dots doubled, the ending "."."""
-    return _LEADING_DOT.sub(b"..", normalize_message_line_endings(raw)) + b".\r\n"
+    """``raw`` as DATA sends it: CRLF line ends, leading dots doubled, the ending ".". The
+    mail mailtix composes has CRLF line ends and rarely a line that starts with a dot: the
+    two regular expressions run only when counting bytes says they could change something."""
+    ends = raw.count(b"\r\n")
+    if not (ends == raw.count(b"\n") == raw.count(b"\r") and raw.endswith(b"\r\n")):
+        raw = normalize_message_line_endings(raw)
+    if raw.startswith(b".") or b"\n." in raw:
+        raw = _LEADING_DOT.sub(b"..", raw)
+    return raw + b".\r\n"
 
 
 async def mail_pipelined(

@@ -92,8 +92,13 @@ def test_a_recipient_refused_before_the_connection_went_is_still_named() -> None
 
 
 @pytest.mark.parametrize(
-    "raw", [b"", b"a", b".", b"a\n.\nb", b".x\r\n..y\r\n", b"a\rb\n\r\n.\r\n", b"x\r\n.\r\n"]
-)
+    "raw",
+    [
+        b"", b"a", b".", b"a\n.\nb", b".x\r\n..y\r\n", b"a\rb\n\r\n.\r\n", b"x\r\n.\r\n",
+        b"\r\n", b"a\r\nb\r\n", b"a\r\nb", b"a\r\r\n", b"a\n\r\n", b"a\n\rb\r\n", b"a\r\n.b\r\n",
+        b".\r\n", b"a\r\n\r\n..\r\n", b"a\rb\r\n", b"a\nb\r\n", b"\r\n.",
+    ],
+)  # fmt: skip
 def test_the_message_is_sent_as_aiosmtplib_sends_it(raw: bytes) -> None:
     expected = PERIOD_REGEX.sub(b"..", normalize_message_line_endings(raw)) + b".\r\n"
     assert dot_stuffed(raw) == expected
