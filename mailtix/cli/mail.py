@@ -65,7 +65,7 @@ def poll_once(args: argparse.Namespace) -> int:
 
 
 def ingest_one(args: argparse.Namespace) -> int:
-    from mailtix.desks.pipeline import Source
+    from mailtix.desks.outcome import Source
     from mailtix.inbound.bounded_read import read_at_most
     from mailtix.outbound import outbox
     from mailtix.outbound.accounts import send_accounts

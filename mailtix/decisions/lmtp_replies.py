@@ -28,7 +28,7 @@ TOO_BUSY = "421 4.3.2 Too many connections, try again later"
 SHUTTING_DOWN = "421 4.3.2 Shutting down, try again later"
 SESSION_TOO_LONG = "421 4.4.2 Session open too long, closing"
 TOO_MANY_COMMANDS = "421 4.7.0 Too many commands without a mail, closing"
-# Outcome kinds (desks.pipeline.Outcome) that mean the message is safely in the store
+# Outcome kinds (desks.outcome.Outcome) that mean the message is safely in the store
 KEPT = frozenset({"ticket", "followup", "ignored", "spam", "duplicate", "quarantined"})
 
 

@@ -13,7 +13,6 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from datetime import datetime
 
 from mailtix.config.model import Config, MailboxConfig
@@ -24,7 +23,8 @@ from mailtix.desks.bounce import BounceDesk
 from mailtix.desks.cpu_budget import CpuBudget, OverBudget
 from mailtix.desks.customer import CustomerDesk, NoSender
 from mailtix.desks.intake import DeskResult, Incoming
-from mailtix.desks.quarantine import KEPT_KINDS, NO_OVERRULE, Overrule, keep, quarantine
+from mailtix.desks.outcome import Outcome, Source
+from mailtix.desks.quarantine import KEPT_KINDS, keep, quarantine
 from mailtix.domain.clock import utcnow
 from mailtix.domain.errors import ParseError
 from mailtix.domain.faults import fault_point
@@ -57,28 +57,6 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3  # a message failing this often is quarantined instead of retried
 CPU_BUDGET = 10.0  # seconds of CPU for one message; over it, the message is quarantined
 GROUP_SIZE = 100  # new messages of a poll batch that share one commit (process_batch)
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where a message came from: the mailbox, and its IMAP identity when it has one.
-
-    ``folderless``: no folder holds the mail (LMTP, ``ingest``), so spam and ignored mail is
-    kept in the quarantine table (status kept); ``overrule``: an admin's release of such a mail.
-    """
-
-    mailbox: str
-    uidvalidity: int = 0
-    uid: int | None = None
-    folderless: bool = False
-    overrule: Overrule = NO_OVERRULE
-
-
-@dataclass(frozen=True)
-class Outcome:
-    kind: str  # ticket | followup | ignored | spam | duplicate | quarantined | deferred
-    ticket_ref: str | None = None
-    detail: str = ""
 
 
 _Queued = tuple[bytes, Source, str, Ahead | None]  # a batch's message, its hash and parse

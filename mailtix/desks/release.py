@@ -12,7 +12,8 @@ unverified agent's are still refused; such a mail stays kept.
 from __future__ import annotations
 
 from mailtix.decisions.correlate import parse_ref
-from mailtix.desks.pipeline import Outcome, Pipeline, Source
+from mailtix.desks.outcome import Outcome, Source
+from mailtix.desks.pipeline import Pipeline
 from mailtix.desks.quarantine import NO_OVERRULE, Overrule
 from mailtix.domain.vocabulary import EventType, QuarantineStatus
 from mailtix.store.durability import durable_point, relaxed_transaction

@@ -25,7 +25,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from mailtix.desks.pipeline import Outcome, Pipeline, Source
+from mailtix.desks.outcome import Outcome, Source
+from mailtix.desks.pipeline import Pipeline
 from mailtix.domain.log_lines import log_context
 from mailtix.store.durability import durable_point, relaxed
 

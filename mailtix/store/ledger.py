@@ -13,7 +13,7 @@ from mailtix.store.statements import insert_row, insert_rows
 
 
 class Delivered(Protocol):
-    """Where a message came from (``pipeline.Source``)."""
+    """Where a message came from (``desks.outcome.Source``)."""
 
     @property
     def mailbox(self) -> str: ...

@@ -102,7 +102,7 @@ def run(mix: str, n: int, agents: bool, profile: bool = False) -> dict[str, Any]
     """Handle ``n`` mails of ``mix`` on a fresh store; the figures (see the module doc)."""
     from peewee import Database
 
-    from mailtix.desks.pipeline import Source
+    from mailtix.desks.outcome import Source
     from mailtix.runtime.app import App
 
     raws = mails(mix, n)

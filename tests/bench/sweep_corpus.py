@@ -31,7 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from mailtix.desks.pipeline import Outcome, Source  # noqa: E402
+from mailtix.desks.outcome import Outcome, Source  # noqa: E402
 from mailtix.outbound import outbox  # noqa: E402
 from mailtix.runtime.app import App  # noqa: E402
 from mailtix.store.models import QuarantineItem  # noqa: E402

@@ -20,7 +20,7 @@ from support.live import (
 )
 from support.mailstack import free_ports
 
-from mailtix.desks.pipeline import Source
+from mailtix.desks.outcome import Source
 from mailtix.runtime.app import App
 
 pytestmark = pytest.mark.integration

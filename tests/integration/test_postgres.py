@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from support.config import small_config
 
-from mailtix.desks.pipeline import Source
+from mailtix.desks.outcome import Source
 from mailtix.outbound import outbox
 from mailtix.runtime.app import App
 from mailtix.store import open_store

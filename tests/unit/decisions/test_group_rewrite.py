@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from mailtix.decisions.group_rewrite import unwrapped
-from mailtix.desks.pipeline import Source
+from mailtix.desks.outcome import Source
 from mailtix.domain.values import Address
 from mailtix.inbound.parse import parse_message
 from mailtix.runtime.app import App

@@ -15,7 +15,7 @@ import pytest
 from support.config import small_config
 
 from mailtix.cli.present import ticket_detail
-from mailtix.desks.pipeline import Outcome, Source
+from mailtix.desks.outcome import Outcome, Source
 from mailtix.runtime.app import App
 from mailtix.store.models import Event, Message, OutboxItem, Ticket
 

@@ -20,7 +20,7 @@ import pytest
 from support.config import small_config
 
 from mailtix.cli.present import ticket_detail
-from mailtix.desks.pipeline import Outcome, Source
+from mailtix.desks.outcome import Outcome, Source
 from mailtix.lifecycle.jobs import run_jobs
 from mailtix.lifecycle.merge import merge_problem
 from mailtix.runtime.app import App

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from support.config import small_config
 
-from mailtix.desks.pipeline import Source
+from mailtix.desks.outcome import Source
 from mailtix.runtime.app import App
 from mailtix.store.customers import ImportRow, find_customer, import_customer
 from mailtix.store.models import Customer, OutboxItem, Ticket

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mailtix.desks.pipeline import Source
+from mailtix.desks.outcome import Source
 from mailtix.runtime.app import App
 
 TESTS = Path(__file__).parents[2]

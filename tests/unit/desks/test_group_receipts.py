@@ -13,7 +13,8 @@ import pytest
 from support.config import small_config
 
 from mailtix.desks.cpu_budget import OverBudget
-from mailtix.desks.pipeline import Outcome, Pipeline, Source
+from mailtix.desks.outcome import Outcome, Source
+from mailtix.desks.pipeline import Pipeline
 from mailtix.domain.values import ParsedMail
 from mailtix.runtime.app import App
 from mailtix.store.models import Message, OutboxItem, Receipt, Ticket

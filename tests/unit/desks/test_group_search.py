@@ -12,7 +12,7 @@ import pytest
 from support.config import small_config
 from support.search_index import whole_index
 
-from mailtix.desks.pipeline import Source
+from mailtix.desks.outcome import Source
 from mailtix.runtime.app import App
 from mailtix.store.models import Message
 from mailtix.store.search_index import matching_tickets

@@ -15,7 +15,7 @@ from support.config import small_config
 
 from mailtix.desks import pipeline as pipeline_module
 from mailtix.desks.cpu_budget import OverBudget
-from mailtix.desks.pipeline import Outcome, Source
+from mailtix.desks.outcome import Outcome, Source
 from mailtix.desks.release import retry
 from mailtix.lifecycle.jobs import run_jobs
 from mailtix.privacy.erase import erase, find_person

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from support.config import small_config
 
-from mailtix.desks.pipeline import Outcome, Source
+from mailtix.desks.outcome import Outcome, Source
 from mailtix.runtime.app import App
 from mailtix.store.models import Event, Message, OutboxItem, Receipt, Ticket
 

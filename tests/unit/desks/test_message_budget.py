@@ -12,7 +12,7 @@ import pytest
 
 import mailtix.desks.pipeline
 from mailtix.desks.cpu_budget import CpuBudget, OverBudget
-from mailtix.desks.pipeline import Outcome, Source
+from mailtix.desks.outcome import Outcome, Source
 from mailtix.runtime.app import App
 from mailtix.store.models import Message, OutboxItem, QuarantineItem, Ticket
 from tests.unit.desks.test_pipeline import app, clock, mail, make_app  # noqa: F401 - fixtures

@@ -11,7 +11,7 @@ import pytest
 from support.config import small_config
 
 import mailtix.desks.intake
-from mailtix.desks.pipeline import Source
+from mailtix.desks.outcome import Source
 from mailtix.runtime.app import App
 from mailtix.store.models import OutboxItem
 

@@ -21,7 +21,7 @@ import pytest
 from support.config import small_config
 
 import mailtix.desks.pipeline
-from mailtix.desks.pipeline import Outcome, Source
+from mailtix.desks.outcome import Outcome, Source
 from mailtix.runtime.app import App
 from mailtix.store.attempts import begin_attempt, begin_first_attempts
 from mailtix.store.models import (

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from support.config import small_config
 
-from mailtix.desks.pipeline import Source
+from mailtix.desks.outcome import Source
 from mailtix.runtime.app import App, poll_cycle
 from mailtix.store.models import Event, Message, OutboxItem, Receipt, Ticket
 

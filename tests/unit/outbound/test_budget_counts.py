@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from mailtix.desks.pipeline import Outcome, Source
+from mailtix.desks.outcome import Outcome, Source
 from mailtix.outbound import budget_counts
 from mailtix.outbound.notify import Notifier
 from mailtix.runtime.app import App

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from support.config import small_config
 
-from mailtix.desks.pipeline import Source
+from mailtix.desks.outcome import Source
 from mailtix.domain.vocabulary import Status
 from mailtix.lifecycle.jobs import run_jobs
 from mailtix.privacy.erase import NOT_PERSONAL, STEPS, erase, find_person, record_erase
