@@ -4,6 +4,7 @@ poll cycle over every mailbox. Shared by the CLI, the daemon and the demo.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from peewee import Database
 from mailtix.config.load import load_config
 from mailtix.config.model import Config, MailboxConfig
 from mailtix.config.operations import config_secrets
-from mailtix.desks.pipeline import Outcome, Pipeline, Source
+from mailtix.desks.outcome import Outcome, Source
 from mailtix.domain.clock import utcnow
 from mailtix.domain.errors import MailSourceError, UsageError
 from mailtix.domain.log_lines import log_context
@@ -30,6 +31,7 @@ from mailtix.store.db import is_postgres, sqlite_file
 from mailtix.store.locks import mailbox_lock
 
 if TYPE_CHECKING:
+    from mailtix.desks.pipeline import Pipeline
     from mailtix.outbound.sender_thread import SenderThread
 
 log = logging.getLogger(__name__)
@@ -44,10 +46,31 @@ class App:
     config: Config
     db: Database
     clock: Callable[[], datetime] = utcnow
-    pipeline: Pipeline = field(init=False)
 
     def __post_init__(self) -> None:
-        self.pipeline = Pipeline(self.config, clock=self.clock)
+        self._sent_by: Callable[[], str | None] | None = None
+
+    @functools.cached_property
+    def pipeline(self) -> Pipeline:
+        """Built on first use: its modules are most of what a poll imports, and a poll that
+        finds nothing new needs none of them."""
+        from mailtix.desks.pipeline import Pipeline
+
+        pipeline = Pipeline(self.config, clock=self.clock)
+        pipeline.mailer.sent_by = self._sent_by
+        return pipeline
+
+    @property
+    def sent_by(self) -> Callable[[], str | None] | None:
+        """Who sends the mail the pipeline queues (``Mailer.sent_by``), kept here so it can
+        be set before the pipeline is built."""
+        return self._sent_by
+
+    @sent_by.setter
+    def sent_by(self, value: Callable[[], str | None] | None) -> None:
+        self._sent_by = value
+        if "pipeline" in self.__dict__:  # built already
+            self.pipeline.mailer.sent_by = value
 
     @classmethod
     def open(
@@ -125,7 +148,7 @@ class SenderWhenNeeded:
         if anything_to_send(app.clock()):
             self._start()
         else:
-            app.pipeline.mailer.sent_by = self._queued
+            app.sent_by = self._queued
 
     def listed(self, fresh: int) -> None:
         """The mailbox about to be read has ``fresh`` new messages."""
@@ -146,7 +169,7 @@ class SenderWhenNeeded:
             except OSError as exc:  # e.g. no process can be made now: the poll goes on
                 log.error("cannot start the outbox sender (%s); sending after the poll", exc)
                 self._failed = True
-                self.app.pipeline.mailer.sent_by = None
+                self.app.sent_by = None
         return self.sender.worker if self.sender is not None else None
 
     def kick(self, *_: object) -> None:
@@ -158,7 +181,7 @@ class SenderWhenNeeded:
             counts = stop_sender(self.app, self.sender)
             self.error = self.sender.error
             return counts
-        self.app.pipeline.mailer.sent_by = None
+        self.app.sent_by = None
         if not anything_to_send(self.app.clock()):
             return Counter()
         from mailtix.outbound import outbox  # asyncio and aiosmtplib: only when mail is due
@@ -180,14 +203,14 @@ def start_sender(app: App, interval: float | None = None) -> SenderProcess | Sen
         from mailtix.outbound.sender_thread import SenderThread
 
         sender = SenderThread(send_accounts(app.config), app.clock, interval).start()
-    app.pipeline.mailer.sent_by = lambda: sender.worker
+    app.sent_by = lambda: sender.worker
     return sender
 
 
 def stop_sender(app: App, sender: SenderProcess | SenderThread) -> Counter[str]:
     """Mail is queued for any drain again; the sender sends what is due and stops (its counts;
     ``sender.error`` says if it died)."""
-    app.pipeline.mailer.sent_by = None
+    app.sent_by = None
     return sender.finish()
 
 
@@ -204,7 +227,8 @@ def _poll_all(
                     log.warning("%s: another worker is polling it; skipped", mailbox.name)
                     continue
                 with open_source(mailbox) as source:
-                    poll = poll_mailbox(mailbox, source, app.pipeline, on_commit, on_listed)
+                    poll = poll_mailbox(mailbox, source, lambda: app.pipeline, on_commit,
+                                        on_listed)  # fmt: skip
                     result.polls.append(poll)
             record_poll(mailbox.name, None, poll.waiting)
         except MailSourceError as exc:

@@ -215,7 +215,7 @@ class Daemon:
 
     def _poll(self, mailbox: MailboxConfig, source: object) -> None:
         started = time.monotonic()
-        result = poll_mailbox(mailbox, source, self.app.pipeline, self.kick_outbox)  # type: ignore[arg-type]
+        result = poll_mailbox(mailbox, source, lambda: self.app.pipeline, self.kick_outbox)  # type: ignore[arg-type]
         self.health.poll_done(mailbox.name, result.waiting)
         if self.metrics is not None:
             self.metrics.polled(result, time.monotonic() - started)

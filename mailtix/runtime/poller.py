@@ -16,16 +16,20 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mailtix.config.model import MailboxConfig
-from mailtix.desks.pipeline import Outcome, Pipeline, Source
+from mailtix.desks.outcome import Outcome, Source
 from mailtix.domain.clock import utcnow
-from mailtix.inbound.parse_ahead import Ahead, ParseAhead
-from mailtix.outbound import letters_ahead
 from mailtix.store import folder_moves
 from mailtix.store.durability import durable_point, relaxed
 from mailtix.store.models import FolderMove, MailboxState, Receipt, database_proxy
+
+if TYPE_CHECKING:  # a poll with nothing new imports none of them
+    from mailtix.desks.pipeline import Pipeline
+    from mailtix.inbound.parse_ahead import Ahead, ParseAhead
+
+    Fetched = tuple[list[tuple[Any, bytes]], list[Ahead] | None]
 
 log = logging.getLogger(__name__)
 
@@ -72,16 +76,18 @@ class PollResult:
 def poll_mailbox(
     config: MailboxConfig,
     source: MailSource,
-    pipeline: Pipeline,
+    pipeline: Callable[[], Pipeline],
     on_commit: Callable[[PollResult], None] | None = None,
     on_listed: Callable[[int], None] | None = None,
 ) -> PollResult:
-    """Poll once; ``on_commit`` is called after every commit of handled messages (a group of
-    up to ``pipeline.GROUP_SIZE``): the daemon and ``poll --once`` have their sender send what
-    was queued (acknowledgements) while the rest is read. Such a mail may leave before its
-    batch is made durable; ``store.durability`` says what a power loss can then repeat.
-    ``on_listed`` hears how many new messages the poll is about to read, before it reads
-    them (``poll --once`` decides by it where its sender runs)."""
+    """Poll once, with the pipeline ``pipeline`` gives, asked for only when there is mail to
+    handle (the pipeline's modules are most of what a poll imports). ``on_commit`` is called
+    after every commit of handled messages (a group of up to ``desks.pipeline.GROUP_SIZE``):
+    the daemon and ``poll --once`` have their sender send what was queued (acknowledgements)
+    while the rest is read. Such a mail may leave before its batch is made durable;
+    ``store.durability`` says what a power loss can then repeat. ``on_listed`` hears how many
+    new messages the poll is about to read, before it reads them (``poll --once`` decides by
+    it where its sender runs)."""
     result = PollResult(config.name)
     _check_uidvalidity(config.name, source.uidvalidity)
     keys = list(source.list_keys())
@@ -95,7 +101,7 @@ def poll_mailbox(
     sizes = source.sizes(fresh)
     plan = list(_batches(fresh, sizes, config, pipeline, source, result))
     if plan:
-        _handle_batches(config, source, pipeline, plan, result, on_commit)
+        _handle_batches(config, source, pipeline(), plan, result, on_commit)
     _refile(config, source)
     _remember_high_water(config.name, source.uidvalidity, keys)
     result.waiting = max(0, len(keys) - result.moved)
@@ -117,6 +123,9 @@ def _handle_batches(
     by a child when the poll is large. A failed move is raised once the thread is past it:
     before the batch after next is handled (the next one is fetched already, and is handled),
     or at the end."""
+    from mailtix.inbound.parse_ahead import ParseAhead
+    from mailtix.outbound import letters_ahead
+
     new = sum(map(len, plan))
     ahead = None
     if new >= PARSE_AHEAD_FROM:  # the child parses, and makes the letters queued meanwhile
@@ -178,9 +187,6 @@ def _stored(moves: list[FolderMove]) -> Callable[[bytes], bool]:
     return lambda raw: hashlib.sha256(raw).hexdigest() in hashes
 
 
-Fetched = tuple[list[tuple[Any, bytes]], list[Ahead] | None]
-
-
 def _fetch(source: MailSource, batch: list[Any], ahead: ParseAhead | None) -> Fetched:
     """The batch's mails, and their parses under way in ``ahead``."""
     fetched = list(source.fetch(batch))
@@ -196,7 +202,7 @@ def _batches(
     keys: list[Any],
     sizes: dict[Any, int],
     config: MailboxConfig,
-    pipeline: Pipeline,
+    pipeline: Callable[[], Pipeline],
     source: MailSource,
     result: PollResult,
 ) -> Iterator[list[Any]]:
@@ -209,7 +215,7 @@ def _batches(
         if size is None:  # expunged meanwhile by someone else
             continue
         if size > config.max_message_bytes:
-            outcome: Outcome = pipeline.quarantine_oversized(_source(config, source, key), size)
+            outcome: Outcome = pipeline().quarantine_oversized(_source(config, source, key), size)
             result.add(key, outcome)
             oversized[key] = outcome.kind
             continue

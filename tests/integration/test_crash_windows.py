@@ -20,7 +20,7 @@ from support.live import (
     write_config,
 )
 
-from mailtix.desks.pipeline import Source
+from mailtix.desks.outcome import Source
 from mailtix.inbound.imap_source import ImapSource
 from mailtix.runtime.app import App
 from mailtix.runtime.poller import poll_mailbox
@@ -143,7 +143,7 @@ def test_without_move_copy_delete_expunge(
 
     with opened(config) as app, NoMoveSource(app.mailbox("support")) as source:
         assert source.imap.has_capability("MOVE")  # Dovecot has it; the subclass hides it
-        result = poll_mailbox(app.mailbox("support"), source, app.pipeline)
+        result = poll_mailbox(app.mailbox("support"), source, lambda: app.pipeline)
     assert dict(result.outcomes) == {"ticket": 1} and result.moved == 1
 
     assert mailstack.folder_uids(support) == []

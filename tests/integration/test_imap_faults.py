@@ -59,7 +59,7 @@ def test_message_expunged_mid_fetch_is_skipped_and_the_rest_processed(
     source = ExpungingSource(mailbox)
     source.stack, source.user = stack, support
     with source:
-        result = poll_mailbox(mailbox, source, app.pipeline)
+        result = poll_mailbox(mailbox, source, lambda: app.pipeline)
     assert result.outcomes == {"ticket": 2}
     assert stack.folder_uids(support, "INBOX") == []
     assert len(stack.folder_uids(support, "Processed")) == 2
@@ -100,12 +100,12 @@ def test_connection_dropped_mid_batch_loses_nothing_and_doubles_nothing(
     fill(stack, support, 4)
     mailbox = app.mailbox("support")
     with pytest.raises(ConnectionResetError), dropping(mailbox) as source:
-        poll_mailbox(mailbox, source, app.pipeline)
+        poll_mailbox(mailbox, source, lambda: app.pipeline)
     assert len(tickets(app.config.path)) == committed
     assert len(stack.folder_uids(support, "INBOX")) == 4  # nothing was moved
 
     with ImapSource(mailbox) as source:  # the next poll: what was committed is only moved
-        result = poll_mailbox(mailbox, source, app.pipeline)
+        result = poll_mailbox(mailbox, source, lambda: app.pipeline)
     assert result.outcomes == ({"ticket": 4 - committed} if committed < 4 else {})
     assert result.moved == 4
     assert len(tickets(app.config.path)) == 4

@@ -48,6 +48,36 @@ def test_status_loads_no_mail_library_no_pipeline_no_metrics(config: Path) -> No
     assert "LOADED -" in proc.stderr, proc.stderr
 
 
+def test_a_poll_that_finds_nothing_new_loads_no_pipeline_and_no_mail_library(
+    config: Path,
+) -> None:
+    """The pipeline (every desk, the templates, the parser) is built only for a mailbox with
+    mail to handle; a poll of an empty one, the usual one, starts no faster without it."""
+    poll = [sys.executable, "-c", LOADED.format(heavy=HEAVY), "--config", str(config)]
+    proc = subprocess.run([*poll, "poll", "--once"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "nothing new" in proc.stdout
+    assert loaded(proc.stderr) <= LIGHT, proc.stderr
+    (config.parent / "inbox" / "new" / "1.eml").write_bytes(
+        b"From: c@example.org\r\nTo: support@example.org\r\nSubject: Help\r\n"
+        b"Message-ID: <1@example.org>\r\n\r\nIt broke.\r\n"
+    )
+    proc = subprocess.run([*poll, "poll", "--once"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 ticket" in proc.stdout
+    assert {"mailtix.desks.pipeline", "jinja2"} <= loaded(proc.stderr)  # it handled the mail
+
+
+# what a poll imports of the desks and of outgoing mail before it knows there is mail
+LIGHT = {"mailtix.desks", "mailtix.desks.outcome", "mailtix.desks.quarantine", "mailtix.outbound",
+         "mailtix.outbound.sender_process"}  # fmt: skip
+
+
+def loaded(stderr: str) -> set[str]:
+    (line,) = [line for line in stderr.splitlines() if line.startswith("LOADED ")]
+    return set(line.split()[1:]) - {"-"}
+
+
 def test_status_after_poll_once_and_with_a_broken_rule_file(config: Path) -> None:
     assert mailtix(config, "poll", "--once").returncode == 0
     (config.parent / "routing.toml").write_text('[[rule]]\nname = "x"\nwhen = { subject = \n')

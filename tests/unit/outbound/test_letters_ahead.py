@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from peewee import fn
 
-from mailtix.desks.pipeline import Source
+from mailtix.desks.outcome import Source
 from mailtix.inbound.parse_ahead import ParseAhead
 from mailtix.outbound import letters_ahead
 from mailtix.outbound.letters_ahead import Deferred, LetterFailed
@@ -80,7 +80,7 @@ def records() -> list[tuple[str, str, str]]:
 
 
 def poll(app: App, raws: list[bytes]) -> dict[str, int]:
-    result = poll_mailbox(app.mailbox("support"), MemorySource(raws, slow=0), app.pipeline)  # type: ignore[arg-type]
+    result = poll_mailbox(app.mailbox("support"), MemorySource(raws, slow=0), lambda: app.pipeline)  # type: ignore[arg-type]
     return dict(result.outcomes)
 
 

@@ -72,7 +72,7 @@ def test_batches_are_downloaded_handled_then_moved_after_their_commit(
     monkeypatch.setattr("mailtix.runtime.poller.BATCH_MESSAGES", 2)
     source = MemorySource([mail(subject=f"Question {n}") for n in range(5)], slow=0)
     mailbox = app.mailbox("support")
-    result = poll_mailbox(mailbox, source, app.pipeline)  # type: ignore[arg-type]
+    result = poll_mailbox(mailbox, source, lambda: app.pipeline)  # type: ignore[arg-type]
 
     assert result.outcomes == {"ticket": 5} and result.moved == 5
     assert source.inbox == {} and source.folders == {"Processed": [1, 2, 3, 4, 5]}
@@ -94,7 +94,7 @@ def test_the_next_batch_is_fetched_in_a_thread_never_beside_a_move(
     here for a collision to show; every batch after the first comes from the prefetch thread."""
     monkeypatch.setattr("mailtix.runtime.poller.BATCH_MESSAGES", 3)
     source = MemorySource([mail(subject=f"Question {n}") for n in range(14)], slow=0.02)
-    result = poll_mailbox(app.mailbox("support"), source, app.pipeline)  # type: ignore[arg-type]
+    result = poll_mailbox(app.mailbox("support"), source, lambda: app.pipeline)  # type: ignore[arg-type]
     assert result.outcomes == {"ticket": 14} and source.inbox == {}
     fetchers = [thread for what, _, thread in source.calls if what == "fetch"]
     assert len(fetchers) == 5 and all(t.startswith("prefetch") for t in fetchers[1:])
@@ -114,7 +114,7 @@ def test_a_failed_prefetch_is_raised_after_the_batch_before_is_moved(
 
     monkeypatch.setattr(source, "fetch", fetch)
     with pytest.raises(ConnectionResetError):
-        poll_mailbox(app.mailbox("support"), source, app.pipeline)  # type: ignore[arg-type]
+        poll_mailbox(app.mailbox("support"), source, lambda: app.pipeline)  # type: ignore[arg-type]
     assert source.folders == {"Processed": [1, 2]} and Ticket.select().count() == 2
 
 
@@ -133,11 +133,11 @@ def test_a_failed_move_is_raised_and_the_next_poll_only_moves(
     monkeypatch.setattr(source, "move", broken)
     mailbox = app.mailbox("support")
     with pytest.raises(ConnectionResetError):
-        poll_mailbox(mailbox, source, app.pipeline)  # type: ignore[arg-type]
+        poll_mailbox(mailbox, source, lambda: app.pipeline)  # type: ignore[arg-type]
     assert Ticket.select().count() == 4 and len(source.inbox) == 5  # committed, not moved
 
     monkeypatch.setattr(source, "move", real_move)
-    again = poll_mailbox(mailbox, source, app.pipeline)  # type: ignore[arg-type]
+    again = poll_mailbox(mailbox, source, lambda: app.pipeline)  # type: ignore[arg-type]
     assert (dict(again.outcomes), again.moved) == ({"ticket": 1}, 5)
     assert source.inbox == {} and Ticket.select().count() == 5
 
@@ -159,7 +159,7 @@ def test_a_batch_is_moved_by_the_thread_while_the_next_is_handled(
         real_move(keys, folder)
 
     monkeypatch.setattr(source, "move", slow_move)
-    result = poll_mailbox(app.mailbox("support"), source, app.pipeline)  # type: ignore[arg-type]
+    result = poll_mailbox(app.mailbox("support"), source, lambda: app.pipeline)  # type: ignore[arg-type]
     assert result.moved == 4 and source.inbox == {}
     assert handled_meanwhile == [4]  # the second batch was committed during the first move
 
@@ -208,7 +208,7 @@ def test_a_large_poll_takes_each_parse_from_the_child_when_it_is_back(
     monkeypatch.setattr(intake, "visible_reply", trim)
     raws = [mail(subject=f"Question {n}") for n in range(45)] + [b"\r\n\r\n"]
     source = MemorySource(raws, slow=0)
-    result = poll_mailbox(app.mailbox("support"), source, app.pipeline)  # type: ignore[arg-type]
+    result = poll_mailbox(app.mailbox("support"), source, lambda: app.pipeline)  # type: ignore[arg-type]
 
     assert dict(result.outcomes) == {"ticket": 45, "quarantined": 1}
     assert here == []  # every parse came from the child
@@ -231,5 +231,5 @@ def test_a_poll_goes_on_when_its_parse_child_dies(
 
     monkeypatch.setattr(ParseAhead, "submit", kill_then_submit)
     source = MemorySource([mail(subject=f"Question {n}") for n in range(25)], slow=0)
-    result = poll_mailbox(app.mailbox("support"), source, app.pipeline)  # type: ignore[arg-type]
+    result = poll_mailbox(app.mailbox("support"), source, lambda: app.pipeline)  # type: ignore[arg-type]
     assert dict(result.outcomes) == {"ticket": 25} and result.moved == 25
