@@ -4,8 +4,8 @@ poll cycle over every mailbox. Shared by the CLI, the daemon and the demo.
 
 from __future__ import annotations
 
-import functools
 import logging
+import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,16 +48,23 @@ class App:
     clock: Callable[[], datetime] = utcnow
 
     def __post_init__(self) -> None:
+        self._pipeline: Pipeline | None = None
         self._sent_by: Callable[[], str | None] | None = None
+        self._wiring = threading.Lock()  # the daemon's threads may ask for the pipeline at once
 
-    @functools.cached_property
+    @property
     def pipeline(self) -> Pipeline:
         """Built on first use: its modules are most of what a poll imports, and a poll that
         finds nothing new needs none of them."""
-        from mailtix.desks.pipeline import Pipeline
+        pipeline = self._pipeline
+        if pipeline is None:
+            with self._wiring:
+                if self._pipeline is None:
+                    from mailtix.desks.pipeline import Pipeline
 
-        pipeline = Pipeline(self.config, clock=self.clock)
-        pipeline.mailer.sent_by = self._sent_by
+                    self._pipeline = Pipeline(self.config, clock=self.clock)
+                    self._pipeline.mailer.sent_by = self._sent_by
+                pipeline = self._pipeline
         return pipeline
 
     @property
@@ -68,9 +75,10 @@ class App:
 
     @sent_by.setter
     def sent_by(self, value: Callable[[], str | None] | None) -> None:
-        self._sent_by = value
-        if "pipeline" in self.__dict__:  # built already
-            self.pipeline.mailer.sent_by = value
+        with self._wiring:
+            self._sent_by = value
+            if self._pipeline is not None:
+                self._pipeline.mailer.sent_by = value
 
     @classmethod
     def open(

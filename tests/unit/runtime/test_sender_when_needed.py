@@ -7,6 +7,7 @@ processes here are real ones."""
 from __future__ import annotations
 
 import mailbox
+import threading
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -140,3 +141,21 @@ def test_a_sender_that_cannot_start_costs_no_mail(
     result = poll_cycle(app)
     assert result.polls[0].outcomes == {"ticket": 1}  # not quarantined for the sender's sake
     assert result.sent == {"sent": 1} and len(sent(tmp_path)) == 1  # sent after the poll
+
+
+def test_the_pipeline_is_built_once_and_takes_who_sends_set_before(app: App) -> None:
+    """App builds its pipeline on first use (an empty poll needs none): who sends what it
+    queues may be set before; threads asking at once get one pipeline."""
+    assert app._pipeline is None
+    app.sent_by = lambda: "host:1"
+    seen: list[object] = []
+    threads = [threading.Thread(target=lambda: seen.append(app.pipeline)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len({id(pipeline) for pipeline in seen}) == 1
+    sent_by = app.pipeline.mailer.sent_by
+    assert sent_by is not None and sent_by() == "host:1"
+    app.sent_by = None  # once built, passed on at once
+    assert app.pipeline.mailer.sent_by is None
