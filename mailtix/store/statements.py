@@ -8,7 +8,7 @@ column names and the database, so it is cached here; every value still goes thro
 (and so ``Model.create``) uses this. One read too: a row by its id as a model object
 (``select_by_id``, a ticket for every follow-up; ``model_columns`` and ``from_row`` for the
 same row read in a join), and many rows in one INSERT (``insert_rows``, a group's receipts) or
-one INSERT run for each (``insert_many``, a group's letters); other queries with conditions
+one INSERT run for each (``insert_objects``, a group's letters); other queries with conditions
 stay with peewee or ``lookups``.
 """
 
@@ -142,13 +142,14 @@ def insert_rows(model: type[Model], rows: Sequence[Mapping[str, Any]]) -> None:
     db.execute_sql(sql, params)
 
 
-def insert_many(model: type[Model], rows: Sequence[Mapping[str, Any]]) -> None:
-    """INSERT ``rows`` (each with the field names of the first, in any order) with one
-    statement run for each (``executemany``): prepared once, however many rows there are."""
-    if not rows:
+def insert_objects(objects: Sequence[Model]) -> None:
+    """INSERT ``objects``, model objects of one model not saved yet, each with the fields the
+    first has, with one statement run for each (``executemany``: prepared once, however many
+    there are). Their ids are not read back."""
+    if not objects:
         return
+    model = type(objects[0])
     db = _real(model._meta.database)
-    names = tuple(rows[0])
-    fields = [model._meta.fields[name] for name in names]
-    params = [[field.db_value(row[field.name]) for field in fields] for row in rows]
+    names = tuple(objects[0].__data__)
+    params = [_params(model, {name: item.__data__[name] for name in names}) for item in objects]
     db.cursor().executemany(_statement("insert many", model, names, db), params)

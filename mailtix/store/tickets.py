@@ -20,7 +20,7 @@ from mailtix.store.lookups import (
 from mailtix.store.models import Attachment, Event, Message, OutboxItem, Participant, Ticket
 from mailtix.store.statements import (
     from_row,
-    insert_many,
+    insert_objects,
     insert_row,
     model_columns,
     select_by_id,
@@ -244,7 +244,7 @@ def store_letters(
     in one statement run for each; ``records`` (subject, text, HTML, message id,
     Message-ID), each into its record found by id and Message-ID. Returns how many rows took
     theirs."""
-    insert_many(OutboxItem, [item.__data__ for item in outbox])
+    insert_objects(outbox)
     return len(outbox) + (execute_many(_FILL_RECORD, records) if records else 0)
 
 
