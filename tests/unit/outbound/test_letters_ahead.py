@@ -400,3 +400,20 @@ def test_a_large_polls_letters_on_postgresql(
     finally:
         app.db.close()
         drop()
+
+
+def test_an_agent_gets_no_more_notifications_than_her_budget_in_a_large_poll(
+    tmp_path: Path, patient: list[int]
+) -> None:
+    """A flood of new tickets, each notifying the department's agent: the notifications of a
+    group, whose rows are saved only at its end, still count against her hourly budget."""
+    config = pipeline_config(tmp_path)
+    config.write_text(config.read_text() + "\n[agents]\nnotifications_per_hour = 7\n")
+    app = App.open(config, clock=Clock())
+    raws = [mail(sender=f"c{n}@example.org", subject=f"Question {n}") for n in range(40)]
+    assert poll(app, raws) == {"ticket": 40}
+    to_alice = OutboxItem.select().where(OutboxItem.recipient_key == ALICE)
+    assert [row.kind for row in to_alice] == ["notification"] * 7
+    held = Event.select().where(Event.detail.endswith("notification budget"))
+    assert held.count() == 33
+    assert patient == []  # the large poll's path: made by the child
