@@ -35,9 +35,9 @@ def test_hit_rate_per_source_reaches_its_floor() -> None:
 
 def test_every_fixture_keeps_some_text_and_is_fast() -> None:
     for case in all_cases():
-        started = time.perf_counter()
+        started = time.thread_time()  # CPU time: a wait for a core on a busy machine is not counted
         result = visible_reply(case.text)
-        assert time.perf_counter() - started < 0.05, case.name
+        assert time.thread_time() - started < 0.05, case.name
         if case.text.strip():
             assert result.text.strip(), case.name
 
