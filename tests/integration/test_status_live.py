@@ -106,12 +106,13 @@ def test_healthy_while_mail_flows_and_not_once_the_daemon_stopped(
         mailstack.send(big, f"{carol}@customer.test", [support])
         mailstack.wait_for_messages(carol, count=1, timeout=30)  # the acknowledgement
 
-        def healthy() -> dict[str, Any] | None:
+        def healthy() -> dict[str, Any] | None:  # both mails handled, what they queued sent
             code, report = status(config)
             ok = code == 0 and report["quarantine"]["held"] == 1
+            ok = ok and report["outbox"]["pending"] == 0
             return report if ok and report["mailboxes"][0]["waiting"] == 0 else None
 
-        report = wait_for("status healthy with one quarantined", healthy, daemon)
+        report = wait_for("status healthy with one quarantined, outbox sent", healthy, daemon)
         print("\nstatus, healthy:", json.dumps(report, indent=1))
         assert report["daemon"]["running"] and report["problems"] == []
         [mailbox] = report["mailboxes"]
