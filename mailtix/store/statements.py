@@ -142,14 +142,16 @@ def insert_rows(model: type[Model], rows: Sequence[Mapping[str, Any]]) -> None:
     db.execute_sql(sql, params)
 
 
-def insert_objects(objects: Sequence[Model]) -> None:
+def insert_objects(objects: Sequence[Model]) -> int:
     """INSERT ``objects``, model objects of one model not saved yet, each with the fields the
     first has, with one statement run for each (``executemany``: prepared once, however many
-    there are). Their ids are not read back."""
+    there are); returns how many rows went in. Their ids are not read back."""
     if not objects:
-        return
+        return 0
     model = type(objects[0])
     db = _real(model._meta.database)
     names = tuple(objects[0].__data__)
     params = [_params(model, {name: item.__data__[name] for name in names}) for item in objects]
-    db.cursor().executemany(_statement("insert many", model, names, db), params)
+    cursor = db.cursor()
+    cursor.executemany(_statement("insert many", model, names, db), params)
+    return int(cursor.rowcount)

@@ -243,9 +243,9 @@ def store_letters(
     """Store the letters made ahead: ``outbox``, their rows not saved yet, with their bytes,
     in one statement run for each; ``records`` (subject, text, HTML, message id,
     Message-ID), each into its record found by id and Message-ID. Returns how many rows took
-    theirs."""
-    insert_objects(outbox)
-    return len(outbox) + (execute_many(_FILL_RECORD, records) if records else 0)
+    theirs: the outbox rows inserted and the records filled, as the driver counted them."""
+    filled = execute_many(_FILL_RECORD, records) if records else 0
+    return insert_objects(outbox) + filled
 
 
 _THREAD_IDS = (
